@@ -1,0 +1,129 @@
+# Makefile -- builds s3ring into build/ (library, daemon, tools, tests).
+#
+# Sources are found by wildcard so that adding a file needs no edit here:
+#   common/*.c                      ring layout, futex, CRC32C, time, logging
+#   producer/*.c                    libs3ring.{a,so} (with common/)
+#   uploader/*.c except main.c      the S3 client and daemon internals
+#   uploader/main.c                 s3ring-uploader
+#   tools/NAME.c tools/NAME-*.c     build/bin/NAME
+#   tests/test_*.c                  cmocka unit tests, one binary each
+#   tests/fuzz/fuzz_*.c             libFuzzer harnesses (make fuzz)
+#
+# Variants: `make check` builds into build/asan with ASan+UBSan and runs the
+# suite, `make tsan` builds into build/tsan with TSan and runs the suite.
+
+CC      ?= cc
+BUILD   ?= build
+SAN     ?=
+V       ?= 0
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wpointer-arith -Wformat=2 -Wno-unused-parameter
+ifeq ($(CI),true)
+WARN    += -Werror
+endif
+
+OPT     ?= -O2 -g
+CFLAGS  ?=
+CFLAGS  += -std=gnu11 $(OPT) $(WARN) -fvisibility=hidden -fPIC -pthread \
+           -D_GNU_SOURCE -I. -Icommon -Iproducer -Iuploader \
+           $(shell pkg-config --cflags libbsd-overlay 2>/dev/null)
+LDLIBS  := -lcurl -lssl -lcrypto -lbsd -lpthread -lrt -lm
+
+ifneq ($(SAN),)
+CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SAN)
+endif
+
+OBJ     := $(BUILD)/obj
+
+COMMON_SRC   := $(sort $(wildcard common/*.c))
+PRODUCER_SRC := $(sort $(wildcard producer/*.c))
+UPLOADER_SRC := $(sort $(filter-out uploader/main.c,$(wildcard uploader/*.c)))
+TEST_SRC     := $(sort $(wildcard tests/test_*.c))
+TEST_HELPERS := $(sort $(wildcard tests/helpers/*.c))
+TOOLS        := s3ring-put shmstat s3ring-bench
+
+COMMON_OBJ   := $(COMMON_SRC:%.c=$(OBJ)/%.o)
+PRODUCER_OBJ := $(PRODUCER_SRC:%.c=$(OBJ)/%.o)
+UPLOADER_OBJ := $(UPLOADER_SRC:%.c=$(OBJ)/%.o)
+HELPER_OBJ   := $(TEST_HELPERS:%.c=$(OBJ)/%.o)
+
+LIB_A        := $(BUILD)/lib/libs3ring.a
+LIB_SO       := $(BUILD)/lib/libs3ring.so
+UPLOADER_A   := $(BUILD)/lib/libs3ring-uploader.a
+BINS         := $(BUILD)/bin/s3ring-uploader $(TOOLS:%=$(BUILD)/bin/%)
+TESTS        := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+ALL_SRC      := $(COMMON_SRC) $(PRODUCER_SRC) $(UPLOADER_SRC) uploader/main.c \
+                $(TEST_SRC) $(TEST_HELPERS) $(wildcard tools/*.c)
+
+.PHONY: all test check tsan fuzz deps run-tests clean install demo
+all: $(LIB_A) $(LIB_SO) $(BINS) $(TESTS)
+
+ifeq ($(V),0)
+Q := @
+endif
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(ALL_SRC:%.c=$(OBJ)/%.d)
+
+$(LIB_A): $(COMMON_OBJ) $(PRODUCER_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# The shared library exports only what producer/s3ring.h marks S3RING_API;
+# tests/test_exports.sh checks that with nm -D.
+$(LIB_SO): $(COMMON_OBJ) $(PRODUCER_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -shared -Wl,-soname,libs3ring.so.1 $(LDFLAGS) -o $@ $^ -lpthread -lrt
+
+$(UPLOADER_A): $(UPLOADER_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/s3ring-uploader: $(OBJ)/uploader/main.o $(UPLOADER_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# A tool is tools/NAME.c plus any tools/NAME-*.c.
+define tool_rule
+$(BUILD)/bin/$(1): $(patsubst %.c,$(OBJ)/%.o,$(wildcard tools/$(1).c tools/$(1)-*.c)) $(UPLOADER_A) $(LIB_A)
+	@mkdir -p $$(dir $$@)
+	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
+
+$(BUILD)/tests/%: $(OBJ)/tests/%.o $(HELPER_OBJ) $(UPLOADER_A) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# ---------------------------------------------------------------- tests
+deps:
+	@tests/install-deps.sh
+
+run-tests: all
+	@BUILD=$(BUILD) SAN=$(SAN) tests/run.sh
+
+test: deps
+	@$(MAKE) --no-print-directory run-tests
+
+check: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=address,undefined OPT="-O1 -g" run-tests
+
+tsan: deps
+	@$(MAKE) --no-print-directory BUILD=build/tsan SAN=thread OPT="-O1 -g" run-tests
+
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+fuzz: $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+build/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(UPLOADER_SRC)
+	@mkdir -p $(dir $@)
+	$(Q)clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
+	    -I. -Icommon -Iproducer -Iuploader -o $@ $< $(COMMON_SRC) $(UPLOADER_SRC) $(LDLIBS)
+
+clean:
+	rm -rf build

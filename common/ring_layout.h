@@ -1,0 +1,230 @@
+/* ring_layout.h -- the shared-memory layout of an s3ring ring, in one place.
+ *
+ * Everything a producer, the uploader and shmstat agree on lives here. The
+ * object /dev/shm/s3ring.NAME is a struct ring_header followed by `capacity`
+ * bytes of data. All integers are native-endian fixed-width types: a ring is
+ * shared between processes of one host, never across hosts.
+ *
+ * Any change to a field's offset or meaning bumps RING_LAYOUT_VERSION. The
+ * _Static_asserts below pin every offset, so an accidental change fails the
+ * build instead of silently corrupting rings created by another version.
+ *
+ * Positions. head and tail are 64-bit byte positions that only grow. They
+ * start at RING_POS_BASE (never 0), so a zeroed page never looks like a valid
+ * record. The byte offset of position p in the data region is
+ * p & (capacity - 1).
+ *
+ * Records. A record starts on a 64-byte boundary with a struct ring_record,
+ * followed by the key and then the body, padded to 64 bytes. Its tag holds
+ * the record's own position (its "stamp"), the owning producer slot and the
+ * state. Because the stamp is part of the tag, bytes left over from an
+ * earlier lap can never pass for a live record, and consumed space is never
+ * zeroed.
+ */
+#ifndef S3RING_RING_LAYOUT_H
+#define S3RING_RING_LAYOUT_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RING_MAGIC          UINT64_C(0x31474e4952335333) /* "S3RING1" + '1' */
+#define RING_LAYOUT_VERSION 1u
+#define RING_LINE           128u   /* hot words each get a line of their own */
+#define RING_ALIGN          64u    /* record alignment */
+#define RING_POS_BASE       (UINT64_C(1) << 40)
+
+#define RING_DEFAULT_CAPACITY    (UINT64_C(64) << 20)
+#define RING_MIN_CAPACITY        (UINT64_C(64) << 10)
+#define RING_MAX_CAPACITY        (UINT64_C(1) << 30)
+#define RING_DEFAULT_MAX_MESSAGE (UINT32_C(1) << 20)
+#define RING_MAX_KEY             1024u
+#define RING_MAX_PRODUCERS       120u  /* header is then exactly 16 KiB */
+#define RING_SLOT_NONE           0xffu
+#define RING_ERRMSG_LEN          120u
+
+/* Record states, the low 4 bits of the tag. */
+enum ring_state {
+	RING_WRITING   = 1, /* claimed by a producer, being filled in */
+	RING_COMMITTED = 2, /* complete: header and body CRCs are valid */
+	RING_PAD       = 3, /* filler up to the end of the ring; len is valid */
+	RING_ABANDONED = 4, /* given up by the consumer; skipped by rescanning */
+};
+
+/* tag = stamp << 12 | slot << 4 | state, where stamp = position / 64 modulo
+ * 2^52. The stamp repeats only after 2^58 bytes (288 PB) have passed. */
+#define RING_TAG_STATE_BITS 4
+#define RING_TAG_SLOT_BITS  8
+#define RING_TAG_SHIFT      (RING_TAG_STATE_BITS + RING_TAG_SLOT_BITS)
+
+static inline uint64_t
+ring_tag_make(uint64_t pos, unsigned slot, enum ring_state st)
+{
+	return ((pos / RING_ALIGN) << RING_TAG_SHIFT) |
+	    ((uint64_t)(slot & 0xff) << RING_TAG_STATE_BITS) | (uint64_t)st;
+}
+
+static inline int
+ring_tag_stamped(uint64_t tag, uint64_t pos)
+{
+	return (tag >> RING_TAG_SHIFT) ==
+	    ((pos / RING_ALIGN) & ((UINT64_C(1) << (64 - RING_TAG_SHIFT)) - 1));
+}
+
+static inline unsigned
+ring_tag_slot(uint64_t tag)
+{
+	return (unsigned)(tag >> RING_TAG_STATE_BITS) & 0xff;
+}
+
+static inline enum ring_state
+ring_tag_state(uint64_t tag)
+{
+	return (enum ring_state)(tag & 0xf);
+}
+
+/* The record header: one 64-byte line. hdr_crc is a CRC32C over the first
+ * 40 bytes with the tag's state bits cleared, so it stays valid when the
+ * state changes from WRITING to COMMITTED. */
+struct ring_record {
+	_Atomic uint64_t tag;
+	uint32_t len;        /* whole record, header included, multiple of 64 */
+	uint32_t body_len;
+	uint16_t key_len;
+	uint16_t flags;      /* reserved, 0 */
+	uint32_t body_crc;   /* CRC32C of the body alone */
+	uint64_t put_ns;     /* CLOCK_MONOTONIC when the put began */
+	uint64_t seq;        /* per-slot sequence number, from 1 */
+	uint32_t reserved;
+	uint32_t hdr_crc;
+	uint8_t pad_[16];
+};
+_Static_assert(sizeof(struct ring_record) == RING_ALIGN, "record header");
+_Static_assert(offsetof(struct ring_record, len) == 8, "len");
+_Static_assert(offsetof(struct ring_record, body_len) == 12, "body_len");
+_Static_assert(offsetof(struct ring_record, key_len) == 16, "key_len");
+_Static_assert(offsetof(struct ring_record, body_crc) == 20, "body_crc");
+_Static_assert(offsetof(struct ring_record, put_ns) == 24, "put_ns");
+_Static_assert(offsetof(struct ring_record, seq) == 32, "seq");
+_Static_assert(offsetof(struct ring_record, hdr_crc) == 44, "hdr_crc");
+#define RING_HDR_CRC_SPAN 40u /* bytes of the header covered by hdr_crc */
+
+/* One producer process. A slot is claimed by CAS on pid and reclaimed when
+ * its owner is dead (pid plus start time, so pid reuse is not mistaken for
+ * the old owner). Counters are written only by the owner, read by anyone. */
+struct ring_slot {
+	_Atomic uint32_t pid;
+	uint32_t reserved0;
+	_Atomic uint64_t start_time;   /* /proc/PID/stat field 22, clock ticks */
+	_Atomic uint64_t produced;     /* committed records */
+	_Atomic uint64_t dropped_full; /* puts refused because the ring was full */
+	_Atomic uint64_t rejected;     /* puts refused for size or key */
+	_Atomic uint64_t failed;       /* puts whose record the consumer gave up on */
+	_Atomic uint64_t bytes;        /* body bytes committed */
+	_Atomic uint64_t last_put_ns;
+	_Atomic uint64_t seq;          /* last sequence number handed out */
+	uint8_t pad_[RING_LINE - 72];
+};
+_Static_assert(sizeof(struct ring_slot) == RING_LINE, "slot is one line");
+
+/* Uploader flags, in uploader.flags. */
+#define RING_UPLOADER_CONFIG_ALARM  (1u << 0) /* configuration error: paused */
+#define RING_UPLOADER_SPOOL_ALARM   (1u << 1) /* dead-letter spool unusable */
+#define RING_UPLOADER_CORRUPT_ALARM (1u << 2) /* the ring itself looks corrupt */
+#define RING_UPLOADER_DRAINING      (1u << 3) /* SIGTERM received */
+
+struct ring_header {
+	/* Line 0: geometry, written once by the creator. magic is stored last
+	 * (release), and attachers read it first (acquire). */
+	_Atomic uint64_t magic;
+	uint32_t layout_version;
+	uint32_t header_size;       /* offset of the data region */
+	uint64_t capacity;          /* data bytes, a power of two */
+	uint32_t max_message;       /* key + body bytes */
+	uint32_t creator_uid;
+	uint64_t created_realtime_ns;
+	uint32_t max_producers;
+	uint32_t reserved0;
+	uint8_t pad0_[RING_LINE - 48];
+
+	/* Line 1: producers' CAS target. */
+	_Atomic uint64_t tail;
+	uint8_t pad1_[RING_LINE - 8];
+
+	/* Line 2: released by the uploader; producers read it. */
+	_Atomic uint64_t head;
+	uint8_t pad2_[RING_LINE - 8];
+
+	/* Line 3: futex words. Futexes are 32-bit. data_seq is bumped by a
+	 * producer that saw consumer_sleeping set. space_word is a counter in
+	 * steps of 2 with bit 0 the waiters bit. */
+	_Atomic uint32_t consumer_sleeping;
+	_Atomic uint32_t data_seq;
+	_Atomic uint32_t space_word;
+	uint32_t reserved3;
+	_Atomic uint64_t wakes;      /* FUTEX_WAKE calls made by producers */
+	_Atomic uint64_t space_wakes;/* FUTEX_WAKE calls made by the consumer */
+	uint8_t pad3_[RING_LINE - 32];
+
+	/* Line 4: uploader state. */
+	_Atomic uint32_t uploader_pid;
+	_Atomic uint32_t uploader_flags;
+	_Atomic uint64_t uploader_start_time;
+	_Atomic uint64_t uploader_epoch;
+	_Atomic uint64_t heartbeat_realtime_ns;
+	_Atomic uint32_t uploader_workers;
+	uint32_t reserved4;
+	_Atomic uint64_t last_error_realtime_ns;
+	uint8_t pad4_[RING_LINE - 48];
+
+	/* Line 5: the uploader's last error, NUL-terminated (never a secret). */
+	char last_error[RING_LINE];
+
+	/* Lines 6-7: uploader counters. */
+	_Atomic uint64_t uploaded;
+	_Atomic uint64_t uploaded_bytes;
+	_Atomic uint64_t retried;
+	_Atomic uint64_t dead_lettered;
+	_Atomic uint64_t in_flight;
+	_Atomic uint64_t abandoned;      /* records of dead producers */
+	_Atomic uint64_t abandoned_hard; /* records given up after the hard timeout */
+	_Atomic uint64_t corrupt;
+	_Atomic uint64_t resynced;       /* gaps padded over by rescanning */
+	_Atomic uint64_t config_errors;
+	_Atomic uint64_t consumer_wakeups;
+	uint8_t pad6_[2 * RING_LINE - 88];
+
+	/* Lines 8..: producer slots. */
+	struct ring_slot slots[RING_MAX_PRODUCERS];
+};
+
+_Static_assert(offsetof(struct ring_header, magic) == 0, "magic");
+_Static_assert(offsetof(struct ring_header, layout_version) == 8, "version");
+_Static_assert(offsetof(struct ring_header, capacity) == 16, "capacity");
+_Static_assert(offsetof(struct ring_header, max_message) == 24, "max_message");
+_Static_assert(offsetof(struct ring_header, creator_uid) == 28, "creator_uid");
+_Static_assert(offsetof(struct ring_header, tail) == 1 * RING_LINE, "tail");
+_Static_assert(offsetof(struct ring_header, head) == 2 * RING_LINE, "head");
+_Static_assert(offsetof(struct ring_header, consumer_sleeping) == 3 * RING_LINE, "futex");
+_Static_assert(offsetof(struct ring_header, data_seq) == 3 * RING_LINE + 4, "data_seq");
+_Static_assert(offsetof(struct ring_header, space_word) == 3 * RING_LINE + 8, "space");
+_Static_assert(offsetof(struct ring_header, uploader_pid) == 4 * RING_LINE, "uploader");
+_Static_assert(offsetof(struct ring_header, last_error) == 5 * RING_LINE, "last_error");
+_Static_assert(offsetof(struct ring_header, uploaded) == 6 * RING_LINE, "counters");
+_Static_assert(offsetof(struct ring_header, slots) == 8 * RING_LINE, "slots");
+_Static_assert(sizeof(struct ring_header) ==
+    8 * RING_LINE + RING_MAX_PRODUCERS * RING_LINE, "header size");
+_Static_assert(sizeof(struct ring_header) % 4096 == 0, "data is page aligned");
+_Static_assert(sizeof(_Atomic uint64_t) == 8, "lock-free 64-bit atomics");
+
+#define RING_HEADER_SIZE ((uint32_t)sizeof(struct ring_header))
+
+/* Aligned size of a record holding key_len + body_len bytes. */
+static inline uint64_t
+ring_record_size(size_t key_len, size_t body_len)
+{
+	uint64_t n = sizeof(struct ring_record) + (uint64_t)key_len + body_len;
+	return (n + RING_ALIGN - 1) & ~(uint64_t)(RING_ALIGN - 1);
+}
+
+#endif

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# run.sh -- runs the whole suite: every cmocka unit test in $BUILD/tests, then
+# every integration script tests/it/*.sh, and ends with "N passed, N failed".
+#
+# Environment: BUILD (default build), SAN (the sanitizers of this build, for
+# scripts that must adapt), ONLY (a substring: run only matching tests).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export BUILD=${BUILD:-build} SAN=${SAN:-}
+export S3RING_TOP=$PWD
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+ONLY=${ONLY:-}
+
+pass=0 fail=0 failed=()
+logdir=$BUILD/test-logs
+mkdir -p "$logdir"
+
+run_one() {
+	local name=$1; shift
+	[ -n "$ONLY" ] && [[ $name != *"$ONLY"* ]] && return 0
+	local t0=$SECONDS
+	printf '%-40s ' "$name"
+	if "$@" >"$logdir/$name.log" 2>&1; then
+		pass=$((pass + 1))
+		echo "ok ($((SECONDS - t0))s)"
+	else
+		fail=$((fail + 1))
+		failed+=("$name")
+		echo "FAILED ($((SECONDS - t0))s), log: $logdir/$name.log"
+		tail -n 30 "$logdir/$name.log" | sed 's/^/    /'
+	fi
+	# Integration scripts print their figures on lines starting "figure:".
+	grep -h '^figure:' "$logdir/$name.log" 2>/dev/null | sed 's/^/    /'
+}
+
+for t in "$BUILD"/tests/test_*; do
+	[ -x "$t" ] || continue
+	run_one "$(basename "$t")" "$t"
+done
+for s in tests/it/*.sh; do
+	[ -f "$s" ] || continue
+	run_one "$(basename "$s" .sh)" bash "$s"
+done
+
+echo
+[ ${#failed[@]} -eq 0 ] || echo "failed: ${failed[*]}"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
