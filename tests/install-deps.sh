@@ -4,6 +4,10 @@
 # Debian packages are installed only when missing, so a second run makes no
 # network request and takes well under a second. s3rver comes from npm into
 # the project-local folder .deps/ (ignored by git), never into the system.
+#
+# Works unattended (CI=true, no stdin). Package postinst scripts are not
+# allowed to start system services (nginx, swift, ...): the test servers are
+# started by tests/servers/*.sh on 127.0.0.1 only, never by the init system.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,9 +15,14 @@ PKGS=(
 	build-essential pkg-config clang
 	libcurl4-openssl-dev libssl-dev libbsd-dev libcmocka-dev
 	python3 python3-botocore
-	nodejs npm
-	curl procps util-linux man-db
+	nodejs
+	curl procps util-linux man-db coreutils iproute2
+	# test servers (tests/servers/): Swift with s3api, nginx WebDAV, wrk, TLS
+	swift swift-proxy swift-account swift-container swift-object python3-swift
+	nginx wrk openssl
 )
+# npm: Debian's package, unless a node distribution that ships npm is there.
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -26,13 +35,24 @@ if [ ${#missing[@]} -gt 0 ]; then
 	echo "install-deps: installing ${missing[*]}"
 	SUDO=
 	[ "$(id -u)" -eq 0 ] || SUDO=sudo
-	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# Keep services from being started by the packages' postinst scripts,
+	# unless the machine already has its own policy.
+	policy=
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		policy=/usr/sbin/policy-rc.d
+		printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+		$SUDO chmod 755 "$policy"
+		trap '$SUDO rm -f "$policy"' EXIT
+	fi
+	$SUDO apt-get update -qq </dev/null
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+		"${missing[@]}" </dev/null >/dev/null
 fi
 
 S3RVER_VERSION=3.7.1
 if [ ! -x .deps/node_modules/.bin/s3rver ]; then
 	echo "install-deps: installing s3rver $S3RVER_VERSION into .deps/"
 	mkdir -p .deps
-	npm install --prefix .deps --no-audit --no-fund --loglevel=error "s3rver@$S3RVER_VERSION" >/dev/null
+	npm install --prefix .deps --no-audit --no-fund --loglevel=error "s3rver@$S3RVER_VERSION" </dev/null >/dev/null
 fi
