@@ -52,7 +52,9 @@ HELPER_OBJ   := $(TEST_HELPERS:%.c=$(OBJ)/%.o)
 LIB_A        := $(BUILD)/lib/libs3ring.a
 LIB_SO       := $(BUILD)/lib/libs3ring.so
 UPLOADER_A   := $(BUILD)/lib/libs3ring-uploader.a
-BINS         := $(BUILD)/bin/s3ring-uploader $(TOOLS:%=$(BUILD)/bin/%)
+# Binaries whose main source exists (the tree is built up piece by piece).
+BINS         := $(if $(wildcard uploader/main.c),$(BUILD)/bin/s3ring-uploader) \
+                $(foreach t,$(TOOLS),$(if $(wildcard tools/$(t).c),$(BUILD)/bin/$(t)))
 TESTS        := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
 ALL_SRC      := $(COMMON_SRC) $(PRODUCER_SRC) $(UPLOADER_SRC) uploader/main.c \

@@ -2,10 +2,9 @@
  *
  * Both paths compute the reflected CRC-32C (polynomial 0x82f63b78) with the
  * customary pre- and post-inversion, so they are interchangeable and a CRC
- * started on one machine can be checked on another. The table is built at
- * compile time in effect: it is a constant array, so nothing here allocates
- * or initialises lazily, which keeps crc32c() safe on the producer's put
- * path from any thread.
+ * started on one machine can be checked on another. The table is filled by a
+ * constructor before main() runs, so nothing here allocates or initialises
+ * lazily on the put path, and crc32c() is safe from any thread.
  */
 #include "crc32c.h"
 

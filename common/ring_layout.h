@@ -123,7 +123,11 @@ struct ring_slot {
 	_Atomic uint64_t bytes;        /* body bytes committed */
 	_Atomic uint64_t last_put_ns;
 	_Atomic uint64_t seq;          /* last sequence number handed out */
-	uint8_t pad_[RING_LINE - 72];
+	/* Counters are cumulative for the slot, so totals over all slots never
+	 * go down; the current owner's own figures are counter - base. */
+	_Atomic uint64_t base_produced;
+	_Atomic uint64_t base_dropped_full;
+	uint8_t pad_[RING_LINE - 88];
 };
 _Static_assert(sizeof(struct ring_slot) == RING_LINE, "slot is one line");
 
@@ -192,7 +196,9 @@ struct ring_header {
 	_Atomic uint64_t resynced;       /* gaps padded over by rescanning */
 	_Atomic uint64_t config_errors;
 	_Atomic uint64_t consumer_wakeups;
-	uint8_t pad6_[2 * RING_LINE - 88];
+	_Atomic uint64_t cursor;         /* consumer's read position, >= head */
+	_Atomic uint64_t consumed;       /* records handed to the uploader */
+	uint8_t pad6_[2 * RING_LINE - 104];
 
 	/* Lines 8..: producer slots. */
 	struct ring_slot slots[RING_MAX_PRODUCERS];

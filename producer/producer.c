@@ -1,0 +1,195 @@
+/* producer.c -- the s3ring_* API that applications link: open, put, close.
+ *
+ * This file runs inside other people's programs. It never prints, exits or
+ * aborts, and after s3ring_open() it never allocates: s3ring_put() is a
+ * validation, a CAS, a memcpy and a CAS, plus one FUTEX_WAKE when the
+ * uploader sleeps. Every failure is a negative errno the caller can act on.
+ */
+#include "s3ring.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "proc.h"
+#include "ring.h"
+
+struct s3ring_producer {
+	struct ring ring;
+	unsigned slot;
+};
+
+/* The reservation's opaque words hold the ring position and the slot. */
+_Static_assert(sizeof(((struct s3ring_reservation *)0)->opaque_) >= 2 * sizeof(uint64_t),
+    "reservation has room for the position and the slot");
+
+S3RING_API struct s3ring_producer *
+s3ring_open(const char *ring_name, unsigned flags)
+{
+	struct s3ring_producer *p;
+	int rc, saved;
+
+	if (flags & ~S3RING_CREATE) {
+		errno = EINVAL;
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	rc = ring_open(&p->ring, ring_name,
+	    (flags & S3RING_CREATE) ? RING_OPEN_CREATE : 0, NULL);
+	if (rc < 0)
+		goto out_free;
+	rc = ring_slot_claim(&p->ring, getpid(), proc_start_time(getpid()));
+	if (rc < 0)
+		goto out_close;
+	p->slot = (unsigned)rc;
+	return p;
+
+out_close:
+	ring_close(&p->ring);
+out_free:
+	saved = -rc;
+	free(p);
+	errno = saved;
+	return NULL;
+}
+
+/* The key must be a C string of at most S3RING_MAX_KEY bytes: strnlen stops
+ * one past the limit, so an unterminated buffer is never overrun. */
+static int
+key_check(struct s3ring_producer *p, const char *key, size_t *klen)
+{
+	if (key == NULL)
+		return -EINVAL;
+	*klen = strnlen(key, S3RING_MAX_KEY + 1);
+	if (!ring_key_valid(key, *klen)) {
+		atomic_fetch_add_explicit(&p->ring.hdr->slots[p->slot].rejected, 1,
+		    memory_order_relaxed);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+S3RING_API int
+s3ring_put(struct s3ring_producer *p, const char *key, const void *body,
+    size_t len, int timeout_ms)
+{
+	size_t klen;
+	int rc;
+
+	if (p == NULL || (body == NULL && len != 0))
+		return -EINVAL;
+	if ((rc = key_check(p, key, &klen)) < 0)
+		return rc;
+	return ring_put(&p->ring, p->slot, key, klen, body, len, timeout_ms);
+}
+
+S3RING_API int
+s3ring_reserve(struct s3ring_producer *p, const char *key, size_t len,
+    struct s3ring_reservation *r, int timeout_ms)
+{
+	struct ring_resv rv;
+	size_t klen;
+	int rc;
+
+	if (p == NULL || r == NULL)
+		return -EINVAL;
+	if ((rc = key_check(p, key, &klen)) < 0)
+		return rc;
+	rc = ring_reserve(&p->ring, p->slot, key, klen, len, timeout_ms, &rv);
+	if (rc < 0)
+		return rc;
+	r->data = rv.body;
+	r->len = len;
+	r->opaque_[0] = rv.pos;
+	r->opaque_[1] = (unsigned long long)rv.len << 32 | rv.slot;
+	return 0;
+}
+
+static void
+resv_unpack(const struct s3ring_reservation *r, struct ring_resv *rv)
+{
+	rv->pos = r->opaque_[0];
+	rv->body = r->data;
+	rv->body_len = (uint32_t)r->len;
+	rv->len = (uint32_t)(r->opaque_[1] >> 32);
+	rv->slot = (unsigned)(r->opaque_[1] & 0xffffffffu);
+}
+
+S3RING_API int
+s3ring_commit(struct s3ring_producer *p, struct s3ring_reservation *r)
+{
+	struct ring_resv rv;
+
+	if (p == NULL || r == NULL || r->data == NULL)
+		return -EINVAL;
+	resv_unpack(r, &rv);
+	r->data = NULL;
+	return ring_commit(&p->ring, &rv, crc32c(0, rv.body, rv.body_len));
+}
+
+S3RING_API void
+s3ring_abort(struct s3ring_producer *p, struct s3ring_reservation *r)
+{
+	struct ring_resv rv;
+
+	if (p == NULL || r == NULL || r->data == NULL)
+		return;
+	resv_unpack(r, &rv);
+	r->data = NULL;
+	ring_abort(&p->ring, &rv);
+}
+
+S3RING_API size_t
+s3ring_max_body(const struct s3ring_producer *p, size_t key_len)
+{
+	if (p == NULL || key_len >= p->ring.max_message)
+		return 0;
+	return p->ring.max_message - key_len;
+}
+
+S3RING_API void
+s3ring_close(struct s3ring_producer *p)
+{
+	if (p == NULL)
+		return;
+	ring_slot_release(&p->ring, p->slot);
+	ring_close(&p->ring);
+	free(p);
+}
+
+S3RING_API const char *
+s3ring_strerror(int err)
+{
+	switch (err < 0 ? -err : err) {
+	case 0:
+		return "success";
+	case EAGAIN:
+		return "ring is full";
+	case ETIMEDOUT:
+		return "timed out: the ring stayed full, or the put was too slow and was given up";
+	case EMSGSIZE:
+		return "message too large for this ring (key + body > max_message)";
+	case EINVAL:
+		return "invalid argument: key must be 1-1024 bytes of UTF-8 without control characters";
+	case EPROTO:
+		return "ring has a different layout version than this library";
+	case ENOENT:
+		return "no such ring (is s3ring-uploader running?)";
+	case EACCES:
+		return "permission denied on the ring";
+	case EBADMSG:
+		return "ring is corrupt";
+	case EUSERS:
+		return "all producer slots of the ring are in use";
+	case ENOSPC:
+		return "not enough room in /dev/shm for the ring (see --ring-size)";
+	case ENOMEM:
+		return "out of memory";
+	default:
+		return "unknown error";
+	}
+}
