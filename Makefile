@@ -61,6 +61,7 @@ ALL_SRC      := $(COMMON_SRC) $(PRODUCER_SRC) $(UPLOADER_SRC) uploader/main.c \
                 $(TEST_SRC) $(TEST_HELPERS) $(wildcard tools/*.c)
 
 .PHONY: all test check tsan fuzz deps run-tests clean install demo
+.SECONDARY:
 all: $(LIB_A) $(LIB_SO) $(BINS) $(TESTS)
 
 ifeq ($(V),0)

@@ -1,0 +1,979 @@
+/* test_ring.c -- tests for common/ring.c: the shared-memory ring protocol. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "crc32c.h"
+#include "futex.h"
+#include "proc.h"
+#include "ring.h"
+
+#define SMALL_CAP (UINT64_C(64) << 10)
+
+static char ring_name[64];
+static unsigned name_seq;
+
+static void
+new_name(void)
+{
+	snprintf(ring_name, sizeof(ring_name), "test-ring-%d-%u", (int)getpid(),
+	    name_seq++);
+	(void)ring_unlink(ring_name);
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	(void)ring_unlink(ring_name);
+	return 0;
+}
+
+static void
+open_new(struct ring *r, uint64_t cap, uint32_t maxm)
+{
+	struct ring_config cfg = { .capacity = cap, .max_message = maxm,
+	    .gid = (gid_t)-1 };
+
+	new_name();
+	assert_int_equal(ring_open(r, ring_name, RING_OPEN_CREATE, &cfg), 0);
+	assert_true(r->created);
+}
+
+static int
+claim(struct ring *r)
+{
+	int slot = ring_slot_claim(r, getpid(), proc_start_time(getpid()));
+	assert_true(slot >= 0);
+	return slot;
+}
+
+static int
+put_str(struct ring *r, unsigned slot, const char *key, const char *body,
+    int timeout)
+{
+	return ring_put(r, slot, key, strlen(key), body, strlen(body), timeout);
+}
+
+static uint8_t buf[(1 << 20) + 2];
+
+static int
+consume(struct ring_consumer *c, struct ring_msg *m)
+{
+	return ring_consume(c, m, buf, sizeof(buf));
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+open_without_create_fails_with_enoent(void **state)
+{
+	struct ring r;
+
+	(void)state;
+	new_name();
+	assert_int_equal(ring_open(&r, ring_name, 0, NULL), -ENOENT);
+}
+
+static void
+open_rejects_bad_names(void **state)
+{
+	struct ring r;
+
+	(void)state;
+	assert_int_equal(ring_open(&r, "../etc", RING_OPEN_CREATE, NULL), -EINVAL);
+	assert_int_equal(ring_open(&r, "", RING_OPEN_CREATE, NULL), -EINVAL);
+	assert_int_equal(ring_open(&r, ".hidden", RING_OPEN_CREATE, NULL), -EINVAL);
+	assert_false(ring_name_valid("a/b"));
+	assert_true(ring_name_valid("orders-2026.v1_a"));
+}
+
+static void
+create_rejects_bad_geometry(void **state)
+{
+	struct ring r;
+	struct ring_config not_pow2 = { .capacity = 100000, .gid = (gid_t)-1 };
+	struct ring_config msg_too_big = { .capacity = SMALL_CAP,
+	    .max_message = SMALL_CAP / 4, .gid = (gid_t)-1 };
+
+	(void)state;
+	new_name();
+	assert_int_equal(ring_open(&r, ring_name, RING_OPEN_CREATE, &not_pow2), -EINVAL);
+	assert_int_equal(ring_open(&r, ring_name, RING_OPEN_CREATE, &msg_too_big), -EINVAL);
+}
+
+static void
+created_ring_is_mode_0600_with_valid_header(void **state)
+{
+	struct ring r;
+	char path[128];
+	struct stat st;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	snprintf(path, sizeof(path), "/dev/shm/s3ring.%s", ring_name);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal((uint64_t)st.st_size, RING_HEADER_SIZE + SMALL_CAP);
+	assert_int_equal(ring_check_header(r.hdr, r.map_len), 0);
+	assert_int_equal(r.max_message, SMALL_CAP / 8);
+	assert_int_equal(r.hdr->head, RING_POS_BASE);
+	ring_close(&r);
+}
+
+static void
+attach_sees_the_creators_geometry(void **state)
+{
+	struct ring a, b;
+
+	(void)state;
+	open_new(&a, SMALL_CAP * 2, 4096);
+	assert_int_equal(ring_open(&b, ring_name, RING_OPEN_CREATE, NULL), 0);
+	assert_false(b.created);
+	assert_int_equal(b.capacity, SMALL_CAP * 2);
+	assert_int_equal(b.max_message, 4096);
+	ring_close(&b);
+	ring_close(&a);
+}
+
+static void
+open_returns_eproto_for_another_layout_version(void **state)
+{
+	struct ring a, b;
+
+	(void)state;
+	open_new(&a, SMALL_CAP, 0);
+	a.hdr->layout_version = RING_LAYOUT_VERSION + 1;
+	assert_int_equal(ring_open(&b, ring_name, 0, NULL), -EPROTO);
+	ring_close(&a);
+}
+
+static void
+open_returns_ebadmsg_for_a_corrupt_header(void **state)
+{
+	struct ring a, b;
+
+	(void)state;
+	open_new(&a, SMALL_CAP, 0);
+	a.hdr->capacity = 12345;
+	assert_int_equal(ring_open(&b, ring_name, 0, NULL), -EBADMSG);
+	a.hdr->capacity = SMALL_CAP;
+	a.hdr->max_message = (uint32_t)SMALL_CAP;
+	assert_int_equal(ring_open(&b, ring_name, 0, NULL), -EBADMSG);
+	a.hdr->max_message = 1024;
+	atomic_store(&a.hdr->magic, 0);
+	uint64_t t0 = mono_ns();
+	assert_int_equal(ring_open(&b, ring_name, 0, NULL), -EBADMSG);
+	/* A missing magic may be a creator still at work: waited for. */
+	assert_true(mono_ns() - t0 >= 900ull * 1000 * 1000);
+	ring_close(&a);
+}
+
+static void
+open_returns_ebadmsg_for_a_truncated_object(void **state)
+{
+	struct ring a, b;
+
+	(void)state;
+	open_new(&a, SMALL_CAP, 0);
+	assert_int_equal(ftruncate(a.fd, RING_HEADER_SIZE + 4096), 0);
+	assert_int_equal(ring_open(&b, ring_name, 0, NULL), -EBADMSG);
+	ring_close(&a);
+}
+
+/* Two processes race to create the same ring: both succeed, exactly one
+ * created it, and both see a valid header. */
+static void
+two_concurrent_creators_both_attach(void **state)
+{
+	int created = 0;
+	pid_t kids[2];
+	int go[2];
+
+	(void)state;
+	new_name();
+	assert_int_equal(pipe(go), 0);
+	for (int i = 0; i < 2; i++) {
+		kids[i] = fork();
+		assert_true(kids[i] >= 0);
+		if (kids[i] == 0) {
+			struct ring r;
+			char c;
+			close(go[1]);
+			if (read(go[0], &c, 1) != 0)
+				_exit(90);
+			if (ring_open(&r, ring_name, RING_OPEN_CREATE, NULL) != 0)
+				_exit(91);
+			if (ring_check_header(r.hdr, r.map_len) != 0)
+				_exit(92);
+			_exit(r.created ? 1 : 0);
+		}
+	}
+	close(go[0]);
+	close(go[1]); /* both children start at once */
+	for (int i = 0; i < 2; i++) {
+		int st;
+		assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
+		assert_true(WIFEXITED(st));
+		assert_true(WEXITSTATUS(st) <= 1);
+		created += WEXITSTATUS(st);
+	}
+	assert_int_equal(created, 1);
+}
+
+static void
+put_then_consume_returns_same_key_and_body(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned slot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	ring_consumer_init(&c, &r, 0);
+	assert_int_equal(consume(&c, &m), 0);
+	assert_int_equal(put_str(&r, slot, "logs/a-1", "hello", 0), 0);
+	assert_int_equal(put_str(&r, slot, "logs/a-2", "", 0), 0);
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "logs/a-1");
+	assert_int_equal(m.body_len, 5);
+	assert_memory_equal(m.body, "hello", 5);
+	assert_int_equal(m.slot, slot);
+	assert_int_equal(m.seq, 1);
+	assert_int_equal(m.pos, RING_POS_BASE);
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "logs/a-2");
+	assert_int_equal(m.body_len, 0);
+	assert_int_equal(m.seq, 2);
+	assert_int_equal(consume(&c, &m), 0);
+	assert_int_equal(r.hdr->slots[slot].produced, 2);
+	ring_close(&r);
+}
+
+static void
+put_returns_eagain_and_counts_a_drop_when_ring_is_full(void **state)
+{
+	struct ring r;
+	unsigned slot;
+	char body[1000];
+	int n = 0, rc;
+
+	(void)state;
+	memset(body, 'x', sizeof(body));
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	while ((rc = ring_put(&r, slot, "k", 1, body, sizeof(body), 0)) == 0)
+		n++;
+	assert_int_equal(rc, -EAGAIN);
+	/* 1000 + 1 + 64 rounds up to 1088 bytes a record. */
+	assert_int_equal(n, SMALL_CAP / 1088);
+	assert_int_equal(r.hdr->slots[slot].dropped_full, 1);
+	assert_int_equal(r.hdr->slots[slot].produced, (uint64_t)n);
+	ring_close(&r);
+}
+
+static void
+put_with_timeout_returns_etimedout_when_ring_stays_full(void **state)
+{
+	struct ring r;
+	unsigned slot;
+	char body[4000];
+	uint64_t t0;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	while (ring_put(&r, slot, "k", 1, body, sizeof(body), 0) == 0)
+		;
+	t0 = mono_ns();
+	assert_int_equal(ring_put(&r, slot, "k", 1, body, sizeof(body), 120), -ETIMEDOUT);
+	assert_true(mono_ns() - t0 >= 120ull * 1000 * 1000);
+	assert_int_equal(r.hdr->slots[slot].dropped_full, 2);
+	ring_close(&r);
+}
+
+static void
+message_of_max_size_fits_and_one_byte_more_is_emsgsize(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned slot;
+	static char body[8192];
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	ring_consumer_init(&c, &r, 0);
+	memset(body, 'm', sizeof(body));
+	/* max_message covers key + body. */
+	assert_int_equal(ring_put(&r, slot, "key", 3, body, r.max_message - 3, 0), 0);
+	assert_int_equal(ring_put(&r, slot, "key", 3, body, r.max_message - 2, 0), -EMSGSIZE);
+	assert_int_equal(r.hdr->slots[slot].rejected, 1);
+	assert_int_equal(consume(&c, &m), 1);
+	assert_int_equal(m.body_len, r.max_message - 3);
+	assert_int_equal(consume(&c, &m), 0);
+	ring_close(&r);
+}
+
+/* Records of varying sizes go round the ring many times; every record that
+ * would cross the end is preceded by padding, and all come out intact. */
+static void
+records_wrap_around_the_end_with_padding(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	struct inflight t;
+	struct inflight_entry ent[4];
+	unsigned slot;
+	static char body[3000];
+	uint64_t laps_start;
+	int i;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	ring_consumer_init(&c, &r, 0);
+	inflight_init(&t, ent, 4);
+	laps_start = r.hdr->tail;
+	for (i = 0; i < 2000; i++) {
+		size_t len = (size_t)(i * 997) % sizeof(body);
+		char key[32];
+		snprintf(key, sizeof(key), "k/%d", i);
+		memset(body, 'a' + i % 26, len);
+		assert_int_equal(ring_put(&r, slot, key, strlen(key), body, len, 0), 0);
+		assert_int_equal(consume(&c, &m), 1);
+		assert_string_equal(m.key, key);
+		assert_int_equal(m.body_len, len);
+		for (size_t k = 0; k < len; k++)
+			if (m.body[k] != 'a' + i % 26)
+				fail_msg("byte %zu of record %d", k, i);
+		int idx = inflight_push(&t, m.pos, m.end);
+		assert_true(idx >= 0);
+		inflight_done(&t, (uint32_t)idx);
+		ring_release(&r, inflight_release(&t, c.cursor));
+	}
+	assert_true(r.hdr->tail - laps_start > 10 * SMALL_CAP);
+	assert_int_equal(r.hdr->head, r.hdr->tail);
+	assert_int_equal(r.hdr->corrupt, 0);
+	ring_close(&r);
+}
+
+static void
+completion_out_of_order_releases_in_order(void **state)
+{
+	struct inflight t;
+	struct inflight_entry ent[3];
+	int a, b, c;
+
+	(void)state;
+	inflight_init(&t, ent, 3);
+	a = inflight_push(&t, 100, 200);
+	b = inflight_push(&t, 200, 300);
+	c = inflight_push(&t, 300, 400);
+	assert_true(inflight_full(&t));
+	assert_int_equal(inflight_push(&t, 400, 500), -ENOSPC);
+	inflight_done(&t, (uint32_t)c);
+	assert_int_equal(inflight_release(&t, 400), 100);
+	inflight_done(&t, (uint32_t)b);
+	assert_int_equal(inflight_release(&t, 400), 100);
+	inflight_done(&t, (uint32_t)a);
+	assert_int_equal(inflight_release(&t, 400), 400);
+	assert_false(inflight_full(&t));
+	/* Wraps around its own storage. */
+	a = inflight_push(&t, 400, 500);
+	assert_int_equal(inflight_release(&t, 500), 400);
+	inflight_done(&t, (uint32_t)a);
+	assert_int_equal(inflight_release(&t, 500), 500);
+}
+
+static void
+released_space_lets_a_full_ring_accept_puts(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned slot;
+	char body[1000] = { 0 };
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	ring_consumer_init(&c, &r, 0);
+	while (ring_put(&r, slot, "k", 1, body, sizeof(body), 0) == 0)
+		;
+	assert_int_equal(consume(&c, &m), 1);
+	/* Consumed but not released: still no room. */
+	assert_int_equal(ring_put(&r, slot, "k", 1, body, sizeof(body), 0), -EAGAIN);
+	ring_release(&r, c.cursor);
+	assert_int_equal(ring_put(&r, slot, "k", 1, body, sizeof(body), 0), 0);
+	ring_close(&r);
+}
+
+static void
+corrupt_body_is_counted_and_skipped(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned slot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	ring_consumer_init(&c, &r, 0);
+	assert_int_equal(put_str(&r, slot, "a", "first body", 0), 0);
+	assert_int_equal(put_str(&r, slot, "b", "second body", 0), 0);
+	r.data[64 + 1 + 3] ^= 0x40; /* a byte of the first body */
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "b");
+	assert_int_equal(r.hdr->corrupt, 1);
+	/* A consumer restarted from the old head skips it without counting
+	 * it again. */
+	ring_consumer_init(&c, &r, RING_POS_BASE);
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "b");
+	assert_int_equal(r.hdr->corrupt, 1);
+	ring_close(&r);
+}
+
+static void
+corrupt_record_header_is_counted_and_resynced(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned slot;
+	char body[300];
+
+	(void)state;
+	memset(body, 'z', sizeof(body));
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	ring_consumer_init(&c, &r, 0);
+	assert_int_equal(ring_put(&r, slot, "a", 1, body, sizeof(body), 0), 0);
+	assert_int_equal(ring_put(&r, slot, "b", 1, body, 10, 0), 0);
+	((struct ring_record *)r.data)->len = 0xffffffc0u; /* hostile length */
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "b");
+	assert_int_equal(r.hdr->corrupt, 1);
+	ring_close(&r);
+}
+
+static void
+garbage_in_the_data_region_never_crashes_the_consumer(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned slot;
+	int got = 0;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	ring_consumer_init(&c, &r, 0);
+	srandom(7);
+	for (int i = 0; i < 200; i++)
+		assert_int_equal(put_str(&r, slot, "key/x", "some body bytes here", 0), 0);
+	/* Scribble over random 8-byte words, including tags. */
+	for (int i = 0; i < 300; i++) {
+		uint64_t w = ((uint64_t)random() << 32) | (uint64_t)random();
+		size_t off = ((size_t)random() % (200 * 128 / 8)) * 8;
+		memcpy(r.data + off, &w, 8);
+	}
+	int rc;
+	while ((rc = consume(&c, &m)) == 1)
+		got++;
+	assert_true(rc == 0 || rc == -EBADMSG);
+	assert_true(got < 200);
+	assert_true(r.hdr->corrupt > 0);
+	ring_close(&r);
+}
+
+static void
+aborted_reservation_is_skipped(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	struct ring_resv rv;
+	unsigned slot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	ring_consumer_init(&c, &r, 0);
+	assert_int_equal(ring_reserve(&r, slot, "x", 1, 500, 0, &rv), 0);
+	memset(rv.body, 'q', 500);
+	ring_abort(&r, &rv);
+	assert_int_equal(put_str(&r, slot, "y", "kept", 0), 0);
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "y");
+	assert_int_equal(r.hdr->corrupt, 0);
+	ring_close(&r);
+}
+
+/* A producer SIGKILLed between reserve and commit: its record is abandoned
+ * once the consumer sees its owner is dead, well within a second. */
+static void
+producer_killed_between_reserve_and_commit_is_abandoned(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned slot;
+	pid_t kid;
+	int st, rc;
+	uint64_t t0;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		struct ring kr;
+		struct ring_resv rv;
+		if (ring_open(&kr, ring_name, 0, NULL) != 0)
+			_exit(1);
+		int s = ring_slot_claim(&kr, getpid(), proc_start_time(getpid()));
+		if (s < 0 || ring_reserve(&kr, (unsigned)s, "dead/1", 6, 5000, 0, &rv) != 0)
+			_exit(2);
+		memset(rv.body, 'd', 100); /* part of the body, then death */
+		raise(SIGKILL);
+		_exit(3);
+	}
+	assert_int_equal(waitpid(kid, &st, 0), kid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	slot = claim(&r);
+	assert_int_equal(put_str(&r, slot, "alive/1", "after", 0), 0);
+
+	ring_consumer_init(&c, &r, 0);
+	t0 = mono_ns();
+	while ((rc = consume(&c, &m)) == 0) {
+		assert_true(mono_ns() - t0 < 1000ull * 1000 * 1000);
+		ring_consumer_wait(&c, 0);
+	}
+	assert_int_equal(rc, 1);
+	assert_string_equal(m.key, "alive/1");
+	assert_int_equal(r.hdr->abandoned, 1);
+	assert_int_equal(r.hdr->corrupt, 0);
+	ring_close(&r);
+}
+
+/* A producer that died between its tail CAS and its header CAS leaves a
+ * header with a stale stamp. After about a second the consumer pads over the
+ * gap up to the next live header. */
+static void
+reservation_without_header_is_padded_over_after_a_second(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned slot;
+	uint64_t t0, t;
+	int rc;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	/* Simulate the dead producer: move tail by 640 bytes, write nothing. */
+	t = atomic_fetch_add(&r.hdr->tail, 640);
+	assert_int_equal(t, RING_POS_BASE);
+	assert_int_equal(put_str(&r, slot, "after/gap", "x", 0), 0);
+	ring_consumer_init(&c, &r, 0);
+	t0 = mono_ns();
+	while ((rc = consume(&c, &m)) == 0) {
+		assert_true(mono_ns() - t0 < 3000ull * 1000 * 1000);
+		ring_consumer_wait(&c, 0);
+	}
+	assert_int_equal(rc, 1);
+	assert_true(mono_ns() - t0 >= 900ull * 1000 * 1000);
+	assert_string_equal(m.key, "after/gap");
+	assert_int_equal(m.pos, RING_POS_BASE + 640);
+	assert_int_equal(r.hdr->resynced, 1);
+	ring_close(&r);
+}
+
+/* The slow producer of the case above, still alive: its header CAS loses to
+ * the consumer's and its put fails instead of writing a record nobody will
+ * read. */
+static void
+slow_producer_loses_its_header_to_the_consumer(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	uint64_t t;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	t = atomic_fetch_add(&r.hdr->tail, 128); /* a claimed, headerless span */
+	ring_consumer_init(&c, &r, 0);
+	c.stale_wait_ns = 1; /* give up at once */
+	assert_int_equal(consume(&c, &m), 0);
+	usleep(1000);
+	assert_int_equal(consume(&c, &m), 0);
+	assert_int_equal(c.cursor, t + 128);
+	/* Now the producer wakes up and claims its header the normal way. */
+	struct ring_record *rec = (struct ring_record *)(r.data + (t & r.mask));
+	uint64_t old = atomic_load(&rec->tag);
+	assert_true(ring_tag_stamped(old, t));
+	assert_int_equal(ring_tag_state(old), RING_ABANDONED);
+	assert_int_equal(r.hdr->resynced, 1);
+	ring_close(&r);
+}
+
+/* A put blocked on a full ring wakes as soon as the consumer releases
+ * space: the release issues a FUTEX_WAKE and the put returns well before the
+ * 50 ms poll that would otherwise be its only chance. */
+static void
+blocked_put_wakes_when_space_is_released(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned slot;
+	char body[4000] = { 0 };
+	int p2c[2];
+	pid_t kid;
+	int st;
+	uint64_t times[5];
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	ring_consumer_init(&c, &r, 0);
+	assert_int_equal(pipe(p2c), 0);
+	for (int trial = 0; trial < 5; trial++) {
+		while (ring_put(&r, slot, "k", 1, body, sizeof(body), 0) == 0)
+			;
+		uint64_t wakes0 = r.hdr->space_wakes;
+		kid = fork();
+		assert_true(kid >= 0);
+		if (kid == 0) {
+			int s = ring_slot_claim(&r, getpid(), proc_start_time(getpid()));
+			int rc = ring_put(&r, (unsigned)s, "w", 1, body, sizeof(body), 10000);
+			uint64_t done = mono_ns();
+			if (write(p2c[1], &done, sizeof(done)) != sizeof(done))
+				_exit(2);
+			_exit(rc == 0 ? 0 : 1);
+		}
+		/* Wait until the child has set the waiters bit. */
+		while (!(atomic_load(&r.hdr->space_word) & 1u))
+			usleep(100);
+		usleep(20000);
+		while (consume(&c, &m) == 1)
+			;
+		uint64_t released = mono_ns();
+		ring_release(&r, c.cursor);
+		uint64_t done;
+		assert_int_equal(read(p2c[0], &done, sizeof(done)), sizeof(done));
+		assert_int_equal(waitpid(kid, &st, 0), kid);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		assert_int_equal(r.hdr->space_wakes, wakes0 + 1);
+		times[trial] = done > released ? done - released : 0;
+		while (consume(&c, &m) == 1)
+			;
+		ring_release(&r, c.cursor);
+	}
+	/* Median wake-up delay, far below the 50 ms poll. */
+	for (int i = 0; i < 5; i++)
+		for (int j = i + 1; j < 5; j++)
+			if (times[j] < times[i]) {
+				uint64_t x = times[i]; times[i] = times[j]; times[j] = x;
+			}
+	print_message("wake after release: median %.3f ms\n", times[2] / 1e6);
+	assert_true(times[2] < 25ull * 1000 * 1000);
+	ring_close(&r);
+}
+
+static void
+sleeping_consumer_is_woken_by_a_put(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	pid_t kid;
+	int st;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	ring_consumer_init(&c, &r, 0);
+	kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		usleep(100000);
+		int s = ring_slot_claim(&r, getpid(), proc_start_time(getpid()));
+		_exit(put_str(&r, (unsigned)s, "wake", "up", 0) == 0 ? 0 : 1);
+	}
+	uint64_t deadline = mono_ns() + 5000ull * 1000 * 1000;
+	int rc;
+	while ((rc = consume(&c, &m)) == 0 && mono_ns() < deadline)
+		ring_consumer_wait(&c, deadline);
+	assert_int_equal(rc, 1);
+	assert_int_equal(waitpid(kid, &st, 0), kid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_true(r.hdr->wakes >= 1);
+	/* The flag is clear again: later puts make no system call. */
+	assert_int_equal(r.hdr->consumer_sleeping, 0);
+	ring_close(&r);
+}
+
+static void
+slots_are_reclaimed_from_dead_owners_only(void **state)
+{
+	struct ring r;
+	pid_t kid;
+	int st, s;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++)
+		assert_int_equal(ring_slot_claim(&r, getpid(), proc_start_time(getpid())), (int)i);
+	assert_int_equal(ring_slot_claim(&r, getpid(), proc_start_time(getpid())), -EUSERS);
+	/* Slot 3 now belongs to a process that dies. */
+	kid = fork();
+	if (kid == 0)
+		_exit(0);
+	assert_int_equal(waitpid(kid, &st, 0), kid);
+	atomic_store(&r.hdr->slots[3].pid, (uint32_t)kid);
+	atomic_store(&r.hdr->slots[3].produced, 7);
+	s = ring_slot_claim(&r, getpid(), proc_start_time(getpid()));
+	assert_int_equal(s, 3);
+	/* Cumulative counters stay; the new owner's base starts from them. */
+	assert_int_equal(r.hdr->slots[3].base_produced, 7);
+	ring_close(&r);
+}
+
+/* ftruncate of the object under a running consumer: no SIGBUS death, the
+ * consumer reports -EFAULT. */
+static void
+truncated_ring_makes_consume_fail_not_crash(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned slot;
+
+	(void)state;
+	assert_int_equal(ring_sigbus_guard_install(), 0);
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	ring_consumer_init(&c, &r, 0);
+	assert_int_equal(put_str(&r, slot, "a", "b", 0), 0);
+	assert_int_equal(ftruncate(r.fd, RING_HEADER_SIZE), 0);
+	assert_int_equal(consume(&c, &m), -EFAULT);
+	assert_int_equal(consume(&c, &m), -EFAULT);
+	ring_consumer_wait(&c, mono_ns() + 1000000);
+	ring_close(&r);
+}
+
+static void
+corrupt_tail_is_reported_not_followed(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned slot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	ring_consumer_init(&c, &r, 0);
+	atomic_store(&r.hdr->tail, RING_POS_BASE + 10 * SMALL_CAP);
+	assert_int_equal(consume(&c, &m), -EBADMSG);
+	assert_int_equal(put_str(&r, slot, "a", "b", 0), -EBADMSG);
+	ring_close(&r);
+}
+
+static void
+keys_are_validated_as_utf8_without_controls(void **state)
+{
+	char long_key[RING_MAX_KEY + 2];
+
+	(void)state;
+	assert_true(ring_key_valid("a", 1));
+	assert_true(ring_key_valid("d\xc3\xa9j\xc3\xa0/\xf0\x9f\x98\x80 +=&@", 16));
+	assert_false(ring_key_valid("", 0));
+	assert_false(ring_key_valid("a\nb", 3));
+	assert_false(ring_key_valid("a\x7f", 2));
+	assert_false(ring_key_valid("\xc3", 1));          /* truncated */
+	assert_false(ring_key_valid("\xc0\xaf", 2));      /* overlong "/" */
+	assert_false(ring_key_valid("\xe0\x80\xaf", 3));  /* overlong */
+	assert_false(ring_key_valid("\xed\xa0\x80", 3));  /* surrogate */
+	assert_false(ring_key_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+	assert_false(ring_key_valid("\xc2\x85", 2));      /* C1 control */
+	memset(long_key, 'k', sizeof(long_key));
+	assert_true(ring_key_valid(long_key, RING_MAX_KEY));
+	assert_false(ring_key_valid(long_key, RING_MAX_KEY + 1));
+}
+
+/* ----------------------------------------------------- multi-process */
+
+/* Body bytes are a function of (producer, seq), so the consumer can check
+ * every byte without being told what was sent. */
+static uint32_t
+xorshift(uint32_t *s)
+{
+	uint32_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return *s = x;
+}
+
+static size_t
+fill_body(uint8_t *b, unsigned producer, unsigned long seq, size_t maxlen)
+{
+	uint32_t s = (uint32_t)(producer * 2654435761u) ^ (uint32_t)(seq * 40503u) ^ 0x9e3779b9u;
+	size_t len;
+
+	if (s == 0)
+		s = 1;
+	len = 1 + xorshift(&s) % maxlen;
+	for (size_t i = 0; i < len; i++)
+		b[i] = (uint8_t)xorshift(&s);
+	return len;
+}
+
+static unsigned
+scale_div(void)
+{
+	const char *s = getenv("S3RING_TEST_SCALE_DIV");
+	return s != NULL && atoi(s) > 0 ? (unsigned)atoi(s) : 1;
+}
+
+/* 4 producer processes each put 250,000 messages of 1 B to 16 KiB into a
+ * 1 MiB ring while one consumer drains it: every message arrives exactly
+ * once, intact, and in each producer's order. */
+static void
+four_producers_through_a_small_ring_lose_nothing(void **state)
+{
+	enum { NPROD = 4, MAXLEN = 16384 };
+	unsigned long per = 250000 / scale_div();
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	pid_t kids[NPROD];
+	unsigned long next[NPROD] = { 0 };
+	static uint8_t expect[MAXLEN];
+	unsigned long total = 0;
+
+	(void)state;
+	open_new(&r, UINT64_C(1) << 20, 0);
+	for (unsigned p = 0; p < NPROD; p++) {
+		kids[p] = fork();
+		assert_true(kids[p] >= 0);
+		if (kids[p] == 0) {
+			static uint8_t b[MAXLEN];
+			struct ring kr;
+			char key[64];
+			if (ring_open(&kr, ring_name, 0, NULL) != 0)
+				_exit(1);
+			int s = ring_slot_claim(&kr, getpid(), proc_start_time(getpid()));
+			if (s < 0)
+				_exit(2);
+			for (unsigned long i = 1; i <= per; i++) {
+				size_t len = fill_body(b, p, i, MAXLEN);
+				int kl = snprintf(key, sizeof(key), "p%u/%lu", p, i);
+				if (ring_put(&kr, (unsigned)s, key, (size_t)kl, b, len, -1) != 0)
+					_exit(3);
+			}
+			_exit(0);
+		}
+	}
+	ring_consumer_init(&c, &r, 0);
+	uint64_t deadline = mono_ns() + 600ull * 1000 * 1000 * 1000;
+	while (total < per * NPROD) {
+		int rc = consume(&c, &m);
+		if (rc == 0) {
+			ring_release(&r, c.cursor);
+			assert_true(mono_ns() < deadline);
+			ring_consumer_wait(&c, 0);
+			continue;
+		}
+		assert_int_equal(rc, 1);
+		unsigned p;
+		unsigned long i;
+		assert_int_equal(sscanf(m.key, "p%u/%lu", &p, &i), 2);
+		assert_true(p < NPROD);
+		if (i != next[p] + 1)
+			fail_msg("producer %u: got %lu after %lu", p, i, next[p]);
+		next[p] = i;
+		size_t len = fill_body(expect, p, i, MAXLEN);
+		assert_int_equal(m.body_len, len);
+		assert_memory_equal(m.body, expect, len);
+		total++;
+		if ((total & 63) == 0)
+			ring_release(&r, c.cursor);
+	}
+	ring_release(&r, c.cursor);
+	for (unsigned p = 0; p < NPROD; p++) {
+		int st;
+		assert_int_equal(waitpid(kids[p], &st, 0), kids[p]);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		assert_int_equal(next[p], per);
+	}
+	assert_int_equal(consume(&c, &m), 0);
+	assert_int_equal(r.hdr->corrupt, 0);
+	assert_int_equal(r.hdr->abandoned, 0);
+	print_message("%lu messages, %llu producer wakes, %llu consumer sleeps\n",
+	    total, (unsigned long long)r.hdr->wakes,
+	    (unsigned long long)r.hdr->consumer_wakeups);
+	ring_close(&r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(open_without_create_fails_with_enoent, teardown),
+		cmocka_unit_test_teardown(open_rejects_bad_names, teardown),
+		cmocka_unit_test_teardown(create_rejects_bad_geometry, teardown),
+		cmocka_unit_test_teardown(created_ring_is_mode_0600_with_valid_header, teardown),
+		cmocka_unit_test_teardown(attach_sees_the_creators_geometry, teardown),
+		cmocka_unit_test_teardown(open_returns_eproto_for_another_layout_version, teardown),
+		cmocka_unit_test_teardown(open_returns_ebadmsg_for_a_corrupt_header, teardown),
+		cmocka_unit_test_teardown(open_returns_ebadmsg_for_a_truncated_object, teardown),
+		cmocka_unit_test_teardown(two_concurrent_creators_both_attach, teardown),
+		cmocka_unit_test_teardown(put_then_consume_returns_same_key_and_body, teardown),
+		cmocka_unit_test_teardown(put_returns_eagain_and_counts_a_drop_when_ring_is_full, teardown),
+		cmocka_unit_test_teardown(put_with_timeout_returns_etimedout_when_ring_stays_full, teardown),
+		cmocka_unit_test_teardown(message_of_max_size_fits_and_one_byte_more_is_emsgsize, teardown),
+		cmocka_unit_test_teardown(records_wrap_around_the_end_with_padding, teardown),
+		cmocka_unit_test(completion_out_of_order_releases_in_order),
+		cmocka_unit_test_teardown(released_space_lets_a_full_ring_accept_puts, teardown),
+		cmocka_unit_test_teardown(corrupt_body_is_counted_and_skipped, teardown),
+		cmocka_unit_test_teardown(corrupt_record_header_is_counted_and_resynced, teardown),
+		cmocka_unit_test_teardown(garbage_in_the_data_region_never_crashes_the_consumer, teardown),
+		cmocka_unit_test_teardown(aborted_reservation_is_skipped, teardown),
+		cmocka_unit_test_teardown(producer_killed_between_reserve_and_commit_is_abandoned, teardown),
+		cmocka_unit_test_teardown(reservation_without_header_is_padded_over_after_a_second, teardown),
+		cmocka_unit_test_teardown(slow_producer_loses_its_header_to_the_consumer, teardown),
+		cmocka_unit_test_teardown(blocked_put_wakes_when_space_is_released, teardown),
+		cmocka_unit_test_teardown(sleeping_consumer_is_woken_by_a_put, teardown),
+		cmocka_unit_test_teardown(slots_are_reclaimed_from_dead_owners_only, teardown),
+		cmocka_unit_test_teardown(truncated_ring_makes_consume_fail_not_crash, teardown),
+		cmocka_unit_test_teardown(corrupt_tail_is_reported_not_followed, teardown),
+		cmocka_unit_test(keys_are_validated_as_utf8_without_controls),
+		cmocka_unit_test_teardown(four_producers_through_a_small_ring_lose_nothing, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
