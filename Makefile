@@ -42,6 +42,7 @@ PRODUCER_SRC := $(sort $(wildcard producer/*.c))
 UPLOADER_SRC := $(sort $(filter-out uploader/main.c,$(wildcard uploader/*.c)))
 TEST_SRC     := $(sort $(wildcard tests/test_*.c))
 TEST_HELPERS := $(sort $(wildcard tests/helpers/*.c))
+TEST_TOOLS   := $(sort $(wildcard tests/tool_*.c))
 TOOLS        := s3ring-put shmstat s3ring-bench
 
 COMMON_OBJ   := $(COMMON_SRC:%.c=$(OBJ)/%.o)
@@ -55,10 +56,11 @@ UPLOADER_A   := $(BUILD)/lib/libs3ring-uploader.a
 # Binaries whose main source exists (the tree is built up piece by piece).
 BINS         := $(if $(wildcard uploader/main.c),$(BUILD)/bin/s3ring-uploader) \
                 $(foreach t,$(TOOLS),$(if $(wildcard tools/$(t).c),$(BUILD)/bin/$(t)))
-TESTS        := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+TESTS        := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) \
+                $(TEST_TOOLS:tests/%.c=$(BUILD)/tests/%)
 
 ALL_SRC      := $(COMMON_SRC) $(PRODUCER_SRC) $(UPLOADER_SRC) uploader/main.c \
-                $(TEST_SRC) $(TEST_HELPERS) $(wildcard tools/*.c)
+                $(TEST_SRC) $(TEST_HELPERS) $(TEST_TOOLS) $(wildcard tools/*.c)
 
 .PHONY: all test check tsan fuzz deps run-tests clean install demo
 .SECONDARY:

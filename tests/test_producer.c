@@ -1,0 +1,424 @@
+/* test_producer.c -- tests for producer/producer.c: the public s3ring_* API. */
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ring.h"
+#include "s3ring.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
+
+/* ---------------------------------------------- malloc interposition */
+
+/* Outside sanitizer builds this executable defines malloc and friends, so
+ * every allocation made by the library linked into it passes through here:
+ * that is how the tests see that a put allocates nothing, and how they make
+ * an allocation fail. Sanitizers own malloc themselves, so those builds skip
+ * these two tests. */
+static int count_allocs;
+static int fail_allocs;
+static unsigned long allocs;
+
+#if !SANITIZED
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void __libc_free(void *);
+
+void *malloc(size_t n);
+void *calloc(size_t a, size_t b);
+void *realloc(void *p, size_t n);
+void free(void *p);
+
+void *
+malloc(size_t n)
+{
+	if (count_allocs)
+		allocs++;
+	if (fail_allocs) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __libc_malloc(n);
+}
+
+void *
+calloc(size_t a, size_t b)
+{
+	if (count_allocs)
+		allocs++;
+	if (fail_allocs) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __libc_calloc(a, b);
+}
+
+void *
+realloc(void *p, size_t n)
+{
+	if (count_allocs)
+		allocs++;
+	if (fail_allocs) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return __libc_realloc(p, n);
+}
+
+void
+free(void *p)
+{
+	__libc_free(p);
+}
+#endif
+
+static char name[64];
+
+static int
+setup(void **state)
+{
+	struct ring r;
+	struct ring_config cfg = { .capacity = 1 << 20, .gid = (gid_t)-1 };
+
+	(void)state;
+	snprintf(name, sizeof(name), "test-producer-%d", (int)getpid());
+	(void)ring_unlink(name);
+	if (ring_open(&r, name, RING_OPEN_CREATE, &cfg) != 0)
+		return -1;
+	ring_close(&r);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	(void)ring_unlink(name);
+	return 0;
+}
+
+static void
+open_of_a_missing_ring_sets_enoent(void **state)
+{
+	(void)state;
+	errno = 0;
+	assert_null(s3ring_open("test-no-such-ring-at-all", 0));
+	assert_int_equal(errno, ENOENT);
+	errno = 0;
+	assert_null(s3ring_open("bad/name", 0));
+	assert_int_equal(errno, EINVAL);
+	assert_null(s3ring_open(name, 0x80));
+	assert_int_equal(errno, EINVAL);
+}
+
+static void
+open_with_create_makes_a_default_ring(void **state)
+{
+	char n[64];
+	struct s3ring_producer *p;
+
+	(void)state;
+	snprintf(n, sizeof(n), "test-producer-create-%d", (int)getpid());
+	(void)ring_unlink(n);
+	p = s3ring_open(n, S3RING_CREATE);
+	assert_non_null(p);
+	assert_int_equal(s3ring_max_body(p, 10), RING_DEFAULT_MAX_MESSAGE - 10);
+	assert_int_equal(s3ring_put(p, "a/b", "c", 1, 0), 0);
+	s3ring_close(p);
+	assert_int_equal(ring_unlink(n), 0);
+}
+
+static void
+open_uses_s3ring_ring_from_the_environment(void **state)
+{
+	struct s3ring_producer *p;
+
+	(void)state;
+	setenv("S3RING_RING", name, 1);
+	p = s3ring_open(NULL, 0);
+	unsetenv("S3RING_RING");
+	assert_non_null(p);
+	s3ring_close(p);
+}
+
+static void
+open_of_another_layout_version_sets_eproto(void **state)
+{
+	struct ring r;
+
+	(void)state;
+	assert_int_equal(ring_open(&r, name, 0, NULL), 0);
+	r.hdr->layout_version = 99;
+	errno = 0;
+	assert_null(s3ring_open(name, 0));
+	assert_int_equal(errno, EPROTO);
+	r.hdr->layout_version = RING_LAYOUT_VERSION;
+	ring_close(&r);
+}
+
+static void
+put_rejects_invalid_keys_with_einval(void **state)
+{
+	struct s3ring_producer *p = s3ring_open(name, 0);
+	char big[S3RING_MAX_KEY + 2];
+	struct ring r;
+
+	(void)state;
+	assert_non_null(p);
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(s3ring_put(p, "", "x", 1, 0), -EINVAL);
+	assert_int_equal(s3ring_put(p, big, "x", 1, 0), -EINVAL);
+	big[S3RING_MAX_KEY] = '\0';
+	assert_int_equal(s3ring_put(p, big, "x", 1, 0), 0);
+	assert_int_equal(s3ring_put(p, "bad\xff", "x", 1, 0), -EINVAL);
+	assert_int_equal(s3ring_put(p, "tab\there", "x", 1, 0), -EINVAL);
+	assert_int_equal(s3ring_put(p, NULL, "x", 1, 0), -EINVAL);
+	assert_int_equal(s3ring_put(p, "k", NULL, 1, 0), -EINVAL);
+	assert_int_equal(s3ring_put(NULL, "k", "x", 1, 0), -EINVAL);
+	assert_int_equal(ring_open(&r, name, RING_OPEN_RDONLY, NULL), 0);
+	uint64_t rejected = 0;
+	for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++)
+		rejected += r.hdr->slots[i].rejected;
+	assert_int_equal(rejected, 4);
+	ring_close(&r);
+	s3ring_close(p);
+}
+
+static void
+put_rejects_oversized_messages_with_emsgsize(void **state)
+{
+	struct s3ring_producer *p = s3ring_open(name, 0);
+	size_t max = s3ring_max_body(p, 1);
+	char *body = calloc(1, max + 1);
+
+	(void)state;
+	assert_non_null(body);
+	assert_int_equal(s3ring_put(p, "k", body, max, 0), 0);
+	assert_int_equal(s3ring_put(p, "k", body, max + 1, 0), -EMSGSIZE);
+	free(body);
+	s3ring_close(p);
+}
+
+static void
+put_on_a_full_ring_returns_eagain(void **state)
+{
+	struct s3ring_producer *p = s3ring_open(name, 0);
+	static char body[60000];
+	int rc;
+
+	(void)state;
+	while ((rc = s3ring_put(p, "k", body, sizeof(body), 0)) == 0)
+		;
+	assert_int_equal(rc, -EAGAIN);
+	assert_int_equal(s3ring_put(p, "k", body, sizeof(body), 30), -ETIMEDOUT);
+	s3ring_close(p);
+}
+
+static void
+reserve_then_commit_delivers_the_body_written_in_place(void **state)
+{
+	struct s3ring_producer *p = s3ring_open(name, 0);
+	struct s3ring_reservation r;
+	struct ring ring;
+	struct ring_consumer c;
+	struct ring_msg m;
+	static uint8_t buf[1 << 18];
+
+	(void)state;
+	assert_int_equal(s3ring_reserve(p, "zero/copy", 11, &r, 0), 0);
+	assert_int_equal(r.len, 11);
+	memcpy(r.data, "in place!!!", 11);
+	assert_int_equal(s3ring_commit(p, &r), 0);
+	assert_int_equal(s3ring_reserve(p, "zero/aborted", 5, &r, 0), 0);
+	s3ring_abort(p, &r);
+	assert_int_equal(s3ring_put(p, "after", "x", 1, 0), 0);
+	assert_int_equal(ring_open(&ring, name, 0, NULL), 0);
+	ring_consumer_init(&c, &ring, 0);
+	assert_int_equal(ring_consume(&c, &m, buf, sizeof(buf)), 1);
+	assert_string_equal(m.key, "zero/copy");
+	assert_memory_equal(m.body, "in place!!!", 11);
+	assert_int_equal(ring_consume(&c, &m, buf, sizeof(buf)), 1);
+	assert_string_equal(m.key, "after");
+	ring_close(&ring);
+	s3ring_close(p);
+}
+
+static void
+strerror_names_every_error(void **state)
+{
+	int errs[] = { EAGAIN, ETIMEDOUT, EMSGSIZE, EINVAL, EPROTO, ENOENT,
+	    EACCES, EBADMSG, EUSERS, ENOSPC, ENOMEM };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
+		assert_non_null(s3ring_strerror(-errs[i]));
+		assert_string_equal(s3ring_strerror(-errs[i]), s3ring_strerror(errs[i]));
+		assert_string_not_equal(s3ring_strerror(-errs[i]), "unknown error");
+	}
+	assert_string_equal(s3ring_strerror(-12345), "unknown error");
+}
+
+static void
+put_path_allocates_no_memory(void **state)
+{
+	struct s3ring_producer *p;
+	struct s3ring_reservation r;
+	char body[512] = { 0 };
+
+	(void)state;
+	if (SANITIZED)
+		skip();
+	p = s3ring_open(name, 0);
+	assert_non_null(p);
+	/* Count everything, so the test proves it can see an allocation. */
+	allocs = 0;
+	count_allocs = 1;
+	free(malloc(1));
+	count_allocs = 0;
+	assert_int_equal(allocs, 1);
+
+	allocs = 0;
+	count_allocs = 1;
+	for (int i = 0; i < 1000; i++) {
+		int rc = s3ring_put(p, "no/alloc", body, sizeof(body), 0);
+		assert_true(rc == 0 || rc == -EAGAIN);
+		/* The error paths too. */
+		assert_int_equal(s3ring_put(p, "", body, 1, 0), -EINVAL);
+		assert_int_equal(s3ring_put(p, "k", body, 1 << 30, 0), -EMSGSIZE);
+	}
+	if (s3ring_reserve(p, "zc", 10, &r, 0) == 0)
+		assert_int_equal(s3ring_commit(p, &r), 0);
+	(void)s3ring_strerror(-EAGAIN);
+	count_allocs = 0;
+	assert_int_equal(allocs, 0);
+	s3ring_close(p);
+}
+
+static void
+open_reports_enomem_when_allocation_fails(void **state)
+{
+	(void)state;
+	if (SANITIZED)
+		skip();
+	fail_allocs = 1;
+	errno = 0;
+	struct s3ring_producer *p = s3ring_open(name, 0);
+	fail_allocs = 0;
+	assert_null(p);
+	assert_int_equal(errno, ENOMEM);
+}
+
+/* Runs 5,000 puts in a child under a seccomp filter that kills the process
+ * on any system call but exit. (Strict mode would do, but it also disables
+ * the TSC, and with it the vDSO clock the put reads.) Returns the child's
+ * wait status. */
+static int
+allow_only_exit(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_exit, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+static int
+puts_under_seccomp(int consumer_sleeping)
+{
+	struct ring ring;
+	pid_t kid;
+	int st;
+
+	/* Start from an empty ring, so the puts commit rather than find it
+	 * full. */
+	assert_int_equal(ring_open(&ring, name, 0, NULL), 0);
+	ring_release(&ring, atomic_load(&ring.hdr->tail));
+	ring_close(&ring);
+	kid = fork();
+	if (kid == 0) {
+		struct s3ring_producer *p = s3ring_open(name, 0);
+		struct ring r;
+		char body[64] = { 0 };
+		if (p == NULL || ring_open(&r, name, 0, NULL) != 0)
+			syscall(SYS_exit, 2);
+		atomic_store(&r.hdr->consumer_sleeping, (uint32_t)consumer_sleeping);
+		if (allow_only_exit() != 0)
+			syscall(SYS_exit, 3);
+		for (int i = 0; i < 5000; i++) {
+			int rc = s3ring_put(p, "sys/call", body, sizeof(body), 0);
+			if (rc != 0 && rc != -EAGAIN)
+				syscall(SYS_exit, 4);
+		}
+		syscall(SYS_exit, 0);
+	}
+	assert_true(kid > 0);
+	assert_int_equal(waitpid(kid, &st, 0), kid);
+	return st;
+}
+
+static void
+put_makes_no_system_call_while_the_consumer_is_awake(void **state)
+{
+	int st;
+
+	(void)state;
+	st = puts_under_seccomp(0);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	/* The control: with the consumer asleep the first put makes one
+	 * FUTEX_WAKE, and seccomp kills the child for it (SIGSYS). */
+	st = puts_under_seccomp(1);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSYS);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(open_of_a_missing_ring_sets_enoent),
+		cmocka_unit_test(open_with_create_makes_a_default_ring),
+		cmocka_unit_test_setup_teardown(open_uses_s3ring_ring_from_the_environment, setup, teardown),
+		cmocka_unit_test_setup_teardown(open_of_another_layout_version_sets_eproto, setup, teardown),
+		cmocka_unit_test_setup_teardown(put_rejects_invalid_keys_with_einval, setup, teardown),
+		cmocka_unit_test_setup_teardown(put_rejects_oversized_messages_with_emsgsize, setup, teardown),
+		cmocka_unit_test_setup_teardown(put_on_a_full_ring_returns_eagain, setup, teardown),
+		cmocka_unit_test_setup_teardown(reserve_then_commit_delivers_the_body_written_in_place, setup, teardown),
+		cmocka_unit_test(strerror_names_every_error),
+		cmocka_unit_test_setup_teardown(put_path_allocates_no_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(open_reports_enomem_when_allocation_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(put_makes_no_system_call_while_the_consumer_is_awake, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
