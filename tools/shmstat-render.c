@@ -1,0 +1,858 @@
+/* shmstat-render.c -- snapshot an s3ring ring image and render it as text, JSON or Prometheus.
+ *
+ * Invariants kept here:
+ * - The ring image is untrusted and may change while it is read. Nothing in
+ *   it is written, every field is read once into the snapshot, and every
+ *   offset into the data region is masked with capacity - 1 after the
+ *   header has been validated against the mapped length, so no input can
+ *   make a read leave the image.
+ * - The pending walk is bounded (env->walk_budget steps in all, whatever the
+ *   records claim) and only ever moves forward, so a hostile image cannot
+ *   send it into a loop. Anything it cannot account for makes the figure
+ *   inexact (pending_exact = false), never wrong silently.
+ * - Renderers read only the snapshot. Strings that came from shared memory
+ *   (last_error) are escaped for every output format: JSON is valid and
+ *   text and Prometheus output printable, whatever the bytes were.
+ */
+#include "shmstat.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <string.h>
+
+/* Spelled out rather than through libbsd-overlay: the fuzz harness builds
+ * this file without the overlay's include path. */
+#include <bsd/libutil.h>
+
+#include "crc32c.h"
+
+#define NS_PER_MS UINT64_C(1000000)
+
+/* ------------------------------------------------------------ snapshot */
+
+static bool
+never_alive(pid_t pid, uint64_t start_time)
+{
+	(void)pid;
+	(void)start_time;
+	return false;
+}
+
+static uint32_t
+record_hdr_crc(const struct ring_record *rec, uint64_t tag)
+{
+	unsigned char buf[RING_HDR_CRC_SPAN];
+	uint64_t t = tag & ~(uint64_t)0xf;
+
+	memcpy(buf, rec, RING_HDR_CRC_SPAN);
+	memcpy(buf, &t, sizeof(t));
+	return crc32c(0, buf, sizeof(buf));
+}
+
+struct walk {
+	const uint8_t *data;
+	uint64_t mask;
+	uint64_t tail;
+	uint64_t steps, budget;
+};
+
+/* Loads the tag at pos. Acquire: pairs with the producer's commit CAS, so
+ * the fields copied after it are the committed ones (or torn by a later
+ * lap, which the header CRC then catches). */
+static uint64_t
+walk_tag(const struct walk *w, uint64_t pos)
+{
+	const struct ring_record *rec =
+	    (const struct ring_record *)(w->data + (pos & w->mask));
+
+	return atomic_load_explicit((_Atomic uint64_t *)&rec->tag,
+	    memory_order_acquire);
+}
+
+/* From pos, the next position (in 64-byte steps, up to tail) holding a
+ * header stamped with its own position: where the consumer would resume
+ * after a record it cannot use. */
+static uint64_t
+walk_resync(struct walk *w, uint64_t pos)
+{
+	while (pos < w->tail && w->steps < w->budget) {
+		if (ring_tag_stamped(walk_tag(w, pos), pos))
+			break;
+		pos += RING_ALIGN;
+		w->steps++;
+	}
+	return pos;
+}
+
+/* Counts committed records in [from, tail) without changing anything. */
+static void
+walk_pending(struct shmstat_snap *s, const struct walk *wp,
+    uint64_t from, uint64_t max_record, const struct shmstat_env *env)
+{
+	struct walk w = *wp;
+	uint64_t pos = from, oldest = 0;
+
+	s->pending_exact = true;
+	while (pos < w.tail) {
+		struct ring_record rec;
+		uint64_t tag, len;
+
+		if (w.steps++ >= w.budget) {
+			s->pending_exact = false;
+			break;
+		}
+		tag = walk_tag(&w, pos);
+		memcpy(&rec, w.data + (pos & w.mask), sizeof(rec));
+		if (!ring_tag_stamped(tag, pos) ||
+		    ring_tag_state(tag) == RING_WRITING) {
+			/* A put in progress: claimed but not yet stamped, or
+			 * stamped and being filled in. Its length is not
+			 * trustworthy yet, so find the next header. */
+			if (ring_tag_stamped(tag, pos))
+				s->writing++;
+			pos = walk_resync(&w, pos + RING_ALIGN);
+			continue;
+		}
+		len = rec.len;
+		bool hdr_ok = len >= RING_ALIGN && len % RING_ALIGN == 0 &&
+		    len <= w.tail - pos && record_hdr_crc(&rec, tag) == rec.hdr_crc;
+
+		switch (ring_tag_state(tag)) {
+		case RING_ABANDONED:
+			pos += RING_ALIGN;
+			continue;
+		case RING_PAD:
+			if (hdr_ok) {
+				pos += len;
+				continue;
+			}
+			break;
+		case RING_COMMITTED:
+			if (hdr_ok && len <= max_record && rec.key_len != 0 &&
+			    ring_record_size(rec.key_len, rec.body_len) == len) {
+				s->pending++;
+				if (rec.put_ns != 0 && (oldest == 0 || rec.put_ns < oldest))
+					oldest = rec.put_ns;
+				pos += len;
+				continue;
+			}
+			break;
+		default:
+			break;
+		}
+		/* Corrupt or torn: the uploader will skip it; we cannot say
+		 * whether it hid committed records. */
+		s->pending_exact = false;
+		pos = walk_resync(&w, pos + RING_ALIGN);
+	}
+	if (w.steps >= w.budget && pos < w.tail)
+		s->pending_exact = false;
+	if (oldest != 0) {
+		s->have_oldest = true;
+		s->oldest_pending_age_ms = env->now_mono_ns > oldest ?
+		    (env->now_mono_ns - oldest) / NS_PER_MS : 0;
+	}
+}
+
+static uint64_t
+load64(const _Atomic uint64_t *p)
+{
+	return atomic_load_explicit((_Atomic uint64_t *)p, memory_order_relaxed);
+}
+
+static uint32_t
+load32(const _Atomic uint32_t *p)
+{
+	return atomic_load_explicit((_Atomic uint32_t *)p, memory_order_relaxed);
+}
+
+int
+shmstat_snapshot(struct shmstat_snap *s, const char *ring_name,
+    const void *base, size_t len, const struct shmstat_env *env)
+{
+	const struct ring_header *h = base;
+	bool (*alive)(pid_t, uint64_t) = env->alive ? env->alive : never_alive;
+	struct ring_header geo;
+	uint64_t head, cursor, tail, cap;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	snprintf(s->ring, sizeof(s->ring), "%s", ring_name ? ring_name : "");
+	if (base == NULL || len < RING_HEADER_SIZE)
+		return -EBADMSG;
+	/* Line 0 only: the geometry is checked on this private copy, so a
+	 * writer cannot change it between the check and its use. */
+	memcpy(&geo, h, RING_LINE);
+	if (atomic_load_explicit(&geo.magic, memory_order_relaxed) != RING_MAGIC)
+		return -EBADMSG;
+	if ((rc = ring_check_header(&geo, len)) < 0) {
+		s->layout_version = geo.layout_version; /* for the message */
+		return rc;
+	}
+	cap = geo.capacity;
+	s->layout_version = geo.layout_version;
+	s->capacity = cap;
+	s->max_message = geo.max_message;
+	s->creator_uid = geo.creator_uid;
+	s->created_realtime_ns = geo.created_realtime_ns;
+
+	/* head, then cursor, then tail: each only grows and head <= cursor <=
+	 * tail holds at every instant, so reading them in this order keeps the
+	 * inequality in our copy too. Acquire on tail pairs with nothing in
+	 * particular; the records are published by their tags. */
+	head = atomic_load_explicit((_Atomic uint64_t *)&h->head, memory_order_acquire);
+	cursor = atomic_load_explicit((_Atomic uint64_t *)&h->cursor, memory_order_acquire);
+	tail = atomic_load_explicit((_Atomic uint64_t *)&h->tail, memory_order_acquire);
+	if (tail < head || tail - head > cap || head % RING_ALIGN != 0 ||
+	    tail % RING_ALIGN != 0)
+		return -EBADMSG;
+	s->head = head;
+	s->tail = tail;
+	s->used_bytes = tail - head;
+
+	/* A cursor outside [head, tail] is stale or scribbled on; the records
+	 * from head on are then the best figure, and it is marked inexact. */
+	bool cursor_ok = cursor >= head && cursor <= tail && cursor % RING_ALIGN == 0;
+	s->cursor = cursor_ok ? cursor : head;
+	s->pending_bytes = tail - s->cursor;
+	struct walk w = {
+		.data = (const uint8_t *)base + RING_HEADER_SIZE,
+		.mask = cap - 1,
+		.tail = tail,
+		.budget = env->walk_budget ? env->walk_budget : SHMSTAT_WALK_BUDGET,
+	};
+	walk_pending(s, &w, s->cursor, ring_record_size(0, geo.max_message), env);
+	if (!cursor_ok)
+		s->pending_exact = false;
+
+	s->uploaded = load64(&h->uploaded);
+	s->uploaded_bytes = load64(&h->uploaded_bytes);
+	s->retried = load64(&h->retried);
+	s->dead_lettered = load64(&h->dead_lettered);
+	s->in_flight = load64(&h->in_flight);
+	s->abandoned = load64(&h->abandoned);
+	s->abandoned_hard = load64(&h->abandoned_hard);
+	s->corrupt = load64(&h->corrupt);
+	s->resynced = load64(&h->resynced);
+	s->config_errors = load64(&h->config_errors);
+	s->consumed = load64(&h->consumed);
+
+	s->uploader_pid = load32(&h->uploader_pid);
+	s->uploader_flags = load32(&h->uploader_flags);
+	s->uploader_start_time = load64(&h->uploader_start_time);
+	s->uploader_epoch = load64(&h->uploader_epoch);
+	s->uploader_workers = load32(&h->uploader_workers);
+	s->uploader_alive = s->uploader_pid != 0 && s->uploader_pid <= INT32_MAX &&
+	    alive((pid_t)s->uploader_pid, s->uploader_start_time);
+	uint64_t hb = load64(&h->heartbeat_realtime_ns);
+	if (hb != 0) {
+		s->have_heartbeat = true;
+		s->heartbeat_age_ms = env->now_real_ns > hb ?
+		    (env->now_real_ns - hb) / NS_PER_MS : 0;
+	}
+	/* The writer keeps last_error NUL-terminated, but a copy taken while
+	 * it writes (or a hostile one) may not be: the snapshot's extra byte
+	 * terminates it. */
+	memcpy(s->last_error, h->last_error, RING_LINE);
+	s->last_error[RING_LINE] = '\0';
+	s->have_last_error = s->last_error[0] != '\0';
+	uint64_t le = load64(&h->last_error_realtime_ns);
+	if (s->have_last_error && le != 0)
+		s->last_error_age_ms = env->now_real_ns > le ?
+		    (env->now_real_ns - le) / NS_PER_MS : 0;
+
+	for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++) {
+		const struct ring_slot *sl = &h->slots[i];
+		struct shmstat_producer p = { .slot = i };
+		uint64_t bp, bd;
+
+		p.pid = load32(&sl->pid);
+		p.start_time = load64(&sl->start_time);
+		p.slot_produced = load64(&sl->produced);
+		p.slot_dropped_full = load64(&sl->dropped_full);
+		p.rejected = load64(&sl->rejected);
+		p.failed = load64(&sl->failed);
+		p.bytes = load64(&sl->bytes);
+		bp = load64(&sl->base_produced);
+		bd = load64(&sl->base_dropped_full);
+		s->produced += p.slot_produced;
+		s->dropped_full += p.slot_dropped_full;
+		s->rejected += p.rejected;
+		s->failed += p.failed;
+		s->produced_bytes += p.bytes;
+		/* A never-used slot is all zeroes; a released one keeps its
+		 * start time and counters (ring_slot_release). */
+		if (p.pid == 0 && p.start_time == 0 && p.slot_produced == 0 &&
+		    p.slot_dropped_full == 0 && p.rejected == 0 && p.failed == 0)
+			continue;
+		p.produced = p.slot_produced >= bp ? p.slot_produced - bp : p.slot_produced;
+		p.dropped_full = p.slot_dropped_full >= bd ?
+		    p.slot_dropped_full - bd : p.slot_dropped_full;
+		p.alive = p.pid != 0 && p.pid <= INT32_MAX &&
+		    alive((pid_t)p.pid, p.start_time);
+		s->producers[s->nproducers++] = p;
+	}
+	return 0;
+}
+
+static double
+rate(uint64_t a, uint64_t b, double dt)
+{
+	return b >= a && dt > 0 ? (double)(b - a) / dt : 0.0;
+}
+
+void
+shmstat_rates(struct shmstat_rates *r, const struct shmstat_snap *prev,
+    const struct shmstat_snap *cur, double interval_s)
+{
+	memset(r, 0, sizeof(*r));
+	r->valid = interval_s > 0;
+	r->interval_s = interval_s;
+	r->put_s = rate(prev->produced, cur->produced, interval_s);
+	r->upload_s = rate(prev->uploaded, cur->uploaded, interval_s);
+	r->drop_s = rate(prev->dropped_full, cur->dropped_full, interval_s);
+	r->in_bytes_s = rate(prev->produced_bytes, cur->produced_bytes, interval_s);
+	r->out_bytes_s = rate(prev->uploaded_bytes, cur->uploaded_bytes, interval_s);
+}
+
+/* ------------------------------------------------------------- strings */
+
+char *
+shmstat_printable(char *dst, size_t cap, const char *src, size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len && src[i] != '\0' && n + 1 < cap; i++) {
+		unsigned char c = (unsigned char)src[i];
+		dst[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	dst[n] = '\0';
+	return dst;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. The
+ * same rules as ring_key_valid(): no overlong forms, no surrogates, nothing
+ * above U+10FFFF. */
+static size_t
+utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t k, need;
+	uint32_t cp;
+
+	if (c >= 0xc2 && c <= 0xdf) {
+		need = 1;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		need = 2;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		need = 3;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (n <= need)
+		return 0;
+	for (k = 1; k <= need; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[k] & 0x3f);
+	}
+	if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	/* U+2028 and U+2029 are valid JSON but end lines in JavaScript;
+	 * callers escape them. */
+	if (cp == 0x2028 || cp == 0x2029)
+		return 0;
+	return need + 1;
+}
+
+void
+shmstat_json_string(FILE *f, const char *src, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t i = 0, n;
+
+	for (n = 0; n < len && s[n] != '\0'; n++)
+		;
+	fputc('"', f);
+	while (i < n) {
+		unsigned char c = s[i];
+		size_t k;
+
+		if (c == '"' || c == '\\') {
+			fputc('\\', f);
+			fputc(c, f);
+			i++;
+		} else if (c < 0x20 || c == 0x7f) {
+			fprintf(f, "\\u%04x", c);
+			i++;
+		} else if (c < 0x80) {
+			fputc(c, f);
+			i++;
+		} else if ((k = utf8_seq(s + i, n - i)) != 0) {
+			fwrite(s + i, 1, k, f);
+			i += k;
+		} else if (c == 0xe2 && n - i >= 3 && s[i + 1] == 0x80 &&
+		    (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
+			fprintf(f, "\\u%04x", s[i + 2] == 0xa8 ? 0x2028 : 0x2029);
+			i += 3;
+		} else {
+			fputs("\\ufffd", f);
+			i++;
+		}
+	}
+	fputc('"', f);
+}
+
+/* ---------------------------------------------------------- formatting */
+
+#define HBUF 32
+
+/* Sizes go through humanize_number(3) so they read like df -h: at most six
+ * characters ("1023.9M" never happens: it scales at 1000). */
+static const char *
+hsize(char buf[HBUF], uint64_t bytes)
+{
+	int64_t v = bytes > INT64_MAX ? INT64_MAX : (int64_t)bytes;
+
+	if (humanize_number(buf, 7, v, "", HN_AUTOSCALE,
+	    HN_DECIMAL | HN_NOSPACE | HN_B) < 0)
+		snprintf(buf, HBUF, "%" PRIu64, bytes);
+	return buf;
+}
+
+static const char *
+hage(char buf[HBUF], uint64_t ms)
+{
+	const size_t cap = HBUF;
+	uint64_t s = ms / 1000;
+
+	if (ms < 1000)
+		snprintf(buf, cap, "%" PRIu64 "ms", ms);
+	else if (s < 60)
+		snprintf(buf, cap, "%" PRIu64 ".%" PRIu64 "s", s, ms % 1000 / 100);
+	else if (s < 3600)
+		snprintf(buf, cap, "%" PRIu64 "m%02" PRIu64 "s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, cap, "%" PRIu64 "h%02" PRIu64 "m", s / 3600, s / 60 % 60);
+	else
+		snprintf(buf, cap, "%" PRIu64 "d%02" PRIu64 "h", s / 86400, s / 3600 % 24);
+	return buf;
+}
+
+static unsigned
+used_pct(const struct shmstat_snap *s)
+{
+	/* capacity is at most 2^30 by the header check: no overflow. */
+	return s->capacity ? (unsigned)(s->used_bytes * 100 / s->capacity) : 0;
+}
+
+void
+shmstat_render_text(FILE *f, const struct shmstat_snap *s)
+{
+	char a[HBUF], b[HBUF], c[HBUF], d[HBUF], pend[32], err[RING_LINE + 1];
+
+	fprintf(f, "%-16s %8s %8s %4s %8s %9s %9s %8s\n", "ring", "size",
+	    "used", "use%", "max-msg", "pending", "in-flight", "oldest");
+	snprintf(pend, sizeof(pend), "%s%" PRIu64, s->pending_exact ? "" : "~",
+	    s->pending);
+	fprintf(f, "%-16s %8s %8s %3u%% %8s %9s %9" PRIu64 " %8s\n", s->ring,
+	    hsize(a, s->capacity), hsize(b, s->used_bytes), used_pct(s),
+	    hsize(c, s->max_message), pend, s->in_flight,
+	    s->have_oldest ? hage(d, s->oldest_pending_age_ms) : "-");
+	if (!s->pending_exact)
+		fprintf(f, "(pending walk incomplete: %s of records unread)\n",
+		    hsize(a, s->pending_bytes));
+	fputc('\n', f);
+	fprintf(f, "%10s %12s %10s %8s %13s %9s %7s\n", "produced",
+	    "dropped_full", "uploaded", "retried", "dead_lettered", "abandoned",
+	    "corrupt");
+	fprintf(f, "%10" PRIu64 " %12" PRIu64 " %10" PRIu64 " %8" PRIu64
+	    " %13" PRIu64 " %9" PRIu64 " %7" PRIu64 "\n", s->produced,
+	    s->dropped_full, s->uploaded, s->retried, s->dead_lettered,
+	    s->abandoned + s->abandoned_hard, s->corrupt);
+	fputc('\n', f);
+
+	if (s->uploader_pid == 0) {
+		fprintf(f, "uploader: none has attached to this ring\n");
+	} else {
+		fprintf(f, "uploader: pid %" PRIu32 " %s, epoch %" PRIu64
+		    ", %" PRIu32 " workers, heartbeat %s%s\n", s->uploader_pid,
+		    s->uploader_alive ? "alive" : "DEAD", s->uploader_epoch,
+		    s->uploader_workers,
+		    s->have_heartbeat ? hage(a, s->heartbeat_age_ms) : "never",
+		    s->have_heartbeat ? " ago" : "");
+	}
+	if (s->uploader_flags & RING_UPLOADER_CONFIG_ALARM)
+		fprintf(f, "ALARM: configuration error, uploads paused until it is fixed\n");
+	if (s->uploader_flags & RING_UPLOADER_SPOOL_ALARM)
+		fprintf(f, "ALARM: dead-letter spool unusable\n");
+	if (s->uploader_flags & RING_UPLOADER_CORRUPT_ALARM)
+		fprintf(f, "ALARM: the uploader found the ring corrupt\n");
+	if (s->uploader_flags & RING_UPLOADER_DRAINING)
+		fprintf(f, "uploader is draining (SIGTERM received)\n");
+	if (s->have_last_error)
+		fprintf(f, "last error (%s ago): %s\n",
+		    hage(a, s->last_error_age_ms),
+		    shmstat_printable(err, sizeof(err), s->last_error, RING_LINE));
+
+	if (s->nproducers == 0) {
+		fprintf(f, "\nno producer has attached\n");
+		return;
+	}
+	fprintf(f, "\n%4s %8s %5s %10s %12s\n", "slot", "pid", "alive",
+	    "produced", "dropped_full");
+	for (unsigned i = 0; i < s->nproducers; i++) {
+		const struct shmstat_producer *p = &s->producers[i];
+		char pid[16];
+
+		if (p->pid != 0)
+			snprintf(pid, sizeof(pid), "%" PRIu32, p->pid);
+		else
+			snprintf(pid, sizeof(pid), "-");
+		fprintf(f, "%4u %8s %5s %10" PRIu64 " %12" PRIu64 "\n", p->slot,
+		    pid, p->alive ? "yes" : "no", p->produced, p->dropped_full);
+	}
+}
+
+void
+shmstat_render_watch_line(FILE *f, const struct shmstat_snap *s,
+    const struct shmstat_rates *r, bool header)
+{
+	char a[HBUF], b[HBUF], c[HBUF];
+
+	if (header)
+		fprintf(f, "%4s %8s %6s %9s %9s %8s %7s %7s %8s %7s\n", "use%",
+		    "pending", "inflt", "put/s", "upload/s", "drop/s", "in B/s",
+		    "out B/s", "uploader", "hb");
+	fprintf(f, "%3u%% %8" PRIu64 " %6" PRIu64 " %9.0f %9.0f %8.0f %7s %7s %8s %7s\n",
+	    used_pct(s), s->pending, s->in_flight, r->put_s, r->upload_s,
+	    r->drop_s, hsize(a, (uint64_t)r->in_bytes_s),
+	    hsize(b, (uint64_t)r->out_bytes_s),
+	    s->uploader_pid == 0 ? "none" : s->uploader_alive ?
+	    ((s->uploader_flags & RING_UPLOADER_CONFIG_ALARM) ? "ALARM" : "up") : "DEAD",
+	    s->have_heartbeat ? hage(c, s->heartbeat_age_ms) : "-");
+}
+
+/* ---------------------------------------------------------------- JSON */
+
+static void
+json_u64(FILE *f, const char *key, uint64_t v)
+{
+	fprintf(f, "\"%s\":%" PRIu64 ",", key, v);
+}
+
+static void
+json_bool(FILE *f, const char *key, bool v)
+{
+	fprintf(f, "\"%s\":%s,", key, v ? "true" : "false");
+}
+
+void
+shmstat_render_json(FILE *f, const struct shmstat_snap *s,
+    const struct shmstat_rates *r)
+{
+	fputs("{\"ring\":", f);
+	shmstat_json_string(f, s->ring, sizeof(s->ring));
+	fputc(',', f);
+	json_u64(f, "layout_version", s->layout_version);
+	json_u64(f, "capacity_bytes", s->capacity);
+	json_u64(f, "used_bytes", s->used_bytes);
+	json_u64(f, "used_percent", used_pct(s));
+	json_u64(f, "max_message_bytes", s->max_message);
+	json_u64(f, "creator_uid", s->creator_uid);
+	json_u64(f, "head", s->head);
+	json_u64(f, "cursor", s->cursor);
+	json_u64(f, "tail", s->tail);
+	json_u64(f, "produced", s->produced);
+	json_u64(f, "produced_bytes", s->produced_bytes);
+	json_u64(f, "dropped_full", s->dropped_full);
+	json_u64(f, "rejected", s->rejected);
+	json_u64(f, "failed", s->failed);
+	json_u64(f, "pending", s->pending);
+	json_u64(f, "pending_bytes", s->pending_bytes);
+	json_bool(f, "pending_exact", s->pending_exact);
+	json_u64(f, "writing", s->writing);
+	json_u64(f, "in_flight", s->in_flight);
+	json_u64(f, "consumed", s->consumed);
+	json_u64(f, "uploaded", s->uploaded);
+	json_u64(f, "uploaded_bytes", s->uploaded_bytes);
+	json_u64(f, "retried", s->retried);
+	json_u64(f, "dead_lettered", s->dead_lettered);
+	json_u64(f, "abandoned", s->abandoned);
+	json_u64(f, "abandoned_hard", s->abandoned_hard);
+	json_u64(f, "corrupt", s->corrupt);
+	json_u64(f, "resynced", s->resynced);
+	json_u64(f, "config_errors", s->config_errors);
+	json_u64(f, "oldest_pending_age_ms",
+	    s->have_oldest ? s->oldest_pending_age_ms : 0);
+	json_bool(f, "config_alarm", s->uploader_flags & RING_UPLOADER_CONFIG_ALARM);
+	json_bool(f, "spool_alarm", s->uploader_flags & RING_UPLOADER_SPOOL_ALARM);
+	json_bool(f, "corrupt_alarm", s->uploader_flags & RING_UPLOADER_CORRUPT_ALARM);
+	json_bool(f, "draining", s->uploader_flags & RING_UPLOADER_DRAINING);
+	fputs("\"last_error\":", f);
+	if (s->have_last_error)
+		shmstat_json_string(f, s->last_error, RING_LINE);
+	else
+		fputs("null", f);
+	fputs(",\"last_error_age_ms\":", f);
+	if (s->have_last_error)
+		fprintf(f, "%" PRIu64, s->last_error_age_ms);
+	else
+		fputs("null", f);
+
+	fputs(",\"uploader\":{", f);
+	json_u64(f, "pid", s->uploader_pid);
+	json_bool(f, "alive", s->uploader_alive);
+	json_u64(f, "start_time", s->uploader_start_time);
+	json_u64(f, "epoch", s->uploader_epoch);
+	json_u64(f, "workers", s->uploader_workers);
+	json_u64(f, "flags", s->uploader_flags);
+	json_bool(f, "config_alarm", s->uploader_flags & RING_UPLOADER_CONFIG_ALARM);
+	fputs("\"heartbeat_age_ms\":", f);
+	if (s->have_heartbeat)
+		fprintf(f, "%" PRIu64, s->heartbeat_age_ms);
+	else
+		fputs("null", f);
+	fputs("},\"producers\":[", f);
+	for (unsigned i = 0; i < s->nproducers; i++) {
+		const struct shmstat_producer *p = &s->producers[i];
+		fprintf(f, "%s{", i ? "," : "");
+		json_u64(f, "slot", p->slot);
+		json_u64(f, "pid", p->pid);
+		json_bool(f, "alive", p->alive);
+		json_u64(f, "produced", p->produced);
+		json_u64(f, "dropped_full", p->dropped_full);
+		json_u64(f, "slot_produced", p->slot_produced);
+		json_u64(f, "slot_dropped_full", p->slot_dropped_full);
+		json_u64(f, "rejected", p->rejected);
+		json_u64(f, "failed", p->failed);
+		fprintf(f, "\"bytes\":%" PRIu64 "}", p->bytes);
+	}
+	fputc(']', f);
+	if (r != NULL && r->valid)
+		fprintf(f, ",\"rates\":{\"interval_s\":%.3f,\"put_per_s\":%.3f,"
+		    "\"upload_per_s\":%.3f,\"drop_per_s\":%.3f,"
+		    "\"in_bytes_per_s\":%.3f,\"out_bytes_per_s\":%.3f}",
+		    r->interval_s, r->put_s, r->upload_s, r->drop_s,
+		    r->in_bytes_s, r->out_bytes_s);
+	fputs("}\n", f);
+}
+
+/* ---------------------------------------------------------- Prometheus */
+
+/* Label values: backslash, double quote and newline are the only escapes
+ * the format has; everything else outside printable ASCII is replaced
+ * first, so the value is also valid UTF-8. */
+static void
+prom_label_value(FILE *f, const char *src, size_t len)
+{
+	char buf[RING_NAME_MAX + RING_LINE + 2];
+
+	shmstat_printable(buf, sizeof(buf), src, len);
+	for (const char *p = buf; *p != '\0'; p++) {
+		if (*p == '\\' || *p == '"')
+			fputc('\\', f);
+		fputc(*p, f);
+	}
+}
+
+static void
+prom_family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP s3ring_%s %s\n# TYPE s3ring_%s %s\n", name, help,
+	    name, type);
+}
+
+static void
+prom_ring(FILE *f, const struct shmstat_snap *s)
+{
+	fputs("ring=\"", f);
+	prom_label_value(f, s->ring, sizeof(s->ring));
+	fputc('"', f);
+}
+
+static void
+prom_one(FILE *f, const struct shmstat_snap *s, const char *name,
+    const char *type, const char *help, uint64_t v)
+{
+	prom_family(f, name, type, help);
+	fprintf(f, "s3ring_%s{", name);
+	prom_ring(f, s);
+	fprintf(f, "} %" PRIu64 "\n", v);
+}
+
+#define PROM_G(name, help, v) prom_one(f, s, name, "gauge", help, v)
+#define PROM_C(name, help, v) prom_one(f, s, name "_total", "counter", help, v)
+
+void
+shmstat_render_prometheus(FILE *f, const struct shmstat_snap *s)
+{
+	PROM_G("capacity_bytes", "Size of the ring's data region.", s->capacity);
+	PROM_G("used_bytes", "Bytes between head and tail (not yet released by the uploader).",
+	    s->used_bytes);
+	PROM_G("max_message_bytes", "Largest key plus body a put accepts.", s->max_message);
+	PROM_G("pending_records", "Committed records not yet handed to the uploader.",
+	    s->pending);
+	PROM_G("pending_bytes", "Bytes between the uploader's cursor and tail.",
+	    s->pending_bytes);
+	PROM_G("pending_exact", "1 if pending_records counts every record, 0 if the walk was cut short.",
+	    s->pending_exact);
+	PROM_G("in_flight_records", "Records being uploaded.", s->in_flight);
+	prom_family(f, "oldest_pending_age_seconds", "gauge",
+	    "Age of the oldest pending record (0 when none).");
+	fputs("s3ring_oldest_pending_age_seconds{", f);
+	prom_ring(f, s);
+	fprintf(f, "} %.3f\n", s->have_oldest ? (double)s->oldest_pending_age_ms / 1000 : 0.0);
+
+	PROM_C("produced", "Records committed by producers.", s->produced);
+	PROM_C("produced_bytes", "Body bytes committed by producers.", s->produced_bytes);
+	PROM_C("dropped_full", "Puts refused because the ring was full.", s->dropped_full);
+	PROM_C("rejected", "Puts refused for their size or key.", s->rejected);
+	PROM_C("failed", "Puts whose record the uploader gave up on.", s->failed);
+	PROM_C("uploaded", "Records uploaded.", s->uploaded);
+	PROM_C("uploaded_bytes", "Body bytes uploaded.", s->uploaded_bytes);
+	PROM_C("retried", "Upload attempts retried after a transient error.", s->retried);
+	PROM_C("dead_lettered", "Records sent to the dead-letter spool.", s->dead_lettered);
+	PROM_C("abandoned", "Records of dead producers given up.", s->abandoned);
+	PROM_C("abandoned_hard", "Records given up after the hard timeout.", s->abandoned_hard);
+	PROM_C("corrupt", "Corrupt records skipped.", s->corrupt);
+	PROM_C("resynced", "Gaps padded over by rescanning.", s->resynced);
+	PROM_C("config_errors", "Configuration errors seen by the uploader.", s->config_errors);
+
+	PROM_G("uploader_up", "1 if the uploader process recorded in the ring is alive.",
+	    s->uploader_alive);
+	PROM_G("uploader_pid", "Process id of the last uploader (0: none ever).",
+	    s->uploader_pid);
+	PROM_G("uploader_epoch", "Uploader start count, from its journal.", s->uploader_epoch);
+	PROM_G("uploader_workers", "Upload workers.", s->uploader_workers);
+	if (s->have_heartbeat) {
+		prom_family(f, "uploader_heartbeat_age_seconds", "gauge",
+		    "Seconds since the uploader's last heartbeat.");
+		fputs("s3ring_uploader_heartbeat_age_seconds{", f);
+		prom_ring(f, s);
+		fprintf(f, "} %.3f\n", (double)s->heartbeat_age_ms / 1000);
+	}
+	PROM_G("uploader_config_alarm", "1 while uploads are paused on a configuration error.",
+	    (s->uploader_flags & RING_UPLOADER_CONFIG_ALARM) != 0);
+	PROM_G("uploader_spool_alarm", "1 while the dead-letter spool is unusable.",
+	    (s->uploader_flags & RING_UPLOADER_SPOOL_ALARM) != 0);
+	PROM_G("uploader_corrupt_alarm", "1 while the uploader finds the ring corrupt.",
+	    (s->uploader_flags & RING_UPLOADER_CORRUPT_ALARM) != 0);
+	if (s->have_last_error) {
+		prom_family(f, "uploader_last_error_info", "gauge",
+		    "The uploader's last error, as a label.");
+		fputs("s3ring_uploader_last_error_info{", f);
+		prom_ring(f, s);
+		fputs(",error=\"", f);
+		prom_label_value(f, s->last_error, RING_LINE);
+		fputs("\"} 1\n", f);
+	}
+
+	/* Per slot: a slot's counters never decrease, so they are proper
+	 * counters; the pid is a label of the liveness gauge only, to keep
+	 * series from churning with every producer restart. */
+	if (s->nproducers == 0)
+		return;
+	prom_family(f, "producer_alive", "gauge",
+	    "1 if the process owning the producer slot is alive.");
+	for (unsigned i = 0; i < s->nproducers; i++) {
+		fputs("s3ring_producer_alive{", f);
+		prom_ring(f, s);
+		fprintf(f, ",slot=\"%u\",pid=\"%" PRIu32 "\"} %d\n",
+		    s->producers[i].slot, s->producers[i].pid, s->producers[i].alive);
+	}
+	prom_family(f, "producer_produced_total", "counter",
+	    "Records committed through the producer slot.");
+	for (unsigned i = 0; i < s->nproducers; i++) {
+		fputs("s3ring_producer_produced_total{", f);
+		prom_ring(f, s);
+		fprintf(f, ",slot=\"%u\"} %" PRIu64 "\n", s->producers[i].slot,
+		    s->producers[i].slot_produced);
+	}
+	prom_family(f, "producer_dropped_full_total", "counter",
+	    "Puts through the producer slot refused because the ring was full.");
+	for (unsigned i = 0; i < s->nproducers; i++) {
+		fputs("s3ring_producer_dropped_full_total{", f);
+		prom_ring(f, s);
+		fprintf(f, ",slot=\"%u\"} %" PRIu64 "\n", s->producers[i].slot,
+		    s->producers[i].slot_dropped_full);
+	}
+}
+
+/* --------------------------------------------------------------- check */
+
+static void
+append(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+append(char *buf, size_t cap, const char *fmt, ...)
+{
+	size_t n = strnlen(buf, cap);
+	va_list ap;
+
+	if (n + 1 >= cap)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf + n, cap - n, fmt, ap);
+	va_end(ap);
+}
+
+int
+shmstat_check(const struct shmstat_snap *s, const struct shmstat_check_cfg *cfg,
+    char *line, size_t cap)
+{
+	static const char *const names[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
+	char why[512] = "", a[HBUF], err[RING_LINE + 1], name[RING_NAME_MAX + 1];
+	int st = SHMSTAT_OK;
+	uint64_t new_drops = s->dropped_full > cfg->drops_baseline ?
+	    s->dropped_full - cfg->drops_baseline : 0;
+	unsigned pct = used_pct(s);
+
+#define REASON(level, ...) do { \
+		if ((level) > st) st = (level); \
+		append(why, sizeof(why), "%s", why[0] ? "; " : ""); \
+		append(why, sizeof(why), __VA_ARGS__); \
+	} while (0)
+
+	if (s->uploader_pid == 0)
+		REASON(SHMSTAT_CRITICAL, "no uploader has attached");
+	else if (!s->uploader_alive)
+		REASON(SHMSTAT_CRITICAL, "uploader pid %" PRIu32 " is dead", s->uploader_pid);
+	else if (!s->have_heartbeat)
+		REASON(SHMSTAT_CRITICAL, "uploader pid %" PRIu32 " has no heartbeat",
+		    s->uploader_pid);
+	else if (s->heartbeat_age_ms > cfg->heartbeat_max_ms)
+		REASON(SHMSTAT_CRITICAL, "uploader heartbeat stale (%s old)",
+		    hage(a, s->heartbeat_age_ms));
+	if (s->uploader_flags & RING_UPLOADER_CONFIG_ALARM)
+		REASON(SHMSTAT_CRITICAL, "configuration error: %s",
+		    s->have_last_error ? shmstat_printable(err, 61, s->last_error,
+		    RING_LINE) : "(no message)");
+	if (s->used_bytes * 100 > (uint64_t)cfg->full_warn_pct * s->capacity)
+		REASON(SHMSTAT_WARNING, "ring %u%% full", pct);
+	if (new_drops != 0)
+		REASON(SHMSTAT_WARNING, "%" PRIu64 " new drops (ring full)", new_drops);
+	if (s->uploader_flags & RING_UPLOADER_SPOOL_ALARM)
+		REASON(SHMSTAT_WARNING, "dead-letter spool unusable");
+	if (s->uploader_flags & RING_UPLOADER_CORRUPT_ALARM)
+		REASON(SHMSTAT_WARNING, "uploader reports a corrupt ring");
+#undef REASON
+	if (st == SHMSTAT_OK)
+		snprintf(why, sizeof(why), "%u%% used, %" PRIu64 " pending, uploader pid %"
+		    PRIu32 " alive (heartbeat %s ago)", pct, s->pending,
+		    s->uploader_pid, hage(a, s->heartbeat_age_ms));
+
+	snprintf(line, cap, "S3RING %s - ring %s: %s | used_pct=%u%%;%u;;0;100 "
+	    "pending=%" PRIu64 " in_flight=%" PRIu64 " dropped_full=%" PRIu64 "c "
+	    "uploaded=%" PRIu64 "c", names[st],
+	    shmstat_printable(name, sizeof(name), s->ring, sizeof(s->ring)), why, pct,
+	    cfg->full_warn_pct, s->pending, s->in_flight, s->dropped_full,
+	    s->uploaded);
+	return st;
+}

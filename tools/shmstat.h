@@ -1,0 +1,152 @@
+/* shmstat.h -- snapshot and rendering of an s3ring ring, for shmstat.
+ *
+ * The logic is split from the program (tools/shmstat.c) so that unit tests
+ * and the fuzz harness can run it on a plain memory buffer: nothing here
+ * opens, maps or signals anything. A snapshot is taken once from memory that
+ * another process may be writing (or may have filled with garbage); every
+ * field is read once, checked against the geometry, and the renderers only
+ * ever look at the snapshot, never at the ring.
+ */
+#ifndef S3RING_SHMSTAT_H
+#define S3RING_SHMSTAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "ring.h"
+
+/* Nagios plugin exit codes, also shmstat's exit codes in every mode. */
+enum {
+	SHMSTAT_OK = 0,
+	SHMSTAT_WARNING = 1,
+	SHMSTAT_CRITICAL = 2,
+	SHMSTAT_UNKNOWN = 3,
+};
+
+/* The most records (or 64-byte blocks) the pending walk looks at. A 64 MiB
+ * ring of minimum-size records holds 1 Mi of them; past this the walk stops
+ * and the pending figure is reported as inexact. */
+#define SHMSTAT_WALK_BUDGET (UINT64_C(1) << 22)
+
+struct shmstat_env {
+	uint64_t now_mono_ns;   /* CLOCK_MONOTONIC: ages of records */
+	uint64_t now_real_ns;   /* CLOCK_REALTIME: heartbeat age */
+	/* Liveness of a process (pid + start time); proc_alive() in the
+	 * program, a stub in tests and the fuzz harness. */
+	bool (*alive)(pid_t pid, uint64_t start_time);
+	uint64_t walk_budget;   /* 0 means SHMSTAT_WALK_BUDGET */
+};
+
+struct shmstat_producer {
+	unsigned slot;
+	uint32_t pid;           /* 0: the slot was released by its owner */
+	uint64_t start_time;
+	bool alive;
+	uint64_t produced;      /* the current (or last) owner's own figures */
+	uint64_t dropped_full;
+	uint64_t slot_produced; /* cumulative for the slot, never decreases */
+	uint64_t slot_dropped_full;
+	uint64_t rejected;
+	uint64_t failed;
+	uint64_t bytes;
+};
+
+struct shmstat_snap {
+	char ring[RING_NAME_MAX + 1];
+	uint32_t layout_version;
+	uint64_t capacity;
+	uint32_t max_message;
+	uint32_t creator_uid;
+	uint64_t created_realtime_ns;
+
+	uint64_t head, cursor, tail;
+	uint64_t used_bytes;        /* tail - head */
+	uint64_t pending;           /* committed records in [cursor, tail) */
+	uint64_t pending_bytes;     /* tail - cursor */
+	uint64_t writing;           /* records still being written */
+	bool pending_exact;         /* the walk saw every record */
+	bool have_oldest;
+	uint64_t oldest_pending_age_ms;
+
+	uint64_t produced, dropped_full, rejected, failed, produced_bytes;
+	uint64_t uploaded, uploaded_bytes, retried, dead_lettered, in_flight;
+	uint64_t abandoned, abandoned_hard, corrupt, resynced, config_errors;
+	uint64_t consumed;
+
+	uint32_t uploader_pid;
+	uint64_t uploader_start_time;
+	bool uploader_alive;
+	uint64_t uploader_epoch;
+	uint32_t uploader_workers;
+	uint32_t uploader_flags;
+	bool have_heartbeat;
+	uint64_t heartbeat_age_ms;
+	bool have_last_error;
+	uint64_t last_error_age_ms;
+	char last_error[RING_LINE + 1]; /* raw bytes, NUL-terminated here */
+
+	unsigned nproducers;
+	struct shmstat_producer producers[RING_MAX_PRODUCERS];
+};
+
+/* Per-second rates between two snapshots (watch mode). */
+struct shmstat_rates {
+	bool valid;
+	double interval_s;
+	double put_s, upload_s, drop_s, in_bytes_s, out_bytes_s;
+};
+
+/* Fills *s from the ring image at base (len bytes: the size of the object,
+ * header and data). Reads only; base may be changing underneath. Returns 0,
+ * -EBADMSG (not a ring, truncated, or control words out of range) or
+ * -EPROTO (a layout version this build does not know). *s is fully
+ * initialised only on success. */
+__attribute__((warn_unused_result)) int
+shmstat_snapshot(struct shmstat_snap *s, const char *ring_name,
+    const void *base, size_t len, const struct shmstat_env *env);
+
+/* Rates from prev to cur, taken interval_s apart. Counters that went
+ * backwards (a recreated ring) give rates of 0. */
+void shmstat_rates(struct shmstat_rates *r, const struct shmstat_snap *prev,
+    const struct shmstat_snap *cur, double interval_s);
+
+/* The human summary (vmstat/df style). */
+void shmstat_render_text(FILE *f, const struct shmstat_snap *s);
+
+/* One line of watch output; a header line first when header is true. */
+void shmstat_render_watch_line(FILE *f, const struct shmstat_snap *s,
+    const struct shmstat_rates *r, bool header);
+
+/* One JSON object and a newline. r may be NULL. */
+void shmstat_render_json(FILE *f, const struct shmstat_snap *s,
+    const struct shmstat_rates *r);
+
+/* The Prometheus text exposition format (version 0.0.4). */
+void shmstat_render_prometheus(FILE *f, const struct shmstat_snap *s);
+
+/* Writes len bytes of src (stopping at a NUL) as a JSON string with its
+ * quotes: control characters, quotes and backslashes are escaped, invalid
+ * UTF-8 becomes U+FFFD, so the output is valid whatever src holds. */
+void shmstat_json_string(FILE *f, const char *src, size_t len);
+
+/* Copies len bytes of src (stopping at a NUL) into dst (cap > 0 bytes,
+ * always NUL-terminated) with every byte outside printable ASCII replaced
+ * by '?', so a hostile string cannot move a terminal cursor or break a
+ * line-oriented format. Returns dst. */
+char *shmstat_printable(char *dst, size_t cap, const char *src, size_t len);
+
+struct shmstat_check_cfg {
+	unsigned full_warn_pct;      /* WARNING above this use (80) */
+	uint64_t heartbeat_max_ms;   /* CRITICAL when older (10 s) */
+	uint64_t drops_baseline;     /* dropped_full at the last check */
+};
+
+/* Evaluates the ring's state for --check and writes one status line
+ * (without newline) into line. Returns SHMSTAT_OK, _WARNING or _CRITICAL. */
+int shmstat_check(const struct shmstat_snap *s,
+    const struct shmstat_check_cfg *cfg, char *line, size_t cap);
+
+#endif
