@@ -1,0 +1,866 @@
+/* test_shmstat.c -- tests tools/shmstat-render.c: snapshot, pending walk, renderers, check.
+ *
+ * The unit tests build ring images in ordinary memory with the real ring
+ * code (ring_put, ring_reserve) and run the snapshot and renderers on them,
+ * so no shared memory is involved. Run with arguments, the binary is
+ * instead a helper that the integration scripts tests/it/shmstat_*.sh use
+ * to make real rings in given states (see helper_usage() below).
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "futex.h"
+#include "proc.h"
+#include "ring.h"
+#include "tools/shmstat.h"
+
+/* The Makefile links tests against the libraries only, not against tool
+ * objects, so the code under test is compiled into this file. */
+#include "tools/shmstat-render.c"
+
+#define CAP (UINT64_C(64) << 10)
+#define MS UINT64_C(1000000)
+
+/* ---------------------------------------------------- in-memory rings */
+
+struct mem_ring {
+	uint8_t *mem;
+	size_t len;
+	struct ring r;
+	int slot;
+};
+
+/* Lays out a fresh ring in memory exactly as ring_open(RING_OPEN_CREATE)
+ * would in shared memory. */
+static void
+mem_ring_init(struct mem_ring *m, uint64_t cap)
+{
+	struct ring_header *h;
+
+	memset(m, 0, sizeof(*m));
+	m->len = RING_HEADER_SIZE + cap;
+	m->mem = aligned_alloc(4096, m->len);
+	assert_non_null(m->mem);
+	memset(m->mem, 0, m->len);
+	h = (struct ring_header *)m->mem;
+	h->layout_version = RING_LAYOUT_VERSION;
+	h->header_size = RING_HEADER_SIZE;
+	h->capacity = cap;
+	h->max_message = (uint32_t)(cap / 8);
+	h->max_producers = RING_MAX_PRODUCERS;
+	h->created_realtime_ns = 1;
+	atomic_store(&h->tail, RING_POS_BASE);
+	atomic_store(&h->head, RING_POS_BASE);
+	atomic_store(&h->cursor, RING_POS_BASE);
+	atomic_store(&h->magic, RING_MAGIC);
+	m->r.hdr = h;
+	m->r.data = m->mem + RING_HEADER_SIZE;
+	m->r.capacity = cap;
+	m->r.mask = cap - 1;
+	m->r.max_message = h->max_message;
+	m->r.max_record = ring_record_size(0, h->max_message);
+	m->r.fd = -1;
+	m->slot = ring_slot_claim(&m->r, 4242, 77);
+	assert_int_equal(m->slot, 0);
+}
+
+static void
+mem_ring_free(struct mem_ring *m)
+{
+	free(m->mem);
+}
+
+static void
+put_n(struct mem_ring *m, int n, size_t size)
+{
+	static char body[8192];
+	char key[32];
+
+	for (int i = 0; i < n; i++) {
+		int kl = snprintf(key, sizeof(key), "k/%d", i);
+		assert_int_equal(ring_put(&m->r, (unsigned)m->slot, key,
+		    (size_t)kl, body, size, 0), 0);
+	}
+}
+
+static bool alive_answer;
+
+static bool
+stub_alive(pid_t pid, uint64_t start_time)
+{
+	(void)pid;
+	(void)start_time;
+	return alive_answer;
+}
+
+static struct shmstat_env
+env_at(uint64_t mono, uint64_t real)
+{
+	struct shmstat_env e = {
+		.now_mono_ns = mono, .now_real_ns = real, .alive = stub_alive,
+	};
+	return e;
+}
+
+static struct shmstat_snap snap;
+
+static int
+take(struct mem_ring *m)
+{
+	struct shmstat_env e = env_at(mono_ns(), realtime_ns());
+
+	return shmstat_snapshot(&snap, "t", m->mem, m->len, &e);
+}
+
+/* Renders into a string the caller frees. */
+static char *
+render_json(const struct shmstat_snap *s)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	shmstat_render_json(f, s, NULL);
+	fclose(f);
+	return buf;
+}
+
+/* ------------------------------------------------------------ snapshot */
+
+static void
+snapshot_rejects_image_shorter_than_header(void **state)
+{
+	struct mem_ring m;
+	struct shmstat_env e = env_at(1, 1);
+
+	mem_ring_init(&m, CAP);
+	assert_int_equal(shmstat_snapshot(&snap, "t", m.mem, RING_HEADER_SIZE - 1, &e),
+	    -EBADMSG);
+	assert_int_equal(shmstat_snapshot(&snap, "t", NULL, 0, &e), -EBADMSG);
+	mem_ring_free(&m);
+}
+
+static void
+snapshot_rejects_data_region_shorter_than_capacity(void **state)
+{
+	struct mem_ring m;
+	struct shmstat_env e = env_at(1, 1);
+
+	mem_ring_init(&m, CAP);
+	assert_int_equal(shmstat_snapshot(&snap, "t", m.mem, m.len - 64, &e), -EBADMSG);
+	mem_ring_free(&m);
+}
+
+static void
+snapshot_rejects_bad_magic(void **state)
+{
+	struct mem_ring m;
+
+	mem_ring_init(&m, CAP);
+	atomic_store(&m.r.hdr->magic, 0x4141414141414141ull);
+	assert_int_equal(take(&m), -EBADMSG);
+	mem_ring_free(&m);
+}
+
+static void
+snapshot_reports_eproto_with_version_for_newer_layout(void **state)
+{
+	struct mem_ring m;
+
+	mem_ring_init(&m, CAP);
+	m.r.hdr->layout_version = RING_LAYOUT_VERSION + 1;
+	assert_int_equal(take(&m), -EPROTO);
+	assert_int_equal(snap.layout_version, RING_LAYOUT_VERSION + 1);
+	mem_ring_free(&m);
+}
+
+static void
+snapshot_rejects_tail_behind_head_or_past_capacity(void **state)
+{
+	struct mem_ring m;
+
+	mem_ring_init(&m, CAP);
+	atomic_store(&m.r.hdr->tail, RING_POS_BASE - 64);
+	assert_int_equal(take(&m), -EBADMSG);
+	atomic_store(&m.r.hdr->tail, RING_POS_BASE + CAP + 64);
+	assert_int_equal(take(&m), -EBADMSG);
+	atomic_store(&m.r.hdr->tail, RING_POS_BASE + 3);
+	assert_int_equal(take(&m), -EBADMSG);
+	mem_ring_free(&m);
+}
+
+static void
+snapshot_counts_committed_records_as_pending(void **state)
+{
+	struct mem_ring m;
+
+	mem_ring_init(&m, CAP);
+	put_n(&m, 5, 100);
+	assert_int_equal(take(&m), 0);
+	assert_int_equal(snap.pending, 5);
+	assert_true(snap.pending_exact);
+	assert_int_equal(snap.produced, 5);
+	assert_int_equal(snap.used_bytes, 5 * ring_record_size(3, 100));
+	assert_int_equal(snap.pending_bytes, snap.used_bytes);
+	assert_int_equal(snap.capacity, CAP);
+	mem_ring_free(&m);
+}
+
+static void
+pending_counts_only_records_past_the_cursor(void **state)
+{
+	struct mem_ring m;
+
+	mem_ring_init(&m, CAP);
+	put_n(&m, 4, 100);
+	/* The uploader has taken the first two but not released them. */
+	atomic_store(&m.r.hdr->cursor, RING_POS_BASE + 2 * ring_record_size(3, 100));
+	atomic_store(&m.r.hdr->in_flight, 2);
+	assert_int_equal(take(&m), 0);
+	assert_int_equal(snap.pending, 2);
+	assert_int_equal(snap.in_flight, 2);
+	assert_true(snap.pending_exact);
+	assert_int_equal(snap.used_bytes, 4 * ring_record_size(3, 100));
+	mem_ring_free(&m);
+}
+
+static void
+pending_walk_crosses_wrap_padding_and_aborted_records(void **state)
+{
+	struct mem_ring m;
+	struct ring_resv rv;
+	uint64_t rec = ring_record_size(3, 1000);
+	uint64_t n = CAP / rec;
+
+	mem_ring_init(&m, CAP);
+	put_n(&m, (int)n, 1000);
+	/* Release all but the last record so the next put wraps with a pad. */
+	uint64_t last = RING_POS_BASE + (n - 1) * rec;
+	atomic_store(&m.r.hdr->head, last);
+	atomic_store(&m.r.hdr->cursor, last);
+	assert_int_equal(ring_reserve(&m.r, 0, "abc", 3, 10, 0, &rv), 0);
+	ring_abort(&m.r, &rv);
+	put_n(&m, 2, 1000);
+	assert_int_equal(take(&m), 0);
+	assert_int_equal(snap.pending, 3);
+	assert_true(snap.pending_exact);
+	mem_ring_free(&m);
+}
+
+static void
+pending_walk_steps_over_a_record_still_being_written(void **state)
+{
+	struct mem_ring m;
+	struct ring_resv rv;
+
+	mem_ring_init(&m, CAP);
+	put_n(&m, 1, 100);
+	assert_int_equal(ring_reserve(&m.r, 0, "abc", 3, 500, 0, &rv), 0);
+	put_n(&m, 2, 100);
+	assert_int_equal(take(&m), 0);
+	assert_int_equal(snap.pending, 3);
+	assert_int_equal(snap.writing, 1);
+	assert_true(snap.pending_exact);
+	mem_ring_free(&m);
+}
+
+static void
+pending_walk_marks_figure_inexact_on_corrupt_record(void **state)
+{
+	struct mem_ring m;
+
+	mem_ring_init(&m, CAP);
+	put_n(&m, 3, 100);
+	/* Scribble on the second record's length: its header CRC fails. */
+	struct ring_record *r2 = (struct ring_record *)(m.r.data + ring_record_size(3, 100));
+	r2->len = 64 * 1000;
+	assert_int_equal(take(&m), 0);
+	assert_false(snap.pending_exact);
+	assert_int_equal(snap.pending, 2);
+	mem_ring_free(&m);
+}
+
+static void
+pending_walk_stops_at_its_budget(void **state)
+{
+	struct mem_ring m;
+	struct shmstat_env e = env_at(mono_ns(), realtime_ns());
+
+	mem_ring_init(&m, CAP);
+	put_n(&m, 10, 10);
+	e.walk_budget = 4;
+	assert_int_equal(shmstat_snapshot(&snap, "t", m.mem, m.len, &e), 0);
+	assert_int_equal(snap.pending, 4);
+	assert_false(snap.pending_exact);
+	mem_ring_free(&m);
+}
+
+static void
+pending_walk_falls_back_to_head_when_cursor_is_out_of_range(void **state)
+{
+	struct mem_ring m;
+
+	mem_ring_init(&m, CAP);
+	put_n(&m, 3, 10);
+	atomic_store(&m.r.hdr->cursor, 12345);
+	assert_int_equal(take(&m), 0);
+	assert_int_equal(snap.pending, 3);
+	assert_false(snap.pending_exact);
+	mem_ring_free(&m);
+}
+
+static void
+oldest_pending_age_comes_from_put_time_of_first_record(void **state)
+{
+	struct mem_ring m;
+	struct shmstat_env e;
+
+	mem_ring_init(&m, CAP);
+	put_n(&m, 2, 10);
+	struct ring_record *r1 = (struct ring_record *)m.r.data;
+	e = env_at(r1->put_ns + 2500 * MS, 1);
+	assert_int_equal(shmstat_snapshot(&snap, "t", m.mem, m.len, &e), 0);
+	assert_true(snap.have_oldest);
+	assert_int_equal(snap.oldest_pending_age_ms, 2500);
+	/* A clock behind the record (another boot's image) is age 0. */
+	e = env_at(1, 1);
+	assert_int_equal(shmstat_snapshot(&snap, "t", m.mem, m.len, &e), 0);
+	assert_int_equal(snap.oldest_pending_age_ms, 0);
+	mem_ring_free(&m);
+}
+
+static void
+producer_figures_are_per_owner_and_totals_per_ring(void **state)
+{
+	struct mem_ring m;
+	struct ring_slot *s;
+
+	mem_ring_init(&m, CAP);
+	put_n(&m, 3, 10);
+	s = &m.r.hdr->slots[0];
+	atomic_store(&s->base_produced, 1);
+	atomic_store(&s->dropped_full, 7);
+	atomic_store(&s->base_dropped_full, 2);
+	atomic_store(&m.r.hdr->slots[5].start_time, 9); /* released slot */
+	atomic_store(&m.r.hdr->slots[5].produced, 4);
+	alive_answer = true;
+	assert_int_equal(take(&m), 0);
+	assert_int_equal(snap.produced, 7);
+	assert_int_equal(snap.dropped_full, 7);
+	assert_int_equal(snap.nproducers, 2);
+	assert_int_equal(snap.producers[0].pid, 4242);
+	assert_true(snap.producers[0].alive);
+	assert_int_equal(snap.producers[0].produced, 2);
+	assert_int_equal(snap.producers[0].dropped_full, 5);
+	assert_int_equal(snap.producers[1].slot, 5);
+	assert_int_equal(snap.producers[1].pid, 0);
+	assert_false(snap.producers[1].alive);
+	mem_ring_free(&m);
+}
+
+static void
+uploader_is_dead_when_its_process_is_gone(void **state)
+{
+	struct mem_ring m;
+	struct shmstat_env e;
+
+	mem_ring_init(&m, CAP);
+	atomic_store(&m.r.hdr->uploader_pid, 999);
+	atomic_store(&m.r.hdr->heartbeat_realtime_ns, 1000 * MS);
+	e = env_at(1, 4000 * MS);
+	alive_answer = false;
+	assert_int_equal(shmstat_snapshot(&snap, "t", m.mem, m.len, &e), 0);
+	assert_false(snap.uploader_alive);
+	assert_true(snap.have_heartbeat);
+	assert_int_equal(snap.heartbeat_age_ms, 3000);
+	alive_answer = true;
+	assert_int_equal(shmstat_snapshot(&snap, "t", m.mem, m.len, &e), 0);
+	assert_true(snap.uploader_alive);
+	/* No uploader ever: pid 0 is never asked about. */
+	atomic_store(&m.r.hdr->uploader_pid, 0);
+	assert_int_equal(shmstat_snapshot(&snap, "t", m.mem, m.len, &e), 0);
+	assert_false(snap.uploader_alive);
+	mem_ring_free(&m);
+}
+
+static void
+last_error_without_nul_is_terminated_in_snapshot(void **state)
+{
+	struct mem_ring m;
+
+	mem_ring_init(&m, CAP);
+	memset(m.r.hdr->last_error, 'x', RING_LINE);
+	assert_int_equal(take(&m), 0);
+	assert_true(snap.have_last_error);
+	assert_int_equal(strlen(snap.last_error), RING_LINE);
+	mem_ring_free(&m);
+}
+
+static void
+rates_are_zero_when_counters_go_backwards(void **state)
+{
+	struct shmstat_snap *a = calloc(2, sizeof(*a)), *b = a + 1;
+	struct shmstat_rates r;
+
+	a->produced = 100;
+	b->produced = 300;
+	a->uploaded = 50;
+	b->uploaded = 10;
+	b->produced_bytes = 4000;
+	shmstat_rates(&r, a, b, 2.0);
+	assert_true(r.valid);
+	assert_true(r.put_s > 99.9 && r.put_s < 100.1);
+	assert_true(r.upload_s == 0.0);
+	assert_true(r.in_bytes_s > 1999.9 && r.in_bytes_s < 2000.1);
+	free(a);
+}
+
+/* ------------------------------------------------------------- strings */
+
+static char *
+json_of(const char *s, size_t len)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&buf, &n);
+
+	shmstat_json_string(f, s, len);
+	fclose(f);
+	return buf;
+}
+
+static void
+json_string_escapes_quotes_backslashes_and_controls(void **state)
+{
+	char *j = json_of("a\"b\\c\n\x01\x7f", 100);
+
+	assert_string_equal(j, "\"a\\\"b\\\\c\\u000a\\u0001\\u007f\"");
+	free(j);
+}
+
+static void
+json_string_replaces_invalid_utf8_and_keeps_valid(void **state)
+{
+	/* é is valid; a lone continuation byte, an overlong '/', a surrogate
+	 * and a truncated sequence at the end are not. */
+	char *j = json_of("\xc3\xa9|\x80|\xc0\xaf|\xed\xa0\x80|\xe2\x82", 100);
+
+	assert_string_equal(j, "\"\xc3\xa9|\\ufffd|\\ufffd\\ufffd|"
+	    "\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffd\"");
+	free(j);
+}
+
+static void
+json_string_escapes_js_line_separators(void **state)
+{
+	char *j = json_of("\xe2\x80\xa8", 100);
+
+	assert_string_equal(j, "\"\\u2028\"");
+	free(j);
+}
+
+static void
+json_string_stops_at_length_without_nul(void **state)
+{
+	char raw[4] = { 'a', 'b', 'c', 'd' };
+	char *j = json_of(raw, 3);
+
+	assert_string_equal(j, "\"abc\"");
+	free(j);
+}
+
+static void
+printable_replaces_everything_outside_ascii(void **state)
+{
+	char out[16];
+
+	assert_string_equal(shmstat_printable(out, sizeof(out), "a\x1b[2Jb\xc3\xa9", 100),
+	    "a?[2Jb??");
+	assert_string_equal(shmstat_printable(out, 4, "abcdef", 6), "abc");
+}
+
+/* ----------------------------------------------------------- renderers */
+
+static void
+json_has_every_contract_key(void **state)
+{
+	static const char *const keys[] = {
+		"\"ring\":", "\"layout_version\":", "\"capacity_bytes\":",
+		"\"used_bytes\":", "\"max_message_bytes\":", "\"produced\":",
+		"\"dropped_full\":", "\"pending\":", "\"in_flight\":",
+		"\"uploaded\":", "\"retried\":", "\"dead_lettered\":",
+		"\"abandoned\":", "\"corrupt\":", "\"oldest_pending_age_ms\":",
+		"\"uploader\":{\"pid\":", "\"alive\":", "\"epoch\":", "\"workers\":",
+		"\"heartbeat_age_ms\":", "\"producers\":[{\"slot\":0,\"pid\":4242",
+		"\"config_alarm\":", "\"last_error\":",
+	};
+	struct mem_ring m;
+	char *j;
+
+	mem_ring_init(&m, CAP);
+	put_n(&m, 2, 10);
+	assert_int_equal(take(&m), 0);
+	j = render_json(&snap);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strstr(j, keys[i]) == NULL)
+			fail_msg("missing %s in %s", keys[i], j);
+	assert_non_null(strstr(j, "\"pending\":2,"));
+	assert_non_null(strstr(j, "\"heartbeat_age_ms\":null"));
+	free(j);
+	mem_ring_free(&m);
+}
+
+static void
+json_escapes_hostile_last_error(void **state)
+{
+	struct mem_ring m;
+	char *j;
+
+	mem_ring_init(&m, CAP);
+	for (unsigned i = 0; i < RING_LINE; i++)
+		m.r.hdr->last_error[i] = (char)(i * 37 + 1); /* never 0 */
+	assert_int_equal(take(&m), 0);
+	j = render_json(&snap);
+	/* Nothing below 0x20 may appear raw inside the document. */
+	for (const char *p = j; *p != '\n'; p++)
+		assert_true((unsigned char)*p >= 0x20);
+	free(j);
+	mem_ring_free(&m);
+}
+
+static void
+text_shows_dead_uploader_alarm_and_producer_lines(void **state)
+{
+	struct mem_ring m;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	mem_ring_init(&m, CAP);
+	put_n(&m, 1, 10);
+	atomic_store(&m.r.hdr->uploader_pid, 31337);
+	atomic_store(&m.r.hdr->uploader_flags, RING_UPLOADER_CONFIG_ALARM);
+	snprintf(m.r.hdr->last_error, RING_LINE, "NoSuchBucket\x1b[31m");
+	alive_answer = false;
+	assert_int_equal(take(&m), 0);
+	f = open_memstream(&buf, &len);
+	shmstat_render_text(f, &snap);
+	fclose(f);
+	assert_non_null(strstr(buf, "pid 31337 DEAD"));
+	assert_non_null(strstr(buf, "ALARM: configuration error"));
+	assert_non_null(strstr(buf, "NoSuchBucket?[31m"));
+	assert_non_null(strstr(buf, "4242"));
+	assert_null(strchr(buf, '\x1b'));
+	free(buf);
+	mem_ring_free(&m);
+}
+
+static void
+prometheus_counters_end_in_total_and_carry_ring_label(void **state)
+{
+	struct mem_ring m;
+	char *buf = NULL, *line, *save;
+	size_t len = 0;
+	FILE *f;
+
+	mem_ring_init(&m, CAP);
+	put_n(&m, 1, 10);
+	assert_int_equal(take(&m), 0);
+	f = open_memstream(&buf, &len);
+	shmstat_render_prometheus(f, &snap);
+	fclose(f);
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(line, "# TYPE ", 7) == 0) {
+			const char *sp = strrchr(line, ' ');
+			if (strcmp(sp, " counter") == 0)
+				assert_non_null(strstr(line, "_total counter"));
+		} else if (line[0] != '#') {
+			assert_int_equal(strncmp(line, "s3ring_", 7), 0);
+			assert_non_null(strstr(line, "{ring=\"t\""));
+		}
+	}
+	free(buf);
+	mem_ring_free(&m);
+}
+
+/* --------------------------------------------------------------- check */
+
+static struct shmstat_snap *
+healthy(void)
+{
+	static struct shmstat_snap s;
+
+	memset(&s, 0, sizeof(s));
+	snprintf(s.ring, sizeof(s.ring), "t");
+	s.capacity = 1000;
+	s.used_bytes = 100;
+	s.uploader_pid = 10;
+	s.uploader_alive = true;
+	s.have_heartbeat = true;
+	s.heartbeat_age_ms = 900;
+	return &s;
+}
+
+static const struct shmstat_check_cfg check_cfg = {
+	.full_warn_pct = 80, .heartbeat_max_ms = 10000,
+};
+
+static void
+check_is_ok_for_a_healthy_ring(void **state)
+{
+	char line[512];
+
+	assert_int_equal(shmstat_check(healthy(), &check_cfg, line, sizeof(line)),
+	    SHMSTAT_OK);
+	assert_int_equal(strncmp(line, "S3RING OK - ", 12), 0);
+	assert_null(strchr(line, '\n'));
+}
+
+static void
+check_warns_above_80_percent_full(void **state)
+{
+	struct shmstat_snap *s = healthy();
+	char line[512];
+
+	s->used_bytes = 800;
+	assert_int_equal(shmstat_check(s, &check_cfg, line, sizeof(line)), SHMSTAT_OK);
+	s->used_bytes = 801;
+	assert_int_equal(shmstat_check(s, &check_cfg, line, sizeof(line)), SHMSTAT_WARNING);
+	assert_non_null(strstr(line, "80% full"));
+}
+
+static void
+check_warns_on_new_drops_only(void **state)
+{
+	struct shmstat_snap *s = healthy();
+	struct shmstat_check_cfg c = check_cfg;
+	char line[512];
+
+	s->dropped_full = 5;
+	assert_int_equal(shmstat_check(s, &c, line, sizeof(line)), SHMSTAT_WARNING);
+	assert_non_null(strstr(line, "5 new drops"));
+	c.drops_baseline = 5;
+	assert_int_equal(shmstat_check(s, &c, line, sizeof(line)), SHMSTAT_OK);
+}
+
+static void
+check_is_critical_when_uploader_dead_stale_or_alarmed(void **state)
+{
+	struct shmstat_snap *s = healthy();
+	char line[512];
+
+	s->uploader_alive = false;
+	assert_int_equal(shmstat_check(s, &check_cfg, line, sizeof(line)), SHMSTAT_CRITICAL);
+	assert_non_null(strstr(line, "is dead"));
+
+	s = healthy();
+	s->heartbeat_age_ms = 10001;
+	assert_int_equal(shmstat_check(s, &check_cfg, line, sizeof(line)), SHMSTAT_CRITICAL);
+	assert_non_null(strstr(line, "stale"));
+
+	s = healthy();
+	s->uploader_flags = RING_UPLOADER_CONFIG_ALARM;
+	s->have_last_error = true;
+	snprintf(s->last_error, sizeof(s->last_error), "AccessDenied\n");
+	s->used_bytes = 900; /* critical wins over warning */
+	assert_int_equal(shmstat_check(s, &check_cfg, line, sizeof(line)), SHMSTAT_CRITICAL);
+	assert_non_null(strstr(line, "configuration error: AccessDenied?"));
+	assert_null(strchr(line, '\n'));
+
+	s = healthy();
+	s->uploader_pid = 0;
+	s->uploader_alive = false;
+	assert_int_equal(shmstat_check(s, &check_cfg, line, sizeof(line)), SHMSTAT_CRITICAL);
+}
+
+/* -------------------------------------------------------------- helper */
+
+static void
+helper_usage(void)
+{
+	fprintf(stderr,
+	    "usage: test_shmstat ring create NAME [MODE]        1 MiB ring\n"
+	    "       test_shmstat ring put NAME N SIZE [PID]     N puts (slot owned by PID)\n"
+	    "       test_shmstat ring fill NAME PERCENT         4 KiB puts up to PERCENT\n"
+	    "       test_shmstat ring drop NAME N               N puts refused as full\n"
+	    "       test_shmstat ring uploader NAME PID AGE_S [dead]\n"
+	    "       test_shmstat ring alarm NAME TEXT|hostile\n"
+	    "       test_shmstat ring counter NAME FIELD VALUE\n");
+}
+
+static int
+helper_slot(struct ring *r, const char *pid_arg)
+{
+	pid_t pid = pid_arg ? (pid_t)strtol(pid_arg, NULL, 10) : getpid();
+
+	return ring_slot_claim(r, pid, proc_start_time(pid));
+}
+
+static int
+helper(int argc, char **argv)
+{
+	static char body[1 << 17];
+	struct ring r;
+	struct ring_config cfg = { .capacity = 1u << 20, .gid = (gid_t)-1 };
+	const char *cmd, *name;
+	int rc, slot;
+
+	if (argc < 4) {
+		helper_usage();
+		return 64;
+	}
+	cmd = argv[2];
+	name = argv[3];
+	if (strcmp(cmd, "create") == 0) {
+		cfg.mode = argc > 4 ? (mode_t)strtol(argv[4], NULL, 8) : 0600;
+		rc = ring_open(&r, name, RING_OPEN_CREATE, &cfg);
+	} else {
+		rc = ring_open(&r, name, 0, NULL);
+	}
+	if (rc < 0) {
+		fprintf(stderr, "test_shmstat: ring %s: %s\n", name, strerror(-rc));
+		return 1;
+	}
+	struct ring_header *h = r.hdr;
+	rc = 0;
+	if (strcmp(cmd, "create") == 0) {
+		/* done */
+	} else if (strcmp(cmd, "put") == 0 && argc >= 6) {
+		long n = strtol(argv[4], NULL, 10);
+		size_t size = (size_t)strtoul(argv[5], NULL, 10);
+		if ((slot = helper_slot(&r, argc > 6 ? argv[6] : NULL)) < 0 ||
+		    size > sizeof(body))
+			rc = -EINVAL;
+		for (long i = 0; rc == 0 && i < n; i++) {
+			char key[32];
+			int kl = snprintf(key, sizeof(key), "test/%ld", i);
+			rc = ring_put(&r, (unsigned)slot, key, (size_t)kl, body, size, 0);
+		}
+	} else if (strcmp(cmd, "fill") == 0 && argc >= 5) {
+		uint64_t pct = strtoul(argv[4], NULL, 10);
+		uint64_t need = ring_record_size(8, 4096);
+		if ((slot = helper_slot(&r, NULL)) < 0)
+			rc = slot;
+		while (rc == 0) {
+			uint64_t used = atomic_load(&h->tail) - atomic_load(&h->head);
+			if (used * 100 >= pct * r.capacity || used + 2 * need > r.capacity)
+				break;
+			rc = ring_put(&r, (unsigned)slot, "fill/key", 8, body, 4096, 0);
+		}
+	} else if (strcmp(cmd, "drop") == 0 && argc >= 5) {
+		long n = strtol(argv[4], NULL, 10), dropped = 0;
+		if ((slot = helper_slot(&r, NULL)) < 0)
+			rc = slot;
+		while (rc == 0 && dropped < n) {
+			rc = ring_put(&r, (unsigned)slot, "drop/key", 8, body,
+			    r.max_message - 8, 0);
+			if (rc == -EAGAIN) {
+				dropped++;
+				rc = 0;
+			}
+		}
+	} else if (strcmp(cmd, "uploader") == 0 && argc >= 6) {
+		pid_t pid = (pid_t)strtol(argv[4], NULL, 10);
+		uint64_t age = strtoul(argv[5], NULL, 10);
+		uint64_t st = proc_start_time(pid);
+		if (argc > 6 && strcmp(argv[6], "dead") == 0)
+			st += 12345; /* the pid now names another process */
+		atomic_store(&h->uploader_pid, (uint32_t)pid);
+		atomic_store(&h->uploader_start_time, st);
+		atomic_store(&h->uploader_epoch, 3);
+		atomic_store(&h->uploader_workers, 4);
+		atomic_store(&h->heartbeat_realtime_ns, realtime_ns() - age * 1000 * MS);
+	} else if (strcmp(cmd, "alarm") == 0 && argc >= 5) {
+		if (strcmp(argv[4], "hostile") == 0) {
+			/* Quotes, backslashes, controls, invalid UTF-8, a
+			 * surrogate, U+2028, and no NUL at all. */
+			static const char pat[] = "\"\\\n\r\t\x01\x1b[0m\xff\xfe\xc3"
+			    "\xed\xa0\x80\xe2\x80\xa8</script>\x7f\xc3\xa9";
+			for (unsigned i = 0; i < RING_LINE; i++)
+				h->last_error[i] = pat[i % (sizeof(pat) - 1)];
+		} else {
+			snprintf(h->last_error, RING_LINE, "%s", argv[4]);
+		}
+		atomic_store(&h->last_error_realtime_ns, realtime_ns());
+		atomic_fetch_or(&h->uploader_flags, RING_UPLOADER_CONFIG_ALARM);
+		atomic_fetch_add(&h->config_errors, 1);
+	} else if (strcmp(cmd, "counter") == 0 && argc >= 6) {
+		static const struct { const char *n; size_t off; } f[] = {
+			{ "uploaded", offsetof(struct ring_header, uploaded) },
+			{ "uploaded_bytes", offsetof(struct ring_header, uploaded_bytes) },
+			{ "retried", offsetof(struct ring_header, retried) },
+			{ "dead_lettered", offsetof(struct ring_header, dead_lettered) },
+			{ "in_flight", offsetof(struct ring_header, in_flight) },
+			{ "abandoned", offsetof(struct ring_header, abandoned) },
+			{ "corrupt", offsetof(struct ring_header, corrupt) },
+		};
+		rc = -EINVAL;
+		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+			if (strcmp(argv[4], f[i].n) == 0) {
+				atomic_store((_Atomic uint64_t *)((uint8_t *)h + f[i].off),
+				    strtoull(argv[5], NULL, 10));
+				rc = 0;
+			}
+	} else {
+		helper_usage();
+		rc = -EINVAL;
+	}
+	ring_close(&r);
+	if (rc < 0) {
+		fprintf(stderr, "test_shmstat: ring %s %s: %s\n", cmd, name, strerror(-rc));
+		return 1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(snapshot_rejects_image_shorter_than_header),
+		cmocka_unit_test(snapshot_rejects_data_region_shorter_than_capacity),
+		cmocka_unit_test(snapshot_rejects_bad_magic),
+		cmocka_unit_test(snapshot_reports_eproto_with_version_for_newer_layout),
+		cmocka_unit_test(snapshot_rejects_tail_behind_head_or_past_capacity),
+		cmocka_unit_test(snapshot_counts_committed_records_as_pending),
+		cmocka_unit_test(pending_counts_only_records_past_the_cursor),
+		cmocka_unit_test(pending_walk_crosses_wrap_padding_and_aborted_records),
+		cmocka_unit_test(pending_walk_steps_over_a_record_still_being_written),
+		cmocka_unit_test(pending_walk_marks_figure_inexact_on_corrupt_record),
+		cmocka_unit_test(pending_walk_stops_at_its_budget),
+		cmocka_unit_test(pending_walk_falls_back_to_head_when_cursor_is_out_of_range),
+		cmocka_unit_test(oldest_pending_age_comes_from_put_time_of_first_record),
+		cmocka_unit_test(producer_figures_are_per_owner_and_totals_per_ring),
+		cmocka_unit_test(uploader_is_dead_when_its_process_is_gone),
+		cmocka_unit_test(last_error_without_nul_is_terminated_in_snapshot),
+		cmocka_unit_test(rates_are_zero_when_counters_go_backwards),
+		cmocka_unit_test(json_string_escapes_quotes_backslashes_and_controls),
+		cmocka_unit_test(json_string_replaces_invalid_utf8_and_keeps_valid),
+		cmocka_unit_test(json_string_escapes_js_line_separators),
+		cmocka_unit_test(json_string_stops_at_length_without_nul),
+		cmocka_unit_test(printable_replaces_everything_outside_ascii),
+		cmocka_unit_test(json_has_every_contract_key),
+		cmocka_unit_test(json_escapes_hostile_last_error),
+		cmocka_unit_test(text_shows_dead_uploader_alarm_and_producer_lines),
+		cmocka_unit_test(prometheus_counters_end_in_total_and_carry_ring_label),
+		cmocka_unit_test(check_is_ok_for_a_healthy_ring),
+		cmocka_unit_test(check_warns_above_80_percent_full),
+		cmocka_unit_test(check_warns_on_new_drops_only),
+		cmocka_unit_test(check_is_critical_when_uploader_dead_stale_or_alarmed),
+	};
+
+	if (argc > 1 && strcmp(argv[1], "ring") == 0)
+		return helper(argc, argv);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
