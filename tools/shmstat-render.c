@@ -413,14 +413,15 @@ shmstat_json_string(FILE *f, const char *src, size_t len)
 
 #define HBUF 32
 
-/* Sizes go through humanize_number(3) so they read like df -h: at most six
- * characters ("1023.9M" never happens: it scales at 1000). */
+/* Sizes go through humanize_number(3) so they read like df -h: four
+ * characters at most ("1.0M", "128K", "999B"); a bigger buffer would let it
+ * print "1024K" instead of scaling. */
 static const char *
 hsize(char buf[HBUF], uint64_t bytes)
 {
 	int64_t v = bytes > INT64_MAX ? INT64_MAX : (int64_t)bytes;
 
-	if (humanize_number(buf, 7, v, "", HN_AUTOSCALE,
+	if (humanize_number(buf, 5, v, "", HN_AUTOSCALE,
 	    HN_DECIMAL | HN_NOSPACE | HN_B) < 0)
 		snprintf(buf, HBUF, "%" PRIu64, bytes);
 	return buf;
