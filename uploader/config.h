@@ -1,0 +1,69 @@
+/* config.h -- s3ring-uploader's settings: flags, environment, config file. */
+#ifndef S3RING_CONFIG_H
+#define S3RING_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define CONFIG_STR_MAX 1024
+#define CONFIG_ERR_MAX 512
+
+struct config {
+	char ring[256];
+	char bucket[256];
+	char endpoint[CONFIG_STR_MAX];   /* "" means AWS: https://s3.REGION.amazonaws.com */
+	char region[64];
+	char key_prefix[CONFIG_STR_MAX];
+	char spool[CONFIG_STR_MAX];
+	char ca_file[CONFIG_STR_MAX];
+	char log_level[16];
+	char replay[CONFIG_STR_MAX];     /* --replay DIR: send the spool, exit */
+	char config_file[CONFIG_STR_MAX];
+	bool path_style;
+	bool insecure;                   /* no TLS verification (warned) */
+	bool allow_foreign_ring;         /* attach to a ring of another uid */
+	unsigned workers;
+	uint64_t ring_size;
+	uint32_t max_message;
+	unsigned max_attempts;
+	unsigned max_age_s;              /* 0: no age limit */
+	unsigned recheck_s;              /* configuration alarm re-check */
+	unsigned connect_timeout_s;
+	unsigned request_timeout_s;
+	unsigned stop_timeout_s;         /* SIGTERM: drain this long at most */
+	mode_t ring_mode;
+	gid_t ring_gid;                  /* (gid_t)-1: the creator's group */
+};
+
+/* Exit status for a usage or configuration error (EX_USAGE). */
+#define CONFIG_EXIT_USAGE 64
+
+/* Fills *c from, in increasing order of precedence, the defaults, the
+ * --config file, the environment and the command line. Returns 0; 1 when
+ * --help or --version was handled (print nothing more, exit 0); or -EINVAL
+ * with a one-line message (no newline) in err. */
+int config_load(struct config *c, int argc, char **argv, char *err,
+    size_t errlen) __attribute__((warn_unused_result));
+
+/* Applies one setting by name (the long flag without dashes; '_' and '-'
+ * are the same). Returns 0, or -EINVAL with a message in err. Exposed for
+ * tests and the fuzzer. */
+int config_set(struct config *c, const char *name, const char *value,
+    char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Parses `key = value` lines (comments start with '#' or ';', blank lines
+ * are skipped, values may be quoted). Returns 0, or -EINVAL naming the file
+ * and line in err. */
+int config_parse_file_text(struct config *c, const char *text, size_t len,
+    const char *fname, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Parses "65536", "64K", "64MiB", "1G". Returns 0 or -EINVAL. */
+int config_parse_size(const char *s, uint64_t *out)
+    __attribute__((warn_unused_result));
+
+void config_defaults(struct config *c);
+
+#endif

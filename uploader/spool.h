@@ -1,0 +1,36 @@
+/* spool.h -- the dead-letter spool: one file per message that cannot be sent. */
+#ifndef S3RING_SPOOL_H
+#define S3RING_SPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SPOOL_MAGIC "s3ring-dead-letter 1\n"
+#define SPOOL_REASON_MAX 256
+#define SPOOL_SUFFIX ".dlq"
+
+/* A spooled message, parsed. key and body point into the caller's buffer. */
+struct spool_msg {
+	const char *key;      /* NUL-terminated */
+	size_t key_len;
+	const uint8_t *body;
+	size_t body_len;
+	char reason[SPOOL_REASON_MAX];
+	unsigned attempts;
+};
+
+/* Writes one message to dir atomically: a temporary file in dir, fsync,
+ * rename to NAME.dlq, fsync of dir. The directory is created (0700) if
+ * missing. name_hint makes the name unique (e.g. epoch and ring position).
+ * Returns 0, or -errno (ENOSPC, EACCES, EROFS...) with nothing left behind
+ * but, at worst, an unrenamed temporary file that replay ignores. */
+int spool_write(const char *dir, const char *name_hint, const char *key,
+    size_t key_len, const void *body, size_t body_len, const char *reason,
+    unsigned attempts) __attribute__((warn_unused_result));
+
+/* Parses a spool file's bytes. Returns 0, or -EBADMSG. The key must be a
+ * valid S3 key; the reason is cut to SPOOL_REASON_MAX - 1 bytes. */
+int spool_parse(const void *data, size_t len, struct spool_msg *m)
+    __attribute__((warn_unused_result));
+
+#endif
