@@ -1,0 +1,569 @@
+/* test_creds.c -- tests uploader/creds.c: sources, INI parsing, reload */
+/*
+ * Each test runs in a fresh temporary HOME with every AWS_* variable unset
+ * and the log captured into a file, so the tests can grep the log for
+ * secrets (there must be none).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "creds.h"
+#include "log.h"
+
+#define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYSECRETKEY"
+#define SECRET2 "zzalrXUtnFEMI/K7MDENG+bPxRfiCYSECRETKEY"
+#define TOKEN "FwoGZXIvYXdzEXAMPLETOKENvalue+/=="
+
+struct fixture {
+	char home[256];
+	char file[300];
+	char log[300];
+	int logfd;
+};
+
+static const char *aws_vars[] = {
+	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+	"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3",
+	"AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE",
+};
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->home, sizeof(f->home), "/tmp/test_creds.XXXXXX");
+	if (mkdtemp(f->home) == NULL)
+		return -1;
+	snprintf(f->file, sizeof(f->file), "%s/.aws/credentials", f->home);
+	snprintf(f->log, sizeof(f->log), "%s/log", f->home);
+	for (size_t i = 0; i < sizeof(aws_vars) / sizeof(aws_vars[0]); i++)
+		unsetenv(aws_vars[i]);
+	setenv("HOME", f->home, 1);
+	f->logfd = open(f->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (f->logfd < 0)
+		return -1;
+	log_set_fd(f->logfd);
+	log_set_level(LOG_LEVEL_DEBUG);
+	*state = f;
+	return 0;
+}
+
+static char *
+slurp(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char *buf = calloc(1, 1 << 20);
+	size_t n;
+
+	assert_non_null(fp);
+	assert_non_null(buf);
+	n = fread(buf, 1, (1 << 20) - 1, fp);
+	buf[n] = '\0';
+	fclose(fp);
+	return buf;
+}
+
+/* Every test ends by checking that no secret reached the log. */
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[1024];
+	char *log = slurp(f->log);
+	int leaked = strstr(log, SECRET) != NULL || strstr(log, SECRET2) != NULL ||
+	    strstr(log, TOKEN) != NULL;
+
+	free(log);
+	log_set_fd(2);
+	close(f->logfd);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->home);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return leaked ? -1 : 0;
+}
+
+static void
+write_file(const char *path, const char *text, mode_t mode)
+{
+	char dir[300];
+	char *slash;
+	FILE *fp;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	mkdir(dir, 0700);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(text, fp);
+	fclose(fp);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static bool
+log_contains(struct fixture *f, const char *needle)
+{
+	char *log = slurp(f->log);
+	bool found = strstr(log, needle) != NULL;
+
+	free(log);
+	return found;
+}
+
+/* ---------------------------------------------------------------- sources */
+
+static void
+env_keys_take_precedence_over_file(void **state)
+{
+	struct fixture *f = *state;
+	struct creds_secret s;
+	struct creds *c;
+
+	write_file(f->file, "[default]\naws_access_key_id = AKIAFILEFILEFILE\n"
+	    "aws_secret_access_key = " SECRET2 "\nregion = eu-west-3\n", 0600);
+	setenv("AWS_ACCESS_KEY_ID", "AKIAENVENVENVENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
+	setenv("AWS_SESSION_TOKEN", TOKEN, 1);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	assert_int_equal(creds_get(c, &s), 0);
+	assert_string_equal(s.access_key_id, "AKIAENVENVENVENV");
+	assert_string_equal(s.secret_access_key, SECRET);
+	assert_string_equal(s.session_token, TOKEN);
+	assert_string_equal(creds_source(c), "environment");
+	/* The file still supplies the region when nothing else does. */
+	assert_string_equal(creds_region(c), "eu-west-3");
+	/* The environment cannot change: reload is a no-op. */
+	assert_int_equal(creds_reload(c, true), 0);
+	creds_secret_wipe(&s);
+	creds_free(c);
+}
+
+static void
+half_set_environment_is_refused(void **state)
+{
+	(void)state;
+	setenv("AWS_ACCESS_KEY_ID", "AKIAENVENVENVENV", 1);
+	errno = 0;
+	assert_null(creds_new(NULL));
+	assert_int_equal(errno, EINVAL);
+	unsetenv("AWS_ACCESS_KEY_ID");
+	setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
+	assert_null(creds_new(NULL));
+	assert_int_equal(errno, EINVAL);
+}
+
+static void
+no_credentials_anywhere_is_enoent(void **state)
+{
+	struct fixture *f = *state;
+
+	errno = 0;
+	assert_null(creds_new(NULL));
+	assert_int_equal(errno, ENOENT);
+	assert_true(log_contains(f, "no credentials"));
+}
+
+static void
+file_profile_follows_aws_profile(void **state)
+{
+	struct fixture *f = *state;
+	struct creds_secret s;
+	struct creds *c;
+
+	write_file(f->file, "[default]\naws_access_key_id=AKIADEFAULTDEFAULT\n"
+	    "aws_secret_access_key=" SECRET2 "\n\n[dev]\n"
+	    "aws_access_key_id=AKIADEVDEVDEVDEV\naws_secret_access_key=" SECRET
+	    "\naws_session_token=" TOKEN "\n", 0600);
+	setenv("AWS_PROFILE", "dev", 1);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	assert_int_equal(creds_get(c, &s), 0);
+	assert_string_equal(s.access_key_id, "AKIADEVDEVDEVDEV");
+	assert_string_equal(s.secret_access_key, SECRET);
+	assert_string_equal(s.session_token, TOKEN);
+	assert_string_equal(creds_source(c), "file");
+	assert_string_equal(creds_profile(c), "dev");
+	assert_int_equal(s.generation, 1);
+	creds_secret_wipe(&s);
+	creds_free(c);
+}
+
+static void
+shared_credentials_file_variable_and_tilde(void **state)
+{
+	struct fixture *f = *state;
+	char path[400];
+	struct creds *c;
+
+	snprintf(path, sizeof(path), "%s/elsewhere/creds", f->home);
+	write_file(path, "[default]\naws_access_key_id=AKIAELSEWHERE0000\n"
+	    "aws_secret_access_key=" SECRET "\n", 0600);
+	setenv("AWS_SHARED_CREDENTIALS_FILE", "~/elsewhere/creds", 1);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	creds_free(c);
+	/* The option beats the variable. */
+	errno = 0;
+	assert_null(creds_new(&(struct creds_options){ .file = "~/missing" }));
+	assert_int_equal(errno, ENOENT);
+}
+
+static void
+region_and_endpoint_follow_aws_order(void **state)
+{
+	struct fixture *f = *state;
+	struct creds *c;
+
+	write_file(f->file, "[default]\naws_access_key_id=AKIAORDERORDER00\n"
+	    "aws_secret_access_key=" SECRET "\nregion=ap-south-1\n"
+	    "endpoint_url=http://profile.example\n", 0600);
+	c = creds_new(NULL);
+	assert_string_equal(creds_region(c), "ap-south-1");
+	assert_string_equal(creds_endpoint(c), "http://profile.example");
+	creds_free(c);
+
+	setenv("AWS_DEFAULT_REGION", "eu-north-1", 1);
+	setenv("AWS_ENDPOINT_URL", "http://generic.example", 1);
+	c = creds_new(NULL);
+	assert_string_equal(creds_region(c), "eu-north-1");
+	assert_string_equal(creds_endpoint(c), "http://generic.example");
+	creds_free(c);
+
+	setenv("AWS_REGION", "us-west-2", 1);
+	setenv("AWS_ENDPOINT_URL_S3", "http://s3.example", 1);
+	c = creds_new(NULL);
+	assert_string_equal(creds_region(c), "us-west-2");
+	assert_string_equal(creds_endpoint(c), "http://s3.example");
+	creds_free(c);
+
+	c = creds_new(&(struct creds_options){ .region = "sa-east-1",
+	    .endpoint = "https://flag.example" });
+	assert_string_equal(creds_region(c), "sa-east-1");
+	assert_string_equal(creds_endpoint(c), "https://flag.example");
+	creds_free(c);
+}
+
+static void
+defaults_are_us_east_1_and_aws_endpoint(void **state)
+{
+	struct creds *c;
+
+	(void)state;
+	setenv("AWS_ACCESS_KEY_ID", "AKIAENVENVENVENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	assert_string_equal(creds_region(c), "us-east-1");
+	assert_null(creds_endpoint(c));
+	assert_string_equal(creds_profile(c), "default");
+	creds_free(c);
+}
+
+static void
+unsupported_credential_source_is_named(void **state)
+{
+	struct fixture *f = *state;
+
+	write_file(f->file, "[default]\ncredential_process = /bin/get-creds\n",
+	    0600);
+	errno = 0;
+	assert_null(creds_new(NULL));
+	assert_int_equal(errno, EINVAL);
+	assert_true(log_contains(f, "credential_process"));
+}
+
+static void
+world_readable_file_warns(void **state)
+{
+	struct fixture *f = *state;
+	struct creds *c;
+
+	write_file(f->file, "[default]\naws_access_key_id=AKIAMODEMODEMODE\n"
+	    "aws_secret_access_key=" SECRET "\n", 0600);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	creds_free(c);
+	assert_false(log_contains(f, "accessible by group or others"));
+	assert_int_equal(chmod(f->file, 0644), 0);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	creds_free(c);
+	assert_true(log_contains(f, "accessible by group or others (mode 0644)"));
+}
+
+/* ---------------------------------------------------------------- reload */
+
+static void
+reload_picks_up_a_changed_file(void **state)
+{
+	struct fixture *f = *state;
+	struct creds_secret s;
+	struct creds *c;
+
+	write_file(f->file, "[default]\naws_access_key_id=AKIARELOADRELOAD\n"
+	    "aws_secret_access_key=" SECRET "\n", 0600);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	assert_int_equal(creds_reload(c, false), 0);
+	/* A rename over the old file, like editors and credential helpers
+	 * do: a new inode. */
+	{
+		char tmp[400];
+
+		snprintf(tmp, sizeof(tmp), "%s.new", f->file);
+		write_file(tmp, "[default]\naws_access_key_id=AKIARELOADRELOAD\n"
+		    "aws_secret_access_key=" SECRET2 "\naws_session_token="
+		    TOKEN "\n", 0600);
+		assert_int_equal(rename(tmp, f->file), 0);
+	}
+	assert_int_equal(creds_reload(c, false), 1);
+	assert_int_equal(creds_generation(c), 2);
+	assert_int_equal(creds_get(c, &s), 0);
+	assert_string_equal(s.secret_access_key, SECRET2);
+	assert_string_equal(s.session_token, TOKEN);
+	assert_int_equal(creds_reload(c, false), 0);
+	creds_secret_wipe(&s);
+	creds_free(c);
+}
+
+static void
+reload_forced_rereads_a_file_that_looks_unchanged(void **state)
+{
+	struct fixture *f = *state;
+	struct timespec times[2];
+	struct creds_secret s;
+	struct creds *c;
+	struct stat st;
+	int fd;
+
+	write_file(f->file, "[default]\naws_access_key_id=AKIAFORCEFORCE00\n"
+	    "aws_secret_access_key=" SECRET "\n", 0600);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	/* Same inode, same size, same mtime: only a forced reload (after
+	 * ExpiredToken) can notice. */
+	assert_int_equal(stat(f->file, &st), 0);
+	fd = open(f->file, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "zz", 2, (off_t)(strstr(
+	    "[default]\naws_access_key_id=AKIAFORCEFORCE00\n"
+	    "aws_secret_access_key=" SECRET "\n", SECRET) -
+	    "[default]\naws_access_key_id=AKIAFORCEFORCE00\n"
+	    "aws_secret_access_key=" SECRET "\n")), 2);
+	close(fd);
+	times[0] = st.st_atim;
+	times[1] = st.st_mtim;
+	assert_int_equal(utimensat(AT_FDCWD, f->file, times, 0), 0);
+
+	assert_int_equal(creds_reload(c, false), 0);
+	assert_int_equal(creds_reload(c, true), 1);
+	assert_int_equal(creds_get(c, &s), 0);
+	assert_string_equal(s.secret_access_key, SECRET2);
+	creds_secret_wipe(&s);
+	creds_free(c);
+}
+
+static void
+reload_keeps_old_keys_when_file_breaks(void **state)
+{
+	struct fixture *f = *state;
+	struct creds_secret s;
+	struct creds *c;
+
+	write_file(f->file, "[default]\naws_access_key_id=AKIABREAKBREAK00\n"
+	    "aws_secret_access_key=" SECRET "\n", 0600);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	write_file(f->file, "[default\nthis is not ini\n", 0600);
+	assert_int_equal(creds_reload(c, true), -EINVAL);
+	unlink(f->file);
+	assert_int_equal(creds_reload(c, false), -ENOENT);
+	assert_int_equal(creds_get(c, &s), 0);
+	assert_string_equal(s.secret_access_key, SECRET);
+	assert_int_equal(s.generation, 1);
+	assert_true(log_contains(f, "keeping the current keys"));
+	creds_secret_wipe(&s);
+	creds_free(c);
+}
+
+/* ---------------------------------------------------------------- parser */
+
+static int
+parse(const char *text, const char *profile, struct creds_profile *p)
+{
+	size_t n = strlen(text);
+	char *copy = malloc(n ? n : 1);	/* exact size: ASan sees overruns */
+	int rc;
+
+	assert_non_null(copy);
+	memcpy(copy, text, n);
+	rc = creds_parse_ini(copy, n, profile, p);
+	free(copy);
+	return rc;
+}
+
+static void
+parse_handles_comments_whitespace_crlf_and_case(void **state)
+{
+	struct creds_profile p;
+
+	(void)state;
+	assert_int_equal(parse("\xef\xbb\xbf# comment\r\n; another\r\n"
+	    "[other]\r\naws_access_key_id = NO\r\n"
+	    "[  dev  ]  \r\n"
+	    "\tAWS_Access_Key_ID   =   AKIA1  \r\n"
+	    "aws_secret_access_key: s#not-a-comment\r\n"
+	    "s3 =\r\n    max_concurrent_requests = 20\r\n"
+	    "region=eu-west-1\r\n"
+	    "aws_access_key_id = AKIA2\r\n"
+	    "[another]\r\naws_access_key_id = NO2", "dev", &p), 0);
+	assert_string_equal(p.keys.access_key_id, "AKIA2");
+	assert_string_equal(p.keys.secret_access_key, "s#not-a-comment");
+	assert_string_equal(p.region, "eu-west-1");
+	assert_int_equal(p.error_line, 0);
+}
+
+static void
+parse_reports_missing_profile(void **state)
+{
+	struct creds_profile p;
+
+	(void)state;
+	assert_int_equal(parse("[default]\na=b\n", "dev", &p), -ENOENT);
+	assert_int_equal(parse("", "dev", &p), -ENOENT);
+	assert_int_equal(parse("# only\n\n", "default", &p), -ENOENT);
+}
+
+static void
+parse_reports_syntax_errors_with_line_numbers(void **state)
+{
+	struct creds_profile p;
+
+	(void)state;
+	assert_int_equal(parse("[default]\nno separator here\n", "default", &p),
+	    -EINVAL);
+	assert_int_equal(p.error_line, 2);
+	assert_int_equal(parse("key=value before any section\n", "default", &p),
+	    -EINVAL);
+	assert_int_equal(p.error_line, 1);
+	assert_int_equal(parse("\n\n[default\n", "default", &p), -EINVAL);
+	assert_int_equal(p.error_line, 3);
+	assert_int_equal(parse("[default]\n= value\n", "default", &p), -EINVAL);
+	/* Indented lines continue the previous value, as in configparser. */
+	assert_int_equal(parse("[default]\na=b\n  [dev]\n", "dev", &p), -ENOENT);
+	assert_int_equal(parse("[default]\na=b\0c\n", "default", &p), 0);
+	assert_int_equal(creds_parse_ini("[default]\na=b\0c\n", 16, "default", &p),
+	    -EINVAL);
+}
+
+static void
+parse_refuses_overlong_lines_and_values(void **state)
+{
+	struct creds_profile p;
+	size_t n = CREDS_LINE_MAX + 64;
+	char *text = malloc(n + 1);
+	int o;
+
+	(void)state;
+	assert_non_null(text);
+	o = snprintf(text, n + 1, "[default]\naws_session_token=");
+	memset(text + o, 'x', n - (size_t)o);
+	text[n] = '\0';
+	assert_int_equal(parse(text, "default", &p), -E2BIG);
+	assert_int_equal(p.error_line, 2);
+	/* A line that fits but a value that does not fit its field. */
+	text[o + CREDS_SECRET_MAX] = '\0';
+	memcpy(text + 10, "aws_secret_access_key=", 22);
+	o = 10 + 22;
+	memset(text + o, 'y', CREDS_SECRET_MAX);
+	text[o + CREDS_SECRET_MAX] = '\0';
+	assert_int_equal(parse(text, "default", &p), -E2BIG);
+	free(text);
+}
+
+static void
+mask_key_id_shows_only_the_ends(void **state)
+{
+	char out[32];
+
+	(void)state;
+	creds_mask_key_id("AKIAIOSFODNN7EXAMPLE", out, sizeof(out));
+	assert_string_equal(out, "AKIA...MPLE");
+	creds_mask_key_id("short", out, sizeof(out));
+	assert_string_equal(out, "****");
+}
+
+static void
+secrets_never_reach_the_log(void **state)
+{
+	struct fixture *f = *state;
+	struct creds *c;
+
+	/* Every path that logs: load, warn on mode, reload, failures. */
+	write_file(f->file, "[default]\naws_access_key_id=AKIALOGLOGLOGLOG\n"
+	    "aws_secret_access_key=" SECRET "\naws_session_token=" TOKEN "\n",
+	    0644);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	write_file(f->file, "[default]\naws_access_key_id=AKIALOGLOGLOGLOG\n"
+	    "aws_secret_access_key " SECRET "\n", 0644);
+	assert_int_equal(creds_reload(c, true), -EINVAL);
+	write_file(f->file, "[default]\naws_access_key_id=AKIALOGLOGLOGLOG\n"
+	    "aws_secret_access_key=" SECRET2 "\n", 0644);
+	assert_int_equal(creds_reload(c, true), 1);
+	creds_free(c);
+	setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
+	setenv("AWS_SESSION_TOKEN", TOKEN, 1);
+	assert_null(creds_new(NULL));
+	assert_true(log_contains(f, "AKIA...GLOG"));
+	assert_false(log_contains(f, SECRET));
+	assert_false(log_contains(f, SECRET2));
+	assert_false(log_contains(f, TOKEN));
+	assert_false(log_contains(f, "zzalrXUtnFEMI"));
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(env_keys_take_precedence_over_file),
+		T(half_set_environment_is_refused),
+		T(no_credentials_anywhere_is_enoent),
+		T(file_profile_follows_aws_profile),
+		T(shared_credentials_file_variable_and_tilde),
+		T(region_and_endpoint_follow_aws_order),
+		T(defaults_are_us_east_1_and_aws_endpoint),
+		T(unsupported_credential_source_is_named),
+		T(world_readable_file_warns),
+		T(reload_picks_up_a_changed_file),
+		T(reload_forced_rereads_a_file_that_looks_unchanged),
+		T(reload_keeps_old_keys_when_file_breaks),
+		T(parse_handles_comments_whitespace_crlf_and_case),
+		T(parse_reports_missing_profile),
+		T(parse_reports_syntax_errors_with_line_numbers),
+		T(parse_refuses_overlong_lines_and_values),
+		T(mask_key_id_shows_only_the_ends),
+		T(secrets_never_reach_the_log),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
