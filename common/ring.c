@@ -544,9 +544,11 @@ ring_reserve(struct ring *r, unsigned slot, const char *key, size_t key_len,
 	return 0;
 }
 
-static void
-wake_consumer(struct ring_header *h)
+void
+ring_wake_consumer(struct ring *r)
 {
+	struct ring_header *h = r->hdr;
+
 	/* Dekker with ring_consumer_wait(): our commit CAS (seq_cst) then this
 	 * load (seq_cst), against its store of consumer_sleeping (seq_cst) and
 	 * its re-read of the tag. The exchange clears the flag, so a consumer
@@ -571,7 +573,7 @@ ring_commit(struct ring *r, struct ring_resv *rv, uint32_t body_crc)
 	rec->hdr_crc = rec_hdr_crc(rec, w);
 	/* seq_cst: a release for the record's bytes (pairs with the acquire
 	 * load of the tag in ring_consume) and the first half of the Dekker
-	 * pair in wake_consumer(). */
+	 * pair in ring_wake_consumer(). */
 	if (!atomic_compare_exchange_strong_explicit(&rec->tag, &w,
 	    ring_tag_make(rv->pos, rv->slot, RING_COMMITTED),
 	    memory_order_seq_cst, memory_order_relaxed)) {
@@ -581,7 +583,7 @@ ring_commit(struct ring *r, struct ring_resv *rv, uint32_t body_crc)
 	atomic_fetch_add_explicit(&s->produced, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->bytes, rv->body_len, memory_order_relaxed);
 	atomic_store_explicit(&s->last_put_ns, rec->put_ns, memory_order_relaxed);
-	wake_consumer(h);
+	ring_wake_consumer(r);
 	return 0;
 }
 
@@ -599,7 +601,7 @@ ring_abort(struct ring *r, struct ring_resv *rv)
 	if (atomic_compare_exchange_strong_explicit(&rec->tag, &w,
 	    ring_tag_make(rv->pos, rv->slot, RING_PAD), memory_order_seq_cst,
 	    memory_order_relaxed))
-		wake_consumer(r->hdr);
+		ring_wake_consumer(r);
 }
 
 int
@@ -918,18 +920,21 @@ ring_consume(struct ring_consumer *c, struct ring_msg *m, void *buf,
 }
 
 static void
-consumer_sleep(struct ring_consumer *c, uint32_t seq, uint64_t deadline_ns)
+consumer_sleep(struct ring_consumer *c, uint32_t seq, uint64_t deadline_ns,
+    bool (*other)(void *), void *arg)
 {
 	struct ring *r = c->r;
 	struct ring_header *h = r->hdr;
 
-	/* Dekker with wake_consumer(): announce the sleep (seq_cst), then
+	/* Dekker with ring_wake_consumer(): announce the sleep (seq_cst), then
 	 * re-read the cursor's tag (seq_cst). */
 	atomic_store_explicit(&h->consumer_sleeping, 1, memory_order_seq_cst);
 	uint64_t tag = atomic_load_explicit(&rec_at(r, c->cursor)->tag,
 	    memory_order_seq_cst);
 	bool ready = ring_tag_stamped(tag, c->cursor) &&
 	    ring_tag_state(tag) != RING_WRITING;
+	if (!ready && other != NULL)
+		ready = other(arg);
 	if (!ready) {
 		atomic_fetch_add_explicit(&h->consumer_wakeups, 1, memory_order_relaxed);
 		(void)futex_wait(&h->data_seq, seq, deadline_ns);
@@ -939,19 +944,20 @@ consumer_sleep(struct ring_consumer *c, uint32_t seq, uint64_t deadline_ns)
 
 static void
 consumer_sleep_guarded(struct ring_consumer *c, uint32_t seq,
-    uint64_t deadline_ns)
+    uint64_t deadline_ns, bool (*other)(void *), void *arg)
 {
 	sigjmp_buf jb;
 
 	if (sigsetjmp(jb, 1) != 0)
 		return;
 	sigbus_jmp = &jb;
-	consumer_sleep(c, seq, deadline_ns);
+	consumer_sleep(c, seq, deadline_ns, other, arg);
 	sigbus_jmp = NULL;
 }
 
 void
-ring_consumer_wait(struct ring_consumer *c, uint64_t deadline_ns)
+ring_consumer_wait_or(struct ring_consumer *c, uint64_t deadline_ns,
+    bool (*other)(void *), void *arg)
 {
 	uint32_t seq = atomic_load_explicit(&c->r->hdr->data_seq,
 	    memory_order_acquire);
@@ -961,7 +967,13 @@ ring_consumer_wait(struct ring_consumer *c, uint64_t deadline_ns)
 		deadline_ns = now + FUTEX_MAX_WAIT_NS;
 	if (c->stuck_since_ns != 0 && c->next_check_ns < deadline_ns)
 		deadline_ns = c->next_check_ns;
-	consumer_sleep_guarded(c, seq, deadline_ns);
+	consumer_sleep_guarded(c, seq, deadline_ns, other, arg);
+}
+
+void
+ring_consumer_wait(struct ring_consumer *c, uint64_t deadline_ns)
+{
+	ring_consumer_wait_or(c, deadline_ns, NULL, NULL);
 }
 
 void

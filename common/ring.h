@@ -168,6 +168,16 @@ ring_consume(struct ring_consumer *c, struct ring_msg *m, void *buf,
  * or until a stuck record is due for another look, or at most 50 ms. */
 void ring_consumer_wait(struct ring_consumer *c, uint64_t deadline_ns);
 
+/* ring_consumer_wait(), except that it also does not sleep while
+ * other(arg) is true. Whatever makes other() true must call
+ * ring_wake_consumer() afterwards (seq_cst), so no wake-up is lost. */
+void ring_consumer_wait_or(struct ring_consumer *c, uint64_t deadline_ns,
+    bool (*other)(void *), void *arg);
+
+/* Wakes the consumer if it sleeps in ring_consumer_wait*(): one FUTEX_WAKE,
+ * or nothing when it is awake. Producers call it after each commit. */
+void ring_wake_consumer(struct ring *r);
+
 /* Publishes new_head (the end of the contiguous prefix of finished records)
  * and wakes producers waiting for space. */
 void ring_release(struct ring *r, uint64_t new_head);
