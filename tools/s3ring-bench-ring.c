@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <sysexits.h>
@@ -108,6 +109,7 @@ struct run_result {
 	bool ok;
 	uint64_t msgs;
 	double msgs_per_s;
+	double puts_per_s;          /* producer side: first put to last put returned */
 	double p50, p99, p999;      /* ns: put latency, or wake latency */
 	double sys_per_1k;          /* producers' system calls per 1,000 puts; <0: n/a */
 	double vcsw_per_1k;         /* producers' blocking calls per 1,000 puts */
@@ -120,7 +122,24 @@ static volatile sig_atomic_t interrupted;
 static void
 on_signal(int sig)
 {
-	interrupted = sig;
+	if (sig != SIGALRM)
+		interrupted = sig;
+}
+
+/* Handlers without SA_RESTART, so that they interrupt a blocking
+ * waitpid() in reap(). */
+static void
+install_handlers(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGALRM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 }
 
 static struct bench_env env;
@@ -306,6 +325,7 @@ spawn(void)
 	if (pid == 0) {
 		signal(SIGINT, SIG_DFL);
 		signal(SIGTERM, SIG_DFL);
+		signal(SIGALRM, SIG_DFL);
 	}
 	return pid;
 }
@@ -319,17 +339,25 @@ kill_all(pid_t *pids, unsigned n)
 }
 
 /* Reaps the children, killing them all if the run outlives its deadline or
- * the user interrupts it. Returns 0, or -1 if a child failed or was
+ * the user interrupts it. It blocks in waitpid(), so that the parent takes
+ * no CPU from the run on a small machine; a 100 ms interval timer (whose
+ * handler only sets a flag, installed without SA_RESTART) interrupts the
+ * wait to look at the deadline. Returns 0, or -1 if a child failed or was
  * killed. */
 static int
 reap(pid_t *pids, unsigned n, uint64_t deadline)
 {
-	unsigned left = n;
+	struct itimerval it = { { 0, 100000 }, { 0, 100000 } }, off;
+	unsigned left = 0;
 	int failed = 0;
 
+	for (unsigned i = 0; i < n; i++)
+		left += pids[i] > 0;
+	memset(&off, 0, sizeof(off));
+	(void)setitimer(ITIMER_REAL, &it, NULL);
 	while (left > 0) {
 		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG);
+		pid_t pid = waitpid(-1, &status, 0);
 
 		if (pid > 0) {
 			for (unsigned i = 0; i < n; i++)
@@ -341,16 +369,18 @@ reap(pid_t *pids, unsigned n, uint64_t deadline)
 				failed = 1;
 			continue;
 		}
-		if (pid < 0 && errno != EINTR)
+		if (errno != EINTR)
 			break;
 		if (interrupted || mono_ns() > deadline) {
 			kill_all(pids, n);
 			failed = 1;
 			deadline = UINT64_MAX;
-			interrupted = interrupted ? interrupted : SIGALRM;
+			if (!interrupted)
+				fprintf(stderr, "%s: run timed out, children killed\n",
+				    bench_prog);
 		}
-		usleep(500);
 	}
+	(void)setitimer(ITIMER_REAL, &off, NULL);
 	return failed ? -1 : 0;
 }
 
@@ -431,11 +461,13 @@ run_once(const struct bench_transport *t, unsigned nprod, size_t size,
 
 	/* Results. */
 	int64_t sys = 0;
-	uint64_t vcsw = 0;
+	uint64_t vcsw = 0, t_last = 0;
 	bool sys_ok = true;
 	for (unsigned i = 0; i < nprod; i++) {
 		if (sh->prod[i].t_start < t_first)
 			t_first = sh->prod[i].t_start;
+		if (sh->prod[i].t_end > t_last)
+			t_last = sh->prod[i].t_end;
 		nall += sh->prod[i].nsamples;
 		if (sh->prod[i].syscalls < 0)
 			sys_ok = false;
@@ -446,6 +478,8 @@ run_once(const struct bench_transport *t, unsigned nprod, size_t size,
 	out->msgs = total;
 	out->msgs_per_s = sh->cons_t_end > t_first ?
 	    (double)total * 1e9 / (double)(sh->cons_t_end - t_first) : 0;
+	out->puts_per_s = t_last > t_first ?
+	    (double)total * 1e9 / (double)(t_last - t_first) : 0;
 	out->sys_per_1k = sys_ok ? (double)sys * 1000.0 / (double)total : -1;
 	out->vcsw_per_1k = (double)vcsw * 1000.0 / (double)total;
 	out->cons_sys_per_1k = sh->cons_syscalls >= 0 ?
@@ -829,6 +863,7 @@ cell_median(struct cell *c)
 	c->med.ok = true;
 	c->med.msgs = c->rep[0].msgs;
 	MED_FIELD(c, msgs_per_s);
+	MED_FIELD(c, puts_per_s);
 	MED_FIELD(c, p50);
 	MED_FIELD(c, p99);
 	MED_FIELD(c, p999);
@@ -905,9 +940,7 @@ bench_ring_main(int argc, char **argv)
 	snprintf(env.sock_name, sizeof(env.sock_name), "s3ring-bench-%ld", (long)getpid());
 	env.ring_capacity = o.ring_size;
 	env.sock_fd = -1;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGPIPE, SIG_IGN);
+	install_handlers();
 
 	/* Idle check, which also calibrates the cycle counter. */
 	if (bench_cpu_busy(200, &busy) == 0 && busy > 0.10) {
@@ -988,7 +1021,7 @@ bench_ring_main(int argc, char **argv)
 		cleanup_names();
 		free(cells);
 		fprintf(stderr, "%s: interrupted\n", bench_prog);
-		return 128 + (interrupted == SIGALRM ? 0 : interrupted);
+		return 128 + interrupted;
 	}
 
 	/* Targets, from this run only. */
@@ -1028,6 +1061,7 @@ bench_ring_main(int argc, char **argv)
 			    "\"producers\":%u,\"size\":%zu,\"repeats\":%u,",
 			    c->t->name, c->nprod, c->size, c->nok);
 			json_num("mb_per_s", c->med.msgs_per_s * (double)c->size / 1e6, false);
+			json_num("puts_per_s", c->med.puts_per_s, false);
 			json_num("p999_ns", c->med.p999, false);
 			json_num("syscalls_per_1000_puts", c->med.sys_per_1k, false);
 			json_num("blocking_per_1000_puts", c->med.vcsw_per_1k, false);
@@ -1085,24 +1119,25 @@ bench_ring_main(int argc, char **argv)
 		goto out;
 	}
 
-	printf("\n%-10s %4s %6s %9s %12s %9s %8s %8s %9s %8s %8s\n",
-	    "transport", "prod", "size", "msgs", "msgs/s", "MB/s", "p50 ns",
-	    "p99 ns", "p99.9 ns", "sys/1k", "blk/1k");
+	printf("\n%-10s %4s %6s %8s %11s %8s %11s %7s %7s %8s %7s %7s\n",
+	    "transport", "prod", "size", "msgs", "msgs/s", "MB/s", "puts/s",
+	    "p50 ns", "p99 ns", "p99.9 ns", "sys/1k", "blk/1k");
 	for (unsigned i = 0; i < ncells; i++) {
 		const struct cell *c = &cells[i];
 		char sys[16];
 		if (!c->med.ok) {
-			printf("%-10s %4u %6zu %9s %12s\n", c->t->name, c->nprod, c->size,
+			printf("%-10s %4u %6zu %8s %11s\n", c->t->name, c->nprod, c->size,
 			    "-", "n/a");
 			continue;
 		}
 		fmt_opt(sys, sizeof(sys), c->med.sys_per_1k);
-		printf("%-10s %4u %6zu %9" PRIu64 " %12.0f %9.1f %8.0f %8.0f %9.0f %8s %8.1f\n",
+		printf("%-10s %4u %6zu %8" PRIu64 " %11.0f %8.1f %11.0f %7.0f %7.0f %8.0f %7s %7.1f\n",
 		    c->t->name, c->nprod, c->size, c->med.msgs, c->med.msgs_per_s,
-		    c->med.msgs_per_s * (double)c->size / 1e6, c->med.p50, c->med.p99,
-		    c->med.p999, sys, c->med.vcsw_per_1k);
+		    c->med.msgs_per_s * (double)c->size / 1e6, c->med.puts_per_s,
+		    c->med.p50, c->med.p99, c->med.p999, sys, c->med.vcsw_per_1k);
 	}
-	printf("\nsys/1k: producers' system calls per 1,000 puts (perf raw_syscalls:sys_enter);\n"
+	printf("\nmsgs/s: end to end, first put to the consumer's last check; puts/s: producer side only.\n"
+	    "sys/1k: producers' system calls per 1,000 puts (perf raw_syscalls:sys_enter);\n"
 	    "blk/1k: producers' voluntary context switches (calls that blocked) per 1,000 puts.\n"
 	    "Latency: every %dth put timed with the cycle counter (overhead %.0f ns included).\n",
 	    SAMPLE_EVERY, overhead);
