@@ -696,7 +696,8 @@ helper_usage(void)
 	    "       test_shmstat ring drop NAME N               N puts refused as full\n"
 	    "       test_shmstat ring uploader NAME PID AGE_S [dead]\n"
 	    "       test_shmstat ring alarm NAME TEXT|hostile\n"
-	    "       test_shmstat ring counter NAME FIELD VALUE\n");
+	    "       test_shmstat ring counter NAME FIELD VALUE\n"
+	    "       test_shmstat ring seeds DIR                 fuzz seeds (64 KiB images)\n");
 }
 
 static int
@@ -824,6 +825,82 @@ helper(int argc, char **argv)
 	return 0;
 }
 
+/* Writes m as a seed for tests/fuzz/fuzz_shmstat.c: mode byte 0 (the image
+ * is used as it is), then the image without its trailing zeroes, which the
+ * harness puts back. */
+static int
+write_seed(const char *dir, const char *name, const struct mem_ring *m)
+{
+	char path[4096];
+	size_t len = m->len;
+	FILE *f;
+	int rc = 0;
+
+	while (len > 0 && m->mem[len - 1] == 0)
+		len--;
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	if (f == NULL)
+		return -1;
+	if (fputc(0, f) == EOF || fwrite(m->mem, 1, len, f) != len)
+		rc = -1;
+	if (fclose(f) != 0)
+		rc = -1;
+	return rc;
+}
+
+/* Real ring images in a few states, made with the ring code itself. */
+static int
+seeds(const char *dir)
+{
+	struct mem_ring m;
+	struct ring_resv rv;
+	int rc = 0;
+
+	mem_ring_init(&m, CAP);
+	atomic_store(&m.r.hdr->uploader_pid, 1);
+	atomic_store(&m.r.hdr->heartbeat_realtime_ns, 5);
+	rc |= write_seed(dir, "empty", &m);
+	put_n(&m, 20, 300);
+	atomic_store(&m.r.hdr->cursor, RING_POS_BASE + 5 * ring_record_size(3, 300));
+	atomic_store(&m.r.hdr->in_flight, 5);
+	atomic_store(&m.r.hdr->uploaded, 100);
+	rc |= write_seed(dir, "records", &m);
+	mem_ring_free(&m);
+
+	/* Wrapped, with a pad, an aborted record, one being written and a
+	 * released slot. */
+	mem_ring_init(&m, CAP);
+	put_n(&m, 53, 1100);
+	uint64_t keep = RING_POS_BASE + 48 * ring_record_size(3, 1100);
+	atomic_store(&m.r.hdr->head, keep);
+	atomic_store(&m.r.hdr->cursor, keep);
+	if (ring_reserve(&m.r, 0, "abc", 3, 10, 0, &rv) == 0)
+		ring_abort(&m.r, &rv);
+	put_n(&m, 3, 1100);
+	if (ring_reserve(&m.r, 0, "abc", 3, 200, 0, &rv) != 0)
+		rc = -1;
+	put_n(&m, 1, 10);
+	ring_slot_release(&m.r, 0);
+	rc |= write_seed(dir, "wrapped", &m);
+	mem_ring_free(&m);
+
+	/* Configuration alarm, a last_error without NUL, a corrupt record. */
+	mem_ring_init(&m, CAP);
+	put_n(&m, 4, 64);
+	((struct ring_record *)m.r.data)->body_crc ^= 1;
+	((struct ring_record *)(m.r.data + ring_record_size(3, 64)))->len = 4096;
+	atomic_store(&m.r.hdr->uploader_flags, RING_UPLOADER_CONFIG_ALARM);
+	for (unsigned i = 0; i < RING_LINE; i++)
+		m.r.hdr->last_error[i] = (char)(0x80 + i);
+	atomic_store(&m.r.hdr->last_error_realtime_ns, 3);
+	rc |= write_seed(dir, "alarm", &m);
+	mem_ring_free(&m);
+	if (rc != 0)
+		fprintf(stderr, "test_shmstat: writing seeds to %s failed\n", dir);
+	return rc != 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -860,6 +937,8 @@ main(int argc, char **argv)
 		cmocka_unit_test(check_is_critical_when_uploader_dead_stale_or_alarmed),
 	};
 
+	if (argc > 2 && strcmp(argv[1], "ring") == 0 && strcmp(argv[2], "seeds") == 0)
+		return seeds(argc > 3 ? argv[3] : ".");
 	if (argc > 1 && strcmp(argv[1], "ring") == 0)
 		return helper(argc, argv);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -457,12 +457,14 @@ void
 shmstat_render_text(FILE *f, const struct shmstat_snap *s)
 {
 	char a[HBUF], b[HBUF], c[HBUF], d[HBUF], pend[32], err[RING_LINE + 1];
+	char name[RING_NAME_MAX + 1];
 
 	fprintf(f, "%-16s %8s %8s %4s %8s %9s %9s %8s\n", "ring", "size",
 	    "used", "use%", "max-msg", "pending", "in-flight", "oldest");
 	snprintf(pend, sizeof(pend), "%s%" PRIu64, s->pending_exact ? "" : "~",
 	    s->pending);
-	fprintf(f, "%-16s %8s %8s %3u%% %8s %9s %9" PRIu64 " %8s\n", s->ring,
+	fprintf(f, "%-16s %8s %8s %3u%% %8s %9s %9" PRIu64 " %8s\n",
+	    shmstat_printable(name, sizeof(name), s->ring, sizeof(s->ring)),
 	    hsize(a, s->capacity), hsize(b, s->used_bytes), used_pct(s),
 	    hsize(c, s->max_message), pend, s->in_flight,
 	    s->have_oldest ? hage(d, s->oldest_pending_age_ms) : "-");

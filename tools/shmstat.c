@@ -156,9 +156,10 @@ describe_error(char *msg, size_t cap, const char *name, int err,
 			snprintf(msg, cap, "permission denied opening %s", path);
 		break;
 	case -EPROTO:
-		snprintf(msg, cap, "layout version %" PRIu32 " is not the one this "
-		    "shmstat reads (%u): use the shmstat of the same release",
-		    s->layout_version, RING_LAYOUT_VERSION);
+		snprintf(msg, cap, "layout version %" PRIu32 " is %s than this "
+		    "shmstat understands (%u): use the shmstat of the same release",
+		    s->layout_version, s->layout_version > RING_LAYOUT_VERSION ?
+		    "newer" : "older", RING_LAYOUT_VERSION);
 		break;
 	case -EBADMSG:
 		snprintf(msg, cap, "%s is not a valid ring (corrupt or truncated "
