@@ -79,7 +79,6 @@ config_defaults(struct config *c)
 {
 	memset(c, 0, sizeof(*c));
 	snprintf(c->ring, sizeof(c->ring), "default");
-	snprintf(c->region, sizeof(c->region), "us-east-1");
 	snprintf(c->log_level, sizeof(c->log_level), "info");
 	c->workers = 8;
 	c->ring_size = RING_DEFAULT_CAPACITY;

@@ -14,7 +14,7 @@ struct config {
 	char ring[256];
 	char bucket[256];
 	char endpoint[CONFIG_STR_MAX];   /* "" means AWS: https://s3.REGION.amazonaws.com */
-	char region[64];
+	char region[64];                 /* "": the profile's, else us-east-1 */
 	char key_prefix[CONFIG_STR_MAX];
 	char spool[CONFIG_STR_MAX];
 	char ca_file[CONFIG_STR_MAX];

@@ -1,0 +1,34 @@
+/* main.c -- s3ring-uploader: parse the settings, then run or replay.
+ *
+ * Exit statuses: 0 after a clean stop (SIGTERM) or a complete replay, 64
+ * (EX_USAGE) for a bad flag, value or config file, 1 when the daemon cannot
+ * start (ring, journal, credentials) or a replay left files behind. Every
+ * failure prints one line on stderr.
+ */
+#include <stdio.h>
+
+#include "config.h"
+#include "log.h"
+#include "uploader.h"
+
+int
+main(int argc, char **argv)
+{
+	static struct config cfg;
+	char err[CONFIG_ERR_MAX];
+	enum log_level lv;
+	int rc;
+
+	rc = config_load(&cfg, argc, argv, err, sizeof(err));
+	if (rc == 1)
+		return 0;
+	if (rc < 0) {
+		fprintf(stderr, "s3ring-uploader: %s\n", err);
+		return CONFIG_EXIT_USAGE;
+	}
+	if (log_parse_level(cfg.log_level, &lv) == 0)
+		log_set_level(lv);
+	if (cfg.replay[0] != '\0')
+		return uploader_replay(&cfg);
+	return uploader_run(&cfg);
+}

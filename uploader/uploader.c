@@ -1,0 +1,867 @@
+/* uploader.c -- the dispatcher and its workers: drain the ring to S3.
+ *
+ * One dispatcher thread reads the ring, N worker threads upload. Invariants:
+ * - A record is handed to a worker only when that worker is idle, by
+ *   copying it into the worker's own buffer of max_message bytes: memory is
+ *   workers x max_message plus constants, whatever the backlog.
+ * - A record is marked DONE in the journal only after S3 confirmed it, or
+ *   after it was written to the dead-letter spool. Head advances over the
+ *   contiguous prefix of DONE records only, journal first, then ring.
+ * - Nothing is dropped on a configuration error (bad bucket, credentials):
+ *   consumption pauses, the alarm is raised in the ring header, and the
+ *   failing upload is retried every recheck interval until it succeeds.
+ * - When the in-flight table is full or every worker is busy, the
+ *   dispatcher stops reading: producers then see a full ring. That is the
+ *   back-pressure.
+ * - Signal handlers only set flags; the dispatcher acts on them.
+ */
+#include "uploader.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "creds.h"
+#include "futex.h"
+#include "journal.h"
+#include "log.h"
+#include "notify.h"
+#include "proc.h"
+#include "ring.h"
+#include "s3.h"
+#include "spool.h"
+
+#define MS (1000ull * 1000)
+#define SEC (1000ull * MS)
+#define KEY_BUF (2 * S3_KEY_MAX + 2)
+
+enum wstate { W_IDLE = 0, W_BUSY = 1, W_DONE = 2 };
+enum outcome { OUT_UPLOADED, OUT_DEAD_LETTERED, OUT_HANDED_BACK };
+
+struct uploader;
+
+struct worker {
+	struct uploader *u;
+	unsigned id;
+	pthread_t tid;
+	bool started;
+	struct s3_client *s3;
+	uint8_t *buf;              /* max_message + 1 bytes */
+	size_t cap;
+	struct ring_msg msg;       /* points into buf */
+	int slot;                  /* index in the in-flight table */
+	_Atomic int state;         /* enum wstate */
+	enum outcome outcome;
+	char key[KEY_BUF];
+};
+
+struct uploader {
+	const struct config *cfg;
+	struct ring ring;
+	struct ring_consumer cons;
+	struct journal journal;
+	struct creds *creds;
+	struct s3_config s3cfg;
+	char region[64];
+	char endpoint[CONFIG_STR_MAX];
+	char spool[CONFIG_STR_MAX];
+	struct worker *w;
+	unsigned nworkers;
+	uint64_t epoch;
+
+	pthread_mutex_t mu;        /* guards the condition variables below */
+	pthread_cond_t work_cv;    /* a worker has work, or it is time to quit */
+	pthread_cond_t sleep_cv;   /* interrupts backoff sleeps on stop */
+	_Atomic bool quit;         /* workers exit their loop */
+	_Atomic bool stopping;     /* SIGTERM: no new attempts, no more naps */
+	_Atomic bool stop_hard;    /* the stop timeout is up: abort transfers */
+	pthread_mutex_t alarm_mu;  /* serialises writes of last_error */
+};
+
+static volatile sig_atomic_t got_stop, got_reload;
+
+static void
+on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_reload = 1;
+	else
+		got_stop = 1;
+}
+
+static int
+install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
+	    sigaction(SIGHUP, &sa, NULL) < 0)
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+/* ------------------------------------------------------------ the alarm */
+
+static void
+set_last_error(struct uploader *u, const char *text)
+{
+	struct ring_header *h = u->ring.hdr;
+	char buf[RING_ERRMSG_LEN];
+
+	snprintf(buf, sizeof(buf), "%s", text);
+	pthread_mutex_lock(&u->alarm_mu);
+	memcpy(h->last_error, buf, sizeof(buf));
+	atomic_store_explicit(&h->last_error_realtime_ns, realtime_ns(), memory_order_release);
+	pthread_mutex_unlock(&u->alarm_mu);
+}
+
+static void
+raise_alarm(struct uploader *u, unsigned flag, const char *what, const char *detail)
+{
+	struct ring_header *h = u->ring.hdr;
+	char text[RING_ERRMSG_LEN];
+	unsigned old;
+
+	snprintf(text, sizeof(text), "%s: %s", what, detail);
+	set_last_error(u, text);
+	old = atomic_fetch_or(&h->uploader_flags, flag);
+	if (flag == RING_UPLOADER_CONFIG_ALARM)
+		atomic_fetch_add_explicit(&h->config_errors, 1, memory_order_relaxed);
+	if (!(old & flag))
+		log_kv(LOG_LEVEL_ERROR, "alarm raised, consumption paused where needed",
+		    "alarm", what, "error", detail, (char *)NULL);
+}
+
+static void
+clear_alarm(struct uploader *u, unsigned flag, const char *what)
+{
+	unsigned old = atomic_fetch_and(&u->ring.hdr->uploader_flags, ~flag);
+
+	if (old & flag)
+		log_kv(LOG_LEVEL_INFO, "alarm cleared, consuming again", "alarm", what,
+		    (char *)NULL);
+}
+
+static bool
+alarmed(struct uploader *u, unsigned flag)
+{
+	return (atomic_load(&u->ring.hdr->uploader_flags) & flag) != 0;
+}
+
+/* Sleeps up to ms, or until the uploader stops. Returns false if
+ * interrupted. */
+static bool
+nap(struct uploader *u, uint64_t ms)
+{
+	struct timespec ts;
+	bool ok;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&u->mu);
+	while (!atomic_load(&u->stopping) &&
+	    pthread_cond_timedwait(&u->sleep_cv, &u->mu, &ts) == 0)
+		;
+	ok = !atomic_load(&u->stopping);
+	pthread_mutex_unlock(&u->mu);
+	return ok;
+}
+
+/* ---------------------------------------------------------- one upload */
+
+/* Aborts a transfer in progress when the uploader must stop now. */
+static int
+xfer_abort(void *p, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct uploader *u = p;
+
+	(void)dt;
+	(void)dn;
+	(void)ut;
+	(void)un;
+	return atomic_load(&u->stop_hard) ? 1 : 0;
+}
+
+static const char *
+describe(const struct s3_response *r, char *buf, size_t cap)
+{
+	if (r->error.code[0] != '\0')
+		snprintf(buf, cap, "%s (HTTP %ld)%s%s", r->error.code, r->status,
+		    r->error.message[0] ? ": " : "", r->error.message);
+	else if (r->curl_code != 0)
+		snprintf(buf, cap, "%s%s%s", r->verdict.reason,
+		    r->curl_error[0] ? ": " : "", r->curl_error);
+	else
+		snprintf(buf, cap, "HTTP %ld", r->status);
+	return buf;
+}
+
+/* Writes the message to the spool, retrying (with the spool alarm raised)
+ * until it is written or the uploader stops. */
+static enum outcome
+dead_letter(struct worker *w, const char *reason, unsigned attempts)
+{
+	struct uploader *u = w->u;
+	char hint[64];
+	int rc;
+
+	snprintf(hint, sizeof(hint), "%llu-%llu", (unsigned long long)u->epoch,
+	    (unsigned long long)w->msg.pos);
+	for (;;) {
+		rc = spool_write(u->spool, hint, w->msg.key, w->msg.key_len,
+		    w->msg.body, w->msg.body_len, reason, attempts);
+		if (rc == 0)
+			break;
+		raise_alarm(u, RING_UPLOADER_SPOOL_ALARM, "dead-letter spool unusable",
+		    strerror(-rc));
+		if (!nap(u, 5000))
+			return OUT_HANDED_BACK;
+	}
+	clear_alarm(u, RING_UPLOADER_SPOOL_ALARM, "dead-letter spool unusable");
+	atomic_fetch_add_explicit(&u->ring.hdr->dead_lettered, 1, memory_order_relaxed);
+	log_kv(LOG_LEVEL_WARN, "message dead-lettered", "key", w->msg.key,
+	    "reason", reason, "spool", u->spool, (char *)NULL);
+	return OUT_DEAD_LETTERED;
+}
+
+static enum outcome
+deliver(struct worker *w)
+{
+	struct uploader *u = w->u;
+	const struct config *cfg = u->cfg;
+	struct ring_header *h = u->ring.hdr;
+	const struct ring_msg *m = &w->msg;
+	char why[512], reason[600];
+	unsigned attempts = 0;
+	int n;
+
+	if (!ring_key_valid(m->key, m->key_len))
+		return dead_letter(w, "InvalidKey: not a valid S3 key", 0);
+	n = snprintf(w->key, sizeof(w->key), "%s%s", cfg->key_prefix, m->key);
+	if (n < 0 || (size_t)n > S3_KEY_MAX)
+		return dead_letter(w, "KeyTooLongError: key-prefix + key over 1024 bytes", 0);
+
+	for (;;) {
+		const struct s3_response *r;
+		int rc;
+
+		if (atomic_load(&u->stopping))
+			return OUT_HANDED_BACK;
+		rc = s3_prepare_put(w->s3, w->key, m->body, m->body_len, m->body_crc);
+		if (rc == 0) {
+			CURL *e = s3_easy(w->s3);
+			curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, xfer_abort);
+			curl_easy_setopt(e, CURLOPT_XFERINFODATA, u);
+			curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+			rc = s3_perform(w->s3);
+		}
+		if (rc == 0) {
+			atomic_fetch_add_explicit(&h->uploaded, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&h->uploaded_bytes, m->body_len,
+			    memory_order_relaxed);
+			if (alarmed(u, RING_UPLOADER_CONFIG_ALARM))
+				clear_alarm(u, RING_UPLOADER_CONFIG_ALARM, "configuration");
+			if (log_enabled(LOG_LEVEL_DEBUG))
+				log_kv(LOG_LEVEL_DEBUG, "uploaded", "key", w->key, (char *)NULL);
+			return OUT_UPLOADED;
+		}
+		if (rc != -EIO) {
+			snprintf(reason, sizeof(reason), "request not sent: %s", strerror(-rc));
+			return dead_letter(w, reason, attempts);
+		}
+		r = s3_response(w->s3);
+		describe(r, why, sizeof(why));
+		if (atomic_load(&u->stopping))
+			return OUT_HANDED_BACK;
+		switch (r->verdict.cls) {
+		case S3ERR_CONFIG:
+			raise_alarm(u, RING_UPLOADER_CONFIG_ALARM, "configuration", why);
+			if (!nap(u, (uint64_t)cfg->recheck_s * 1000))
+				return OUT_HANDED_BACK;
+			continue;
+		case S3ERR_MESSAGE:
+			snprintf(reason, sizeof(reason), "%s", why);
+			return dead_letter(w, reason, attempts + 1);
+		case S3ERR_TRANSIENT:
+		default:
+			attempts++;
+			atomic_fetch_add_explicit(&h->retried, 1, memory_order_relaxed);
+			if (attempts >= cfg->max_attempts ||
+			    (cfg->max_age_s != 0 &&
+			    mono_ns() - m->put_ns > (uint64_t)cfg->max_age_s * SEC)) {
+				snprintf(reason, sizeof(reason), "gave up after %u attempts: %s",
+				    attempts, why);
+				return dead_letter(w, reason, attempts);
+			}
+			if (log_enabled(LOG_LEVEL_DEBUG))
+				log_kv(LOG_LEVEL_DEBUG, "retrying", "key", w->key, "error", why,
+				    (char *)NULL);
+			if (!nap(u, s3err_backoff_default_ms(attempts - 1,
+			    r->has_retry_after ? r->retry_after_ms : 0)))
+				return OUT_HANDED_BACK;
+			continue;
+		}
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct uploader *u = w->u;
+
+	for (;;) {
+		pthread_mutex_lock(&u->mu);
+		while (atomic_load(&w->state) != W_BUSY && !atomic_load(&u->quit))
+			pthread_cond_wait(&u->work_cv, &u->mu);
+		pthread_mutex_unlock(&u->mu);
+		if (atomic_load(&w->state) != W_BUSY)
+			break;
+		w->outcome = deliver(w);
+		/* seq_cst: half of the Dekker pair with the dispatcher's sleep
+		 * (ring_consumer_wait_or): it sees W_DONE, or we see it asleep
+		 * and wake it. */
+		atomic_store(&w->state, W_DONE);
+		ring_wake_consumer(&u->ring);
+	}
+	return NULL;
+}
+
+/* ----------------------------------------------------------- dispatcher */
+
+static bool
+any_done(void *arg)
+{
+	struct uploader *u = arg;
+
+	for (unsigned i = 0; i < u->nworkers; i++)
+		if (atomic_load(&u->w[i].state) == W_DONE)
+			return true;
+	return false;
+}
+
+/* Collects finished workers. Returns how many are busy still. */
+static unsigned
+reap(struct uploader *u)
+{
+	unsigned busy = 0;
+
+	for (unsigned i = 0; i < u->nworkers; i++) {
+		struct worker *w = &u->w[i];
+		int st = atomic_load(&w->state);
+
+		if (st == W_BUSY) {
+			busy++;
+			continue;
+		}
+		if (st != W_DONE)
+			continue;
+		/* A handed-back record stays CLAIMED: head stops before it, and
+		 * the next start delivers it again. */
+		if (w->outcome != OUT_HANDED_BACK)
+			inflight_done(&u->journal.table, (uint32_t)w->slot);
+		atomic_store(&w->state, W_IDLE);
+	}
+	atomic_store_explicit(&u->ring.hdr->in_flight, busy, memory_order_relaxed);
+	return busy;
+}
+
+static void
+release(struct uploader *u)
+{
+	journal_release(&u->journal, &u->ring,
+	    inflight_release(&u->journal.table, u->cons.cursor));
+}
+
+static struct worker *
+idle_worker(struct uploader *u)
+{
+	for (unsigned i = 0; i < u->nworkers; i++)
+		if (atomic_load(&u->w[i].state) == W_IDLE)
+			return &u->w[i];
+	return NULL;
+}
+
+static void
+dispatch(struct uploader *u, struct worker *w)
+{
+	int idx = inflight_push(&u->journal.table, w->msg.pos, w->msg.end);
+
+	w->slot = idx; /* the caller checked that the table has room */
+	pthread_mutex_lock(&u->mu);
+	atomic_store(&w->state, W_BUSY);
+	pthread_cond_broadcast(&u->work_cv);
+	pthread_mutex_unlock(&u->mu);
+}
+
+static void
+heartbeat(struct uploader *u)
+{
+	atomic_store_explicit(&u->ring.hdr->heartbeat_realtime_ns, realtime_ns(),
+	    memory_order_relaxed);
+}
+
+/* HEAD bucket, until it works or the uploader is told to stop. Transient
+ * failures back off; configuration errors raise the alarm and re-check
+ * every recheck interval. The heartbeat goes on meanwhile. */
+static bool
+check_bucket(struct uploader *u)
+{
+	unsigned attempt = 0;
+	char why[512];
+
+	for (;;) {
+		const struct s3_response *r;
+		uint64_t wait_ms, until;
+		int rc = s3_head_bucket(u->w[0].s3);
+
+		if (rc == 0) {
+			clear_alarm(u, RING_UPLOADER_CONFIG_ALARM, "configuration");
+			return true;
+		}
+		r = s3_response(u->w[0].s3);
+		if (rc == -EIO)
+			describe(r, why, sizeof(why));
+		else
+			snprintf(why, sizeof(why), "%s", strerror(-rc));
+		if (rc == -EIO && r->verdict.cls == S3ERR_CONFIG) {
+			raise_alarm(u, RING_UPLOADER_CONFIG_ALARM, "configuration", why);
+			wait_ms = (uint64_t)u->cfg->recheck_s * 1000;
+		} else {
+			log_kv(LOG_LEVEL_WARN, "bucket check failed, retrying", "bucket",
+			    u->cfg->bucket, "error", why, (char *)NULL);
+			wait_ms = s3err_backoff_default_ms(attempt < 8 ? attempt : 8,
+			    rc == -EIO && r->has_retry_after ? r->retry_after_ms : 0);
+			if (wait_ms < 200)
+				wait_ms = 200;
+			attempt++;
+		}
+		until = mono_ns() + wait_ms * MS;
+		while (mono_ns() < until) {
+			heartbeat(u);
+			if (got_stop)
+				return false;
+			usleep(50000);
+		}
+	}
+}
+
+static void
+status(struct uploader *u, const char *state)
+{
+	struct ring_header *h = u->ring.hdr;
+	char buf[512];
+
+	snprintf(buf, sizeof(buf), "STATUS=%s ring %s: %llu uploaded, %llu retried, %llu dead-lettered%s",
+	    state, u->ring.name, (unsigned long long)atomic_load(&h->uploaded),
+	    (unsigned long long)atomic_load(&h->retried),
+	    (unsigned long long)atomic_load(&h->dead_lettered),
+	    alarmed(u, RING_UPLOADER_CONFIG_ALARM) ? ", CONFIGURATION ALARM" : "");
+	(void)notify_send(buf);
+}
+
+/* The main loop. Returns when told to stop. */
+static void
+run_loop(struct uploader *u)
+{
+	uint64_t wd_us = notify_watchdog_usec(), next_wd = 0, next_status = 0;
+	bool corrupt_logged = false;
+
+	for (;;) {
+		uint64_t now = mono_ns();
+		struct worker *w;
+		int rc;
+
+		heartbeat(u);
+		if (wd_us != 0 && now >= next_wd) {
+			(void)notify_send("WATCHDOG=1");
+			next_wd = now + wd_us * 1000 / 2;
+		}
+		if (now >= next_status) {
+			status(u, "running;");
+			next_status = now + 10 * SEC;
+		}
+		if (got_reload) {
+			got_reload = 0;
+			rc = creds_reload(u->creds, true);
+			log_kv(LOG_LEVEL_INFO, "SIGHUP: credentials re-read", "changed",
+			    rc == 1 ? "yes" : rc == 0 ? "no" : "error", (char *)NULL);
+		}
+		if (got_stop)
+			return;
+
+		reap(u);
+		release(u);
+		w = idle_worker(u);
+		if (w == NULL || inflight_full(&u->journal.table) ||
+		    alarmed(u, RING_UPLOADER_CONFIG_ALARM)) {
+			ring_consumer_wait_or(&u->cons, now + 50 * MS, any_done, u);
+			continue;
+		}
+		rc = ring_consume(&u->cons, &w->msg, w->buf, w->cap);
+		if (rc == 1) {
+			if (journal_was_done(&u->journal, w->msg.pos)) {
+				/* Confirmed by the previous run: skip, keep order. */
+				int idx = inflight_push(&u->journal.table, w->msg.pos, w->msg.end);
+				inflight_done(&u->journal.table, (uint32_t)idx);
+				continue;
+			}
+			dispatch(u, w);
+			continue;
+		}
+		if (rc < 0) {
+			if (!corrupt_logged)
+				raise_alarm(u, RING_UPLOADER_CORRUPT_ALARM, "ring unreadable",
+				    rc == -EFAULT ? "the shm object was truncated" :
+				    "control words out of range");
+			corrupt_logged = true;
+			usleep(200000);
+			continue;
+		}
+		if (corrupt_logged) {
+			clear_alarm(u, RING_UPLOADER_CORRUPT_ALARM, "ring unreadable");
+			corrupt_logged = false;
+		}
+		ring_consumer_wait_or(&u->cons, 0, any_done, u);
+	}
+}
+
+/* SIGTERM: stop reading, let busy workers finish for up to stop_timeout,
+ * then abandon what is left (it stays in the ring: handed back). */
+static void
+drain(struct uploader *u)
+{
+	uint64_t deadline = mono_ns() + (uint64_t)u->cfg->stop_timeout_s * SEC;
+	unsigned busy;
+
+	atomic_fetch_or(&u->ring.hdr->uploader_flags, RING_UPLOADER_DRAINING);
+	(void)notify_send("STOPPING=1\nSTATUS=draining in-flight uploads");
+	log_kv(LOG_LEVEL_INFO, "stopping: draining in-flight uploads", (char *)NULL);
+	/* Retries and configuration re-checks would outlast any stop timeout:
+	 * interrupt them now; transfers under way may finish until the
+	 * deadline, and are aborted then. */
+	pthread_mutex_lock(&u->mu);
+	atomic_store(&u->stopping, true);
+	pthread_cond_broadcast(&u->sleep_cv);
+	pthread_mutex_unlock(&u->mu);
+	while ((busy = reap(u)) > 0 && mono_ns() < deadline + SEC) {
+		if (mono_ns() >= deadline)
+			atomic_store(&u->stop_hard, true);
+		release(u);
+		heartbeat(u);
+		ring_consumer_wait_or(&u->cons, mono_ns() + 50 * MS, any_done, u);
+	}
+	release(u);
+	log_kv(LOG_LEVEL_INFO, "stopped", "handed_back", busy ? "some" : "none",
+	    (char *)NULL);
+}
+
+/* ---------------------------------------------------------- start, stop */
+
+static int
+open_ring(struct uploader *u)
+{
+	const struct config *cfg = u->cfg;
+	struct ring_config rc = {
+		.capacity = cfg->ring_size, .max_message = cfg->max_message,
+		.mode = cfg->ring_mode, .gid = cfg->ring_gid,
+	};
+	struct stat st;
+	int err = ring_open(&u->ring, cfg->ring, RING_OPEN_CREATE, &rc);
+
+	if (err == -ENOSPC || err == -EFBIG) {
+		fprintf(stderr, "s3ring-uploader: cannot create ring %s: /dev/shm has no room for %llu bytes (lower --ring-size, or enlarge /dev/shm)\n",
+		    cfg->ring, (unsigned long long)(cfg->ring_size + RING_HEADER_SIZE));
+		return -1;
+	}
+	if (err < 0) {
+		fprintf(stderr, "s3ring-uploader: ring %s: %s\n", cfg->ring,
+		    err == -EPROTO ? "made by an incompatible version (layout version)" :
+		    err == -EBADMSG ? "corrupt header" : strerror(-err));
+		return -1;
+	}
+	if (fstat(u->ring.fd, &st) == 0 && st.st_uid != getuid() &&
+	    !cfg->allow_foreign_ring) {
+		fprintf(stderr, "s3ring-uploader: ring %s is owned by uid %u, not by us (uid %u); refusing it (--allow-foreign-ring to accept)\n",
+		    cfg->ring, (unsigned)st.st_uid, (unsigned)getuid());
+		return -1;
+	}
+	if (!u->ring.created && (u->ring.capacity != cfg->ring_size))
+		log_kv(LOG_LEVEL_INFO, "attached to an existing ring; its geometry wins",
+		    "ring", cfg->ring, (char *)NULL);
+	return 0;
+}
+
+static int
+make_clients(struct uploader *u)
+{
+	const struct config *cfg = u->cfg;
+	struct creds_options co = {
+		.region = cfg->region[0] ? cfg->region : NULL,
+		.endpoint = cfg->endpoint[0] ? cfg->endpoint : NULL,
+	};
+
+	u->creds = creds_new(&co);
+	if (u->creds == NULL) {
+		fprintf(stderr, "s3ring-uploader: no usable AWS credentials (%s): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or ~/.aws/credentials\n",
+		    strerror(errno));
+		return -1;
+	}
+	snprintf(u->region, sizeof(u->region), "%s", creds_region(u->creds));
+	snprintf(u->endpoint, sizeof(u->endpoint), "%s",
+	    creds_endpoint(u->creds) ? creds_endpoint(u->creds) : "");
+	u->s3cfg = (struct s3_config){
+		.endpoint = u->endpoint[0] ? u->endpoint : NULL,
+		.region = u->region,
+		.bucket = cfg->bucket,
+		.path_style = cfg->path_style,
+		.tls_insecure = cfg->insecure,
+		.ca_file = cfg->ca_file[0] ? cfg->ca_file : NULL,
+		.connect_timeout_ms = (long)cfg->connect_timeout_s * 1000,
+		.timeout_ms = (long)cfg->request_timeout_s * 1000,
+	};
+	return 0;
+}
+
+static void
+spool_dir(struct uploader *u)
+{
+	const char *state = getenv("STATE_DIRECTORY");
+
+	if (u->cfg->spool[0] != '\0')
+		snprintf(u->spool, sizeof(u->spool), "%s", u->cfg->spool);
+	else if (state != NULL && state[0] != '\0')
+		snprintf(u->spool, sizeof(u->spool), "%s/spool", state);
+	else
+		snprintf(u->spool, sizeof(u->spool), "/var/lib/s3ring/%s/spool", u->cfg->ring);
+}
+
+static int
+start_workers(struct uploader *u)
+{
+	u->nworkers = u->cfg->workers;
+	u->w = calloc(u->nworkers, sizeof(*u->w));
+	if (u->w == NULL)
+		return -ENOMEM;
+	for (unsigned i = 0; i < u->nworkers; i++) {
+		struct worker *w = &u->w[i];
+		w->u = u;
+		w->id = i;
+		w->cap = (size_t)u->ring.max_message + 1;
+		w->buf = malloc(w->cap);
+		w->s3 = s3_client_new(&u->s3cfg, u->creds);
+		if (w->buf == NULL || w->s3 == NULL)
+			return -ENOMEM;
+		atomic_store(&w->state, W_IDLE);
+		if (pthread_create(&w->tid, NULL, worker_main, w) != 0)
+			return -EAGAIN;
+		w->started = true;
+	}
+	return 0;
+}
+
+static void
+stop_workers(struct uploader *u, bool join)
+{
+	pthread_mutex_lock(&u->mu);
+	atomic_store(&u->quit, true);
+	atomic_store(&u->stopping, true);
+	atomic_store(&u->stop_hard, true);
+	pthread_cond_broadcast(&u->work_cv);
+	pthread_cond_broadcast(&u->sleep_cv);
+	pthread_mutex_unlock(&u->mu);
+	for (unsigned i = 0; u->w != NULL && i < u->nworkers; i++) {
+		struct worker *w = &u->w[i];
+		if (w->started && join && atomic_load(&w->state) != W_BUSY)
+			pthread_join(w->tid, NULL);
+		else if (w->started)
+			pthread_detach(w->tid);
+	}
+}
+
+static void
+free_workers(struct uploader *u)
+{
+	for (unsigned i = 0; u->w != NULL && i < u->nworkers; i++) {
+		s3_client_free(u->w[i].s3);
+		free(u->w[i].buf);
+	}
+	free(u->w);
+	u->w = NULL;
+}
+
+static void
+uploader_init(struct uploader *u, const struct config *cfg)
+{
+	memset(u, 0, sizeof(*u));
+	u->cfg = cfg;
+	pthread_mutex_init(&u->mu, NULL);
+	pthread_mutex_init(&u->alarm_mu, NULL);
+	pthread_cond_init(&u->work_cv, NULL);
+	pthread_cond_init(&u->sleep_cv, NULL);
+	u->ring.fd = -1;
+}
+
+int
+uploader_run(const struct config *cfg)
+{
+	struct uploader u;
+	struct ring_header *h;
+	char err[512];
+	bool clean_exit = false;
+	int rc = UPLOADER_EXIT_FAIL;
+
+	uploader_init(&u, cfg);
+	if (install_signals() < 0 || s3_global_init() != 0) {
+		fprintf(stderr, "s3ring-uploader: cannot initialise: %s\n", strerror(errno));
+		return UPLOADER_EXIT_FAIL;
+	}
+	if (ring_sigbus_guard_install() < 0 || open_ring(&u) < 0)
+		goto out;
+	h = u.ring.hdr;
+	if (journal_open(&u.journal, &u.ring, err, sizeof(err)) < 0) {
+		fprintf(stderr, "s3ring-uploader: %s\n", err);
+		goto out_ring;
+	}
+	u.epoch = u.journal.f->epoch;
+	if (make_clients(&u) < 0)
+		goto out_journal;
+	spool_dir(&u);
+	if (cfg->insecure)
+		log_kv(LOG_LEVEL_WARN, "TLS certificate verification is OFF (--insecure)",
+		    (char *)NULL);
+	if (start_workers(&u) < 0) {
+		fprintf(stderr, "s3ring-uploader: cannot start %u workers: out of memory or threads\n",
+		    cfg->workers);
+		goto out_workers;
+	}
+
+	atomic_store(&h->uploader_pid, (uint32_t)getpid());
+	atomic_store(&h->uploader_start_time, proc_start_time(getpid()));
+	atomic_store(&h->uploader_epoch, u.epoch);
+	atomic_store(&h->uploader_workers, u.nworkers);
+	atomic_store(&h->uploader_flags, 0);
+	heartbeat(&u);
+	ring_consumer_init(&u.cons, &u.ring, u.journal.redelivered_from);
+	log_kv(LOG_LEVEL_INFO, "started", "ring", u.ring.name, "bucket", cfg->bucket,
+	    "endpoint", u.endpoint[0] ? u.endpoint : "aws", "region", u.region,
+	    "credentials", creds_source(u.creds), "spool", u.spool, (char *)NULL);
+	(void)notify_send("READY=1\nSTATUS=checking the bucket");
+
+	if (check_bucket(&u))
+		run_loop(&u);
+	drain(&u);
+	clean_exit = true;
+	rc = 0;
+	/* The pid stays, so shmstat can tell "stopped" (pid dead) from
+	 * "never ran"; the heartbeat stops. */
+out_workers:
+	stop_workers(&u, clean_exit);
+	if (clean_exit && reap(&u) == 0)
+		free_workers(&u);
+	creds_free(u.creds);
+out_journal:
+	journal_close(&u.journal);
+out_ring:
+	ring_close(&u.ring);
+out:
+	s3_global_cleanup();
+	return rc;
+}
+
+/* ---------------------------------------------------------------- replay */
+
+int
+uploader_replay(const struct config *cfg)
+{
+	struct uploader u;
+	struct s3_client *s3 = NULL;
+	DIR *d;
+	struct dirent *de;
+	unsigned sent = 0, failed = 0;
+	uint8_t *buf = NULL;
+	size_t cap = (size_t)RING_MAX_CAPACITY / 8 + 4096;
+
+	uploader_init(&u, cfg);
+	if (s3_global_init() != 0 || make_clients(&u) < 0)
+		return 1;
+	s3 = s3_client_new(&u.s3cfg, u.creds);
+	buf = malloc(cap);
+	d = opendir(cfg->replay);
+	if (s3 == NULL || buf == NULL || d == NULL) {
+		fprintf(stderr, "s3ring-uploader: replay %s: %s\n", cfg->replay, strerror(errno));
+		failed = 1;
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct spool_msg m;
+		char path[4096 + 256], key[KEY_BUF], why[512];
+		size_t n = strlen(de->d_name), len = 0;
+		ssize_t got;
+		int fd, rc = -1;
+
+		if (de->d_name[0] == '.' || n <= strlen(SPOOL_SUFFIX) ||
+		    strcmp(de->d_name + n - strlen(SPOOL_SUFFIX), SPOOL_SUFFIX) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", cfg->replay, de->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			while ((got = read(fd, buf + len, cap - len)) > 0)
+				len += (size_t)got;
+			close(fd);
+		}
+		if (fd < 0 || len == cap || spool_parse(buf, len, &m) != 0) {
+			fprintf(stderr, "s3ring-uploader: %s: not a readable spool file, kept\n", path);
+			failed++;
+			continue;
+		}
+		snprintf(key, sizeof(key), "%s%.*s", cfg->key_prefix, (int)m.key_len, m.key);
+		for (unsigned attempt = 0; attempt < cfg->max_attempts; attempt++) {
+			rc = s3_put_object(s3, key, m.body, m.body_len,
+			    crc32c(0, m.body, m.body_len));
+			if (rc == 0 || rc != -EIO ||
+			    s3_response(s3)->verdict.cls != S3ERR_TRANSIENT)
+				break;
+			usleep((useconds_t)s3err_backoff_default_ms(attempt, 0) * 1000);
+		}
+		if (rc == 0) {
+			unlink(path);
+			sent++;
+		} else {
+			if (rc == -EIO)
+				describe(s3_response(s3), why, sizeof(why));
+			else
+				snprintf(why, sizeof(why), "%s", strerror(-rc));
+			fprintf(stderr, "s3ring-uploader: %s: %s, kept\n", path, why);
+			failed++;
+		}
+	}
+	closedir(d);
+	log_kv(LOG_LEVEL_INFO, "replay finished", "dir", cfg->replay, (char *)NULL);
+	printf("replayed %u, failed %u\n", sent, failed);
+out:
+	free(buf);
+	s3_client_free(s3);
+	creds_free(u.creds);
+	s3_global_cleanup();
+	return failed ? 1 : 0;
+}
