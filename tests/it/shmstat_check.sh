@@ -106,6 +106,23 @@ r=$base-garbage; head -c $((16384 + 65536)) /dev/urandom >"/dev/shm/s3ring.$r"
 unknown "$r" 'not a valid ring'
 unknown "../etc" 'invalid ring name'
 
+# An object shrunk and regrown while shmstat reads it: the SIGBUS guard
+# turns a fault into "truncated" and exit 3; never a crash.
+r=$(fresh race)
+$helper ring put "$r" 900 1000 || fail put
+f=/dev/shm/s3ring.$r
+size=$(stat -c %s "$f")
+(for i in $(seq 2000); do truncate -s 20000 "$f"; truncate -s "$size" "$f"; done) &
+bg=$!
+faults=0
+for i in $(seq 150); do
+	$stat --ring "$r" --json >/dev/null 2>"$tmp/err"; rc=$?
+	[ $rc -eq 0 ] || [ $rc -eq 3 ] || { kill $bg; fail "truncation race: exit $rc: $(cat "$tmp/err")"; }
+	grep -q 'truncated while being read' "$tmp/err" && faults=$((faults + 1))
+done
+kill $bg 2>/dev/null; wait $bg 2>/dev/null
+echo "figure: shmstat truncation race: 150 runs, $faults caught by the SIGBUS guard"
+
 # Another user's ring (0600, owned by root): a clear message, exit 3.
 if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
 	r=$(fresh private)
