@@ -26,7 +26,7 @@ endif
 OPT     ?= -O2 -g
 CFLAGS  ?=
 CFLAGS  += -std=gnu11 $(OPT) $(WARN) -fvisibility=hidden -fPIC -pthread \
-           -D_GNU_SOURCE -I. -Icommon -Iproducer -Iuploader \
+           -D_GNU_SOURCE -I. -Icommon -Iproducer -Iuploader -Itests/helpers \
            $(shell pkg-config --cflags libbsd-overlay 2>/dev/null)
 LDLIBS  := -lcurl -lssl -lcrypto -lbsd -lpthread -lrt -lm
 

@@ -1,0 +1,89 @@
+# lib.sh -- shared by the uploader's integration scripts (sourced).
+#
+# Starts what a test needs and stops it by PID on exit: it_s3rver, it_uploader,
+# it_stop_uploader, it_wait_uploaded. Each test gets its own ring name and
+# work directory, both removed at exit.
+B=${BUILD:-build}
+TOP=${S3RING_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+IT_NAME=${IT_NAME:-it}
+RING=test-$IT_NAME-$$
+WORK=$(mktemp -d /tmp/s3ring-$IT_NAME.XXXXXX)
+UPL_PID=
+IT_SERVERS=()
+
+fail() { echo "FAIL: $*"; [ -f "$WORK/upl.log" ] && tail -n 20 "$WORK/upl.log"; exit 1; }
+log() { echo "$(date +%T) $*"; }
+
+# The uploader's own pid (UPL_PID is the `timeout` wrapper around it).
+it_uploader_pid() {
+	pgrep -P "$UPL_PID" | head -n 1
+}
+
+it_cleanup() {
+	if [ -n "$UPL_PID" ]; then
+		local p; p=$(it_uploader_pid)
+		[ -n "$p" ] && kill -KILL "$p" 2>/dev/null
+		kill -KILL "$UPL_PID" 2>/dev/null
+	fi
+	for s in "${IT_SERVERS[@]}"; do
+		"$TOP/tests/servers/${s%%:*}.sh" stop "${s#*:}" >/dev/null 2>&1
+	done
+	"$B/tests/tool_ring" unlink "$RING" 2>/dev/null
+	rm -f "/dev/shm/s3ring.$RING.journal"
+	rm -rf "$WORK"
+}
+trap it_cleanup EXIT
+
+# it_s3rver BUCKET...: starts s3rver, exports its environment.
+it_s3rver() {
+	S3RVER_QUIET=1 "$TOP/tests/servers/s3rver.sh" start "$WORK/s3rver" "$@" >/dev/null ||
+		fail "s3rver did not start"
+	IT_SERVERS+=("s3rver:$WORK/s3rver")
+	set -a
+	. "$WORK/s3rver/env"
+	set +a
+}
+
+# it_uploader ARGS...: starts the uploader on $RING in the background, with
+# its log in $WORK/upl.log (appended), under a bounded lifetime.
+it_uploader() {
+	timeout -s KILL 900 "$B/bin/s3ring-uploader" --ring "$RING" --endpoint "$S3_ENDPOINT" \
+		--path-style --spool "$WORK/spool" "$@" >>"$WORK/upl.log" 2>&1 &
+	UPL_PID=$!
+}
+
+# Waits for the uploader to attach (pid and heartbeat in the ring).
+it_wait_ready() {
+	for _ in $(seq 1 200); do
+		"$B/bin/shmstat" --ring "$RING" --json 2>/dev/null |
+			python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if d["uploader"]["alive"] else 1)' 2>/dev/null && return 0
+		sleep 0.05
+	done
+	fail "uploader did not start"
+}
+
+# it_stat KEY: one field of shmstat --json.
+it_stat() {
+	"$B/bin/shmstat" --ring "$RING" --json | python3 -c "import json,sys; print(json.load(sys.stdin)$1)"
+}
+
+# it_wait_uploaded N SECONDS: until uploaded + dead_lettered >= N.
+it_wait_uploaded() {
+	local n=$1 secs=$2 t=0 got
+	while [ $t -lt $((secs * 10)) ]; do
+		got=$(it_stat '["uploaded"]')
+		[ "$got" -ge "$n" ] && return 0
+		sleep 0.1
+		t=$((t + 1))
+	done
+	fail "only $got of $n uploaded after ${secs}s"
+}
+
+it_stop_uploader() {
+	[ -n "$UPL_PID" ] || return 0
+	kill -TERM "$UPL_PID"
+	wait "$UPL_PID"
+	local rc=$?
+	UPL_PID=
+	return $rc
+}
