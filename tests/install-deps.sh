@@ -19,7 +19,7 @@ PKGS=(
 	curl procps util-linux man-db coreutils iproute2
 	# test servers (tests/servers/): Swift with s3api, nginx WebDAV, wrk, TLS
 	swift swift-proxy swift-account swift-container swift-object python3-swift
-	nginx wrk openssl
+	memcached nginx wrk openssl
 )
 # npm: Debian's package, unless a node distribution that ships npm is there.
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
