@@ -1,0 +1,1097 @@
+/* test_s3.c -- tests uploader/s3.c against a scripted HTTP server */
+/*
+ * A small HTTP/1.1 server runs in a thread on 127.0.0.1: it records every
+ * request (request line, headers, body hash and the first bytes of the
+ * body) and answers from a script of canned responses, which can also
+ * delay, reset or close the connection. Every request the client sends is
+ * re-signed from what arrived on the wire and must carry the same
+ * signature, so what was signed is what was sent.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "crc32c.h"
+#include "creds.h"
+#include "log.h"
+#include "s3.h"
+#include "sigv4.h"
+
+#define AK "AKIAS3TESTS3TEST0000"
+#define SK "s3TestSecretKeyThatMustNeverBeLogged/+="
+
+/* ------------------------------------------------------------ the server */
+
+struct canned {
+	int status;
+	const char *headers;	/* extra header lines, each ending "\r\n" */
+	const char *body;
+	size_t body_len;	/* 0: strlen(body) */
+	int delay_ms;
+	bool close_after;	/* "Connection: close", then close */
+	bool reset;		/* close without answering */
+};
+
+#define REC_MAX 8
+#define REC_BODY 16384
+
+struct rec {
+	char line[8192];
+	char headers[16384];
+	size_t body_len;
+	char body_sha[65];
+	char body[REC_BODY + 1];
+};
+
+#define CONN_MAX 4
+#define CONN_BUF (1 << 20)
+
+struct conn {
+	int fd;
+	char *buf;
+	size_t len;
+};
+
+struct server {
+	int lfd;
+	int port;
+	pthread_t thread;
+	atomic_bool stop;
+	pthread_mutex_t mu;
+	struct canned script[64];
+	size_t nscript;
+	size_t next;
+	struct rec recs[REC_MAX];	/* the last REC_MAX requests */
+	size_t nreq;			/* all requests so far */
+	int accepts;
+	struct conn conns[CONN_MAX];
+};
+
+static struct server *srv;
+
+static void
+server_script(const struct canned *c)
+{
+	pthread_mutex_lock(&srv->mu);
+	assert_true(srv->nscript < 64);
+	srv->script[srv->nscript++] = *c;
+	pthread_mutex_unlock(&srv->mu);
+}
+
+static const struct rec *
+server_rec(size_t i)	/* i-th request, from 0 */
+{
+	assert_true(i < srv->nreq && srv->nreq - i <= REC_MAX);
+	return &srv->recs[i % REC_MAX];
+}
+
+static void
+write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static void
+conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	c->len = 0;
+}
+
+/* Handles the complete requests in c's buffer; returns false if the
+ * connection was closed. */
+static bool
+serve(struct conn *c)
+{
+	for (;;) {
+		char *end = memmem(c->buf, c->len, "\r\n\r\n", 4);
+		size_t hlen, clen = 0, total;
+		struct canned resp = { 200, "", "", 0, 0, false, false };
+		char head[1024], hex[65];
+		unsigned char md[32];
+		const char *cl;
+		struct rec *r;
+		bool is_head;
+
+		if (end == NULL)
+			return true;
+		hlen = (size_t)(end - c->buf) + 4;
+		c->buf[hlen - 1] = '\0';
+		cl = strcasestr(c->buf, "\r\nContent-Length:");
+		if (cl != NULL)
+			clen = strtoul(cl + 17, NULL, 10);
+		c->buf[hlen - 1] = '\n';
+		total = hlen + clen;
+		if (c->len < total)
+			return true;
+
+		pthread_mutex_lock(&srv->mu);
+		r = &srv->recs[srv->nreq % REC_MAX];
+		memset(r, 0, sizeof(*r));
+		{
+			char *eol = memmem(c->buf, hlen, "\r\n", 2);
+			size_t n = (size_t)(eol - c->buf);
+
+			snprintf(r->line, sizeof(r->line), "%.*s", (int)n, c->buf);
+			snprintf(r->headers, sizeof(r->headers), "%.*s",
+			    (int)(hlen - n - 2), eol + 2);
+		}
+		r->body_len = clen;
+		memcpy(r->body, c->buf + hlen, clen < REC_BODY ? clen : REC_BODY);
+		assert_int_equal(sigv4_sha256_hex(c->buf + hlen, clen, hex), 0);
+		memcpy(r->body_sha, hex, sizeof(hex));
+		(void)md;
+		srv->nreq++;
+		if (srv->next < srv->nscript)
+			resp = srv->script[srv->next++];
+		pthread_mutex_unlock(&srv->mu);
+
+		is_head = strncmp(r->line, "HEAD ", 5) == 0;
+		memmove(c->buf, c->buf + total, c->len - total);
+		c->len -= total;
+		if (resp.delay_ms > 0)
+			usleep((useconds_t)resp.delay_ms * 1000);
+		if (resp.reset) {
+			conn_close(c);
+			return false;
+		}
+		if (resp.headers == NULL)
+			resp.headers = "";
+		if (resp.body == NULL)
+			resp.body = "";
+		if (resp.body_len == 0)
+			resp.body_len = strlen(resp.body);
+		snprintf(head, sizeof(head), "HTTP/1.1 %d X\r\nContent-Length: "
+		    "%zu\r\n%s%s\r\n", resp.status, resp.body_len, resp.headers,
+		    resp.close_after ? "Connection: close\r\n" : "");
+		write_all(c->fd, head, strlen(head));
+		if (!is_head)
+			write_all(c->fd, resp.body, resp.body_len);
+		if (resp.close_after) {
+			conn_close(c);
+			return false;
+		}
+	}
+}
+
+static void *
+server_main(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&srv->stop)) {
+		struct pollfd p[1 + CONN_MAX];
+		int n = 0;
+
+		p[n++] = (struct pollfd){ srv->lfd, POLLIN, 0 };
+		for (int i = 0; i < CONN_MAX; i++)
+			p[n++] = (struct pollfd){ srv->conns[i].fd, POLLIN, 0 };
+		if (poll(p, (nfds_t)n, 50) <= 0)
+			continue;
+		if (p[0].revents & POLLIN) {
+			int fd = accept4(srv->lfd, NULL, NULL, SOCK_CLOEXEC);
+
+			for (int i = 0; fd >= 0 && i < CONN_MAX; i++) {
+				if (srv->conns[i].fd < 0) {
+					srv->conns[i].fd = fd;
+					srv->conns[i].len = 0;
+					fd = -1;
+					pthread_mutex_lock(&srv->mu);
+					srv->accepts++;
+					pthread_mutex_unlock(&srv->mu);
+				}
+			}
+			if (fd >= 0)
+				close(fd);
+		}
+		for (int i = 0; i < CONN_MAX; i++) {
+			struct conn *c = &srv->conns[i];
+			ssize_t got;
+
+			if (c->fd < 0 || !(p[1 + i].revents & (POLLIN | POLLHUP)))
+				continue;
+			got = recv(c->fd, c->buf + c->len, CONN_BUF - c->len, 0);
+			if (got <= 0) {
+				conn_close(c);
+				continue;
+			}
+			c->len += (size_t)got;
+			serve(c);
+		}
+	}
+	return NULL;
+}
+
+static int
+server_start(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+
+	(void)state;
+	srv = calloc(1, sizeof(*srv));
+	assert_non_null(srv);
+	pthread_mutex_init(&srv->mu, NULL);
+	for (int i = 0; i < CONN_MAX; i++) {
+		srv->conns[i].fd = -1;
+		srv->conns[i].buf = malloc(CONN_BUF);
+		assert_non_null(srv->conns[i].buf);
+	}
+	srv->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(srv->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(srv->lfd, 16), 0);
+	assert_int_equal(getsockname(srv->lfd, (struct sockaddr *)&a, &alen), 0);
+	srv->port = ntohs(a.sin_port);
+	assert_int_equal(pthread_create(&srv->thread, NULL, server_main, NULL), 0);
+
+	setenv("AWS_ACCESS_KEY_ID", AK, 1);
+	setenv("AWS_SECRET_ACCESS_KEY", SK, 1);
+	unsetenv("AWS_SESSION_TOKEN");
+	unsetenv("AWS_PROFILE");
+	return 0;
+}
+
+static int
+server_stop(void **state)
+{
+	(void)state;
+	atomic_store(&srv->stop, true);
+	pthread_join(srv->thread, NULL);
+	for (int i = 0; i < CONN_MAX; i++) {
+		conn_close(&srv->conns[i]);
+		free(srv->conns[i].buf);
+	}
+	close(srv->lfd);
+	pthread_mutex_destroy(&srv->mu);
+	free(srv);
+	srv = NULL;
+	return 0;
+}
+
+/* ------------------------------------------------------------ fixtures */
+
+struct fx {
+	struct creds *creds;
+	struct s3_client *c;
+	char endpoint[64];
+};
+
+static struct s3_client *
+make_client(struct fx *f, bool path_style)
+{
+	struct s3_config cfg = {
+		.endpoint = f->endpoint,
+		.region = "us-east-1",
+		.bucket = "bucket",
+		.path_style = path_style,
+		.connect_timeout_ms = 2000,
+		.low_speed_time_s = 5,
+	};
+
+	return s3_client_new(&cfg, f->creds);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	pthread_mutex_lock(&srv->mu);
+	srv->nscript = srv->next = 0;
+	srv->nreq = 0;
+	srv->accepts = 0;
+	pthread_mutex_unlock(&srv->mu);
+	snprintf(f->endpoint, sizeof(f->endpoint), "http://127.0.0.1:%d",
+	    srv->port);
+	f->creds = creds_new(NULL);
+	if (f->creds == NULL)
+		return -1;
+	f->c = make_client(f, true);
+	if (f->c == NULL)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	s3_client_free(f->c);
+	creds_free(f->creds);
+	free(f);
+	return 0;
+}
+
+/* Returns the value of header `name` in a recorded request, or NULL. */
+static const char *
+rec_header(const struct rec *r, const char *name, char *out, size_t cap)
+{
+	const char *p = r->headers;
+
+	while (*p) {
+		const char *eol = strstr(p, "\r\n");
+		size_t n = strlen(name);
+
+		if (eol == NULL)
+			break;
+		if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+			const char *v = p + n + 1;
+
+			while (*v == ' ')
+				v++;
+			snprintf(out, cap, "%.*s", (int)(eol - v), v);
+			return out;
+		}
+		p = eol + 2;
+	}
+	return NULL;
+}
+
+static int
+hexv(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ?
+	    c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static void
+pct_decode(const char *s, size_t n, char *out)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '%' && i + 2 < n + 1 && hexv(s[i + 1]) >= 0 &&
+		    hexv(s[i + 2]) >= 0) {
+			out[o++] = (char)(hexv(s[i + 1]) * 16 + hexv(s[i + 2]));
+			i += 2;
+		} else {
+			out[o++] = s[i];
+		}
+	}
+	out[o] = '\0';
+}
+
+/* Re-signs the recorded request from the wire and compares signatures. */
+static void
+assert_signature_valid(const struct rec *r)
+{
+	static char path[8192], qbuf[8192], hv[16][4096], auth[4096],
+	    date[64], sha[128], tok[4096];
+	struct sigv4_kv headers[16], query[8];
+	struct sigv4_credentials sc = { AK, SK, NULL };
+	struct sigv4_request req = { .mode = SIGV4_MODE_S3, .service = "s3",
+	    .region = "us-east-1" };
+	struct sigv4_signer *s = sigv4_signer_new();
+	struct sigv4_result res;
+	char method[16], target[8192], *q, *sh, *save = NULL, *name;
+	size_t nh = 0, nq = 0;
+	struct tm tm = { 0 };
+
+	assert_non_null(s);
+	assert_int_equal(sscanf(r->line, "%15s %8191s", method, target), 2);
+	q = strchr(target, '?');
+	if (q != NULL)
+		*q++ = '\0';
+	pct_decode(target, strlen(target), path);
+	if (q != NULL) {
+		char *pair, *psave = NULL, *o = qbuf;
+
+		for (pair = strtok_r(q, "&", &psave); pair;
+		    pair = strtok_r(NULL, "&", &psave)) {
+			char *eq = strchr(pair, '=');
+
+			*eq++ = '\0';
+			pct_decode(pair, strlen(pair), o);
+			query[nq].name = o;
+			o += strlen(o) + 1;
+			pct_decode(eq, strlen(eq), o);
+			query[nq].value = o;
+			o += strlen(o) + 1;
+			nq++;
+		}
+	}
+	assert_non_null(rec_header(r, "Authorization", auth, sizeof(auth)));
+	assert_non_null(rec_header(r, "x-amz-date", date, sizeof(date)));
+	assert_non_null(rec_header(r, "x-amz-content-sha256", sha, sizeof(sha)));
+	if (rec_header(r, "x-amz-security-token", tok, sizeof(tok)) != NULL)
+		sc.session_token = tok;
+	assert_non_null(strptime(date, "%Y%m%dT%H%M%SZ", &tm));
+	sh = strstr(auth, "SignedHeaders=");
+	assert_non_null(sh);
+	sh += 14;
+	sh[strcspn(sh, ",")] = '\0';
+	for (name = strtok_r(sh, ";", &save); name;
+	    name = strtok_r(NULL, ";", &save)) {
+		if (strcmp(name, "x-amz-date") == 0 ||
+		    strcmp(name, "x-amz-content-sha256") == 0 ||
+		    strcmp(name, "x-amz-security-token") == 0)
+			continue;
+		assert_non_null(rec_header(r, name, hv[nh], sizeof(hv[nh])));
+		headers[nh].name = name;
+		headers[nh].value = hv[nh];
+		nh++;
+	}
+	req.method = method;
+	req.path = path;
+	req.query = query;
+	req.nquery = nq;
+	req.headers = headers;
+	req.nheaders = nh;
+	req.payload_sha256 = sha;
+	assert_int_equal(sigv4_sign(s, &sc, &req, timegm(&tm), &res), 0);
+	{
+		char again[4096];
+
+		assert_non_null(rec_header(r, "Authorization", again,
+		    sizeof(again)));
+		assert_string_equal(res.authorization, again);
+	}
+	sigv4_signer_free(s);
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void
+crc32c_base64_is_big_endian(void **state)
+{
+	char out[9];
+
+	(void)state;
+	s3_crc32c_base64(0xe3069283, out);	/* crc32c("123456789") */
+	assert_string_equal(out, "4waSgw==");
+	s3_crc32c_base64(0, out);
+	assert_string_equal(out, "AAAAAA==");
+}
+
+static void
+put_sends_signed_sha256_and_crc32c(void **state)
+{
+	struct fx *f = *state;
+	static const char body[] = "hello, world";
+	char v[512], hash[65], crc[9], expect[128];
+	uint32_t c = crc32c(0, body, strlen(body));
+	const struct rec *r;
+
+	assert_int_equal(s3_put_object(f->c, "dir/a b+c/~x.y", body,
+	    strlen(body), c), 0);
+	r = server_rec(0);
+	snprintf(expect, sizeof(expect),
+	    "PUT /bucket/dir/a%%20b%%2Bc/~x.y HTTP/1.1");
+	assert_string_equal(r->line, expect);
+	snprintf(expect, sizeof(expect), "127.0.0.1:%d", srv->port);
+	assert_string_equal(rec_header(r, "Host", v, sizeof(v)), expect);
+	assert_int_equal(sigv4_sha256_hex(body, strlen(body), hash), 0);
+	assert_string_equal(rec_header(r, "x-amz-content-sha256", v, sizeof(v)),
+	    hash);
+	assert_string_equal(r->body_sha, hash);
+	s3_crc32c_base64(c, crc);
+	assert_string_equal(rec_header(r, "x-amz-checksum-crc32c", v, sizeof(v)),
+	    crc);
+	assert_non_null(strstr(rec_header(r, "Authorization", v, sizeof(v)),
+	    "SignedHeaders=host;x-amz-checksum-crc32c;x-amz-content-sha256;"
+	    "x-amz-date,"));
+	assert_null(rec_header(r, "Expect", v, sizeof(v)));
+	assert_int_equal(s3_response(f->c)->status, 200);
+	assert_int_equal(s3_response(f->c)->verdict.cls, S3ERR_OK);
+	assert_signature_valid(r);
+}
+
+static void
+put_keeps_dot_segments_and_reserved_characters(void **state)
+{
+	struct fx *f = *state;
+	static const char *keys[] = {
+		"a/../b/./c//d",
+		"sp ace/+=&@:,;!$'()*/~tilde",
+		"\xe2\x82\xac/\xf0\x9f\x98\x80/\xe4\xb8\xad\xe6\x96\x87",
+		"q?x=1#frag%41",
+	};
+
+	for (size_t i = 0; i < 4; i++) {
+		char raw[512];
+		const struct rec *r;
+		char target[1024];
+
+		assert_int_equal(s3_put_object(f->c, keys[i], "x", 1, 0), 0);
+		r = server_rec(i);
+		assert_int_equal(sscanf(r->line, "PUT %1023s", target), 1);
+		pct_decode(target, strlen(target), raw);
+		assert_true(strncmp(raw, "/bucket/", 8) == 0);
+		assert_string_equal(raw + 8, keys[i]);
+		assert_signature_valid(r);
+	}
+}
+
+static void
+virtual_hosted_addressing_puts_bucket_in_host(void **state)
+{
+	struct fx *f = *state;
+	char resolve[128], endpoint[64], v[256], expect[128];
+	struct s3_config cfg = { .endpoint = endpoint, .bucket = "bucket",
+	    .path_style = false, .resolve = resolve };
+	struct s3_client *c;
+	const struct rec *r;
+
+	snprintf(resolve, sizeof(resolve), "bucket.s3.test:%d:127.0.0.1",
+	    srv->port);
+	snprintf(endpoint, sizeof(endpoint), "http://s3.test:%d", srv->port);
+	c = s3_client_new(&cfg, f->creds);
+	assert_non_null(c);
+	assert_int_equal(s3_put_object(c, "k/ey", "x", 1, 0), 0);
+	r = server_rec(0);
+	assert_string_equal(r->line, "PUT /k/ey HTTP/1.1");
+	snprintf(expect, sizeof(expect), "bucket.s3.test:%d", srv->port);
+	assert_string_equal(rec_header(r, "Host", v, sizeof(v)), expect);
+	assert_signature_valid(r);
+	assert_int_equal(s3_head_bucket(c), 0);
+	assert_string_equal(server_rec(1)->line, "HEAD / HTTP/1.1");
+	s3_client_free(c);
+}
+
+static void
+head_bucket_404_is_config(void **state)
+{
+	struct fx *f = *state;
+
+	server_script(&(struct canned){ .status = 404 });
+	assert_int_equal(s3_head_bucket(f->c), -EIO);
+	assert_string_equal(server_rec(0)->line, "HEAD /bucket HTTP/1.1");
+	assert_int_equal(s3_response(f->c)->status, 404);
+	assert_int_equal(s3_response(f->c)->verdict.cls, S3ERR_CONFIG);
+	assert_signature_valid(server_rec(0));
+}
+
+static void
+put_503_slowdown_is_transient_with_retry_after(void **state)
+{
+	struct fx *f = *state;
+	const struct s3_response *r;
+
+	server_script(&(struct canned){ .status = 503,
+	    .headers = "Retry-After: 3\r\nx-amz-request-id: REQ123\r\n",
+	    .body = "<?xml version=\"1.0\"?><Error><Code>SlowDown</Code>"
+	    "<Message>Please reduce your request rate.</Message></Error>" });
+	assert_int_equal(s3_put_object(f->c, "k", "x", 1, 0), -EIO);
+	r = s3_response(f->c);
+	assert_int_equal(r->status, 503);
+	assert_string_equal(r->error.code, "SlowDown");
+	assert_int_equal(r->verdict.cls, S3ERR_TRANSIENT);
+	assert_true(r->has_retry_after);
+	assert_int_equal(r->retry_after_ms, 3000);
+	assert_string_equal(r->request_id, "REQ123");
+	/* The next request starts from a clean response. */
+	assert_int_equal(s3_put_object(f->c, "k", "x", 1, 0), 0);
+	assert_false(s3_response(f->c)->has_retry_after);
+	assert_string_equal(s3_response(f->c)->error.code, "");
+}
+
+static void
+signature_mismatch_403_is_config(void **state)
+{
+	struct fx *f = *state;
+
+	server_script(&(struct canned){ .status = 403,
+	    .body = "<Error><Code>SignatureDoesNotMatch</Code></Error>" });
+	assert_int_equal(s3_put_object(f->c, "k", "x", 1, 0), -EIO);
+	assert_int_equal(s3_response(f->c)->verdict.cls, S3ERR_CONFIG);
+}
+
+static void
+keep_alive_reuses_one_connection(void **state)
+{
+	struct fx *f = *state;
+	long total = 0;
+
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(s3_put_object(f->c, "k", "abc", 3, 0), 0);
+		total += s3_response(f->c)->new_connections;
+		if (i == 0)
+			assert_int_equal(s3_response(f->c)->new_connections, 1);
+	}
+	assert_int_equal(total, 1);
+	assert_int_equal(srv->accepts, 1);
+	/* Other request kinds on the same handle reuse it too. */
+	assert_int_equal(s3_head_bucket(f->c), 0);
+	assert_int_equal(s3_response(f->c)->new_connections, 0);
+	assert_int_equal(srv->accepts, 1);
+}
+
+static void
+reconnects_after_server_closes_connection(void **state)
+{
+	struct fx *f = *state;
+
+	server_script(&(struct canned){ .status = 200, .close_after = true });
+	assert_int_equal(s3_put_object(f->c, "k", "abc", 3, 0), 0);
+	assert_int_equal(s3_put_object(f->c, "k", "abc", 3, 0), 0);
+	assert_int_equal(s3_response(f->c)->new_connections, 1);
+	assert_int_equal(srv->accepts, 2);
+}
+
+static void
+response_body_is_capped(void **state)
+{
+	struct fx *f = *state;
+	static char big[100000];
+	const struct s3_response *r;
+	int n;
+
+	n = snprintf(big, sizeof(big), "<Error><Code>InternalError</Code>"
+	    "<Message>");
+	memset(big + n, 'm', sizeof(big) - (size_t)n - 1);
+	server_script(&(struct canned){ .status = 500, .body = big });
+	assert_int_equal(s3_put_object(f->c, "k", "x", 1, 0), -EIO);
+	r = s3_response(f->c);
+	assert_int_equal(r->body_len, S3_BODY_MAX);
+	assert_true(r->body_truncated);
+	assert_string_equal(r->error.code, "InternalError");
+	assert_int_equal(r->verdict.cls, S3ERR_TRANSIENT);
+	/* The connection survived the drop of the excess. */
+	assert_int_equal(s3_put_object(f->c, "k", "x", 1, 0), 0);
+	assert_int_equal(s3_response(f->c)->new_connections, 0);
+}
+
+static void
+memory_does_not_grow_per_request(void **state)
+{
+	struct fx *f = *state;
+	struct mallinfo2 before, after;
+	char body[4096];
+
+	memset(body, 'b', sizeof(body));
+	/* Warm up: curl's caches and the connection. */
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(s3_put_object(f->c, "warm", body, sizeof(body),
+		    0), 0);
+	before = mallinfo2();
+	for (int i = 0; i < 2000; i++) {
+		char key[64];
+
+		snprintf(key, sizeof(key), "k/%d", i);
+		assert_int_equal(s3_put_object(f->c, key, body, sizeof(body),
+		    0), 0);
+	}
+	after = mallinfo2();
+	print_message("figure: s3 heap in use before=%zu after=%zu bytes "
+	    "(2000 PUTs)\n", before.uordblks, after.uordblks);
+	/* Sanitizer allocators do not report through mallinfo. */
+	if (before.uordblks == 0)
+		return;
+	assert_true(after.uordblks < before.uordblks + 16384);
+}
+
+static void
+connect_refused_is_transient(void **state)
+{
+	struct fx *f = *state;
+	struct s3_config cfg = { .bucket = "bucket", .path_style = true };
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	char endpoint[64];
+	struct s3_client *c;
+	int fd;
+
+	/* A port that was just free: nothing listens there. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	close(fd);
+	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d",
+	    ntohs(a.sin_port));
+	cfg.endpoint = endpoint;
+	c = s3_client_new(&cfg, f->creds);
+	assert_non_null(c);
+	assert_int_equal(s3_put_object(c, "k", "x", 1, 0), -EIO);
+	assert_int_equal(s3_response(c)->curl_code, CURLE_COULDNT_CONNECT);
+	assert_int_equal(s3_response(c)->verdict.cls, S3ERR_TRANSIENT);
+	s3_client_free(c);
+}
+
+static void
+stalled_response_times_out_as_transient(void **state)
+{
+	struct fx *f = *state;
+	struct s3_config cfg = { .endpoint = f->endpoint, .bucket = "bucket",
+	    .path_style = true, .low_speed_time_s = 1 };
+	struct s3_client *c = s3_client_new(&cfg, f->creds);
+
+	assert_non_null(c);
+	server_script(&(struct canned){ .status = 200, .delay_ms = 2500 });
+	assert_int_equal(s3_put_object(c, "k", "x", 1, 0), -EIO);
+	assert_int_equal(s3_response(c)->curl_code, CURLE_OPERATION_TIMEDOUT);
+	assert_int_equal(s3_response(c)->verdict.cls, S3ERR_TRANSIENT);
+	s3_client_free(c);
+}
+
+static void
+server_reset_without_answer_is_transient(void **state)
+{
+	struct fx *f = *state;
+
+	server_script(&(struct canned){ .reset = true });
+	assert_int_equal(s3_put_object(f->c, "k", "x", 1, 0), -EIO);
+	assert_int_equal(s3_response(f->c)->curl_code, CURLE_GOT_NOTHING);
+	assert_int_equal(s3_response(f->c)->verdict.cls, S3ERR_TRANSIENT);
+	assert_int_equal(s3_put_object(f->c, "k", "x", 1, 0), 0);
+}
+
+static void
+insecure_tls_option_logs_a_warning(void **state)
+{
+	struct fx *f = *state;
+	struct s3_config cfg = { .endpoint = "https://s3.example.com",
+	    .bucket = "bucket", .tls_insecure = true };
+	char path[] = "/tmp/test_s3_log.XXXXXX";
+	struct s3_client *c;
+	char buf[4096];
+	ssize_t n;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	log_set_fd(fd);
+	c = s3_client_new(&cfg, f->creds);
+	log_set_fd(2);
+	assert_non_null(c);
+	s3_client_free(c);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	assert_true(n > 0);
+	buf[n] = '\0';
+	assert_non_null(strstr(buf, "level=warn"));
+	assert_non_null(strstr(buf, "verification is OFF"));
+	close(fd);
+	unlink(path);
+}
+
+static void
+tls_verification_rejects_a_plain_http_server(void **state)
+{
+	struct fx *f = *state;
+	char endpoint[64];
+	struct s3_config cfg = { .endpoint = endpoint, .bucket = "bucket",
+	    .path_style = true };
+	struct s3_client *c;
+
+	snprintf(endpoint, sizeof(endpoint), "https://127.0.0.1:%d", srv->port);
+	c = s3_client_new(&cfg, f->creds);
+	assert_non_null(c);
+	assert_int_equal(s3_put_object(c, "k", "x", 1, 0), -EIO);
+	assert_int_not_equal(s3_response(c)->curl_code, CURLE_OK);
+	s3_client_free(c);
+}
+
+static void
+multipart_create_upload_complete(void **state)
+{
+	struct fx *f = *state;
+	char upload_id[S3_UPLOAD_ID_MAX], v[256], crc[9];
+	struct s3_part parts[2];
+	const struct rec *r;
+
+	server_script(&(struct canned){ .status = 200, .body =
+	    "<?xml version=\"1.0\"?><InitiateMultipartUploadResult><Bucket>b"
+	    "</Bucket><Key>k</Key><UploadId>up/1&amp;2</UploadId>"
+	    "</InitiateMultipartUploadResult>" });
+	server_script(&(struct canned){ .status = 200,
+	    .headers = "ETag: \"etag-one\"\r\n" });
+	server_script(&(struct canned){ .status = 200,
+	    .headers = "ETag: \"etag-<two>\"\r\n" });
+	server_script(&(struct canned){ .status = 200, .body =
+	    "<CompleteMultipartUploadResult><ETag>\"x-2\"</ETag>"
+	    "</CompleteMultipartUploadResult>" });
+
+	assert_int_equal(s3_create_multipart(f->c, "big obj", true, upload_id,
+	    sizeof(upload_id)), 0);
+	assert_string_equal(upload_id, "up/1&2");
+	r = server_rec(0);
+	assert_string_equal(r->line, "POST /bucket/big%20obj?uploads= HTTP/1.1");
+	assert_string_equal(rec_header(r, "x-amz-checksum-algorithm", v,
+	    sizeof(v)), "CRC32C");
+	assert_null(rec_header(r, "Content-Type", v, sizeof(v)));
+	assert_signature_valid(r);
+
+	assert_int_equal(s3_upload_part(f->c, "big obj", upload_id, 1, "aaaa", 4,
+	    true, crc32c(0, "aaaa", 4), &parts[0]), 0);
+	assert_string_equal(parts[0].etag, "\"etag-one\"");
+	r = server_rec(1);
+	assert_string_equal(r->line, "PUT /bucket/big%20obj?partNumber=1&"
+	    "uploadId=up%2F1%262 HTTP/1.1");
+	assert_signature_valid(r);
+	assert_int_equal(s3_upload_part(f->c, "big obj", upload_id, 2, "bb", 2,
+	    true, crc32c(0, "bb", 2), &parts[1]), 0);
+
+	assert_int_equal(s3_complete_multipart(f->c, "big obj", upload_id,
+	    parts, 2), 0);
+	r = server_rec(3);
+	assert_string_equal(r->line,
+	    "POST /bucket/big%20obj?uploadId=up%2F1%262 HTTP/1.1");
+	{
+		char expect[1024], c2[9];
+
+		s3_crc32c_base64(crc32c(0, "aaaa", 4), crc);
+		s3_crc32c_base64(crc32c(0, "bb", 2), c2);
+		snprintf(expect, sizeof(expect),
+		    "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/"
+		    "doc/2006-03-01/\"><Part><PartNumber>1</PartNumber><ETag>"
+		    "\"etag-one\"</ETag><ChecksumCRC32C>%s</ChecksumCRC32C>"
+		    "</Part><Part><PartNumber>2</PartNumber><ETag>"
+		    "\"etag-&lt;two&gt;\"</ETag><ChecksumCRC32C>%s"
+		    "</ChecksumCRC32C></Part></CompleteMultipartUpload>", crc, c2);
+		assert_string_equal(r->body, expect);
+	}
+	assert_signature_valid(r);
+}
+
+static void
+complete_with_error_inside_200_fails(void **state)
+{
+	struct fx *f = *state;
+	struct s3_part p = { .number = 1, .etag = "\"e\"" };
+
+	server_script(&(struct canned){ .status = 200, .body =
+	    "<?xml version=\"1.0\"?>\n\n<Error><Code>InternalError</Code>"
+	    "</Error>" });
+	assert_int_equal(s3_complete_multipart(f->c, "k", "id", &p, 1), -EIO);
+	assert_int_equal(s3_response(f->c)->verdict.cls, S3ERR_TRANSIENT);
+	server_script(&(struct canned){ .status = 200, .body =
+	    "<Error><Code>SomethingUnheardOf</Code></Error>" });
+	assert_int_equal(s3_complete_multipart(f->c, "k", "id", &p, 1), -EIO);
+	assert_int_equal(s3_response(f->c)->verdict.cls, S3ERR_TRANSIENT);
+}
+
+static void
+complete_refuses_unordered_parts(void **state)
+{
+	struct fx *f = *state;
+	struct s3_part p[2] = { { .number = 2, .etag = "a" },
+	    { .number = 1, .etag = "b" } };
+
+	assert_int_equal(s3_complete_multipart(f->c, "k", "id", p, 2), -EINVAL);
+	assert_int_equal(s3_complete_multipart(f->c, "k", "id", p, 0), -EINVAL);
+	assert_int_equal(srv->nreq, 0);
+}
+
+static void
+abort_multipart_sends_delete(void **state)
+{
+	struct fx *f = *state;
+
+	server_script(&(struct canned){ .status = 204 });
+	assert_int_equal(s3_abort_multipart(f->c, "k", "u p"), 0);
+	assert_string_equal(server_rec(0)->line,
+	    "DELETE /bucket/k?uploadId=u%20p HTTP/1.1");
+	assert_signature_valid(server_rec(0));
+}
+
+static void
+get_object_reads_body_and_refuses_overflow(void **state)
+{
+	struct fx *f = *state;
+	char buf[64];
+	size_t len = 0;
+
+	server_script(&(struct canned){ .status = 200, .body = "0123456789" });
+	server_script(&(struct canned){ .status = 200, .body = "0123456789" });
+	server_script(&(struct canned){ .status = 404, .body =
+	    "<Error><Code>NoSuchKey</Code></Error>" });
+	assert_int_equal(s3_get_object(f->c, "k", buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, 10);
+	assert_memory_equal(buf, "0123456789", 10);
+	assert_int_equal(s3_get_object(f->c, "k", buf, 4, &len), -EFBIG);
+	assert_int_equal(len, 4);
+	assert_int_equal(s3_get_object(f->c, "k", buf, sizeof(buf), &len), -EIO);
+	assert_int_equal(len, 0);
+	assert_string_equal(s3_response(f->c)->error.code, "NoSuchKey");
+}
+
+static void
+key_checks_send_nothing(void **state)
+{
+	struct fx *f = *state;
+	char key[S3_KEY_MAX + 2];
+
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0';
+	assert_int_equal(s3_put_object(f->c, "", "x", 1, 0), -EINVAL);
+	assert_int_equal(s3_put_object(f->c, NULL, "x", 1, 0), -EINVAL);
+	assert_int_equal(s3_put_object(f->c, key, "x", 1, 0), -ENAMETOOLONG);
+	key[S3_KEY_MAX] = '\0';
+	assert_int_equal(s3_put_object(f->c, "k", NULL, 1, 0), -EINVAL);
+	assert_int_equal(srv->nreq, 0);
+	assert_int_equal(s3_put_object(f->c, key, "x", 1, 0), 0);
+}
+
+static void
+expired_token_reloads_credentials(void **state)
+{
+	struct fx *f = *state;
+	char dir[] = "/tmp/test_s3_creds.XXXXXX", path[128], v[512];
+	struct s3_client *c;
+	struct creds *cr;
+	FILE *fp;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/credentials", dir);
+	fp = fopen(path, "w");
+	fprintf(fp, "[default]\naws_access_key_id=AKIAOLDOLDOLDOLD\n"
+	    "aws_secret_access_key=old\naws_session_token=tok1\n");
+	fclose(fp);
+	unsetenv("AWS_ACCESS_KEY_ID");
+	unsetenv("AWS_SECRET_ACCESS_KEY");
+	cr = creds_new(&(struct creds_options){ .file = path });
+	setenv("AWS_ACCESS_KEY_ID", AK, 1);
+	setenv("AWS_SECRET_ACCESS_KEY", SK, 1);
+	assert_non_null(cr);
+	c = s3_client_new(&(struct s3_config){ .endpoint = f->endpoint,
+	    .bucket = "bucket", .path_style = true }, cr);
+	assert_non_null(c);
+
+	/* The credential helper writes new keys, then S3 says expired. */
+	fp = fopen(path, "w");
+	fprintf(fp, "[default]\naws_access_key_id=AKIANEWNEWNEWNEW\n"
+	    "aws_secret_access_key=new\naws_session_token=tok2\n");
+	fclose(fp);
+	server_script(&(struct canned){ .status = 400, .body =
+	    "<Error><Code>ExpiredToken</Code></Error>" });
+	assert_int_equal(s3_put_object(c, "k", "x", 1, 0), -EIO);
+	assert_true(s3_response(c)->verdict.reload_credentials);
+	assert_string_equal(rec_header(server_rec(0), "x-amz-security-token", v,
+	    sizeof(v)), "tok1");
+	assert_int_equal(creds_generation(cr), 2);
+	assert_int_equal(s3_put_object(c, "k", "x", 1, 0), 0);
+	assert_non_null(strstr(rec_header(server_rec(1), "Authorization", v,
+	    sizeof(v)), "Credential=AKIANEWNEWNEWNEW/"));
+	assert_string_equal(rec_header(server_rec(1), "x-amz-security-token", v,
+	    sizeof(v)), "tok2");
+
+	s3_client_free(c);
+	creds_free(cr);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void
+client_new_refuses_bad_configuration(void **state)
+{
+	struct fx *f = *state;
+	static const struct s3_config bad[] = {
+		{ .endpoint = "ftp://127.0.0.1", .bucket = "b" },
+		{ .endpoint = "http://127.0.0.1/prefix", .bucket = "b" },
+		{ .endpoint = "not a url at all", .bucket = "b" },
+		{ .endpoint = "http://127.0.0.1", .bucket = "" },
+		{ .endpoint = "http://127.0.0.1", .bucket = "a/b" },
+		{ .endpoint = "http://127.0.0.1", .bucket = NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		assert_null(s3_client_new(&bad[i], f->creds));
+		assert_int_equal(errno, EINVAL);
+	}
+}
+
+static void
+prepare_and_finish_work_with_a_multi_handle(void **state)
+{
+	struct fx *f = *state;
+	struct s3_client *c2 = make_client(f, true);
+	CURLM *m = curl_multi_init();
+	int running = 1, msgs;
+	CURLMsg *msg;
+
+	assert_non_null(c2);
+	assert_int_equal(s3_prepare_put(f->c, "m1", "one", 3, 0), 0);
+	assert_int_equal(s3_prepare_put(c2, "m2", "two", 3, 0), 0);
+	curl_multi_add_handle(m, s3_easy(f->c));
+	curl_multi_add_handle(m, s3_easy(c2));
+	while (running) {
+		assert_int_equal(curl_multi_perform(m, &running), CURLM_OK);
+		if (running)
+			curl_multi_poll(m, NULL, 0, 100, NULL);
+	}
+	while ((msg = curl_multi_info_read(m, &msgs)) != NULL) {
+		struct s3_client *who = msg->easy_handle == s3_easy(f->c) ?
+		    f->c : c2;
+
+		assert_int_equal(msg->msg, CURLMSG_DONE);
+		curl_multi_remove_handle(m, msg->easy_handle);
+		assert_int_equal(s3_finish(who, msg->data.result), 0);
+	}
+	assert_int_equal(srv->nreq, 2);
+	curl_multi_cleanup(m);
+	s3_client_free(c2);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(crc32c_base64_is_big_endian),
+		T(put_sends_signed_sha256_and_crc32c),
+		T(put_keeps_dot_segments_and_reserved_characters),
+		T(virtual_hosted_addressing_puts_bucket_in_host),
+		T(head_bucket_404_is_config),
+		T(put_503_slowdown_is_transient_with_retry_after),
+		T(signature_mismatch_403_is_config),
+		T(keep_alive_reuses_one_connection),
+		T(reconnects_after_server_closes_connection),
+		T(response_body_is_capped),
+		T(memory_does_not_grow_per_request),
+		T(connect_refused_is_transient),
+		T(stalled_response_times_out_as_transient),
+		T(server_reset_without_answer_is_transient),
+		T(insecure_tls_option_logs_a_warning),
+		T(tls_verification_rejects_a_plain_http_server),
+		T(multipart_create_upload_complete),
+		T(complete_with_error_inside_200_fails),
+		T(complete_refuses_unordered_parts),
+		T(abort_multipart_sends_delete),
+		T(get_object_reads_body_and_refuses_overflow),
+		T(key_checks_send_nothing),
+		T(expired_token_reloads_credentials),
+		T(client_new_refuses_bad_configuration),
+		T(prepare_and_finish_work_with_a_multi_handle),
+	};
+	int rc;
+
+	if (s3_global_init() != 0)
+		return 1;
+	rc = cmocka_run_group_tests(tests, server_start, server_stop);
+	s3_global_cleanup();
+	return rc;
+}

@@ -1,0 +1,1131 @@
+/* s3.c -- S3 requests over libcurl: PUT, HEAD bucket, GET, multipart */
+/*
+ * A client's memory is fixed when it is created: the URL, the response
+ * body (S3_BODY_MAX), the multipart XML chunk and the signer's scratch are
+ * arrays inside the client, and the only per-request allocation is curl's
+ * header list, which is freed before the next request. So memory does not
+ * grow with the number of requests, whatever the server answers: bodies
+ * beyond the cap are counted and dropped.
+ *
+ * Every prepare starts from curl_easy_reset(), which forgets all options
+ * of the previous request but keeps the live connection, so no option can
+ * leak from one kind of request into the next, and keep-alive still works.
+ * The URL path and query are exactly the strings the signer canonicalized
+ * (CURLOPT_PATH_AS_IS stops curl from folding "/../" in keys), and the Host
+ * header is set explicitly to the value that was signed.
+ */
+#include "s3.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "log.h"
+#include "sigv4.h"
+
+#define URL_MAX		16384
+#define HOST_MAX	320
+#define PATH_RAW_MAX	(1 + S3_BUCKET_MAX + 1 + S3_KEY_MAX + 1)
+#define XML_CHUNK_MAX	1024
+
+enum op {
+	OP_NONE,
+	OP_PUT,
+	OP_HEAD_BUCKET,
+	OP_GET,
+	OP_DELETE,
+	OP_CREATE_MP,
+	OP_UPLOAD_PART,
+	OP_COMPLETE_MP,
+	OP_ABORT_MP,
+};
+
+/* The CompleteMultipartUpload body, generated chunk by chunk: chunk 0 is
+ * the opening tag, 1..nparts are the parts, nparts + 1 the closing tag. */
+struct xmlgen {
+	const struct s3_part *parts;
+	size_t nparts;
+	size_t next;		/* next chunk to render */
+	char chunk[XML_CHUNK_MAX];
+	size_t chunk_len;
+	size_t chunk_off;
+};
+
+struct s3_client {
+	CURL *easy;
+	struct curl_slist *headers;
+	struct curl_slist *resolve;
+	struct sigv4_signer *signer;
+	struct creds *creds;
+	struct creds_secret secret;
+
+	/* Configuration, fixed at creation. */
+	char scheme[8];
+	char host[HOST_MAX];		/* endpoint host[:port] */
+	char region[SIGV4_REGION_MAX];
+	char bucket[S3_BUCKET_MAX];
+	char ca_file[1024];
+	char user_agent[128];
+	bool path_style;
+	bool tls_insecure;
+	long connect_timeout_ms;
+	long low_speed_bytes;
+	long low_speed_time_s;
+	long timeout_ms;
+
+	/* The request in flight. */
+	enum op op;
+	char url[URL_MAX];
+	char host_header[HOST_MAX + S3_BUCKET_MAX];
+	char path_raw[PATH_RAW_MAX];
+	const unsigned char *body;
+	size_t body_len;
+	size_t body_off;
+	bool body_is_xml;
+	struct xmlgen xml;
+	unsigned char *get_buf;
+	size_t get_cap;
+	size_t get_len;
+	bool get_overflow;
+	long header_status;		/* from the last status line seen */
+	char retry_after[64];
+	char *upload_id_out;
+	size_t upload_id_cap;
+	struct s3_part *part_out;
+
+	struct s3_response resp;
+};
+
+/* ------------------------------------------------------------ helpers */
+
+void
+s3_crc32c_base64(uint32_t crc, char out[9])
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	unsigned char b[4] = { (unsigned char)(crc >> 24),
+	    (unsigned char)(crc >> 16), (unsigned char)(crc >> 8),
+	    (unsigned char)crc };
+
+	out[0] = b64[b[0] >> 2];
+	out[1] = b64[((b[0] & 3) << 4) | (b[1] >> 4)];
+	out[2] = b64[((b[1] & 15) << 2) | (b[2] >> 6)];
+	out[3] = b64[b[2] & 63];
+	out[4] = b64[b[3] >> 2];
+	out[5] = b64[(b[3] & 3) << 4];
+	out[6] = '=';
+	out[7] = '=';
+	out[8] = '\0';
+}
+
+int
+s3_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -EIO;
+}
+
+void
+s3_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+static int
+copy_str(char *dst, size_t cap, const char *src)
+{
+	int n = snprintf(dst, cap, "%s", src);
+
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+static bool
+valid_bucket(const char *b)
+{
+	size_t n = strlen(b);
+
+	if (n == 0 || n >= S3_BUCKET_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = b[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' ||
+		    ch == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* Splits the endpoint URL into scheme and host[:port] with curl's own URL
+ * parser, so that what we sign is what curl will connect to. */
+static int
+parse_endpoint(struct s3_client *c, const char *endpoint)
+{
+	char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL,
+	    *query = NULL;
+	CURLU *u;
+	int rc = -EINVAL;
+
+	u = curl_url();
+	if (u == NULL)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, endpoint, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		log_msg(LOG_LEVEL_ERROR, "endpoint %s is not a URL", endpoint);
+		goto out;
+	}
+	if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+		log_msg(LOG_LEVEL_ERROR, "endpoint %s: scheme must be http or "
+		    "https", endpoint);
+		goto out;
+	}
+	(void)curl_url_get(u, CURLUPART_PORT, &port, 0);
+	(void)curl_url_get(u, CURLUPART_PATH, &path, 0);
+	(void)curl_url_get(u, CURLUPART_QUERY, &query, 0);
+	if ((path != NULL && strcmp(path, "/") != 0 && path[0] != '\0') ||
+	    query != NULL) {
+		log_msg(LOG_LEVEL_ERROR, "endpoint %s must not have a path or "
+		    "query", endpoint);
+		goto out;
+	}
+	snprintf(c->scheme, sizeof(c->scheme), "%s", scheme);
+	if (snprintf(c->host, sizeof(c->host), "%s%s%s", host, port ? ":" : "",
+	    port ? port : "") >= (int)sizeof(c->host)) {
+		log_msg(LOG_LEVEL_ERROR, "endpoint host is too long");
+		goto out;
+	}
+	rc = 0;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(path);
+	curl_free(query);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+struct s3_client *
+s3_client_new(const struct s3_config *cfg, struct creds *creds)
+{
+	char def_endpoint[128];
+	const char *endpoint;
+	struct s3_client *c;
+	int rc = -EINVAL;
+
+	if (cfg == NULL || creds == NULL || cfg->bucket == NULL) {
+		errno = EINVAL;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	c->creds = creds;
+	if (copy_str(c->region, sizeof(c->region),
+	    cfg->region && cfg->region[0] ? cfg->region : "us-east-1") < 0) {
+		log_msg(LOG_LEVEL_ERROR, "region is too long");
+		goto out_free;
+	}
+	if (!valid_bucket(cfg->bucket)) {
+		log_msg(LOG_LEVEL_ERROR, "bucket name \"%s\" is not valid "
+		    "(1 to 63 of A-Z a-z 0-9 . - _)", cfg->bucket);
+		goto out_free;
+	}
+	snprintf(c->bucket, sizeof(c->bucket), "%s", cfg->bucket);
+	endpoint = cfg->endpoint;
+	if (endpoint == NULL || endpoint[0] == '\0') {
+		snprintf(def_endpoint, sizeof(def_endpoint),
+		    "https://s3.%s.amazonaws.com", c->region);
+		endpoint = def_endpoint;
+	}
+	rc = parse_endpoint(c, endpoint);
+	if (rc < 0)
+		goto out_free;
+	if (cfg->ca_file != NULL && copy_str(c->ca_file, sizeof(c->ca_file),
+	    cfg->ca_file) < 0) {
+		rc = -EINVAL;
+		goto out_free;
+	}
+	snprintf(c->user_agent, sizeof(c->user_agent), "%s",
+	    cfg->user_agent ? cfg->user_agent : "s3ring");
+	c->path_style = cfg->path_style;
+	c->tls_insecure = cfg->tls_insecure;
+	c->connect_timeout_ms = cfg->connect_timeout_ms > 0 ?
+	    cfg->connect_timeout_ms : 5000;
+	c->low_speed_bytes = cfg->low_speed_bytes > 0 ? cfg->low_speed_bytes : 1024;
+	c->low_speed_time_s = cfg->low_speed_time_s > 0 ? cfg->low_speed_time_s : 30;
+	c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 0;
+	if (c->tls_insecure && strcmp(c->scheme, "https") == 0)
+		log_msg(LOG_LEVEL_WARN, "TLS certificate verification is OFF for "
+		    "%s (insecure option): anyone on the path can read and "
+		    "change uploads", c->host);
+
+	c->signer = sigv4_signer_new();
+	if (c->signer == NULL) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	c->easy = curl_easy_init();
+	if (c->easy == NULL) {
+		rc = -EIO;
+		goto out_signer;
+	}
+	if (cfg->resolve != NULL && cfg->resolve[0] != '\0') {
+		c->resolve = curl_slist_append(NULL, cfg->resolve);
+		if (c->resolve == NULL) {
+			rc = -ENOMEM;
+			goto out_easy;
+		}
+	}
+	rc = creds_get(creds, &c->secret);
+	if (rc < 0)
+		goto out_easy;
+	return c;
+
+out_easy:
+	curl_slist_free_all(c->resolve);
+	curl_easy_cleanup(c->easy);
+out_signer:
+	sigv4_signer_free(c->signer);
+out_free:
+	explicit_bzero(c, sizeof(*c));
+	free(c);
+	errno = -rc;
+	return NULL;
+}
+
+void
+s3_client_free(struct s3_client *c)
+{
+	if (c == NULL)
+		return;
+	curl_slist_free_all(c->headers);
+	curl_slist_free_all(c->resolve);
+	curl_easy_cleanup(c->easy);
+	sigv4_signer_free(c->signer);
+	explicit_bzero(c, sizeof(*c));
+	free(c);
+}
+
+const struct s3_response *
+s3_response(const struct s3_client *c)
+{
+	return &c->resp;
+}
+
+CURL *
+s3_easy(struct s3_client *c)
+{
+	return c->easy;
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+static void
+trim_line(char **s, size_t *n)
+{
+	while (*n > 0 && ((*s)[*n - 1] == '\r' || (*s)[*n - 1] == '\n' ||
+	    (*s)[*n - 1] == ' ' || (*s)[*n - 1] == '\t'))
+		(*n)--;
+	while (*n > 0 && (**s == ' ' || **s == '\t')) {
+		(*s)++;
+		(*n)--;
+	}
+}
+
+static void
+header_value(char *dst, size_t cap, const char *line, size_t n, size_t name_len)
+{
+	char *v = (char *)line + name_len + 1;
+	size_t vn = n - name_len - 1;
+
+	trim_line(&v, &vn);
+	if (vn >= cap)
+		vn = cap - 1;
+	memcpy(dst, v, vn);
+	dst[vn] = '\0';
+}
+
+static size_t
+on_header(char *line, size_t size, size_t nitems, void *arg)
+{
+	struct s3_client *c = arg;
+	size_t n = size * nitems;
+
+	if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+		/* A new response (e.g. after "100 Continue"): forget the
+		 * headers of the previous one. */
+		const char *sp = memchr(line, ' ', n);
+
+		c->header_status = sp ? strtol(sp + 1, NULL, 10) : 0;
+		c->resp.etag[0] = '\0';
+		c->resp.request_id[0] = '\0';
+		c->retry_after[0] = '\0';
+		return n;
+	}
+	if (n > 5 && strncasecmp(line, "ETag:", 5) == 0)
+		header_value(c->resp.etag, sizeof(c->resp.etag), line, n, 4);
+	else if (n > 12 && strncasecmp(line, "Retry-After:", 12) == 0)
+		header_value(c->retry_after, sizeof(c->retry_after), line, n, 11);
+	else if (n > 17 && strncasecmp(line, "x-amz-request-id:", 17) == 0)
+		header_value(c->resp.request_id, sizeof(c->resp.request_id),
+		    line, n, 16);
+	return n;
+}
+
+/* Bodies are never refused (that would abort the transfer and lose the
+ * connection); what does not fit is counted and dropped. */
+static size_t
+on_write(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct s3_client *c = arg;
+	size_t n = size * nmemb, room, take;
+
+	if (c->op == OP_GET && c->header_status >= 200 && c->header_status < 300) {
+		room = c->get_cap - c->get_len;
+		take = n < room ? n : room;
+		if (take > 0)
+			memcpy(c->get_buf + c->get_len, data, take);
+		c->get_len += take;
+		if (take < n)
+			c->get_overflow = true;
+		return n;
+	}
+	room = S3_BODY_MAX - c->resp.body_len;
+	take = n < room ? n : room;
+	memcpy(c->resp.body + c->resp.body_len, data, take);
+	c->resp.body_len += take;
+	c->resp.body[c->resp.body_len] = '\0';
+	if (take < n)
+		c->resp.body_truncated = true;
+	return n;
+}
+
+static size_t
+xml_escape(char *dst, size_t cap, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s; s++) {
+		const char *rep = NULL;
+		char one[2] = { *s, '\0' };
+
+		if (*s == '&')
+			rep = "&amp;";
+		else if (*s == '<')
+			rep = "&lt;";
+		else if (*s == '>')
+			rep = "&gt;";
+		else
+			rep = one;
+		for (; *rep && o + 1 < cap; rep++)
+			dst[o++] = *rep;
+	}
+	dst[o] = '\0';
+	return o;
+}
+
+/* Renders chunk `i` of the XML; returns false past the end. */
+static bool
+xml_render(struct xmlgen *x, size_t i)
+{
+	char etag[S3_ETAG_MAX * 5], crc[9];
+	int n;
+
+	if (i == 0) {
+		n = snprintf(x->chunk, sizeof(x->chunk),
+		    "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/"
+		    "doc/2006-03-01/\">");
+	} else if (i <= x->nparts) {
+		const struct s3_part *p = &x->parts[i - 1];
+
+		xml_escape(etag, sizeof(etag), p->etag);
+		s3_crc32c_base64(p->crc32c, crc);
+		n = snprintf(x->chunk, sizeof(x->chunk),
+		    "<Part><PartNumber>%d</PartNumber><ETag>%s</ETag>%s%s%s"
+		    "</Part>", p->number, etag,
+		    p->has_crc32c ? "<ChecksumCRC32C>" : "",
+		    p->has_crc32c ? crc : "",
+		    p->has_crc32c ? "</ChecksumCRC32C>" : "");
+	} else if (i == x->nparts + 1) {
+		n = snprintf(x->chunk, sizeof(x->chunk),
+		    "</CompleteMultipartUpload>");
+	} else {
+		return false;
+	}
+	/* The ETag is capped at S3_ETAG_MAX, so a chunk always fits. */
+	x->chunk_len = n > 0 && (size_t)n < sizeof(x->chunk) ? (size_t)n : 0;
+	x->chunk_off = 0;
+	return true;
+}
+
+static void
+xml_rewind(struct xmlgen *x)
+{
+	x->next = 0;
+	x->chunk_len = 0;
+	x->chunk_off = 0;
+}
+
+static size_t
+xml_read(struct xmlgen *x, char *dst, size_t cap)
+{
+	size_t o = 0;
+
+	while (o < cap) {
+		size_t take;
+
+		if (x->chunk_off == x->chunk_len) {
+			if (!xml_render(x, x->next))
+				break;
+			x->next++;
+		}
+		take = x->chunk_len - x->chunk_off;
+		if (take > cap - o)
+			take = cap - o;
+		memcpy(dst + o, x->chunk + x->chunk_off, take);
+		x->chunk_off += take;
+		o += take;
+	}
+	return o;
+}
+
+static size_t
+on_read(char *dst, size_t size, size_t nitems, void *arg)
+{
+	struct s3_client *c = arg;
+	size_t cap = size * nitems, take;
+
+	if (c->body_is_xml)
+		return xml_read(&c->xml, dst, cap);
+	take = c->body_len - c->body_off;
+	if (take > cap)
+		take = cap;
+	if (take > 0)
+		memcpy(dst, c->body + c->body_off, take);
+	c->body_off += take;
+	return take;
+}
+
+/* curl rewinds the body when it must resend on a new connection (a
+ * keep-alive connection that the server had closed). */
+static int
+on_seek(void *arg, curl_off_t offset, int origin)
+{
+	struct s3_client *c = arg;
+	char sink[512];
+
+	if (origin != SEEK_SET || offset < 0)
+		return CURL_SEEKFUNC_CANTSEEK;
+	if (!c->body_is_xml) {
+		if ((size_t)offset > c->body_len)
+			return CURL_SEEKFUNC_FAIL;
+		c->body_off = (size_t)offset;
+		return CURL_SEEKFUNC_OK;
+	}
+	xml_rewind(&c->xml);
+	while (offset > 0) {
+		size_t want = (size_t)offset < sizeof(sink) ? (size_t)offset :
+		    sizeof(sink);
+		size_t got = xml_read(&c->xml, sink, want);
+
+		if (got == 0)
+			return CURL_SEEKFUNC_FAIL;
+		offset -= (curl_off_t)got;
+	}
+	return CURL_SEEKFUNC_OK;
+}
+
+/* ------------------------------------------------------------ requests */
+
+static int
+setopt_failed(struct s3_client *c, CURLcode rc)
+{
+	snprintf(c->resp.curl_error, sizeof(c->resp.curl_error), "%s",
+	    curl_easy_strerror(rc));
+	return rc == CURLE_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+}
+
+/* Resets the handle and the response, and applies the options every
+ * request has. */
+static int
+begin(struct s3_client *c, enum op op)
+{
+	CURL *e = c->easy;
+	CURLcode rc = CURLE_OK;
+
+	curl_slist_free_all(c->headers);
+	c->headers = NULL;
+	curl_easy_reset(e);
+	memset(&c->resp, 0, sizeof(c->resp));
+	c->op = op;
+	c->body = NULL;
+	c->body_len = c->body_off = 0;
+	c->body_is_xml = false;
+	c->get_buf = NULL;
+	c->get_cap = c->get_len = 0;
+	c->get_overflow = false;
+	c->header_status = 0;
+	c->retry_after[0] = '\0';
+	c->upload_id_out = NULL;
+	c->part_out = NULL;
+
+	/* Keys may have changed (reload after a file change or an
+	 * ExpiredToken); take the new copy before signing. */
+	if (creds_generation(c->creds) != c->secret.generation &&
+	    creds_get(c->creds, &c->secret) < 0)
+		return -EIO;
+
+#define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
+	SET(CURLOPT_ERRORBUFFER, c->resp.curl_error);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_PROTOCOLS_STR, "http,https");
+	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+	SET(CURLOPT_PATH_AS_IS, 1L);
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+	SET(CURLOPT_LOW_SPEED_LIMIT, c->low_speed_bytes);
+	SET(CURLOPT_LOW_SPEED_TIME, c->low_speed_time_s);
+	SET(CURLOPT_TIMEOUT_MS, c->timeout_ms);
+	SET(CURLOPT_SSL_VERIFYPEER, c->tls_insecure ? 0L : 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, c->tls_insecure ? 0L : 2L);
+	if (c->ca_file[0] != '\0')
+		SET(CURLOPT_CAINFO, c->ca_file);
+	SET(CURLOPT_USERAGENT, c->user_agent);
+	if (c->resolve != NULL)
+		SET(CURLOPT_RESOLVE, c->resolve);
+	SET(CURLOPT_HEADERFUNCTION, on_header);
+	SET(CURLOPT_HEADERDATA, c);
+	SET(CURLOPT_WRITEFUNCTION, on_write);
+	SET(CURLOPT_WRITEDATA, c);
+	SET(CURLOPT_READFUNCTION, on_read);
+	SET(CURLOPT_READDATA, c);
+	SET(CURLOPT_SEEKFUNCTION, on_seek);
+	SET(CURLOPT_SEEKDATA, c);
+#undef SET
+	return rc == CURLE_OK ? 0 : setopt_failed(c, rc);
+}
+
+/* Appends "name: value" ("name:" for an empty value, which tells curl to
+ * drop its own header of that name). The line is wiped after curl copied
+ * it, since it may hold the session token. */
+static int
+add_header(struct s3_client *c, const char *name, const char *value)
+{
+	size_t n = strlen(name) + strlen(value) + 3;
+	struct curl_slist *l;
+	char *line;
+
+	line = malloc(n);
+	if (line == NULL)
+		return -ENOMEM;
+	snprintf(line, n, "%s%s%s", name, value[0] ? ": " : ":", value);
+	l = curl_slist_append(c->headers, line);
+	explicit_bzero(line, n);
+	free(line);
+	if (l == NULL)
+		return -ENOMEM;
+	c->headers = l;
+	return 0;
+}
+
+static int
+check_key(const char *key)
+{
+	size_t n;
+
+	if (key == NULL || key[0] == '\0')
+		return -EINVAL;
+	n = strnlen(key, S3_KEY_MAX + 1);
+	return n > S3_KEY_MAX ? -ENAMETOOLONG : 0;
+}
+
+/*
+ * Signs and installs method, URL and headers. key may be NULL (bucket
+ * requests). extra are headers to sign and send besides the ones the
+ * signer adds. The body, if any, has been set up by the caller.
+ */
+static int
+sign_and_set(struct s3_client *c, const char *method, const char *key,
+    const struct sigv4_kv *query, size_t nquery, const struct sigv4_kv *extra,
+    size_t nextra, const char *payload_sha256)
+{
+	struct sigv4_kv headers[8];
+	struct sigv4_credentials sc = {
+		c->secret.access_key_id, c->secret.secret_access_key,
+		c->secret.session_token,
+	};
+	struct sigv4_request req = { 0 };
+	struct sigv4_result res;
+	size_t nh = 0;
+	int n, rc;
+
+	if (c->path_style) {
+		n = snprintf(c->host_header, sizeof(c->host_header), "%s", c->host);
+		n = snprintf(c->path_raw, sizeof(c->path_raw), "/%s%s%s",
+		    c->bucket, key ? "/" : "", key ? key : "");
+	} else {
+		n = snprintf(c->host_header, sizeof(c->host_header), "%s.%s",
+		    c->bucket, c->host);
+		n = snprintf(c->path_raw, sizeof(c->path_raw), "/%s",
+		    key ? key : "");
+	}
+	if (n < 0 || (size_t)n >= sizeof(c->path_raw))
+		return -ENAMETOOLONG;
+
+	headers[nh++] = (struct sigv4_kv){ "host", c->host_header };
+	for (size_t i = 0; i < nextra && nh < 8; i++)
+		headers[nh++] = extra[i];
+	req.mode = SIGV4_MODE_S3;
+	req.method = method;
+	req.path = c->path_raw;
+	req.query = query;
+	req.nquery = nquery;
+	req.headers = headers;
+	req.nheaders = nh;
+	req.payload_sha256 = payload_sha256;
+	req.region = c->region;
+	req.service = "s3";
+	rc = sigv4_sign(c->signer, &sc, &req, time(NULL), &res);
+	if (rc < 0)
+		return rc;
+
+	n = snprintf(c->url, sizeof(c->url), "%s://%s%s%s%s", c->scheme,
+	    c->host_header, res.canonical_path, nquery ? "?" : "",
+	    nquery ? res.canonical_query : "");
+	if (n < 0 || (size_t)n >= sizeof(c->url))
+		return -ENAMETOOLONG;
+	if (curl_easy_setopt(c->easy, CURLOPT_URL, c->url) != CURLE_OK)
+		return -ENOMEM;
+
+	rc = add_header(c, "Host", c->host_header);
+	for (size_t i = 0; rc == 0 && i < nextra; i++)
+		rc = add_header(c, extra[i].name, extra[i].value);
+	if (rc == 0)
+		rc = add_header(c, "x-amz-date", res.amz_date);
+	if (rc == 0)
+		rc = add_header(c, "x-amz-content-sha256", payload_sha256);
+	if (rc == 0 && sc.session_token[0] != '\0')
+		rc = add_header(c, "x-amz-security-token", sc.session_token);
+	if (rc == 0)
+		rc = add_header(c, "Authorization", res.authorization);
+	/* No "Expect: 100-continue" round trip (S3 answers errors after the
+	 * body anyway), and no default form Content-Type on POST. */
+	if (rc == 0)
+		rc = add_header(c, "Expect", "");
+	if (rc == 0 && strcmp(method, "POST") == 0)
+		rc = add_header(c, "Content-Type", "");
+	if (rc < 0)
+		return rc;
+	if (curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, c->headers) != CURLE_OK)
+		return -ENOMEM;
+	return 0;
+}
+
+static int
+set_upload_body(struct s3_client *c, bool post, size_t len)
+{
+	CURLcode rc;
+
+	if (post) {
+		rc = curl_easy_setopt(c->easy, CURLOPT_POST, 1L);
+		if (rc == CURLE_OK)
+			rc = curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+			    (curl_off_t)len);
+	} else {
+		rc = curl_easy_setopt(c->easy, CURLOPT_UPLOAD, 1L);
+		if (rc == CURLE_OK)
+			rc = curl_easy_setopt(c->easy, CURLOPT_INFILESIZE_LARGE,
+			    (curl_off_t)len);
+	}
+	return rc == CURLE_OK ? 0 : setopt_failed(c, rc);
+}
+
+static int
+put_like(struct s3_client *c, enum op op, const char *key,
+    const struct sigv4_kv *query, size_t nquery, const void *body, size_t len,
+    bool with_crc, uint32_t crc32c)
+{
+	char hash[SIGV4_SHA256_HEX_LEN + 1], crc[9];
+	struct sigv4_kv extra[1];
+	size_t nextra = 0;
+	int rc;
+
+	rc = check_key(key);
+	if (rc < 0)
+		return rc;
+	if (body == NULL && len > 0)
+		return -EINVAL;
+	rc = begin(c, op);
+	if (rc < 0)
+		return rc;
+	rc = sigv4_sha256_hex(body ? body : "", len, hash);
+	if (rc < 0)
+		return rc;
+	if (with_crc) {
+		s3_crc32c_base64(crc32c, crc);
+		extra[nextra++] = (struct sigv4_kv){ "x-amz-checksum-crc32c", crc };
+	}
+	c->body = body;
+	c->body_len = len;
+	rc = set_upload_body(c, false, len);
+	if (rc == 0)
+		rc = sign_and_set(c, "PUT", key, query, nquery, extra, nextra, hash);
+	return rc;
+}
+
+int
+s3_prepare_put(struct s3_client *c, const char *key, const void *body,
+    size_t len, uint32_t crc32c)
+{
+	return put_like(c, OP_PUT, key, NULL, 0, body, len, true, crc32c);
+}
+
+int
+s3_put_object(struct s3_client *c, const char *key, const void *body,
+    size_t len, uint32_t crc32c)
+{
+	int rc = s3_prepare_put(c, key, body, len, crc32c);
+
+	return rc < 0 ? rc : s3_perform(c);
+}
+
+int
+s3_prepare_head_bucket(struct s3_client *c)
+{
+	int rc = begin(c, OP_HEAD_BUCKET);
+
+	if (rc == 0 && curl_easy_setopt(c->easy, CURLOPT_NOBODY, 1L) != CURLE_OK)
+		rc = -EINVAL;
+	if (rc == 0)
+		rc = sign_and_set(c, "HEAD", NULL, NULL, 0, NULL, 0,
+		    SIGV4_EMPTY_SHA256);
+	return rc;
+}
+
+int
+s3_head_bucket(struct s3_client *c)
+{
+	int rc = s3_prepare_head_bucket(c);
+
+	return rc < 0 ? rc : s3_perform(c);
+}
+
+int
+s3_get_object(struct s3_client *c, const char *key, void *buf, size_t cap,
+    size_t *len)
+{
+	int rc = check_key(key);
+
+	if (rc == 0 && buf == NULL && cap > 0)
+		rc = -EINVAL;
+	if (rc == 0)
+		rc = begin(c, OP_GET);
+	if (rc < 0)
+		return rc;
+	c->get_buf = buf;
+	c->get_cap = cap;
+	if (curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L) != CURLE_OK)
+		return -EINVAL;
+	rc = sign_and_set(c, "GET", key, NULL, 0, NULL, 0, SIGV4_EMPTY_SHA256);
+	if (rc == 0)
+		rc = s3_perform(c);
+	if (len != NULL)
+		*len = c->get_len;
+	if (rc == 0 && c->get_overflow)
+		return -EFBIG;
+	return rc;
+}
+
+static int
+delete_like(struct s3_client *c, enum op op, const char *key,
+    const struct sigv4_kv *query, size_t nquery)
+{
+	int rc = check_key(key);
+
+	if (rc == 0)
+		rc = begin(c, op);
+	if (rc < 0)
+		return rc;
+	if (curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, "DELETE") != CURLE_OK)
+		return -EINVAL;
+	rc = sign_and_set(c, "DELETE", key, query, nquery, NULL, 0,
+	    SIGV4_EMPTY_SHA256);
+	return rc < 0 ? rc : s3_perform(c);
+}
+
+int
+s3_delete_object(struct s3_client *c, const char *key)
+{
+	return delete_like(c, OP_DELETE, key, NULL, 0);
+}
+
+int
+s3_create_multipart(struct s3_client *c, const char *key, bool with_crc32c,
+    char *upload_id, size_t cap)
+{
+	struct sigv4_kv q[] = { { "uploads", "" } };
+	struct sigv4_kv extra[] = { { "x-amz-checksum-algorithm", "CRC32C" } };
+	int rc = check_key(key);
+
+	if (rc == 0 && (upload_id == NULL || cap == 0))
+		rc = -EINVAL;
+	if (rc == 0)
+		rc = begin(c, OP_CREATE_MP);
+	if (rc < 0)
+		return rc;
+	upload_id[0] = '\0';
+	c->upload_id_out = upload_id;
+	c->upload_id_cap = cap;
+	rc = set_upload_body(c, true, 0);
+	if (rc == 0)
+		rc = sign_and_set(c, "POST", key, q, 1, extra, with_crc32c ? 1 : 0,
+		    SIGV4_EMPTY_SHA256);
+	return rc < 0 ? rc : s3_perform(c);
+}
+
+int
+s3_upload_part(struct s3_client *c, const char *key, const char *upload_id,
+    int part_number, const void *body, size_t len, bool with_crc32c,
+    uint32_t crc32c, struct s3_part *part)
+{
+	char num[16];
+	struct sigv4_kv q[] = { { "partNumber", num }, { "uploadId", upload_id } };
+	int rc;
+
+	if (upload_id == NULL || upload_id[0] == '\0' || part == NULL ||
+	    part_number < 1 || part_number > S3_MAX_PARTS)
+		return -EINVAL;
+	snprintf(num, sizeof(num), "%d", part_number);
+	rc = put_like(c, OP_UPLOAD_PART, key, q, 2, body, len, with_crc32c,
+	    crc32c);
+	if (rc < 0)
+		return rc;
+	memset(part, 0, sizeof(*part));
+	part->number = part_number;
+	part->has_crc32c = with_crc32c;
+	part->crc32c = crc32c;
+	c->part_out = part;
+	return s3_perform(c);
+}
+
+int
+s3_complete_multipart(struct s3_client *c, const char *key,
+    const char *upload_id, const struct s3_part *parts, size_t nparts)
+{
+	struct sigv4_kv q[] = { { "uploadId", upload_id } };
+	unsigned char md[EVP_MAX_MD_SIZE];
+	char hash[SIGV4_SHA256_HEX_LEN + 1], chunk[XML_CHUNK_MAX];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx;
+	size_t total = 0, got;
+	int rc, ok;
+
+	if (upload_id == NULL || upload_id[0] == '\0' || parts == NULL ||
+	    nparts == 0 || nparts > S3_MAX_PARTS)
+		return -EINVAL;
+	for (size_t i = 0; i < nparts; i++) {
+		if (parts[i].number < 1 || parts[i].number > S3_MAX_PARTS ||
+		    (i > 0 && parts[i].number <= parts[i - 1].number) ||
+		    parts[i].etag[0] == '\0' ||
+		    strnlen(parts[i].etag, S3_ETAG_MAX) == S3_ETAG_MAX)
+			return -EINVAL;
+	}
+	rc = check_key(key);
+	if (rc == 0)
+		rc = begin(c, OP_COMPLETE_MP);
+	if (rc < 0)
+		return rc;
+
+	/* One pass to hash and measure the body, a second (curl's reads)
+	 * to send it: constant memory whatever the part count. */
+	c->xml.parts = parts;
+	c->xml.nparts = nparts;
+	xml_rewind(&c->xml);
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL)
+		return -ENOMEM;
+	ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	while (ok && (got = xml_read(&c->xml, chunk, sizeof(chunk))) > 0) {
+		ok = EVP_DigestUpdate(ctx, chunk, got);
+		total += got;
+	}
+	if (ok)
+		ok = EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	if (!ok || mdlen != 32)
+		return -EIO;
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(hash + 2 * i, 3, "%02x", md[i]);
+	xml_rewind(&c->xml);
+	c->body_is_xml = true;
+
+	rc = set_upload_body(c, true, total);
+	if (rc == 0)
+		rc = sign_and_set(c, "POST", key, q, 1, NULL, 0, hash);
+	return rc < 0 ? rc : s3_perform(c);
+}
+
+int
+s3_abort_multipart(struct s3_client *c, const char *key, const char *upload_id)
+{
+	struct sigv4_kv q[] = { { "uploadId", upload_id } };
+
+	if (upload_id == NULL || upload_id[0] == '\0')
+		return -EINVAL;
+	return delete_like(c, OP_ABORT_MP, key, q, 1);
+}
+
+/* ------------------------------------------------------------ results */
+
+/* Copies the text of the first <name>...</name> in the body, decoding the
+ * five XML entities. Returns 0, or -ENOENT / -ENAMETOOLONG. */
+static int
+xml_text(const char *body, size_t len, const char *name, char *out, size_t cap)
+{
+	char open[64], close[64];
+	const char *s, *e;
+	size_t o = 0;
+
+	snprintf(open, sizeof(open), "<%s>", name);
+	snprintf(close, sizeof(close), "</%s>", name);
+	s = memmem(body, len, open, strlen(open));
+	if (s == NULL)
+		return -ENOENT;
+	s += strlen(open);
+	e = memmem(s, len - (size_t)(s - body), close, strlen(close));
+	if (e == NULL)
+		return -ENOENT;
+	while (s < e) {
+		static const struct {
+			const char *ent;
+			char c;
+		} ents[] = { { "&amp;", '&' }, { "&lt;", '<' }, { "&gt;", '>' },
+		    { "&quot;", '"' }, { "&apos;", '\'' } };
+		char ch = *s++;
+
+		if (ch == '&') {
+			for (size_t i = 0; i < 5; i++) {
+				size_t n = strlen(ents[i].ent);
+
+				if ((size_t)(e - s) + 1 >= n &&
+				    memcmp(s - 1, ents[i].ent, n) == 0) {
+					ch = ents[i].c;
+					s += n - 1;
+					break;
+				}
+			}
+		}
+		if (o + 1 >= cap)
+			return -ENAMETOOLONG;
+		out[o++] = ch;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+static const char *
+op_name(enum op op)
+{
+	switch (op) {
+	case OP_PUT:
+		return "put";
+	case OP_HEAD_BUCKET:
+		return "head_bucket";
+	case OP_GET:
+		return "get";
+	case OP_DELETE:
+		return "delete";
+	case OP_CREATE_MP:
+		return "create_multipart";
+	case OP_UPLOAD_PART:
+		return "upload_part";
+	case OP_COMPLETE_MP:
+		return "complete_multipart";
+	case OP_ABORT_MP:
+		return "abort_multipart";
+	case OP_NONE:
+		break;
+	}
+	return "none";
+}
+
+int
+s3_finish(struct s3_client *c, CURLcode result)
+{
+	struct s3_response *r = &c->resp;
+	long status = 0, conns = 0;
+	bool error_doc = false;
+	char st[16];
+
+	r->curl_code = (int)result;
+	(void)curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+	(void)curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &conns);
+	r->status = status;
+	r->new_connections = conns;
+	if (result != CURLE_OK && r->curl_error[0] == '\0')
+		snprintf(r->curl_error, sizeof(r->curl_error), "%s",
+		    curl_easy_strerror(result));
+
+	if (r->body_len > 0)
+		error_doc = s3err_parse(r->body, r->body_len, &r->error) == 0;
+	r->verdict = s3err_classify((int)result, status,
+	    error_doc ? r->error.code : NULL);
+	/* S3 can answer 200 and still fail (CompleteMultipartUpload): an
+	 * <Error> document always means failure, retryable unless its code
+	 * says otherwise. */
+	if (error_doc && r->verdict.cls == S3ERR_OK) {
+		r->verdict.cls = S3ERR_TRANSIENT;
+		r->verdict.reason = "error in a 2xx response";
+	}
+	if (c->retry_after[0] != '\0' && s3err_parse_retry_after(c->retry_after,
+	    time(NULL), &r->retry_after_ms) == 0)
+		r->has_retry_after = true;
+
+	if (r->verdict.cls == S3ERR_OK) {
+		if (c->op == OP_CREATE_MP && xml_text(r->body, r->body_len,
+		    "UploadId", c->upload_id_out, c->upload_id_cap) < 0) {
+			r->verdict.cls = S3ERR_TRANSIENT;
+			r->verdict.reason = "no UploadId in the answer";
+		}
+		if (c->op == OP_UPLOAD_PART && c->part_out != NULL) {
+			if (r->etag[0] == '\0') {
+				r->verdict.cls = S3ERR_TRANSIENT;
+				r->verdict.reason = "no ETag in the answer";
+			}
+			snprintf(c->part_out->etag, sizeof(c->part_out->etag),
+			    "%s", r->etag);
+		}
+	}
+
+	if (r->verdict.cls == S3ERR_OK)
+		return 0;
+	snprintf(st, sizeof(st), "%ld", status);
+	log_kv(LOG_LEVEL_DEBUG, "s3 request failed", "op", op_name(c->op),
+	    "status", st, "code", r->error.code, "class",
+	    s3err_class_name(r->verdict.cls), "reason", r->verdict.reason,
+	    "curl", result != CURLE_OK ? r->curl_error : "",
+	    "request_id", r->request_id, (char *)NULL);
+	if (r->verdict.reload_credentials) {
+		int rc = creds_reload(c->creds, true);
+
+		log_msg(LOG_LEVEL_INFO, "S3 answered %s; credentials %s",
+		    r->verdict.reason, rc == 1 ? "reloaded" :
+		    "re-read but unchanged");
+	}
+	return -EIO;
+}
+
+int
+s3_perform(struct s3_client *c)
+{
+	return s3_finish(c, curl_easy_perform(c->easy));
+}

@@ -1,0 +1,177 @@
+/* s3.h -- S3 requests over libcurl: PUT, HEAD bucket, GET, multipart */
+#ifndef S3RING_S3_H
+#define S3RING_S3_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "creds.h"
+#include "s3err.h"
+
+/*
+ * One struct s3_client owns one curl easy handle, one signer, one capped
+ * response buffer and a copy of the credentials; the daemon has one per
+ * worker, and a client is used by one thread at a time. Connections are
+ * kept alive inside the easy handle, so consecutive requests of a client
+ * reuse one TCP/TLS connection.
+ *
+ * Each operation is "prepare" (build URL, headers and signature into the
+ * easy handle) followed by "perform" (curl_easy_perform, then s3_finish).
+ * A caller that drives many clients through one curl multi handle instead
+ * calls s3_prepare_*(), adds s3_easy(client) to its multi handle, and calls
+ * s3_finish(client, result) when the transfer completes. Request bodies are
+ * borrowed: they must stay valid and unchanged until the transfer ends.
+ *
+ * Return values of the operations: 0 on success; -EIO when the request was
+ * sent (or attempted) and failed: s3_response() then says why and how to
+ * react (verdict TRANSIENT, CONFIG or MESSAGE); any other -errno when
+ * nothing was sent: -EINVAL (bad argument, key with NUL or empty),
+ * -ENAMETOOLONG (key over S3_KEY_MAX bytes), -ENOSPC (a signing cap),
+ * -ENOMEM.
+ */
+
+#define S3_KEY_MAX		1024	/* bytes, S3's limit */
+#define S3_BODY_MAX		8192	/* captured response body */
+#define S3_ETAG_MAX		128
+#define S3_UPLOAD_ID_MAX	1024
+#define S3_MAX_PARTS		10000
+#define S3_BUCKET_MAX		64	/* incl. NUL */
+
+struct s3_config {
+	/* "http://127.0.0.1:9000" or "https://s3.example.com"; NULL or ""
+	 * for AWS itself: https://s3.REGION.amazonaws.com. A path in the
+	 * endpoint is refused. */
+	const char *endpoint;
+	const char *region;		/* NULL: "us-east-1" */
+	const char *bucket;
+	/* Path-style: ENDPOINT/BUCKET/KEY. Virtual-hosted (false):
+	 * BUCKET.ENDPOINT-HOST/KEY. */
+	bool path_style;
+	/* Turns off TLS peer and host verification. Logged as a warning on
+	 * every s3_client_new(): it is never a silent default. */
+	bool tls_insecure;
+	const char *ca_file;		/* NULL: the system store */
+	long connect_timeout_ms;	/* 0: 5000 */
+	/* A transfer slower than low_speed_bytes per second for
+	 * low_speed_time_s seconds is aborted (CURLE_OPERATION_TIMEDOUT):
+	 * this catches stalls without limiting large uploads. */
+	long low_speed_bytes;		/* 0: 1024 */
+	long low_speed_time_s;		/* 0: 30 */
+	long timeout_ms;		/* whole request; 0: none */
+	const char *user_agent;		/* NULL: "s3ring" */
+	/* "HOST:PORT:ADDRESS" pins a name to an address, as curl --resolve
+	 * does: virtual-hosted buckets on a private endpoint, and tests. */
+	const char *resolve;
+};
+
+struct s3_response {
+	int curl_code;			/* CURLcode; 0 is CURLE_OK */
+	long status;			/* HTTP status, 0 if none */
+	struct s3err_verdict verdict;
+	struct s3err_body error;	/* parsed <Error>, or empty fields */
+	char body[S3_BODY_MAX + 1];	/* NUL-terminated, capped */
+	size_t body_len;
+	bool body_truncated;		/* more arrived and was dropped */
+	char etag[S3_ETAG_MAX];
+	char request_id[128];		/* x-amz-request-id */
+	bool has_retry_after;
+	uint64_t retry_after_ms;
+	long new_connections;		/* CURLINFO_NUM_CONNECTS */
+	char curl_error[CURL_ERROR_SIZE];
+};
+
+struct s3_part {
+	int number;			/* 1..S3_MAX_PARTS */
+	char etag[S3_ETAG_MAX];
+	bool has_crc32c;
+	uint32_t crc32c;
+};
+
+struct s3_client;
+
+/*
+ * Creates a client. creds is borrowed and must outlive the client; the
+ * client copies the keys and refreshes its copy when the creds generation
+ * changes (and reloads creds itself when S3 answers ExpiredToken). Returns
+ * NULL with errno EINVAL (bad config, logged), ENOMEM, or EIO (curl).
+ * curl_global_init() must have run (s3_global_init()).
+ */
+struct s3_client *s3_client_new(const struct s3_config *cfg, struct creds *creds)
+	__attribute__((warn_unused_result));
+
+/* Closes the connection, wipes the keys and frees. NULL is allowed. */
+void s3_client_free(struct s3_client *c);
+
+/* curl_global_init for the process; call once from main before threads. */
+int s3_global_init(void) __attribute__((warn_unused_result));
+void s3_global_cleanup(void);
+
+/* The last request's outcome; valid until the next prepare. */
+const struct s3_response *s3_response(const struct s3_client *c);
+
+/* The easy handle, for a caller that drives transfers with a multi handle. */
+CURL *s3_easy(struct s3_client *c);
+
+/* Completes a transfer that the caller performed itself: reads status and
+ * headers, parses an error body, classifies. Returns 0 or -EIO. */
+int s3_finish(struct s3_client *c, CURLcode result)
+	__attribute__((warn_unused_result));
+
+/* curl_easy_perform() then s3_finish(). */
+int s3_perform(struct s3_client *c) __attribute__((warn_unused_result));
+
+/*
+ * PUT object. crc32c is the CRC-32C of the body (the ring's), sent as
+ * x-amz-checksum-crc32c so that S3 verifies the bytes end to end; the
+ * SHA-256 is computed here and signed. body may be NULL if len is 0.
+ */
+int s3_prepare_put(struct s3_client *c, const char *key, const void *body,
+    size_t len, uint32_t crc32c) __attribute__((warn_unused_result));
+int s3_put_object(struct s3_client *c, const char *key, const void *body,
+    size_t len, uint32_t crc32c) __attribute__((warn_unused_result));
+
+/* HEAD bucket: the start-up check. 404 is CONFIG (no such bucket). */
+int s3_prepare_head_bucket(struct s3_client *c)
+	__attribute__((warn_unused_result));
+int s3_head_bucket(struct s3_client *c) __attribute__((warn_unused_result));
+
+/*
+ * GET object into buf (cap bytes); *len gets the object's size. An object
+ * larger than cap fails with -EFBIG after the transfer (nothing beyond cap
+ * is stored). Error bodies go to the response buffer as usual.
+ */
+int s3_get_object(struct s3_client *c, const char *key, void *buf, size_t cap,
+    size_t *len) __attribute__((warn_unused_result));
+
+/* DELETE object (tests and cleanup). */
+int s3_delete_object(struct s3_client *c, const char *key)
+	__attribute__((warn_unused_result));
+
+/*
+ * Multipart upload. create writes the UploadId into upload_id (cap
+ * S3_UPLOAD_ID_MAX); with_crc32c asks for CRC-32C part checksums, after
+ * which every part must carry one. upload_part writes the part's ETag into
+ * part->etag and fills its number and CRC. complete sends the parts (in
+ * ascending order, 1 to S3_MAX_PARTS of them); its XML body is generated
+ * while it is sent, so it needs no buffer. A 200 answer that carries an
+ * <Error> is a failure, classified by its code.
+ */
+int s3_create_multipart(struct s3_client *c, const char *key, bool with_crc32c,
+    char *upload_id, size_t cap) __attribute__((warn_unused_result));
+int s3_upload_part(struct s3_client *c, const char *key, const char *upload_id,
+    int part_number, const void *body, size_t len, bool with_crc32c,
+    uint32_t crc32c, struct s3_part *part) __attribute__((warn_unused_result));
+int s3_complete_multipart(struct s3_client *c, const char *key,
+    const char *upload_id, const struct s3_part *parts, size_t nparts)
+	__attribute__((warn_unused_result));
+int s3_abort_multipart(struct s3_client *c, const char *key,
+    const char *upload_id) __attribute__((warn_unused_result));
+
+/* Writes the base64 of the big-endian CRC (8 characters and a NUL), the
+ * form of x-amz-checksum-crc32c. */
+void s3_crc32c_base64(uint32_t crc, char out[9]);
+
+#endif /* S3RING_S3_H */
