@@ -6,7 +6,7 @@ local size = tonumber(os.getenv("WRK_BODY_SIZE") or "1024")
 local prefix = os.getenv("WRK_PREFIX") or "/bench/"
 local body = string.rep("x", size)
 local n = 0
-local id = 0
+id = 0  -- set per thread by setup()
 local ids = 0
 
 function setup(thread)
