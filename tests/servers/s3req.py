@@ -12,7 +12,7 @@
 # body that does not match the signed hash; --no-sha256 signs the body's hash
 # but sends no x-amz-content-sha256 header). Headers given
 # with -H are signed too. Prints "STATUS CODE" on the first line (CODE: the S3
-# error Code, or "-"), then the response body. Exit status 0 whatever the
+# error Code, or "-"), then the response body (or writes it to -o FILE). Exit status 0 whatever the
 # HTTP status; 2 on usage or connection errors.
 import argparse
 import hashlib
@@ -58,6 +58,7 @@ def main():
     ap.add_argument("--sign-body", help="file whose sha256 is signed instead of the body's")
     ap.add_argument("--payload-hash", help="literal x-amz-content-sha256 to sign and send")
     ap.add_argument("--no-sha256", action="store_true", help="send no x-amz-content-sha256")
+    ap.add_argument("-o", dest="output", help="write the response body to this file instead")
     a = ap.parse_args()
 
     body = b""
@@ -87,8 +88,16 @@ def main():
         print("error: %s" % e, file=sys.stderr)
         return 2
     m = re.search(rb"<Code>([^<]*)</Code>", out)
-    print(status, m.group(1).decode() if m else "-")
-    sys.stdout.buffer.write(out)
+    try:
+        print(status, m.group(1).decode() if m else "-", flush=True)
+        if a.output:
+            with open(a.output, "wb") as f:
+                f.write(out)
+        else:
+            sys.stdout.buffer.write(out)
+            sys.stdout.flush()
+    except BrokenPipeError:  # the reader wanted the first line only
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
