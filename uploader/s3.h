@@ -157,7 +157,10 @@ int s3_delete_object(struct s3_client *c, const char *key)
  * part->etag and fills its number and CRC. complete sends the parts (in
  * ascending order, 1 to S3_MAX_PARTS of them); its XML body is generated
  * while it is sent, so it needs no buffer. A 200 answer that carries an
- * <Error> is a failure, classified by its code.
+ * <Error> is a failure, classified by its code. Not every server knows
+ * part checksums: Swift's s3api (Debian bookworm) ignores the part CRCs
+ * and answers MalformedXML to the <ChecksumCRC32C> elements of the
+ * completion, so with_crc32c is for servers that implement them.
  */
 int s3_create_multipart(struct s3_client *c, const char *key, bool with_crc32c,
     char *upload_id, size_t cap) __attribute__((warn_unused_result));
