@@ -62,9 +62,9 @@ TESTS        := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) \
 ALL_SRC      := $(COMMON_SRC) $(PRODUCER_SRC) $(UPLOADER_SRC) uploader/main.c \
                 $(TEST_SRC) $(TEST_HELPERS) $(TEST_TOOLS) $(wildcard tools/*.c)
 
-.PHONY: all test check tsan fuzz deps run-tests clean install demo
+.PHONY: all test check tsan fuzz deps run-tests clean install demo examples
 .SECONDARY:
-all: $(LIB_A) $(LIB_SO) $(BINS) $(TESTS)
+all: $(LIB_A) $(LIB_SO) $(BINS) $(TESTS) examples
 
 ifeq ($(V),0)
 Q := @
@@ -129,6 +129,43 @@ build/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(UPLOADER_SRC)
 	@mkdir -p $(dir $@)
 	$(Q)clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
 	    -I. -Icommon -Iproducer -Iuploader -o $@ $< $(COMMON_SRC) $(UPLOADER_SRC) $(LDLIBS)
+
+# The example application, built the way an application would: against the
+# public header and the static library only.
+EXAMPLES := $(BUILD)/examples/example
+examples: $(EXAMPLES)
+$(BUILD)/examples/%: producer/examples/%.c producer/s3ring.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 $(OPT) $(WARN) $(filter -fsanitize=%,$(CFLAGS)) -Iproducer \
+	    $(LDFLAGS) -o $@ $< $(LIB_A) -lpthread -lrt
+
+# ---------------------------------------------------------------- install
+PREFIX  ?= /usr/local
+DESTDIR ?=
+MAN_PAGES := $(wildcard producer/*.3 tools/*.1 uploader/*.8)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/s3ring \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libs3ring.so.1
+	ln -sf libs3ring.so.1 $(DESTDIR)$(PREFIX)/lib/libs3ring.so
+	install -m 644 producer/s3ring.h $(DESTDIR)$(PREFIX)/include/
+	sed 's|@PREFIX@|$(PREFIX)|' producer/s3ring.pc.in >$(DESTDIR)$(PREFIX)/lib/pkgconfig/s3ring.pc
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' uploader/s3ring-uploader.service \
+	    >$(DESTDIR)$(PREFIX)/share/s3ring/s3ring-uploader.service
+	install -m 644 uploader/uploader.conf.example producer/examples/example.c \
+	    $(DESTDIR)$(PREFIX)/share/s3ring/
+	for m in $(MAN_PAGES); do \
+	    s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+
+demo:
+	@tests/install-deps.sh
+	@$(MAKE) --no-print-directory all
+	@tools/demo.sh
 
 clean:
 	rm -rf build
