@@ -99,8 +99,12 @@ done
 check_gone "s3rver with SERVER_LIFETIME=2, ended by itself after $(srv_elapsed "$t0") s" "$pids"
 
 # ---------------------------------------------------------------- Swift
-echo "== swift"
-timed_start url swift "$SRV/swift.sh" start "$W/swift" smoke-bucket
+# SWIFT_MODE=single (the default: one Python process) and multi (the four
+# swift-*-server programs)
+for mode in single multi; do
+echo "== swift ($mode)"
+fig=swift; [ $mode = single ] || fig=swift_$mode
+SWIFT_MODE=$mode timed_start url $fig "$SRV/swift.sh" start "$W/swift" smoke-bucket
 (
 	. "$W/swift/env"
 	check "swift endpoint" "$S3_ENDPOINT" "$url"
@@ -132,7 +136,9 @@ timed_start url swift "$SRV/swift.sh" start "$W/swift" smoke-bucket
 ) || bad "swift checks"
 pids=$(pids_of "$W"/swift/run/*.pid)
 "$SRV/swift.sh" stop "$W/swift" && ok "swift stop" || bad "swift stop"
-check_gone swift "$pids"
+check_gone "swift ($mode)" "$pids"
+rm -rf "$W/swift"
+done
 
 # ---------------------------------------------------------------- nginx
 echo "== nginx"

@@ -18,9 +18,12 @@
 #
 # DIR should be on a filesystem with user xattrs; tmpfs (/dev/shm) is fastest
 # (object PUTs fsync). Ports are free ones chosen at start. Logs: DIR/log/.
-# Environment: SERVER_LIFETIME (s, default 3600), SWIFT_MEMCACHED (auto: run
-# memcached if installed; 0: never), SWIFT_PROXY_WORKERS (default 0: one
-# process), SWIFT_LOG_LEVEL (default WARNING).
+# Environment: SERVER_LIFETIME (s, default 3600), SWIFT_MODE (single: the
+# account, container, object and proxy servers in one Python process, fastest
+# start, the default; multi: the four swift-*-server programs, more
+# throughput), SWIFT_MEMCACHED (auto: run memcached if installed; 0: never),
+# SWIFT_PROXY_WORKERS (multi only; default 0: no forked worker),
+# SWIFT_LOG_LEVEL (default WARNING).
 set -euo pipefail
 SRV_NAME=swift
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -80,7 +83,7 @@ mkbucket() {  # DIR BUCKET...
 }
 
 start() {  # DIR BUCKET...
-	local t0 s p used url rings memcached=
+	local t0 s p pidf used url rings memcached=
 	DIR=$(srv_require_dir "${1:-}")
 	shift
 	command -v swift-proxy-server >/dev/null || srv_die "swift not installed (run tests/install-deps.sh)"
@@ -116,16 +119,29 @@ start() {  # DIR BUCKET...
 		srv_spawn "$DIR/run/memcached.pid" "$DIR/log/memcached.log" \
 			memcached -l 127.0.0.1 -p "${PORT[memcached]}" -U 0 -m 64 -t 1 -u "$(id -un)"
 	fi
-	for s in "${SERVERS[@]}"; do
-		if [ "$s" = proxy ] && ! wait "$rings"; then
-			stop_all "$DIR" || true
-			srv_die "building the rings failed"
-		fi
-		srv_spawn "$DIR/run/$s.pid" "$DIR/log/$s.log" \
-			"swift-$s-server" "$DIR/etc/$s-server.conf" --verbose
-	done
+	case ${SWIFT_MODE:-single} in
+	single)
+		# the four servers in one Python process (swift/allinone.py)
+		wait "$rings" || { stop_all "$DIR" || true; srv_die "building the rings failed"; }
+		srv_spawn "$DIR/run/swift.pid" "$DIR/log/swift.log" \
+			"$SRV_PY" "$HERE/allinone.py" "$DIR/etc"
+		;;
+	multi)
+		for s in "${SERVERS[@]}"; do
+			if [ "$s" = proxy ] && ! wait "$rings"; then
+				stop_all "$DIR" || true
+				srv_die "building the rings failed"
+			fi
+			srv_spawn "$DIR/run/$s.pid" "$DIR/log/$s.log" \
+				"swift-$s-server" "$DIR/etc/$s-server.conf" --verbose
+		done
+		;;
+	*) srv_die "SWIFT_MODE must be single or multi" ;;
+	esac
 	for s in "${SERVERS[@]}" ${memcached:+memcached}; do
-		if ! srv_wait_port "${PORT[$s]}" 60 "$(cat "$DIR/run/$s.pid")"; then
+		pidf=$DIR/run/$s.pid
+		[ -e "$pidf" ] || pidf=$DIR/run/swift.pid
+		if ! srv_wait_port "${PORT[$s]}" 60 "$(cat "$pidf")"; then
 			tail -n 20 "$DIR"/log/*.log >&2
 			stop_all "$DIR" || true
 			srv_die "$s did not start (logs: $DIR/log/)"
@@ -155,5 +171,5 @@ mkbucket)
 	[ $# -ge 2 ] || srv_die "usage: swift.sh mkbucket DIR BUCKET..."
 	mkbucket "$@" ;;
 env) cat "${1:?missing DIR}/env" ;;
-*) sed -n '2,24p' "$0" >&2; exit 2 ;;
+*) sed -n '2,26p' "$0" >&2; exit 2 ;;
 esac
