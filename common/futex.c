@@ -24,6 +24,15 @@ mono_ns(void)
 }
 
 uint64_t
+mono_coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
 realtime_ns(void)
 {
 	struct timespec ts;
