@@ -439,7 +439,13 @@ check_bucket(struct uploader *u)
 			return true;
 		}
 		r = s3_response(u->w[0].s3);
-		if (rc == -EIO)
+		if (rc == -EIO && r->error.code[0] == '\0' && r->status == 404)
+			snprintf(why, sizeof(why), "NoSuchBucket: bucket %s does not exist (HTTP 404 on HEAD)",
+			    u->cfg->bucket);
+		else if (rc == -EIO && r->error.code[0] == '\0' && r->status == 403)
+			snprintf(why, sizeof(why), "AccessDenied: credentials refused for bucket %s (HTTP 403 on HEAD)",
+			    u->cfg->bucket);
+		else if (rc == -EIO)
 			describe(r, why, sizeof(why));
 		else
 			snprintf(why, sizeof(why), "%s", strerror(-rc));
