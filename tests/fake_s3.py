@@ -6,6 +6,7 @@
 # MODE ok:       every request gets 200 (PUT bodies are read and discarded).
 # MODE slowdown: HEAD gets 200 (the bucket exists); every other request gets
 #                503 SlowDown with an S3 XML error body.
+# MODE nobucket: every request gets 404 NoSuchBucket (HEAD without a body).
 # It listens on a free port, writes the port number to PORTFILE once it
 # accepts connections, prints one line per request on stdout
 # ("METHOD PATH STATUS"), and exits by itself after LIFETIME_SECONDS
@@ -18,6 +19,9 @@ import threading
 
 SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
             b'<Message>Please reduce your request rate.</Message>'
+            b'<RequestId>fake</RequestId></Error>')
+NOBUCKET = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchBucket</Code>'
+            b'<Message>The specified bucket does not exist</Message>'
             b'<RequestId>fake</RequestId></Error>')
 
 
@@ -40,9 +44,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._drain()
         if self.mode == "slowdown" and method != "HEAD":
             status, body = 503, SLOWDOWN
+        elif self.mode == "nobucket":
+            status, body = 404, NOBUCKET
         else:
             status, body = 200, b""
         self.send_response(status)
+        if method == "HEAD":
+            body = b""
         if body:
             self.send_header("Content-Type", "application/xml")
         self.send_header("Content-Length", str(len(body)))
@@ -69,8 +77,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ("ok", "slowdown"):
-        sys.stderr.write("usage: fake_s3.py ok|slowdown PORTFILE [LIFETIME]\n")
+    if len(sys.argv) < 3 or sys.argv[1] not in ("ok", "slowdown", "nobucket"):
+        sys.stderr.write("usage: fake_s3.py ok|slowdown|nobucket PORTFILE [LIFETIME]\n")
         return 2
     Handler.mode = sys.argv[1]
     lifetime = float(sys.argv[3]) if len(sys.argv) > 3 else 300.0
