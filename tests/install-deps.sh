@@ -20,6 +20,8 @@ PKGS=(
 	# test servers (tests/servers/): Swift with s3api, nginx WebDAV, wrk, TLS
 	swift swift-proxy swift-account swift-container swift-object python3-swift
 	memcached nginx wrk openssl
+	# s3ring-bench upload: the AWS CLI reference point, its peak RSS (GNU time)
+	awscli time
 )
 # npm: Debian's package, unless a node distribution that ships npm is there.
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
