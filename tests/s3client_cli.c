@@ -22,7 +22,8 @@
 #include "s3.h"
 
 static const char usage[] =
-	"usage: s3client [--bucket B] [--virtual-hosted] [--resolve H:P:A] CMD ...\n"
+	"usage: s3client [--bucket B] [--virtual-hosted] [--resolve H:P:A]\n"
+	"                [--ca-file F] [--insecure] CMD ...\n"
 	"  head-bucket\n"
 	"  put KEY [SIZE]            body from the key, CRC and SHA-256 right\n"
 	"  put-bad-crc KEY           sends a wrong x-amz-checksum-crc32c\n"
@@ -279,6 +280,10 @@ main(int argc, char **argv)
 			cfg.path_style = false;
 		else if (strcmp(argv[i], "--resolve") == 0 && i + 1 < argc)
 			cfg.resolve = argv[++i];
+		else if (strcmp(argv[i], "--ca-file") == 0 && i + 1 < argc)
+			cfg.ca_file = argv[++i];
+		else if (strcmp(argv[i], "--insecure") == 0)
+			cfg.tls_insecure = true;
 		else {
 			fputs(usage, stderr);
 			return 2;
