@@ -490,6 +490,7 @@ static void
 run_loop(struct uploader *u)
 {
 	uint64_t wd_us = notify_watchdog_usec(), next_wd = 0, next_status = 0;
+	uint64_t next_creds = mono_ns() + 5 * SEC;
 	bool corrupt_logged = false;
 
 	for (;;) {
@@ -511,6 +512,14 @@ run_loop(struct uploader *u)
 			rc = creds_reload(u->creds, true);
 			log_kv(LOG_LEVEL_INFO, "SIGHUP: credentials re-read", "changed",
 			    rc == 1 ? "yes" : rc == 0 ? "no" : "error", (char *)NULL);
+		}
+		if (now >= next_creds) {
+			/* A rotated credentials file is picked up within seconds;
+			 * the check is a stat(2) unless the file changed. */
+			if (creds_reload(u->creds, false) == 1)
+				log_kv(LOG_LEVEL_INFO, "credentials file changed, keys reloaded",
+				    (char *)NULL);
+			next_creds = now + 5 * SEC;
 		}
 		if (got_stop)
 			return;
