@@ -22,6 +22,8 @@ PKGS=(
 	memcached nginx wrk openssl
 	# s3ring-bench upload: the AWS CLI reference point, its peak RSS (GNU time)
 	awscli time
+	# reliability suite: clock skew (faketime), leak check (valgrind)
+	faketime valgrind
 )
 # npm: Debian's package, unless a node distribution that ships npm is there.
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)
