@@ -135,8 +135,10 @@ cmd_roundtrip(const char *file)
 	fclose(f);
 	want = malloc(cap);
 	got = malloc(cap);
-	if (want == NULL || got == NULL)
-		return 2;
+	if (want == NULL || got == NULL) {
+		rc = 2;
+		goto out_free;
+	}
 
 	t0 = now();
 	for (size_t i = 0; i < nkeys; i++) {
@@ -149,7 +151,8 @@ cmd_roundtrip(const char *file)
 			char what[64];
 
 			snprintf(what, sizeof(what), "op=put index=%zu", i);
-			return report(rc, what);
+			rc = report(rc, what);
+			goto out_free;
 		}
 	}
 	t1 = now();
@@ -162,21 +165,25 @@ cmd_roundtrip(const char *file)
 			char what[64];
 
 			snprintf(what, sizeof(what), "op=get index=%zu", i);
-			return report(rc, what);
+			rc = report(rc, what);
+			goto out_free;
 		}
 		if (len != n || memcmp(got, want, n) != 0) {
 			printf("result=mismatch index=%zu len=%zu want=%zu\n", i,
 			    len, n);
-			return 1;
+			rc = 1;
+			goto out_free;
 		}
 	}
 	printf("figure: s3client roundtrip objects=%zu put_per_s=%.0f "
 	    "get_per_s=%.0f put_connections=%ld\n", nkeys,
 	    nkeys / (t1 - t0), nkeys / (now() - t1), conns);
 	printf("result=ok op=roundtrip objects=%zu\n", nkeys);
+	rc = 0;
+out_free:
 	free(want);
 	free(got);
-	return 0;
+	return rc;
 }
 
 static int
@@ -219,38 +226,42 @@ cmd_multipart(const char *key, size_t part_size, int nparts, bool with_crc)
 	unsigned char *got = malloc(part_size * (size_t)nparts + 1);
 	char upload_id[S3_UPLOAD_ID_MAX];
 	size_t total = part_size * (size_t)nparts, len;
-	int rc;
+	const char *op = "op=multipart";
+	int rc = 2;
 
-	if (parts == NULL || body == NULL || got == NULL)
-		return 2;
+	if (parts == NULL || body == NULL || got == NULL || nparts < 1)
+		goto out_free;
 	fill_body(body, total, key, 7);
 	rc = s3_create_multipart(client, key, with_crc, upload_id,
 	    sizeof(upload_id));
-	if (rc != 0)
-		return report(rc, "op=create_multipart");
-	for (int i = 0; i < nparts; i++) {
+	op = "op=create_multipart";
+	for (int i = 0; rc == 0 && i < nparts; i++) {
 		const unsigned char *p = body + (size_t)i * part_size;
 
 		rc = s3_upload_part(client, key, upload_id, i + 1, p, part_size,
 		    with_crc, crc32c(0, p, part_size), &parts[i]);
-		if (rc != 0)
-			return report(rc, "op=upload_part");
+		op = "op=upload_part";
 	}
-	rc = s3_complete_multipart(client, key, upload_id, parts,
-	    (size_t)nparts);
-	if (rc != 0)
-		return report(rc, "op=complete_multipart");
-	rc = s3_get_object(client, key, got, total + 1, &len);
-	if (rc != 0)
-		return report(rc, "op=get");
-	if (len != total || memcmp(got, body, total) != 0) {
+	if (rc == 0) {
+		rc = s3_complete_multipart(client, key, upload_id, parts,
+		    (size_t)nparts);
+		op = "op=complete_multipart";
+	}
+	if (rc == 0) {
+		rc = s3_get_object(client, key, got, total + 1, &len);
+		op = "op=get";
+	}
+	if (rc == 0 && (len != total || memcmp(got, body, total) != 0)) {
 		printf("result=mismatch len=%zu want=%zu\n", len, total);
-		return 1;
+		rc = 1;
+		goto out_free;
 	}
+	rc = report(rc, rc == 0 ? "op=multipart" : op);
+out_free:
 	free(parts);
 	free(body);
 	free(got);
-	return report(0, "op=multipart");
+	return rc;
 }
 
 static int

@@ -6,6 +6,7 @@
 #                        Unicode (BMP and astral), every one of
 #                        + = & @ : , ; ! $ ' ( ) * ~, and deep paths
 # s3client_no_secret LOG SECRET...   fails if a secret appears in LOG
+# s3client_clean_log LOG              fails on a sanitizer report in LOG
 
 s3client_build() {
 	local out=$1 san=()
@@ -62,4 +63,14 @@ s3client_no_secret() {
 			return 1
 		fi
 	done
+}
+
+# s3client_clean_log LOG: fails if a sanitizer reported anything in LOG
+# (the client's exit status is not checked for every command, its stderr is).
+s3client_clean_log() {
+	if grep -qE 'ERROR: (Address|Leak|Thread)Sanitizer|WARNING: ThreadSanitizer|runtime error:' "$1"; then
+		grep -E -A5 'Sanitizer|runtime error:' "$1" | head -40
+		echo "FAIL: sanitizer report in $1" >&2
+		return 1
+	fi
 }

@@ -61,5 +61,6 @@ for c in put-bad-sha256 put-bad-crc; do
 	echo "figure: s3rver $c -> ${out%% op=*}"
 done
 
+s3client_clean_log "$log"
 s3client_no_secret "$log" "$SECRET"
 echo "ok: no secret in $(wc -l <"$log") log lines"

@@ -90,5 +90,6 @@ grep -q 'level=warn.*accessible by group or others' "$tmp/file.log" || {
 echo "ok: warning for a credentials file readable by others"
 cat "$tmp/file.log" >>"$log"
 
+s3client_clean_log "$log"
 s3client_no_secret "$log" "$SECRET" "$WRONG"
 echo "ok: no secret in $(wc -l <"$log") log lines"

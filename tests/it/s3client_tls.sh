@@ -85,5 +85,6 @@ grep -q 'level=warn msg="TLS certificate verification is OFF' "$log.insecure" ||
 	echo "FAIL: --insecure did not log a warning"; exit 1; }
 echo "ok: --insecure logs a warning"
 cat "$log.insecure" >>"$log"
+s3client_clean_log "$log"
 s3client_no_secret "$log" "$AWS_SECRET_ACCESS_KEY"
 echo "ok: no secret in the log"
