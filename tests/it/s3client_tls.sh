@@ -8,6 +8,8 @@ cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 . tests/s3client_lib.sh
 
+command -v openssl >/dev/null || {
+	echo "FAIL: the openssl command is missing (Debian package openssl)"; exit 1; }
 tmp=$(mktemp -d)
 srv_pid=
 cleanup() {
