@@ -12,6 +12,11 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 ONLY=${ONLY:-}
+# Sanitized builds run several times slower: the multi-process stress tests
+# divide their message counts by this (the checks stay the same).
+if [ -n "$SAN" ]; then
+	export S3RING_TEST_SCALE_DIV=${S3RING_TEST_SCALE_DIV:-10}
+fi
 
 pass=0 fail=0 failed=()
 logdir=$BUILD/test-logs
