@@ -19,6 +19,7 @@
 #include "futex.h"
 #include "proc.h"
 #include "ring.h"
+#include "testbody.h"
 
 #define SMALL_CAP (UINT64_C(64) << 10)
 
@@ -832,32 +833,6 @@ keys_are_validated_as_utf8_without_controls(void **state)
 
 /* ----------------------------------------------------- multi-process */
 
-/* Body bytes are a function of (producer, seq), so the consumer can check
- * every byte without being told what was sent. */
-static uint32_t
-xorshift(uint32_t *s)
-{
-	uint32_t x = *s;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return *s = x;
-}
-
-static size_t
-fill_body(uint8_t *b, unsigned producer, unsigned long seq, size_t maxlen)
-{
-	uint32_t s = (uint32_t)(producer * 2654435761u) ^ (uint32_t)(seq * 40503u) ^ 0x9e3779b9u;
-	size_t len;
-
-	if (s == 0)
-		s = 1;
-	len = 1 + xorshift(&s) % maxlen;
-	for (size_t i = 0; i < len; i++)
-		b[i] = (uint8_t)xorshift(&s);
-	return len;
-}
-
 static unsigned
 scale_div(void)
 {
@@ -896,7 +871,7 @@ four_producers_through_a_small_ring_lose_nothing(void **state)
 			if (s < 0)
 				_exit(2);
 			for (unsigned long i = 1; i <= per; i++) {
-				size_t len = fill_body(b, p, i, MAXLEN);
+				size_t len = testbody_fill(b, p, i, 1, MAXLEN);
 				int kl = snprintf(key, sizeof(key), "p%u/%lu", p, i);
 				if (ring_put(&kr, (unsigned)s, key, (size_t)kl, b, len, -1) != 0)
 					_exit(3);
@@ -922,7 +897,7 @@ four_producers_through_a_small_ring_lose_nothing(void **state)
 		if (i != next[p] + 1)
 			fail_msg("producer %u: got %lu after %lu", p, i, next[p]);
 		next[p] = i;
-		size_t len = fill_body(expect, p, i, MAXLEN);
+		size_t len = testbody_fill(expect, p, i, 1, MAXLEN);
 		assert_int_equal(m.body_len, len);
 		assert_memory_equal(m.body, expect, len);
 		total++;
