@@ -403,6 +403,45 @@ reload_keeps_old_keys_when_file_breaks(void **state)
 	creds_free(c);
 }
 
+static int
+count(struct fixture *f, const char *needle)
+{
+	char *log = slurp(f->log), *p = log;
+	int n = 0;
+
+	while ((p = strstr(p, needle)) != NULL) {
+		n++;
+		p++;
+	}
+	free(log);
+	return n;
+}
+
+static void
+reload_reports_a_broken_or_missing_file_once(void **state)
+{
+	struct fixture *f = *state;
+	struct creds *c;
+
+	write_file(f->file, "[default]\naws_access_key_id=AKIAONCEONCEONCE\n"
+	    "aws_secret_access_key=" SECRET "\n", 0600);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	write_file(f->file, "[default\n", 0600);
+	assert_int_equal(creds_reload(c, false), -EINVAL);
+	assert_int_equal(creds_reload(c, false), 0);
+	assert_int_equal(creds_reload(c, false), 0);
+	assert_int_equal(count(f, "not reloaded"), 1);
+	unlink(f->file);
+	assert_int_equal(creds_reload(c, false), -ENOENT);
+	assert_int_equal(creds_reload(c, false), -ENOENT);
+	assert_int_equal(count(f, "cannot stat"), 1);
+	write_file(f->file, "[default]\naws_access_key_id=AKIAONCEONCEONCE\n"
+	    "aws_secret_access_key=" SECRET2 "\n", 0600);
+	assert_int_equal(creds_reload(c, false), 1);
+	creds_free(c);
+}
+
 /* ---------------------------------------------------------------- parser */
 
 static int
@@ -557,6 +596,7 @@ main(void)
 		T(reload_picks_up_a_changed_file),
 		T(reload_forced_rereads_a_file_that_looks_unchanged),
 		T(reload_keeps_old_keys_when_file_breaks),
+		T(reload_reports_a_broken_or_missing_file_once),
 		T(parse_handles_comments_whitespace_crlf_and_case),
 		T(parse_reports_missing_profile),
 		T(parse_reports_syntax_errors_with_line_numbers),

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -954,48 +955,104 @@ key_checks_send_nothing(void **state)
 	assert_int_equal(s3_put_object(f->c, key, "x", 1, 0), 0);
 }
 
+/* Writes a credentials file; keep_identity rewrites it in place with the
+ * old mtime, so that only a forced reload can notice the change. */
 static void
-expired_token_reloads_credentials(void **state)
+write_creds(const char *path, const char *ak, const char *sk, const char *tok,
+    bool keep_identity)
 {
-	struct fx *f = *state;
-	char dir[] = "/tmp/test_s3_creds.XXXXXX", path[128], v[512];
-	struct s3_client *c;
-	struct creds *cr;
+	struct timespec times[2];
+	struct stat st;
 	FILE *fp;
 
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/credentials", dir);
+	if (keep_identity)
+		assert_int_equal(stat(path, &st), 0);
 	fp = fopen(path, "w");
-	fprintf(fp, "[default]\naws_access_key_id=AKIAOLDOLDOLDOLD\n"
-	    "aws_secret_access_key=old\naws_session_token=tok1\n");
+	assert_non_null(fp);
+	fprintf(fp, "[default]\naws_access_key_id=%s\naws_secret_access_key=%s\n"
+	    "aws_session_token=%s\n", ak, sk, tok);
 	fclose(fp);
+	assert_int_equal(chmod(path, 0600), 0);
+	if (keep_identity) {
+		times[0] = st.st_atim;
+		times[1] = st.st_mtim;
+		assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+	}
+}
+
+static struct creds *
+file_creds(char *dir, char *path, size_t cap)
+{
+	struct creds *cr;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, cap, "%s/credentials", dir);
+	write_creds(path, "AKIAOLDOLDOLDOLD", "old", "tok1", false);
 	unsetenv("AWS_ACCESS_KEY_ID");
 	unsetenv("AWS_SECRET_ACCESS_KEY");
 	cr = creds_new(&(struct creds_options){ .file = path });
 	setenv("AWS_ACCESS_KEY_ID", AK, 1);
 	setenv("AWS_SECRET_ACCESS_KEY", SK, 1);
 	assert_non_null(cr);
+	return cr;
+}
+
+static void
+expired_token_reloads_credentials(void **state)
+{
+	struct fx *f = *state;
+	char dir[] = "/tmp/test_s3_creds.XXXXXX", path[128], v[512];
+	struct s3_client *c;
+	struct creds *cr = file_creds(dir, path, sizeof(path));
+
 	c = s3_client_new(&(struct s3_config){ .endpoint = f->endpoint,
 	    .bucket = "bucket", .path_style = true }, cr);
 	assert_non_null(c);
+	assert_int_equal(s3_put_object(c, "k", "x", 1, 0), 0);
 
-	/* The credential helper writes new keys, then S3 says expired. */
-	fp = fopen(path, "w");
-	fprintf(fp, "[default]\naws_access_key_id=AKIANEWNEWNEWNEW\n"
-	    "aws_secret_access_key=new\naws_session_token=tok2\n");
-	fclose(fp);
+	/* A credential helper rewrites the file in place within the same
+	 * second (nothing a stat can see), then S3 says the token expired. */
+	write_creds(path, "AKIANEWNEWNEWNEW", "new", "tok2", true);
 	server_script(&(struct canned){ .status = 400, .body =
 	    "<Error><Code>ExpiredToken</Code></Error>" });
 	assert_int_equal(s3_put_object(c, "k", "x", 1, 0), -EIO);
 	assert_true(s3_response(c)->verdict.reload_credentials);
-	assert_string_equal(rec_header(server_rec(0), "x-amz-security-token", v,
+	assert_string_equal(rec_header(server_rec(1), "x-amz-security-token", v,
 	    sizeof(v)), "tok1");
 	assert_int_equal(creds_generation(cr), 2);
 	assert_int_equal(s3_put_object(c, "k", "x", 1, 0), 0);
+	assert_non_null(strstr(rec_header(server_rec(2), "Authorization", v,
+	    sizeof(v)), "Credential=AKIANEWNEWNEWNEW/"));
+	assert_string_equal(rec_header(server_rec(2), "x-amz-security-token", v,
+	    sizeof(v)), "tok2");
+
+	s3_client_free(c);
+	creds_free(cr);
+	unlink(path);
+	rmdir(dir);
+}
+
+static void
+changed_credentials_file_is_used_within_a_second(void **state)
+{
+	struct fx *f = *state;
+	char dir[] = "/tmp/test_s3_creds.XXXXXX", path[128], tmp[160], v[512];
+	struct s3_client *c;
+	struct creds *cr = file_creds(dir, path, sizeof(path));
+
+	c = s3_client_new(&(struct s3_config){ .endpoint = f->endpoint,
+	    .bucket = "bucket", .path_style = true }, cr);
+	assert_non_null(c);
+	assert_int_equal(s3_put_object(c, "k", "x", 1, 0), 0);
+	/* Replaced by rename, as credential helpers do: a new inode. */
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	write_creds(tmp, "AKIANEWNEWNEWNEW", "new", "tok2", false);
+	assert_int_equal(rename(tmp, path), 0);
+	usleep(1100 * 1000);
+	assert_int_equal(s3_put_object(c, "k", "x", 1, 0), 0);
 	assert_non_null(strstr(rec_header(server_rec(1), "Authorization", v,
 	    sizeof(v)), "Credential=AKIANEWNEWNEWNEW/"));
-	assert_string_equal(rec_header(server_rec(1), "x-amz-security-token", v,
-	    sizeof(v)), "tok2");
+	assert_int_equal(creds_generation(cr), 2);
 
 	s3_client_free(c);
 	creds_free(cr);
@@ -1084,6 +1141,7 @@ main(void)
 		T(get_object_reads_body_and_refuses_overflow),
 		T(key_checks_send_nothing),
 		T(expired_token_reloads_credentials),
+		T(changed_credentials_file_is_used_within_a_second),
 		T(client_new_refuses_bad_configuration),
 		T(prepare_and_finish_work_with_a_multi_handle),
 	};

@@ -42,6 +42,11 @@ struct creds {
 	pthread_mutex_t lock;
 	struct creds_secret cur;	/* guarded by lock */
 	struct file_ident ident;	/* guarded by lock */
+	/* The last file that failed to load, and whether the last stat
+	 * failed: periodic checks then stay quiet until something changes,
+	 * instead of logging the same error every second. */
+	struct file_ident failed;	/* guarded by lock */
+	bool stat_failed;		/* guarded by lock */
 	bool from_env;
 	char profile[PROFILE_MAX];
 	char path[PATH_MAX];
@@ -569,15 +574,23 @@ creds_reload(struct creds *c, bool force)
 	if (c->from_env)
 		return 0;
 	if (stat(c->path, &st) < 0) {
+		bool first;
+
 		rc = -errno;
-		log_msg(LOG_LEVEL_WARN,
-		    "cannot stat credentials file %s: %s; keeping the "
-		    "current keys", c->path, strerror(-rc));
+		pthread_mutex_lock(&c->lock);
+		first = !c->stat_failed;
+		c->stat_failed = true;
+		pthread_mutex_unlock(&c->lock);
+		if (first || force)
+			log_msg(LOG_LEVEL_WARN,
+			    "cannot stat credentials file %s: %s; keeping the "
+			    "current keys", c->path, strerror(-rc));
 		return rc;
 	}
 	ident_from_stat(&now, &st);
 	pthread_mutex_lock(&c->lock);
-	same = ident_equal(&now, &c->ident);
+	c->stat_failed = false;
+	same = ident_equal(&now, &c->ident) || ident_equal(&now, &c->failed);
 	pthread_mutex_unlock(&c->lock);
 	if (same && !force)
 		return 0;
@@ -591,6 +604,9 @@ creds_reload(struct creds *c, bool force)
 	if (rc < 0) {
 		log_msg(LOG_LEVEL_WARN, "credentials file %s not reloaded; "
 		    "keeping the current keys", c->path);
+		pthread_mutex_lock(&c->lock);
+		c->failed = now;
+		pthread_mutex_unlock(&c->lock);
 		goto out_wipe;
 	}
 

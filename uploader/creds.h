@@ -80,6 +80,9 @@ uint64_t creds_generation(struct creds *c);
  * answered ExpiredToken). Returns 1 when the keys changed, 0 when they did
  * not (or they come from the environment, which cannot change), or -errno
  * when the file cannot be read or parsed: the previous keys stay in use.
+ * A file that failed to load is not retried (nor logged again) until its
+ * identity changes, so calling this every second is cheap and quiet; the
+ * S3 client does exactly that before its requests.
  */
 int creds_reload(struct creds *c, bool force)
 	__attribute__((warn_unused_result));

@@ -63,6 +63,7 @@ struct s3_client {
 	struct sigv4_signer *signer;
 	struct creds *creds;
 	struct creds_secret secret;
+	time_t creds_checked;		/* CLOCK_MONOTONIC seconds */
 
 	/* Configuration, fixed at creation. */
 	char scheme[8];
@@ -578,6 +579,18 @@ begin(struct s3_client *c, enum op op)
 	c->upload_id_out = NULL;
 	c->part_out = NULL;
 
+	/* The credentials file is checked at most once a second per client
+	 * (one stat); a failure is logged by creds and the old keys stay. */
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+		if (ts.tv_sec != c->creds_checked) {
+			c->creds_checked = ts.tv_sec;
+			if (creds_reload(c->creds, false) < 0)
+				log_msg(LOG_LEVEL_DEBUG, "using the previous keys");
+		}
+	}
 	/* Keys may have changed (reload after a file change or an
 	 * ExpiredToken); take the new copy before signing. */
 	if (creds_generation(c->creds) != c->secret.generation &&
