@@ -68,6 +68,7 @@
 #define SAMPLE_SAT      64       /* saturated run: time one put in 64 */
 #define SAMPLE_PACED    8        /* paced run: one in 8 */
 #define POLL_MS         2
+#define MEM_EVERY_NS    (50ull * 1000 * 1000) /* RssAnon + RssFile sampling */
 #define STALL_NS        (60ull * 1000 * 1000 * 1000)
 #define MS_NS           (1000ull * 1000)
 #define SEC_NS          (1000ull * MS_NS)
@@ -116,7 +117,8 @@ struct run_shm {
 
 struct proc_sample {
 	double cpu_s;               /* utime + stime */
-	long hwm_kib, rss_kib;
+	long hwm_kib, rss_kib;      /* VmHWM, VmRSS: the ring's pages included */
+	long private_kib;           /* RssAnon + RssFile: without shared memory */
 };
 
 struct run_result {
@@ -129,13 +131,17 @@ struct run_result {
 	uint64_t lat_samples, lat_missing;
 	double rate;                /* paced: offered messages/s */
 	long hwm_at[2];             /* VmHWM at the checkpoints (soak) */
+	long private_at[2];         /* RssAnon + RssFile there */
+	long private_peak;          /* the largest RssAnon + RssFile seen */
 };
 
 struct ep_result {
 	bool measured;
 	struct run_result sat, paced, soak;
-	long hwm_kib;
+	long hwm_kib;               /* VmHWM at the end */
+	long private_peak_kib;      /* RssAnon + RssFile, sampled */
 	uint32_t max_message;
+	uint64_t ring_capacity;
 	double wrk_rps;
 	uint64_t wrk_errors;
 	double curl_ups;
@@ -200,7 +206,8 @@ untrack(pid_t pid)
 
 /* Starts argv[0] (searched in PATH) in a process group of its own, with
  * stdin from /dev/null and stdout/stderr to the given files (NULL:
- * /dev/null), and the NAME=VALUE strings of env added to the environment.
+ * /dev/null), and the NAME=VALUE strings of env added to the environment
+ * (a NAME alone removes it).
  * The child gets SIGTERM if the bench dies. Returns the PID or -errno. */
 static pid_t
 spawn(char *const argv[], char *const env[], const char *out, const char *err)
@@ -224,8 +231,12 @@ spawn(char *const argv[], char *const env[], const char *out, const char *err)
 		fd = open(err ? err : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
 		if (fd >= 0)
 			dup2(fd, 2);
-		for (size_t i = 0; env != NULL && env[i] != NULL; i++)
-			putenv(env[i]);
+		for (size_t i = 0; env != NULL && env[i] != NULL; i++) {
+			if (strchr(env[i], '=') == NULL)
+				unsetenv(env[i]);
+			else
+				putenv(env[i]);
+		}
 		execvp(argv[0], argv);
 		dprintf(2, "%s: cannot run %s: %s\n", bench_prog, argv[0], strerror(errno));
 		_exit(127);
@@ -345,6 +356,10 @@ proc_sample(pid_t pid, struct proc_sample *s)
 			s->hwm_kib = strtol(line + 6, NULL, 10);
 		else if (strncmp(line, "VmRSS:", 6) == 0)
 			s->rss_kib = strtol(line + 6, NULL, 10);
+		else if (strncmp(line, "RssAnon:", 8) == 0)
+			s->private_kib += strtol(line + 8, NULL, 10);
+		else if (strncmp(line, "RssFile:", 8) == 0)
+			s->private_kib += strtol(line + 8, NULL, 10);
 	}
 	fclose(f);
 	return rc;
@@ -498,7 +513,7 @@ uploader_start(const struct opts *o, const struct endpoint *ep, unsigned idx,
 {
 	char lifetime[32], workers[16], spool[PATH_MAX], log[PATH_MAX];
 	char key_env[256], secret_env[256], extra_copy[1024];
-	char *argv[48], *env[6];
+	char *argv[48], *env[8];
 	unsigned na = 0, ne = 0;
 	uint64_t deadline;
 	char *save = NULL, *tok;
@@ -542,7 +557,8 @@ uploader_start(const struct opts *o, const struct endpoint *ep, unsigned idx,
 	}
 	if (ep->kind != EP_URL) {
 		env[ne++] = "AWS_REGION=us-east-1";
-		env[ne++] = "AWS_SESSION_TOKEN=";
+		env[ne++] = "AWS_SESSION_TOKEN";
+		env[ne++] = "AWS_PROFILE";
 	}
 	env[ne] = NULL;
 	up->wrapper = spawn(argv, env, NULL, log);
@@ -744,7 +760,7 @@ run(const struct opts *o, const struct endpoint *ep, struct uploader_proc *up,
 	size_t shm_len;
 	struct run_shm *sh;
 	struct proc_sample p0, p1;
-	uint64_t base, target, t0, t_end = 0, last_progress, last_count;
+	uint64_t base, target, t0, t_end = 0, last_progress, last_count, next_mem = 0;
 	uint64_t *done_ns = NULL;
 	double *lat = NULL;
 	unsigned next_cp = 0;
@@ -827,10 +843,18 @@ run(const struct opts *o, const struct endpoint *ep, struct uploader_proc *up,
 			drain_events(ifd, ep->kind, sh, done_ns);
 		now = mono_ns();
 		c = uploaded(up);
+		if (now >= next_mem) {
+			struct proc_sample ps;
+			if (proc_sample(up->pid, &ps) == 0 && ps.private_kib > res->private_peak)
+				res->private_peak = ps.private_kib;
+			next_mem = now + MEM_EVERY_NS;
+		}
 		while (next_cp < rs->ncheckpoints && c - base >= rs->checkpoints[next_cp]) {
 			struct proc_sample ps;
-			if (proc_sample(up->pid, &ps) == 0 && next_cp < 2)
+			if (proc_sample(up->pid, &ps) == 0 && next_cp < 2) {
 				res->hwm_at[next_cp] = ps.hwm_kib;
+				res->private_at[next_cp] = ps.private_kib;
+			}
 			next_cp++;
 		}
 		if (c >= target) {
@@ -1046,8 +1070,8 @@ ref_aws(const struct opts *o, const struct endpoint *ep, struct ep_result *er)
 		(char *)o->aws, "--endpoint-url", (char *)ep->url, "s3", "cp", "--recursive",
 		"--only-show-errors", "--no-progress", dir, dest, NULL };
 	char *env[] = { key_env, secret_env, conf_env, "AWS_SHARED_CREDENTIALS_FILE=/dev/null",
-		"AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=", "AWS_SESSION_TOKEN=",
-		"AWS_PROFILE=", NULL };
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_PAGER=", "AWS_SESSION_TOKEN",
+		"AWS_PROFILE", NULL };
 	uint64_t t0, t1;
 	FILE *f;
 	int rc;
@@ -1145,7 +1169,7 @@ loadavg1(void)
 
 static void
 print_run(const struct opts *o, const char *measure, const char *ep,
-    const struct run_result *r, long hwm)
+    const struct run_result *r, long hwm, long priv)
 {
 	if (!r->ok)
 		return;
@@ -1158,20 +1182,20 @@ print_run(const struct opts *o, const char *measure, const char *ep,
 		json_num("uploads_per_s", r->ups, false);
 		json_num("mb_per_s", r->mbps, false);
 		json_num("cpu_s_per_1k", r->cpu_per_1k, false);
-		printf("\"peak_rss_kib\":%ld,\"lat_samples\":%" PRIu64 ",\"lat_missing\":%" PRIu64 ",",
-		    hwm, r->lat_samples, r->lat_missing);
+		printf("\"peak_rss_kib\":%ld,\"peak_private_kib\":%ld,\"lat_samples\":%" PRIu64
+		    ",\"lat_missing\":%" PRIu64 ",", hwm, priv, r->lat_samples, r->lat_missing);
 		json_num("p50_ms", r->p50_ms, false);
 		json_num("p99_ms", r->p99_ms, false);
 		json_num("max_ms", r->max_ms, true);
 		return;
 	}
-	printf("%-8s %-9s %9" PRIu64 " %9.0f %7.2f %8.3f %9.1f %9.2f %9.2f  %s\n",
+	printf("%-8s %-9s %9" PRIu64 " %9.0f %7.2f %8.3f %8.1f %8.1f %9.2f %9.2f  %s\n",
 	    ep, measure, r->n, r->ups, r->mbps, r->cpu_per_1k, (double)hwm / 1024.0,
-	    r->p50_ms, r->p99_ms, r->rate > 0 ? "paced" : "");
+	    (double)priv / 1024.0, r->p50_ms, r->p99_ms, r->rate > 0 ? "paced" : "");
 }
 
 struct target {
-	const char *name;
+	char name[64];
 	double value, limit;
 	bool higher_is_better, measured;
 };
@@ -1182,8 +1206,18 @@ add_target(struct target *t, unsigned *n, const char *name, double v, double lim
 {
 	if (!isfinite(v))
 		return;
-	t[*n] = (struct target){ name, v, limit, higher, true };
+	snprintf(t[*n].name, sizeof(t[*n].name), "%s", name);
+	t[*n].value = v;
+	t[*n].limit = limit;
+	t[*n].higher_is_better = higher;
+	t[*n].measured = true;
 	(*n)++;
+}
+
+static const char *
+kind_name(enum ep_kind k)
+{
+	return k == EP_NGINX ? "nginx" : k == EP_S3RVER ? "s3rver" : "url";
 }
 
 /* ---------------------------------------------------------------- main */
@@ -1435,8 +1469,17 @@ measure_endpoint(const struct opts *o, struct endpoint *ep, unsigned idx,
 				goto out_up;
 		}
 	}
-	if (proc_sample(up.pid, &ps) == 0)
+	if (proc_sample(up.pid, &ps) == 0) {
 		er->hwm_kib = ps.hwm_kib;
+		er->private_peak_kib = ps.private_kib;
+	}
+	{
+		const struct run_result *rr[] = { &er->sat, &er->paced, &er->soak };
+		for (size_t i = 0; i < 3; i++)
+			if (rr[i]->private_peak > er->private_peak_kib)
+				er->private_peak_kib = rr[i]->private_peak;
+	}
+	er->ring_capacity = up.r.capacity;
 	er->measured = true;
 	uploader_stop(&up);
 
@@ -1469,7 +1512,8 @@ bench_upload_main(int argc, char **argv)
 	};
 	static struct endpoint eps[MAX_ENDPOINTS];
 	struct ep_result res[MAX_ENDPOINTS];
-	struct target tg[16];
+	struct target tg[32];
+	char tname[64];
 	unsigned ntg = 0;
 	char cpu[128];
 	double load0, load1;
@@ -1530,17 +1574,29 @@ bench_upload_main(int argc, char **argv)
 		if (eps[i].kind == EP_S3RVER) {
 			add_target(tg, &ntg, "s3rver_vs_curl_ratio", r->sat.ups / r->curl_ups, 0.90, true);
 			add_target(tg, &ntg, "s3rver_vs_aws_cli_rate", r->sat.ups / r->aws_ups, 5.0, true);
-			if (r->aws_ok)
-				add_target(tg, &ntg, "aws_cli_rss_over_uploader_rss",
+			if (r->aws_ok) {
+				add_target(tg, &ntg, "aws_cli_rss_over_uploader_private",
+				    (double)r->aws_rss_kib / (double)r->private_peak_kib, 5.0, true);
+				add_target(tg, &ntg, "aws_cli_rss_over_uploader_vmhwm",
 				    (double)r->aws_rss_kib / (double)r->hwm_kib, 5.0, true);
+			}
 		}
-		add_target(tg, &ntg, eps[i].kind == EP_NGINX ? "nginx_peak_rss_kib" :
-		    eps[i].kind == EP_S3RVER ? "s3rver_peak_rss_kib" : "url_peak_rss_kib",
-		    (double)r->hwm_kib, bound, false);
-		if (o.soak && r->soak.hwm_at[0] > 0 && r->soak.hwm_at[1] > 0)
-			add_target(tg, &ntg, "soak_rss_growth_pct",
+		snprintf(tname, sizeof(tname), "%s_peak_private_kib", kind_name(eps[i].kind));
+		add_target(tg, &ntg, tname, (double)r->private_peak_kib, bound, false);
+		/* VmHWM counts the ring's pages the uploader has read: shared
+		 * with the producers, sized by --ring-size, not the uploader's
+		 * own. The limit adds the ring's capacity. */
+		snprintf(tname, sizeof(tname), "%s_vmhwm_kib", kind_name(eps[i].kind));
+		add_target(tg, &ntg, tname, (double)r->hwm_kib,
+		    bound + (double)r->ring_capacity / 1024.0, false);
+		if (o.soak && r->soak.hwm_at[0] > 0 && r->soak.hwm_at[1] > 0) {
+			add_target(tg, &ntg, "soak_vmhwm_growth_pct",
 			    100.0 * (double)(r->soak.hwm_at[1] - r->soak.hwm_at[0]) /
 			    (double)r->soak.hwm_at[0], 2.0, false);
+			add_target(tg, &ntg, "soak_private_growth_pct",
+			    100.0 * (double)(r->soak.private_at[1] - r->soak.private_at[0]) /
+			    (double)r->soak.private_at[0], 2.0, false);
+		}
 	}
 
 	if (o.json) {
@@ -1549,13 +1605,15 @@ bench_upload_main(int argc, char **argv)
 			if (!r->measured)
 				continue;
 			if (o.soak) {
-				print_run(&o, "soak", eps[i].name, &r->soak, r->hwm_kib);
+				print_run(&o, "soak", eps[i].name, &r->soak, r->hwm_kib, r->private_peak_kib);
 				printf("{\"measure\":\"soak_rss\",\"endpoint\":\"%s\",\"hwm_kib_100k\":%ld,"
-				    "\"hwm_kib_1m\":%ld}\n", eps[i].name, r->soak.hwm_at[0], r->soak.hwm_at[1]);
+				    "\"hwm_kib_1m\":%ld,\"private_kib_100k\":%ld,\"private_kib_1m\":%ld}\n",
+				    eps[i].name, r->soak.hwm_at[0], r->soak.hwm_at[1],
+				    r->soak.private_at[0], r->soak.private_at[1]);
 				continue;
 			}
-			print_run(&o, "upload", eps[i].name, &r->sat, r->hwm_kib);
-			print_run(&o, "latency", eps[i].name, &r->paced, r->hwm_kib);
+			print_run(&o, "upload", eps[i].name, &r->sat, r->hwm_kib, r->private_peak_kib);
+			print_run(&o, "latency", eps[i].name, &r->paced, r->hwm_kib, r->private_peak_kib);
 			if (isfinite(r->wrk_rps)) {
 				printf("{\"measure\":\"wrk\",\"endpoint\":\"%s\",\"size\":%zu,\"connections\":%u,"
 				    "\"seconds\":%u,\"errors\":%" PRIu64 ",", eps[i].name, o.size, o.workers,
@@ -1591,20 +1649,21 @@ bench_upload_main(int argc, char **argv)
 		return rc;
 	}
 
-	printf("\n%-8s %-9s %9s %9s %7s %8s %9s %9s %9s\n", "endpoint", "measure",
-	    "uploads", "per s", "MB/s", "cpu/1k", "RSS MiB", "p50 ms", "p99 ms");
+	printf("\n%-8s %-9s %9s %9s %7s %8s %8s %8s %9s %9s\n", "endpoint", "measure",
+	    "uploads", "per s", "MB/s", "cpu s/1k", "HWM MiB", "priv MiB", "p50 ms", "p99 ms");
 	for (unsigned i = 0; i < o.nendpoints; i++) {
 		const struct ep_result *r = &res[i];
 		if (!r->measured)
 			continue;
 		if (o.soak) {
-			print_run(&o, "soak", eps[i].name, &r->soak, r->hwm_kib);
-			printf("%-8s VmHWM at 100k: %ld KiB, at 1M: %ld KiB\n", eps[i].name,
-			    r->soak.hwm_at[0], r->soak.hwm_at[1]);
+			print_run(&o, "soak", eps[i].name, &r->soak, r->hwm_kib, r->private_peak_kib);
+			printf("%-8s VmHWM at 100k: %ld KiB, at 1M: %ld KiB; RssAnon+RssFile %ld, %ld KiB\n",
+			    eps[i].name, r->soak.hwm_at[0], r->soak.hwm_at[1],
+			    r->soak.private_at[0], r->soak.private_at[1]);
 			continue;
 		}
-		print_run(&o, "uploader", eps[i].name, &r->sat, r->hwm_kib);
-		print_run(&o, "uploader", eps[i].name, &r->paced, r->hwm_kib);
+		print_run(&o, "uploader", eps[i].name, &r->sat, r->hwm_kib, r->private_peak_kib);
+		print_run(&o, "uploader", eps[i].name, &r->paced, r->hwm_kib, r->private_peak_kib);
 		if (isfinite(r->wrk_rps))
 			printf("%-8s %-9s %9s %9.0f %7.2f %8s %9s   (%u connections, %us, %" PRIu64 " errors)\n",
 			    eps[i].name, "wrk", "-", r->wrk_rps, r->wrk_rps * (double)o.size / 1e6,
@@ -1614,10 +1673,10 @@ bench_upload_main(int argc, char **argv)
 			    eps[i].name, "curl", o.count, r->curl_ups, r->curl_ups * (double)o.size / 1e6,
 			    "-", "-", o.workers, r->curl_bad);
 		if (isfinite(r->aws_ups))
-			printf("%-8s %-9s %9" PRIu64 " %9.0f %7.2f %8s %9.1f   (max_concurrent_requests %u)\n",
+			printf("%-8s %-9s %9" PRIu64 " %9.0f %7.2f %8s %8.1f %8s   (max_concurrent_requests %u)\n",
 			    eps[i].name, "aws-cli", o.aws_count, r->aws_ups,
 			    r->aws_ups * (double)o.size / 1e6, "-", (double)r->aws_rss_kib / 1024.0,
-			    o.workers);
+			    "-", o.workers);
 	}
 	printf("\nmachine: %ld CPUs, %s; load average %.2f before, %.2f after\n",
 	    sysconf(_SC_NPROCESSORS_ONLN), cpu, load0, load1);

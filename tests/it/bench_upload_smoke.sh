@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# bench_upload_smoke.sh -- s3ring-bench upload runs end to end on a tiny
+# workload against nginx (started by the bench): its --json lines parse, each
+# names its "measure", and the figures are sane (every message uploaded,
+# rates and memory positive, latency samples present and ordered). When the
+# run is interrupted it stops everything it started and removes its ring,
+# its journal and its work directory. No timing is asserted: speed is for
+# the benchmark to report, not for a test.
+# Skipped in sanitizer builds: the bench measures the real uploader, and
+# there every figure would be the sanitizer's.
+set -uo pipefail
+if [ -n "${SAN:-}" ]; then
+	echo "bench_upload_smoke: runs in the plain build only (it measures)"
+	exit 0
+fi
+B=${BUILD:-build}
+bench=$B/bin/s3ring-bench
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+[ -x "$bench" ] || fail "$bench not built"
+[ -x "$B/bin/s3ring-uploader" ] || fail "$B/bin/s3ring-uploader not built"
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || fail "nginx missing (tests/install-deps.sh)"
+command -v wrk >/dev/null || fail "wrk missing (tests/install-deps.sh)"
+
+# Usage errors exit 64 (EX_USAGE).
+$bench upload --endpoint ftp://x >/dev/null 2>&1; [ $? -eq 64 ] || fail "--endpoint ftp:// not refused"
+$bench upload --count 0 >/dev/null 2>&1; [ $? -eq 64 ] || fail "--count 0 not refused"
+
+# left_behind PID: the rings and journals of a bench run that was PID.
+left_behind() {
+	ls /dev/shm/s3ring.bench-upload-"$1"-* 2>/dev/null
+}
+
+timeout 300 $bench upload --json --endpoint nginx --count 2000 --workers 4 \
+    --ref-seconds 1 --paced 0.5 --paced-seconds 1 >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+wait $pid || fail "bench exited $?: $(tail -n 5 "$tmp/err")"
+[ -z "$(left_behind $pid)" ] || fail "left behind: $(left_behind $pid)"
+
+python3 - "$tmp/out" <<'PY' || fail "JSON: $(cat "$tmp/out")"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+by = {}
+for d in lines:
+    assert "measure" in d, d
+    by.setdefault(d["measure"], []).append(d)
+for m in ("upload", "latency", "wrk", "config", "target"):
+    assert m in by, f"no {m} line"
+up = by["upload"][0]
+assert up["endpoint"] == "nginx" and up["count"] == 2000 and up["size"] == 1024, up
+assert up["workers"] == 4, up
+assert up["uploads_per_s"] > 0 and up["mb_per_s"] > 0, up
+assert abs(up["mb_per_s"] - up["uploads_per_s"] * 1024 / 1e6) < 0.01 * up["mb_per_s"] + 0.01, up
+assert up["cpu_s_per_1k"] is None or up["cpu_s_per_1k"] >= 0, up
+assert up["peak_rss_kib"] > 0 and 0 < up["peak_private_kib"] <= up["peak_rss_kib"] + 4096, up
+# one message in 64 is timed: 2000 / 64 rounded up
+assert up["lat_samples"] + up["lat_missing"] == 32, up
+assert up["lat_samples"] > 0 and 0 <= up["p50_ms"] <= up["p99_ms"] <= up["max_ms"], up
+lat = by["latency"][0]
+assert lat["offered_per_s"] > 0 and lat["uploads_per_s"] > 0, lat
+assert lat["lat_samples"] > 0 and 0 <= lat["p50_ms"] <= lat["p99_ms"], lat
+w = by["wrk"][0]
+assert w["requests_per_s"] > 0 and w["connections"] == 4, w
+c = by["config"][0]
+assert c["nproc"] >= 1 and c["cpu"], c
+names = {t["name"] for t in by["target"]}
+assert {"nginx_vs_wrk_ratio", "nginx_peak_private_kib", "nginx_vmhwm_kib"} <= names, names
+for t in by["target"]:
+    assert isinstance(t["pass"], bool) and t["value"] is not None, t
+print("figure: nginx %.0f uploads/s (wrk %.0f requests/s), private RSS %d KiB"
+      % (up["uploads_per_s"], w["requests_per_s"], up["peak_private_kib"]))
+PY
+[ $? -eq 0 ] || exit 1
+
+# Interrupted mid-run: it stops, says so, and leaves nothing behind.
+timeout 300 $bench upload --endpoint nginx --count 100000000 --workers 2 --no-refs \
+    >/dev/null 2>"$tmp/err2" &
+pid=$!
+for _ in $(seq 1 100); do
+	[ -n "$(left_behind $pid)" ] && break
+	sleep 0.1
+done
+sleep 1
+kill -INT $pid
+wait $pid
+rc=$?
+[ $rc -ne 0 ] || fail "interrupted run exited 0"
+grep -q interrupted "$tmp/err2" || fail "no 'interrupted' message: $(cat "$tmp/err2")"
+work=$(sed -n 's/.*work dir \(.*\)$/\1/p' "$tmp/err2" | head -n 1)
+[ -n "$work" ] || fail "no work dir named: $(cat "$tmp/err2")"
+[ ! -e "$work" ] || fail "$work left behind"
+[ -z "$(left_behind $pid)" ] || fail "left behind after SIGINT: $(left_behind $pid)"
+# Nothing it started still runs: no process mentions its work directory.
+for c in /proc/[0-9]*/cmdline; do
+	if tr "\0" " " 2>/dev/null <"$c" | grep -qF "$work"; then
+		fail "still running after SIGINT: $(tr '\0' ' ' <"$c")"
+	fi
+done
+echo "ok"
