@@ -102,6 +102,7 @@ struct opts {
 	const char *aws;
 	const char *top;
 	const char *extra_args;     /* more uploader flags, space-separated */
+	const char *perf_out;       /* perf record the uploader in the main run */
 };
 
 /* One run's memory, shared by the parent and its producer children
@@ -613,6 +614,7 @@ struct run_spec {
 	double rate;                /* messages/s over all producers; 0: flat out */
 	const uint64_t *checkpoints;/* VmHWM when uploaded reaches these */
 	unsigned ncheckpoints;
+	const char *perf_out;       /* non-NULL: perf record -g the uploader */
 };
 
 static void
@@ -765,6 +767,7 @@ run(const struct opts *o, const struct endpoint *ep, struct uploader_proc *up,
 	double *lat = NULL;
 	unsigned next_cp = 0;
 	char dir[PATH_MAX + 32];
+	pid_t perf_pid = 0;
 	int ifd = -1, rc = -EIO;
 
 	memset(res, 0, sizeof(*res));
@@ -821,6 +824,15 @@ run(const struct opts *o, const struct endpoint *ep, struct uploader_proc *up,
 		usleep(1000);
 	}
 
+	if (rs->perf_out != NULL) {
+		char pid[16], err[PATH_MAX];
+		char *pargv[] = { "perf", "record", "-F", "999", "--call-graph", "dwarf,16384", "-o",
+			(char *)rs->perf_out, "-p", pid, NULL };
+		snprintf(pid, sizeof(pid), "%d", (int)up->pid);
+		snprintf(err, sizeof(err), "%s/perf.err", workdir);
+		perf_pid = spawn(pargv, NULL, NULL, err);
+		usleep(300000); /* perf attaches to every thread */
+	}
 	base = uploaded(up);
 	target = base + rs->n;
 	(void)proc_sample(up->pid, &p0);
@@ -876,6 +888,12 @@ run(const struct opts *o, const struct endpoint *ep, struct uploader_proc *up,
 		}
 	}
 	(void)proc_sample(up->pid, &p1);
+	if (perf_pid > 0) {
+		/* SIGINT: perf writes its data and exits. */
+		kill(perf_pid, SIGINT);
+		(void)wait_child(perf_pid, 30 * SEC_NS);
+		perf_pid = 0;
+	}
 	if (ifd >= 0) {
 		usleep(20000);
 		drain_events(ifd, ep->kind, sh, done_ns);
@@ -924,6 +942,8 @@ out_kill:
 			waitpid(pids[i], NULL, 0);
 		}
 out:
+	if (perf_pid > 0)
+		stop_group(perf_pid);
 	if (ifd >= 0)
 		close(ifd);
 	free(done_ns);
@@ -1230,7 +1250,7 @@ usage(FILE *f)
 	    "         [--producers N] [--endpoint nginx|s3rver|URL[,...]] [--soak]\n"
 	    "         [--no-refs] [--ref-seconds S] [--aws-count N] [--paced F]\n"
 	    "         [--paced-seconds S] [--uploader PATH] [--aws PATH]\n"
-	    "         [--top DIR] [--uploader-args 'FLAGS'] [--keep]\n"
+	    "         [--top DIR] [--uploader-args 'FLAGS'] [--perf FILE] [--keep]\n"
 	    "  Puts COUNT messages of SIZE bytes from PRODUCERS processes into a ring\n"
 	    "  that a real s3ring-uploader with WORKERS workers drains to each endpoint\n"
 	    "  (default: nginx,s3rver, both started here on 127.0.0.1), and measures\n"
@@ -1240,7 +1260,9 @@ usage(FILE *f)
 	    "  points in the same run: wrk (nginx), curl --parallel and the AWS CLI\n"
 	    "  (s3rver). --soak: 1,000,000 uploads to nginx, VmHWM at 100k and 1M.\n"
 	    "  A URL endpoint uses the AWS_* credentials of the environment and has\n"
-	    "  no latency. Defaults: size 1024, count 20000, workers 16, producers 2.\n",
+	    "  no latency. --perf FILE: perf record -g the uploader during the main\n"
+	    "  run (one endpoint). Defaults: size 1024, count 20000, workers 16,\n"
+	    "  producers 2.\n",
 	    bench_prog);
 }
 
@@ -1263,7 +1285,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_SIZE = 256, O_COUNT, O_WORKERS, O_PRODUCERS, O_ENDPOINT, O_SOAK,
 		O_NOREFS, O_REFSEC, O_AWSCOUNT, O_PACED, O_PACEDSEC, O_UPLOADER, O_AWS,
-		O_TOP, O_UARGS, O_KEEP };
+		O_TOP, O_UARGS, O_KEEP, O_PERF };
 	static const struct option lo[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1283,6 +1305,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 		{ "top", required_argument, NULL, O_TOP },
 		{ "uploader-args", required_argument, NULL, O_UARGS },
 		{ "keep", no_argument, NULL, O_KEEP },
+		{ "perf", required_argument, NULL, O_PERF },
 		{ NULL, 0, NULL, 0 },
 	};
 	static char endpoints_buf[1024];
@@ -1360,6 +1383,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 		case O_TOP: o->top = optarg; break;
 		case O_UARGS: o->extra_args = optarg; break;
 		case O_KEEP: o->keep = true; break;
+		case O_PERF: o->perf_out = optarg; break;
 		default:
 			usage(stderr);
 			return -1;
@@ -1457,7 +1481,7 @@ measure_endpoint(const struct opts *o, struct endpoint *ep, unsigned idx,
 			goto out_up;
 	} else {
 		rs = (struct run_spec){ .n = o->count, .first = warm, .run_id = run_id++,
-			.sample = SAMPLE_SAT };
+			.sample = SAMPLE_SAT, .perf_out = o->perf_out };
 		if ((rc = run(o, ep, &up, &rs, &er->sat)) < 0)
 			goto out_up;
 		if (o->paced_fraction > 0) {
