@@ -1511,11 +1511,13 @@ measure_endpoint(const struct opts *o, struct endpoint *ep, unsigned idx,
 	if (o->refs && !o->soak && !interrupted) {
 		if (ep->kind == EP_NGINX)
 			(void)ref_wrk(o, ep, er);
-		if (ep->kind == EP_S3RVER) {
+		if (ep->kind == EP_S3RVER)
 			(void)ref_curl(o, ep, er);
-			if (o->aws_count > 0 && !interrupted)
-				(void)ref_aws(o, ep, er);
-		}
+		/* nginx ignores the signature, so the AWS CLI runs against both:
+		 * against s3rver the server is the ceiling, against nginx the
+		 * client is. */
+		if (ep->kind != EP_URL && o->aws_count > 0 && !interrupted)
+			(void)ref_aws(o, ep, er);
 	}
 	rc = interrupted ? -EINTR : 0;
 	goto out;
@@ -1595,13 +1597,18 @@ bench_upload_main(int argc, char **argv)
 			continue;
 		if (eps[i].kind == EP_NGINX && !o.soak)
 			add_target(tg, &ntg, "nginx_vs_wrk_ratio", r->sat.ups / r->wrk_rps, 0.40, true);
-		if (eps[i].kind == EP_S3RVER) {
+		if (eps[i].kind == EP_S3RVER)
 			add_target(tg, &ntg, "s3rver_vs_curl_ratio", r->sat.ups / r->curl_ups, 0.90, true);
-			add_target(tg, &ntg, "s3rver_vs_aws_cli_rate", r->sat.ups / r->aws_ups, 5.0, true);
+		if (eps[i].kind != EP_URL && !o.soak) {
+			const char *k = kind_name(eps[i].kind);
+			snprintf(tname, sizeof(tname), "%s_vs_aws_cli_rate", k);
+			add_target(tg, &ntg, tname, r->sat.ups / r->aws_ups, 5.0, true);
 			if (r->aws_ok) {
-				add_target(tg, &ntg, "aws_cli_rss_over_uploader_private",
+				snprintf(tname, sizeof(tname), "%s_aws_cli_rss_over_uploader_private", k);
+				add_target(tg, &ntg, tname,
 				    (double)r->aws_rss_kib / (double)r->private_peak_kib, 5.0, true);
-				add_target(tg, &ntg, "aws_cli_rss_over_uploader_vmhwm",
+				snprintf(tname, sizeof(tname), "%s_aws_cli_rss_over_uploader_vmhwm", k);
+				add_target(tg, &ntg, tname,
 				    (double)r->aws_rss_kib / (double)r->hwm_kib, 5.0, true);
 			}
 		}

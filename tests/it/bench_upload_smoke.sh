@@ -23,6 +23,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 [ -x "$B/bin/s3ring-uploader" ] || fail "$B/bin/s3ring-uploader not built"
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || fail "nginx missing (tests/install-deps.sh)"
 command -v wrk >/dev/null || fail "wrk missing (tests/install-deps.sh)"
+[ -x /usr/bin/aws ] || fail "the AWS CLI (/usr/bin/aws) missing (tests/install-deps.sh)"
 
 # Usage errors exit 64 (EX_USAGE).
 $bench upload --endpoint ftp://x >/dev/null 2>&1; [ $? -eq 64 ] || fail "--endpoint ftp:// not refused"
@@ -34,7 +35,7 @@ left_behind() {
 }
 
 timeout 300 $bench upload --json --endpoint nginx --count 2000 --workers 4 \
-    --ref-seconds 1 --paced 0.5 --paced-seconds 1 >"$tmp/out" 2>"$tmp/err" &
+    --ref-seconds 1 --aws-count 50 --paced 0.5 --paced-seconds 1 >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 wait $pid || fail "bench exited $?: $(tail -n 5 "$tmp/err")"
 [ -z "$(left_behind $pid)" ] || fail "left behind: $(left_behind $pid)"
@@ -46,7 +47,7 @@ by = {}
 for d in lines:
     assert "measure" in d, d
     by.setdefault(d["measure"], []).append(d)
-for m in ("upload", "latency", "wrk", "config", "target"):
+for m in ("upload", "latency", "wrk", "aws_cli", "config", "target"):
     assert m in by, f"no {m} line"
 up = by["upload"][0]
 assert up["endpoint"] == "nginx" and up["count"] == 2000 and up["size"] == 1024, up
