@@ -404,15 +404,16 @@ rec_at(const struct ring *r, uint64_t pos)
 	return (struct ring_record *)(r->data + (pos & r->mask));
 }
 
+/* The header CRC covers the tag with its state bits cleared, then the rest
+ * of the first RING_HDR_CRC_SPAN bytes. The tag is taken from the caller,
+ * never read from the record: it is an atomic that others CAS. */
 static uint32_t
 rec_hdr_crc(const struct ring_record *rec, uint64_t tag)
 {
-	unsigned char buf[RING_HDR_CRC_SPAN];
 	uint64_t t = tag & ~(uint64_t)0xf;
 
-	memcpy(buf, rec, RING_HDR_CRC_SPAN);
-	memcpy(buf, &t, sizeof(t));
-	return crc32c(0, buf, sizeof(buf));
+	return crc32c(crc32c(0, &t, sizeof(t)), (const uint8_t *)rec + sizeof(t),
+	    RING_HDR_CRC_SPAN - sizeof(t));
 }
 
 /* Waits for the space word to change, bounded by deadline (0: forever, in
@@ -571,6 +572,10 @@ ring_commit(struct ring *r, struct ring_resv *rv, uint32_t body_crc)
 	struct ring_record *rec = rec_at(r, rv->pos);
 	uint64_t w = ring_tag_make(rv->pos, rv->slot, RING_WRITING);
 
+	/* Read before the commit: once committed, the record belongs to the
+	 * consumer and its space may be reused by another producer. */
+	uint64_t put_ns = rec->put_ns;
+
 	rec->body_crc = body_crc;
 	rec->hdr_crc = rec_hdr_crc(rec, w);
 	/* seq_cst: a release for the record's bytes (pairs with the acquire
@@ -584,7 +589,7 @@ ring_commit(struct ring *r, struct ring_resv *rv, uint32_t body_crc)
 	}
 	atomic_fetch_add_explicit(&s->produced, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&s->bytes, rv->body_len, memory_order_relaxed);
-	atomic_store_explicit(&s->last_put_ns, rec->put_ns, memory_order_relaxed);
+	atomic_store_explicit(&s->last_put_ns, put_ns, memory_order_relaxed);
 	ring_wake_consumer(r);
 	return 0;
 }
@@ -846,7 +851,8 @@ consume_unguarded(struct consume_args *a)
 		c->stuck_since_ns = 0;
 
 		/* Read the header once; everything below uses the copy. */
-		memcpy(&hd, rec, sizeof(hd));
+		memcpy((uint8_t *)&hd + sizeof(hd.tag), (const uint8_t *)rec + sizeof(hd.tag),
+		    sizeof(hd) - sizeof(hd.tag));
 		uint64_t len = hd.len;
 		bool len_sane = len >= RING_ALIGN && len % RING_ALIGN == 0 &&
 		    len <= tail - pos;

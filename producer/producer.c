@@ -14,12 +14,8 @@
 
 #include "crc32c.h"
 #include "proc.h"
+#include "producer_internal.h"
 #include "ring.h"
-
-struct s3ring_producer {
-	struct ring ring;
-	unsigned slot;
-};
 
 /* The reservation's opaque words hold the ring position and the slot. */
 _Static_assert(sizeof(((struct s3ring_reservation *)0)->opaque_) >= 2 * sizeof(uint64_t),

@@ -14,10 +14,12 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "producer_internal.h"
 #include "ring.h"
 #include "s3ring.h"
 
@@ -406,6 +408,76 @@ put_makes_no_system_call_while_the_consumer_is_awake(void **state)
 	assert_int_equal(WTERMSIG(st), SIGSYS);
 }
 
+struct thread_arg {
+	struct s3ring_producer *p;
+	int id;
+	int n;
+};
+
+static void *
+put_thread(void *arg)
+{
+	struct thread_arg *a = arg;
+	char key[64], body[128];
+
+	for (int i = 1; i <= a->n; i++) {
+		snprintf(key, sizeof(key), "t%d/%d", a->id, i);
+		int len = snprintf(body, sizeof(body), "thread %d message %d", a->id, i);
+		if (s3ring_put(a->p, key, body, (size_t)len, -1) != 0)
+			return (void *)1;
+	}
+	return NULL;
+}
+
+/* One handle shared by four threads while the main thread drains the ring
+ * through the same mapping: every message arrives once, each thread's in
+ * order. This is the threaded path ThreadSanitizer checks (through one
+ * mapping, so that it sees both sides of every acquire and release). */
+static void
+one_handle_is_safe_from_many_threads(void **state)
+{
+	enum { THREADS = 4, EACH = 20000 };
+	struct s3ring_producer *p = s3ring_open(name, 0);
+	struct thread_arg args[THREADS];
+	pthread_t tid[THREADS];
+	struct ring_consumer c;
+	struct ring_msg m;
+	static uint8_t buf[1 << 18];
+	int next[THREADS] = { 0 }, total = 0;
+
+	(void)state;
+	assert_non_null(p);
+	struct ring *rp = &p->ring;
+	ring_consumer_init(&c, rp, 0);
+	for (int i = 0; i < THREADS; i++) {
+		args[i] = (struct thread_arg){ p, i, EACH };
+		assert_int_equal(pthread_create(&tid[i], NULL, put_thread, &args[i]), 0);
+	}
+	while (total < THREADS * EACH) {
+		int rc = ring_consume(&c, &m, buf, sizeof(buf));
+		int t, i;
+		assert_true(rc >= 0);
+		if (rc == 0) {
+			ring_release(rp, c.cursor);
+			ring_consumer_wait(&c, 0);
+			continue;
+		}
+		assert_int_equal(sscanf(m.key, "t%d/%d", &t, &i), 2);
+		assert_true(t >= 0 && t < THREADS);
+		assert_int_equal(i, next[t] + 1);
+		next[t] = i;
+		total++;
+		ring_release(rp, c.cursor);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		void *ret;
+		assert_int_equal(pthread_join(tid[i], &ret), 0);
+		assert_null(ret);
+	}
+	assert_int_equal(rp->hdr->corrupt, 0);
+	s3ring_close(p);
+}
+
 int
 main(void)
 {
@@ -422,6 +494,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(put_path_allocates_no_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(open_reports_enomem_when_allocation_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(put_makes_no_system_call_while_the_consumer_is_awake, setup, teardown),
+		cmocka_unit_test_setup_teardown(one_handle_is_safe_from_many_threads, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
