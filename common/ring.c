@@ -445,6 +445,7 @@ ring_reserve(struct ring *r, unsigned slot, const char *key, size_t key_len,
 	struct ring_header *h = r->hdr;
 	struct ring_slot *s = &h->slots[slot];
 	uint64_t need, pad, t, hd, pos, deadline = 0, old;
+	uint64_t bad_hd = 0, bad_t = 0;
 	struct ring_record *rec;
 
 	if (key_len + body_len > r->max_message) {
@@ -455,14 +456,23 @@ ring_reserve(struct ring *r, unsigned slot, const char *key, size_t key_len,
 	if (timeout_ms > 0)
 		deadline = mono_ns() + (uint64_t)timeout_ms * MS;
 
-	t = atomic_load_explicit(&h->tail, memory_order_relaxed);
 	for (;;) {
 		/* Acquire: pairs with the release store of head in
 		 * ring_release(); the consumer is done reading everything
-		 * below head before we overwrite it. */
+		 * below head before we overwrite it. Head is read before tail,
+		 * so that head <= tail holds between the two reads. */
 		hd = atomic_load_explicit(&h->head, memory_order_acquire);
-		if (t < hd || t - hd > r->capacity)
-			return -EBADMSG;
+		t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+		if (t < hd || t - hd > r->capacity) {
+			/* Both move while we read them (we may have been
+			 * preempted in between): only the same impossible pair
+			 * twice in a row is corruption. */
+			if (hd == bad_hd && t == bad_t)
+				return -EBADMSG;
+			bad_hd = hd;
+			bad_t = t;
+			continue;
+		}
 		pad = ((t & r->mask) + need > r->capacity) ?
 		    r->capacity - (t & r->mask) : 0;
 		if (t + pad + need - hd > r->capacity) {
@@ -479,7 +489,6 @@ ring_reserve(struct ring *r, unsigned slot, const char *key, size_t key_len,
 				    memory_order_relaxed);
 				return rc;
 			}
-			t = atomic_load_explicit(&h->tail, memory_order_relaxed);
 			continue;
 		}
 		/* The CAS only reserves bytes; the record is published by its

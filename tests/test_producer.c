@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "futex.h"
 #include "producer_internal.h"
 #include "ring.h"
 #include "s3ring.h"
@@ -412,6 +413,7 @@ struct thread_arg {
 	struct s3ring_producer *p;
 	int id;
 	int n;
+	int rc;
 };
 
 static void *
@@ -423,8 +425,11 @@ put_thread(void *arg)
 	for (int i = 1; i <= a->n; i++) {
 		snprintf(key, sizeof(key), "t%d/%d", a->id, i);
 		int len = snprintf(body, sizeof(body), "thread %d message %d", a->id, i);
-		if (s3ring_put(a->p, key, body, (size_t)len, -1) != 0)
+		int rc = s3ring_put(a->p, key, body, (size_t)len, -1);
+		if (rc != 0) {
+			a->rc = rc;
 			return (void *)1;
+		}
 	}
 	return NULL;
 }
@@ -450,14 +455,19 @@ one_handle_is_safe_from_many_threads(void **state)
 	struct ring *rp = &p->ring;
 	ring_consumer_init(&c, rp, 0);
 	for (int i = 0; i < THREADS; i++) {
-		args[i] = (struct thread_arg){ p, i, EACH };
+		args[i] = (struct thread_arg){ p, i, EACH, 0 };
 		assert_int_equal(pthread_create(&tid[i], NULL, put_thread, &args[i]), 0);
 	}
+	uint64_t deadline = mono_ns() + 120ull * 1000 * 1000 * 1000;
 	while (total < THREADS * EACH) {
 		int rc = ring_consume(&c, &m, buf, sizeof(buf));
 		int t, i;
 		assert_true(rc >= 0);
 		if (rc == 0) {
+			for (int k = 0; k < THREADS; k++)
+				if (args[k].rc != 0)
+					fail_msg("thread %d: put failed: %s", k, s3ring_strerror(args[k].rc));
+			assert_true(mono_ns() < deadline);
 			ring_release(rp, c.cursor);
 			ring_consumer_wait(&c, 0);
 			continue;
