@@ -61,6 +61,7 @@ struct worker {
 	struct ring_msg msg;       /* points into buf */
 	int slot;                  /* index in the in-flight table */
 	_Atomic int state;         /* enum wstate */
+	pthread_cond_t cv;         /* signalled when this worker gets work */
 	enum outcome outcome;
 	char key[KEY_BUF];
 };
@@ -79,9 +80,13 @@ struct uploader {
 	unsigned nworkers;
 	uint64_t epoch;
 
-	pthread_mutex_t mu;        /* guards the condition variables below */
-	pthread_cond_t work_cv;    /* a worker has work, or it is time to quit */
+	pthread_mutex_t mu;        /* guards the condition variables */
 	pthread_cond_t sleep_cv;   /* interrupts backoff sleeps on stop */
+	/* A worker that finishes bumps done_seq and, if the dispatcher sleeps
+	 * on it (disp_waiting), wakes it: the dispatcher waits here, not on
+	 * the ring, when it has no idle worker to give a record to. */
+	_Atomic uint32_t done_seq;
+	_Atomic uint32_t disp_waiting;
 	_Atomic bool quit;         /* workers exit their loop */
 	_Atomic bool stopping;     /* SIGTERM: no new attempts, no more naps */
 	_Atomic bool stop_hard;    /* the stop timeout is up: abort transfers */
@@ -332,15 +337,18 @@ worker_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&u->mu);
 		while (atomic_load(&w->state) != W_BUSY && !atomic_load(&u->quit))
-			pthread_cond_wait(&u->work_cv, &u->mu);
+			pthread_cond_wait(&w->cv, &u->mu);
 		pthread_mutex_unlock(&u->mu);
 		if (atomic_load(&w->state) != W_BUSY)
 			break;
 		w->outcome = deliver(w);
-		/* seq_cst: half of the Dekker pair with the dispatcher's sleep
-		 * (ring_consumer_wait_or): it sees W_DONE, or we see it asleep
-		 * and wake it. */
+		/* seq_cst: half of the Dekker pairs with the dispatcher's two
+		 * sleeps (wait_for_worker and ring_consumer_wait_or): it sees
+		 * W_DONE, or we see it asleep and wake it. */
 		atomic_store(&w->state, W_DONE);
+		atomic_fetch_add(&u->done_seq, 1);
+		if (atomic_load(&u->disp_waiting))
+			(void)futex_wake(&u->done_seq, 1);
 		ring_wake_consumer(&u->ring);
 	}
 	return NULL;
@@ -392,6 +400,20 @@ release(struct uploader *u)
 	    inflight_release(&u->journal.table, u->cons.cursor));
 }
 
+/* Sleeps until a worker finishes, or until deadline (at most 50 ms). The
+ * ring may hold data meanwhile: there is no one to give it to. */
+static void
+wait_for_worker(struct uploader *u, uint64_t deadline)
+{
+	uint32_t seq = atomic_load(&u->done_seq);
+
+	/* Dekker with worker_main(): announce the sleep, then look. */
+	atomic_store(&u->disp_waiting, 1);
+	if (!any_done(u))
+		(void)futex_wait(&u->done_seq, seq, deadline);
+	atomic_store(&u->disp_waiting, 0);
+}
+
 static struct worker *
 idle_worker(struct uploader *u)
 {
@@ -409,7 +431,7 @@ dispatch(struct uploader *u, struct worker *w)
 	w->slot = idx; /* the caller checked that the table has room */
 	pthread_mutex_lock(&u->mu);
 	atomic_store(&w->state, W_BUSY);
-	pthread_cond_broadcast(&u->work_cv);
+	pthread_cond_signal(&w->cv);
 	pthread_mutex_unlock(&u->mu);
 }
 
@@ -529,7 +551,7 @@ run_loop(struct uploader *u)
 		w = idle_worker(u);
 		if (w == NULL || inflight_full(&u->journal.table) ||
 		    alarmed(u, RING_UPLOADER_CONFIG_ALARM)) {
-			ring_consumer_wait_or(&u->cons, now + 50 * MS, any_done, u);
+			wait_for_worker(u, now + 50 * MS);
 			continue;
 		}
 		rc = ring_consume(&u->cons, &w->msg, w->buf, w->cap);
@@ -583,7 +605,7 @@ drain(struct uploader *u)
 			atomic_store(&u->stop_hard, true);
 		release(u);
 		heartbeat(u);
-		ring_consumer_wait_or(&u->cons, mono_ns() + 50 * MS, any_done, u);
+		wait_for_worker(u, mono_ns() + 50 * MS);
 	}
 	release(u);
 	log_kv(LOG_LEVEL_INFO, "stopped", "handed_back", busy ? "some" : "none",
@@ -687,6 +709,7 @@ start_workers(struct uploader *u)
 		if (w->buf == NULL || w->s3 == NULL)
 			return -ENOMEM;
 		atomic_store(&w->state, W_IDLE);
+		pthread_cond_init(&w->cv, NULL);
 		if (pthread_create(&w->tid, NULL, worker_main, w) != 0)
 			return -EAGAIN;
 		w->started = true;
@@ -701,7 +724,9 @@ stop_workers(struct uploader *u, bool join)
 	atomic_store(&u->quit, true);
 	atomic_store(&u->stopping, true);
 	atomic_store(&u->stop_hard, true);
-	pthread_cond_broadcast(&u->work_cv);
+	for (unsigned i = 0; u->w != NULL && i < u->nworkers; i++)
+		if (u->w[i].started)
+			pthread_cond_signal(&u->w[i].cv);
 	pthread_cond_broadcast(&u->sleep_cv);
 	pthread_mutex_unlock(&u->mu);
 	for (unsigned i = 0; u->w != NULL && i < u->nworkers; i++) {
@@ -731,7 +756,6 @@ uploader_init(struct uploader *u, const struct config *cfg)
 	u->cfg = cfg;
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_mutex_init(&u->alarm_mu, NULL);
-	pthread_cond_init(&u->work_cv, NULL);
 	pthread_cond_init(&u->sleep_cv, NULL);
 	u->ring.fd = -1;
 }
