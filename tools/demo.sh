@@ -18,11 +18,16 @@ PROCS=4
 EACH=2500
 TOTAL=$((PROCS * EACH))
 UPL=
+APP=
 
 say() { printf '\033[1mdemo:\033[0m %s\n' "$*"; }
 die() { say "FAILED: $*"; exit 1; }
 
 stop_all() {
+	if [ -n "$APP" ] && kill -0 "$APP" 2>/dev/null; then
+		kill -TERM "$APP" 2>/dev/null
+		wait "$APP" 2>/dev/null
+	fi
 	if [ -n "$UPL" ] && kill -0 "$UPL" 2>/dev/null; then
 		kill -TERM "$UPL" 2>/dev/null
 		wait "$UPL" 2>/dev/null
@@ -70,11 +75,12 @@ done
 say "running the example app: $PROCS processes x $EACH messages (producer/examples/example.c)"
 t0=$(date +%s.%N)
 "$B/examples/example" -r "$RING" -p "$PROCS" -n "$EACH" -k demo/ &
-app=$!
+APP=$!
 sleep 0.5
 say "shmstat while the messages flow:"
 "$B/bin/shmstat" --ring "$RING"
-wait "$app" || die "the example app failed"
+wait "$APP" || die "the example app failed"
+APP=
 
 for _ in $(seq 1 600); do
 	up=$("$B/bin/shmstat" --ring "$RING" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["uploaded"])')
