@@ -87,6 +87,9 @@ struct uploader {
 	 * the ring, when it has no idle worker to give a record to. */
 	_Atomic uint32_t done_seq;
 	_Atomic uint32_t disp_waiting;
+
+	uint64_t wd_us;            /* systemd watchdog interval, 0: none */
+	uint64_t next_wd, next_status;
 	_Atomic bool quit;         /* workers exit their loop */
 	_Atomic bool stopping;     /* SIGTERM: no new attempts, no more naps */
 	_Atomic bool stop_hard;    /* the stop timeout is up: abort transfers */
@@ -435,11 +438,26 @@ dispatch(struct uploader *u, struct worker *w)
 	pthread_mutex_unlock(&u->mu);
 }
 
+static void status(struct uploader *u, const char *state);
+
+/* What must happen however busy or stuck the rest is: the heartbeat in the
+ * ring (shmstat's liveness), systemd's watchdog, and the STATUS line. Every
+ * loop that can last, the bucket check and the drain included, calls it. */
 static void
-heartbeat(struct uploader *u)
+tick(struct uploader *u, const char *state)
 {
+	uint64_t now = mono_ns();
+
 	atomic_store_explicit(&u->ring.hdr->heartbeat_realtime_ns, realtime_ns(),
 	    memory_order_relaxed);
+	if (u->wd_us != 0 && now >= u->next_wd) {
+		(void)notify_send("WATCHDOG=1");
+		u->next_wd = now + u->wd_us * 1000 / 2;
+	}
+	if (now >= u->next_status) {
+		status(u, state);
+		u->next_status = now + 10 * SEC;
+	}
 }
 
 /* HEAD bucket, until it works or the uploader is told to stop. Transient
@@ -485,7 +503,7 @@ check_bucket(struct uploader *u)
 		}
 		until = mono_ns() + wait_ms * MS;
 		while (mono_ns() < until) {
-			heartbeat(u);
+			tick(u, "waiting for the bucket;");
 			if (got_stop)
 				return false;
 			usleep(50000);
@@ -511,7 +529,6 @@ status(struct uploader *u, const char *state)
 static void
 run_loop(struct uploader *u)
 {
-	uint64_t wd_us = notify_watchdog_usec(), next_wd = 0, next_status = 0;
 	uint64_t next_creds = mono_ns() + 5 * SEC;
 	bool corrupt_logged = false;
 
@@ -520,15 +537,7 @@ run_loop(struct uploader *u)
 		struct worker *w;
 		int rc;
 
-		heartbeat(u);
-		if (wd_us != 0 && now >= next_wd) {
-			(void)notify_send("WATCHDOG=1");
-			next_wd = now + wd_us * 1000 / 2;
-		}
-		if (now >= next_status) {
-			status(u, "running;");
-			next_status = now + 10 * SEC;
-		}
+		tick(u, "running;");
 		if (got_reload) {
 			got_reload = 0;
 			rc = creds_reload(u->creds, true);
@@ -604,7 +613,7 @@ drain(struct uploader *u)
 		if (mono_ns() >= deadline)
 			atomic_store(&u->stop_hard, true);
 		release(u);
-		heartbeat(u);
+		tick(u, "draining;");
 		wait_for_worker(u, mono_ns() + 50 * MS);
 	}
 	release(u);
@@ -799,7 +808,8 @@ uploader_run(const struct config *cfg)
 	atomic_store(&h->uploader_epoch, u.epoch);
 	atomic_store(&h->uploader_workers, u.nworkers);
 	atomic_store(&h->uploader_flags, 0);
-	heartbeat(&u);
+	u.wd_us = notify_watchdog_usec();
+	tick(&u, "starting;");
 	ring_consumer_init(&u.cons, &u.ring, u.journal.redelivered_from);
 	log_kv(LOG_LEVEL_INFO, "started", "ring", u.ring.name, "bucket", cfg->bucket,
 	    "endpoint", u.endpoint[0] ? u.endpoint : "aws", "region", u.region,
