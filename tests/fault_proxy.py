@@ -25,6 +25,9 @@ second and at exit (SIGTERM or SIGINT), and printed on stderr at exit.
   fault_proxy.py --upstream http://127.0.0.1:PORT --port-file F --stats F
                  [--faults http500=0.05,slowdown503=0.05,...] [--seed N]
 
+--tls-cert CERT --tls-key KEY serves HTTPS instead of HTTP (the upstream
+stays plain HTTP): a TLS front for tests of certificate checking.
+
 Standard library only; listens on 127.0.0.1 only.
 """
 import argparse
@@ -34,6 +37,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import struct
 import sys
 import urllib.parse
@@ -296,10 +300,16 @@ async def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--stall-seconds", type=float, default=2.0)
     ap.add_argument("--retry-after", type=int, default=1)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     args = ap.parse_args()
     p = Proxy(args)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.tls_cert, args.tls_key)
     srv = await asyncio.start_server(p.client, "127.0.0.1", args.port, limit=1 << 20,
-                                     backlog=512)
+                                     backlog=512, ssl=tls)
     port = srv.sockets[0].getsockname()[1]
     if args.port_file:
         with open(args.port_file + ".tmp", "w") as f:
