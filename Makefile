@@ -43,16 +43,20 @@ UPLOADER_SRC := $(sort $(filter-out uploader/main.c,$(wildcard uploader/*.c)))
 TEST_SRC     := $(sort $(wildcard tests/test_*.c))
 TEST_HELPERS := $(sort $(wildcard tests/helpers/*.c))
 TEST_TOOLS   := $(sort $(wildcard tests/tool_*.c))
+# Tool code that tests and fuzzers exercise directly (no main()).
+TOOLLIB_SRC  := $(sort $(wildcard tools/*-render.c))
 TOOLS        := s3ring-put shmstat s3ring-bench
 
 COMMON_OBJ   := $(COMMON_SRC:%.c=$(OBJ)/%.o)
 PRODUCER_OBJ := $(PRODUCER_SRC:%.c=$(OBJ)/%.o)
 UPLOADER_OBJ := $(UPLOADER_SRC:%.c=$(OBJ)/%.o)
 HELPER_OBJ   := $(TEST_HELPERS:%.c=$(OBJ)/%.o)
+TOOLLIB_OBJ  := $(TOOLLIB_SRC:%.c=$(OBJ)/%.o)
 
 LIB_A        := $(BUILD)/lib/libs3ring.a
 LIB_SO       := $(BUILD)/lib/libs3ring.so
 UPLOADER_A   := $(BUILD)/lib/libs3ring-uploader.a
+TOOLLIB_A    := $(BUILD)/lib/libs3ring-tools.a
 # Binaries whose main source exists (the tree is built up piece by piece).
 BINS         := $(if $(wildcard uploader/main.c),$(BUILD)/bin/s3ring-uploader) \
                 $(foreach t,$(TOOLS),$(if $(wildcard tools/$(t).c),$(BUILD)/bin/$(t)))
@@ -91,6 +95,10 @@ $(UPLOADER_A): $(UPLOADER_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+$(TOOLLIB_A): $(TOOLLIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
 $(BUILD)/bin/s3ring-uploader: $(OBJ)/uploader/main.o $(UPLOADER_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -103,7 +111,7 @@ $(BUILD)/bin/$(1): $(patsubst %.c,$(OBJ)/%.o,$(wildcard tools/$(1).c tools/$(1)-
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
-$(BUILD)/tests/%: $(OBJ)/tests/%.o $(HELPER_OBJ) $(UPLOADER_A) $(LIB_A)
+$(BUILD)/tests/%: $(OBJ)/tests/%.o $(HELPER_OBJ) $(TOOLLIB_A) $(UPLOADER_A) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
@@ -125,10 +133,11 @@ tsan: deps
 
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 fuzz: $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
-build/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(UPLOADER_SRC)
+build/fuzz/%: tests/fuzz/%.c $(COMMON_SRC) $(UPLOADER_SRC) $(TOOLLIB_SRC)
 	@mkdir -p $(dir $@)
 	$(Q)clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
-	    -I. -Icommon -Iproducer -Iuploader -o $@ $< $(COMMON_SRC) $(UPLOADER_SRC) $(LDLIBS)
+	    -I. -Icommon -Iproducer -Iuploader $(shell pkg-config --cflags libbsd-overlay 2>/dev/null) \
+	    -o $@ $< $(COMMON_SRC) $(UPLOADER_SRC) $(TOOLLIB_SRC) $(LDLIBS)
 
 # The example application, built the way an application would: against the
 # public header and the static library only.

@@ -35,6 +35,7 @@
 #include "crc32c.h"
 #include "futex.h"
 #include "proc.h"
+#include "utf8.h"
 
 #define MS (1000ull * 1000)
 
@@ -76,41 +77,14 @@ ring_key_valid(const char *key, size_t len)
 	if (key == NULL || len == 0 || len > RING_MAX_KEY)
 		return false;
 	while (i < len) {
-		unsigned char c = s[i];
 		uint32_t cp;
-		size_t n;
+		size_t n = utf8_seq(s + i, len - i, &cp);
 
-		if (c < 0x80) {
-			if (c < 0x20 || c == 0x7f)
-				return false;
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return false; /* continuation byte, overlong lead, > U+10FFFF */
-		}
-		if (len - i <= n)
+		/* C0 and C1 controls and DEL: S3 would take them, but they
+		 * break logs, XML listings and terminals. */
+		if (n == 0 || cp < 0x20 || cp == 0x7f || (cp >= 0x80 && cp < 0xa0))
 			return false;
-		for (size_t k = 1; k <= n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		if (cp >= 0x80 && cp < 0xa0)
-			return false; /* C1 controls */
-		i += n + 1;
+		i += n;
 	}
 	return true;
 }

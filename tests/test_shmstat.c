@@ -24,9 +24,6 @@
 #include "ring.h"
 #include "tools/shmstat.h"
 
-/* The Makefile links tests against the libraries only, not against tool
- * objects, so the code under test is compiled into this file. */
-#include "tools/shmstat-render.c"
 
 #define CAP (UINT64_C(64) << 10)
 #define MS UINT64_C(1000000)

@@ -27,6 +27,7 @@
 #include <bsd/libutil.h>
 
 #include "crc32c.h"
+#include "utf8.h"
 
 #define NS_PER_MS UINT64_C(1000000)
 
@@ -332,43 +333,18 @@ shmstat_printable(char *dst, size_t cap, const char *src, size_t len)
 	return dst;
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. The
- * same rules as ring_key_valid(): no overlong forms, no surrogates, nothing
- * above U+10FFFF. */
-static size_t
-utf8_seq(const unsigned char *s, size_t n)
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 for an
+ * invalid one or for U+2028 and U+2029: those are valid JSON but end lines
+ * in JavaScript, so callers escape them. */
+size_t
+shmstat_utf8_seq(const unsigned char *s, size_t n)
 {
-	unsigned char c = s[0];
-	size_t k, need;
 	uint32_t cp;
+	size_t k = utf8_seq(s, n, &cp);
 
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 1;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 2;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 3;
-		cp = c & 0x07;
-	} else {
+	if (k < 2 || cp == 0x2028 || cp == 0x2029)
 		return 0;
-	}
-	if (n <= need)
-		return 0;
-	for (k = 1; k <= need; k++) {
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[k] & 0x3f);
-	}
-	if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	/* U+2028 and U+2029 are valid JSON but end lines in JavaScript;
-	 * callers escape them. */
-	if (cp == 0x2028 || cp == 0x2029)
-		return 0;
-	return need + 1;
+	return k;
 }
 
 void
@@ -394,7 +370,7 @@ shmstat_json_string(FILE *f, const char *src, size_t len)
 		} else if (c < 0x80) {
 			fputc(c, f);
 			i++;
-		} else if ((k = utf8_seq(s + i, n - i)) != 0) {
+		} else if ((k = shmstat_utf8_seq(s + i, n - i)) != 0) {
 			fwrite(s + i, 1, k, f);
 			i += k;
 		} else if (c == 0xe2 && n - i >= 3 && s[i + 1] == 0x80 &&

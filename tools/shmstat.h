@@ -130,6 +130,10 @@ void shmstat_render_prometheus(FILE *f, const struct shmstat_snap *s);
 /* Writes len bytes of src (stopping at a NUL) as a JSON string with its
  * quotes: control characters, quotes and backslashes are escaped, invalid
  * UTF-8 becomes U+FFFD, so the output is valid whatever src holds. */
+
+/* Length of the valid multi-byte UTF-8 sequence at s (n >= 1 bytes), or 0
+ * for ASCII, an invalid sequence, U+2028 or U+2029. */
+size_t shmstat_utf8_seq(const unsigned char *s, size_t n);
 void shmstat_json_string(FILE *f, const char *src, size_t len);
 
 /* Copies len bytes of src (stopping at a NUL) into dst (cap > 0 bytes,

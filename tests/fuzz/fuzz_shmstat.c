@@ -20,9 +20,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
-/* The harness is built from tests/fuzz/ and common/ only (see the
- * Makefile's fuzz rule), so the code under test is compiled in here. */
-#include "tools/shmstat-render.c"
+#include "ring.h"
+#include "tools/shmstat.h"
+
 
 #define CAP RING_MIN_CAPACITY
 #define IMAGE_LEN (RING_HEADER_SIZE + CAP)
@@ -81,7 +81,7 @@ js_string(struct js *j)
 			continue;
 		}
 		if (c >= 0x80) {
-			size_t k = utf8_seq(j->p, (size_t)(j->end - j->p));
+			size_t k = shmstat_utf8_seq(j->p, (size_t)(j->end - j->p));
 			if (k == 0)
 				return -1; /* invalid UTF-8 (or a raw U+2028) */
 			j->p += k;
