@@ -46,6 +46,7 @@ static const struct opt opts[] = {
 	{ "ca-file", T_STR, offsetof(struct config, ca_file), sizeof(((struct config *)0)->ca_file), 0, 0, "CA bundle for TLS" },
 	{ "replay", T_STR, offsetof(struct config, replay), sizeof(((struct config *)0)->replay), 0, 0, "upload a spool directory, then exit" },
 	{ "config", T_STR, offsetof(struct config, config_file), sizeof(((struct config *)0)->config_file), 0, 0, "key = value settings file" },
+	{ "log-file", T_STR, offsetof(struct config, log_file), sizeof(((struct config *)0)->log_file), 0, 0, "append logs here instead of stderr (reopened on SIGHUP)" },
 	{ "log-level", T_LEVEL, offsetof(struct config, log_level), sizeof(((struct config *)0)->log_level), 0, 0, "debug, info, warn or error" },
 	{ "path-style", T_BOOL, offsetof(struct config, path_style), 0, 0, 0, "path-style addressing" },
 	{ "insecure", T_BOOL, offsetof(struct config, insecure), 0, 0, 0, "do not verify TLS certificates" },

@@ -21,6 +21,7 @@ struct config {
 	char log_level[16];
 	char replay[CONFIG_STR_MAX];     /* --replay DIR: send the spool, exit */
 	char config_file[CONFIG_STR_MAX];
+	char log_file[CONFIG_STR_MAX];   /* "": stderr */
 	bool path_style;
 	bool insecure;                   /* no TLS verification (warned) */
 	bool allow_foreign_ring;         /* attach to a ring of another uid */

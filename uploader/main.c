@@ -6,6 +6,7 @@
  * failure prints one line on stderr.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "config.h"
 #include "log.h"
@@ -28,6 +29,10 @@ main(int argc, char **argv)
 	}
 	if (log_parse_level(cfg.log_level, &lv) == 0)
 		log_set_level(lv);
+	if ((rc = uploader_open_log(&cfg)) < 0) {
+		fprintf(stderr, "s3ring-uploader: log file %s: %s\n", cfg.log_file, strerror(-rc));
+		return 1;
+	}
 	if (cfg.replay[0] != '\0')
 		return uploader_replay(&cfg);
 	return uploader_run(&cfg);

@@ -122,6 +122,29 @@ install_signals(void)
 	return 0;
 }
 
+/* ----------------------------------------------------------------- log */
+
+int
+uploader_open_log(const struct config *cfg)
+{
+	int fd;
+
+	if (cfg->log_file[0] == '\0')
+		return 0;
+	fd = open(cfg->log_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	/* dup2 over stderr: the log's fd never changes, so a line being
+	 * written by another thread goes to the old file or the new one. */
+	if (dup2(fd, STDERR_FILENO) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	close(fd);
+	return 0;
+}
+
 /* ------------------------------------------------------------ the alarm */
 
 static void
@@ -458,6 +481,17 @@ tick(struct uploader *u, const char *state)
 		status(u, state);
 		u->next_status = now + 10 * SEC;
 	}
+	if (got_reload) {
+		int rc;
+
+		got_reload = 0;
+		if (uploader_open_log(u->cfg) < 0)
+			log_kv(LOG_LEVEL_ERROR, "SIGHUP: cannot reopen the log file",
+			    "file", u->cfg->log_file, "error", strerror(errno), (char *)NULL);
+		rc = creds_reload(u->creds, true);
+		log_kv(LOG_LEVEL_INFO, "SIGHUP: credentials re-read", "changed",
+		    rc == 1 ? "yes" : rc == 0 ? "no" : "error", (char *)NULL);
+	}
 }
 
 /* HEAD bucket, until it works or the uploader is told to stop. Transient
@@ -538,12 +572,6 @@ run_loop(struct uploader *u)
 		int rc;
 
 		tick(u, "running;");
-		if (got_reload) {
-			got_reload = 0;
-			rc = creds_reload(u->creds, true);
-			log_kv(LOG_LEVEL_INFO, "SIGHUP: credentials re-read", "changed",
-			    rc == 1 ? "yes" : rc == 0 ? "no" : "error", (char *)NULL);
-		}
 		if (now >= next_creds) {
 			/* A rotated credentials file is picked up within seconds;
 			 * the check is a stat(2) unless the file changed. */

@@ -7,6 +7,11 @@
 /* Exit statuses besides 0 and CONFIG_EXIT_USAGE. */
 #define UPLOADER_EXIT_FAIL 1  /* could not start: ring, journal, memory */
 
+/* Points stderr, where the log goes, at cfg->log_file if one is set
+ * (opened for appending); called at start and on SIGHUP, for logrotate.
+ * Returns 0 or -errno. */
+int uploader_open_log(const struct config *cfg);
+
 /* Attaches to (or creates) the ring, takes the journal, checks the bucket,
  * and drains the ring to S3 until SIGTERM or SIGINT. Returns the process
  * exit status: 0 after a clean stop. */
