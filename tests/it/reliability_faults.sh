@@ -66,6 +66,9 @@ log "all $N uploaded in ${run_s}s"
 [ "$(it_stat '["pending"]')" -eq 0 ] || fail "pending records left"
 retried=$(it_stat '["retried"]')
 up=$(it_stat '["uploaded"]')
+# CPU the uploader used over the run, in percent of one core (reported: the
+# dispatcher should sleep while its workers wait on the network).
+cpu_pct=$(( $(awk '{ print $14 + $15 }' "/proc/$(it_uploader_pid)/stat") * 100 / $(getconf CLK_TCK) / (run_s > 0 ? run_s : 1) ))
 
 t1=$(date +%s%N)
 it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
@@ -98,5 +101,5 @@ print(f["http500"] + f["slowdown503"] + f["truncated_xml"] + f["reset_mid"])
 [ "$retried" -ge "$min_retries" ] || fail "retried=$retried < faults that need a retry ($min_retries)"
 [ "$ustream" -eq 0 ] || log "note: $ustream upstream errors (answered 502, retried)"
 pct=$(python3 -c "print(round(100 * $total / $reqs, 1))")
-echo "figure: faults messages=$N put_requests=$reqs faults_injected=$total fault_rate_pct=$pct lost=0 duplicates=$((up - N)) s3_writes_beyond_one=$((fwd - N)) retried=$retried seconds=$run_s sigterm_stop_ms=$stop_ms"
+echo "figure: faults messages=$N put_requests=$reqs faults_injected=$total fault_rate_pct=$pct lost=0 duplicates=$((up - N)) s3_writes_beyond_one=$((fwd - N)) retried=$retried seconds=$run_s sigterm_stop_ms=$stop_ms uploader_cpu_pct=$cpu_pct"
 echo "figure: faults per_kind $kinds"
