@@ -103,3 +103,9 @@ it_wait_uploaded 1 30
 grep -q "PUT /b/cli/after-hup 200" "$WORK/fake.log" || fail "the message after SIGHUP did not reach the server"
 it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
 echo "figure: cli usage_errors=$cases all_exit_64_one_line=yes foreign_ring_refused=yes sighup_reloads=$hups"
+
+# An endpoint with a path is a bad value like any other: refused while the
+# flags are parsed (64, one line), not later as a failure to start workers.
+rm -f "/dev/shm/s3ring.$RING.journal"
+"$B/tests/tool_ring" unlink "$RING" 2>/dev/null
+usage_case "endpoint with a path" --ring "$RING" --bucket b --endpoint "$S3_ENDPOINT/some/path"
