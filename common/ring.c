@@ -378,16 +378,19 @@ rec_at(const struct ring *r, uint64_t pos)
 	return (struct ring_record *)(r->data + (pos & r->mask));
 }
 
-/* The header CRC covers the tag with its state bits cleared, then the rest
- * of the first RING_HDR_CRC_SPAN bytes. The tag is taken from the caller,
- * never read from the record: it is an atomic that others CAS. */
-static uint32_t
-rec_hdr_crc(const struct ring_record *rec, uint64_t tag)
+uint32_t
+ring_record_crc(const struct ring_record *hdr, uint64_t tag, const void *key,
+    size_t key_len)
 {
 	uint64_t t = tag & ~(uint64_t)0xf;
+	uint32_t crc;
 
-	return crc32c(crc32c(0, &t, sizeof(t)), (const uint8_t *)rec + sizeof(t),
+	/* The tag is taken from the caller, never read from hdr: in the ring
+	 * it is an atomic that others CAS. */
+	crc = crc32c(0, &t, sizeof(t));
+	crc = crc32c(crc, (const uint8_t *)hdr + sizeof(t),
 	    RING_HDR_CRC_SPAN - sizeof(t));
+	return crc32c(crc, key, key_len);
 }
 
 /* Waits for the space word to change, bounded by deadline (0: forever, in
@@ -487,7 +490,8 @@ ring_reserve(struct ring *r, unsigned slot, const char *key, size_t key_len,
 			rec->put_ns = 0;
 			rec->seq = 0;
 			rec->reserved = 0;
-			rec->hdr_crc = rec_hdr_crc(rec, ring_tag_make(t, slot, 0));
+			rec->hdr_crc = ring_record_crc(rec, ring_tag_make(t, slot, 0),
+			    NULL, 0);
 			/* Release: the pad's length is visible before its
 			 * state; pairs with the acquire load in ring_consume. */
 			uint64_t w = ring_tag_make(t, slot, RING_WRITING);
@@ -560,7 +564,7 @@ ring_commit(struct ring *r, struct ring_resv *rv, uint32_t body_crc)
 	uint64_t put_ns = rec->put_ns;
 
 	rec->body_crc = body_crc;
-	rec->hdr_crc = rec_hdr_crc(rec, w);
+	rec->hdr_crc = ring_record_crc(rec, w, rec + 1, rec->key_len);
 	/* seq_cst: a release for the record's bytes (pairs with the acquire
 	 * load of the tag in ring_consume) and the first half of the Dekker
 	 * pair in ring_wake_consumer(). */
@@ -586,7 +590,7 @@ ring_abort(struct ring *r, struct ring_resv *rv)
 	rec->body_len = 0;
 	rec->key_len = 0;
 	rec->body_crc = 0;
-	rec->hdr_crc = rec_hdr_crc(rec, w);
+	rec->hdr_crc = ring_record_crc(rec, w, NULL, 0);
 	/* Release: len and hdr_crc before the PAD state (ring_consume). */
 	if (atomic_compare_exchange_strong_explicit(&rec->tag, &w,
 	    ring_tag_make(rv->pos, rv->slot, RING_PAD), memory_order_seq_cst,
@@ -623,16 +627,37 @@ static __thread sigjmp_buf *sigbus_jmp;
  * runs with SA_NODEFER and so never leaves SIGBUS blocked; saving it would
  * cost an rt_sigprocmask system call per record. */
 
+/* The mapping the handler may replace when a fault hits it outside a
+ * guarded read (a write to the header, say): see ring_sigbus_protect(). */
+static void *_Atomic protect_base;
+static _Atomic size_t protect_len;
+static _Atomic int mapping_lost;
+
 static void
 sigbus_handler(int sig, siginfo_t *si, void *uc)
 {
 	sigjmp_buf *jb = sigbus_jmp;
+	uint8_t *base = atomic_load(&protect_base);
+	size_t len = atomic_load(&protect_len);
 
-	(void)si;
 	(void)uc;
 	if (jb != NULL) {
 		sigbus_jmp = NULL;
 		siglongjmp(*jb, 1);
+	}
+	if (base != NULL && (uint8_t *)si->si_addr >= base &&
+	    (uint8_t *)si->si_addr < base + len) {
+		/* The object was truncated under an unguarded access. Put
+		 * private zero pages where the ring was, so that this and
+		 * every later access succeeds, and say so; the owner of the
+		 * mapping checks ring_mapping_lost() and stops using it.
+		 * mmap is not on the async-signal-safe list, but it is a plain
+		 * system call here, with no lock of the C library taken. */
+		if (mmap(base, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
+			atomic_store(&mapping_lost, 1);
+			return;
+		}
 	}
 	signal(sig, SIG_DFL); /* not ours: die as we would have */
 }
@@ -647,6 +672,19 @@ ring_sigbus_guard_install(void)
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
 	sigemptyset(&sa.sa_mask);
 	return sigaction(SIGBUS, &sa, NULL) < 0 ? -errno : 0;
+}
+
+void
+ring_sigbus_protect(struct ring *r)
+{
+	atomic_store(&protect_len, r->map_len);
+	atomic_store(&protect_base, (void *)r->hdr);
+}
+
+bool
+ring_mapping_lost(void)
+{
+	return atomic_load(&mapping_lost) != 0;
 }
 
 void
@@ -818,8 +856,13 @@ consume_unguarded(struct consume_args *a)
 
 		if (tail < pos || tail - pos > r->capacity)
 			return -EBADMSG;
-		if (pos == tail)
+		if (pos == tail) {
+			/* Nothing is stuck at an empty cursor: without this,
+			 * a deadline left from an abandoned record would make
+			 * every wait return at once. */
+			c->stuck_since_ns = 0;
 			return 0;
+		}
 		rec = rec_at(r, pos);
 		/* Acquire: pairs with the producer's commit CAS (and the
 		 * release CAS that publishes a PAD). */
@@ -828,6 +871,7 @@ consume_unguarded(struct consume_args *a)
 		    ring_tag_state(tag) == RING_WRITING) {
 			if (!handle_stuck(c, tag, tail))
 				return 0;
+			c->stuck_since_ns = 0; /* the cursor moved past it */
 			atomic_store_explicit(&h->cursor, c->cursor, memory_order_relaxed);
 			continue;
 		}
@@ -839,7 +883,6 @@ consume_unguarded(struct consume_args *a)
 		uint64_t len = hd.len;
 		bool len_sane = len >= RING_ALIGN && len % RING_ALIGN == 0 &&
 		    len <= tail - pos;
-		bool hdr_ok = len_sane && rec_hdr_crc(&hd, tag) == hd.hdr_crc;
 
 		switch (ring_tag_state(tag)) {
 		case RING_ABANDONED:
@@ -848,8 +891,9 @@ consume_unguarded(struct consume_args *a)
 		case RING_PAD:
 			/* A wrap pad ends at the end of the ring; an aborted
 			 * reservation is no longer than a record can be. */
-			if (!hdr_ok || (len > r->max_record &&
-			    ((pos + len) & r->mask) != 0)) {
+			if (!len_sane || hd.key_len != 0 ||
+			    ring_record_crc(&hd, tag, NULL, 0) != hd.hdr_crc ||
+			    (len > r->max_record && ((pos + len) & r->mask) != 0)) {
 				skip_corrupt(c, tag, 0, tail);
 				break;
 			}
@@ -857,20 +901,26 @@ consume_unguarded(struct consume_args *a)
 			break;
 		case RING_COMMITTED: {
 			uint64_t klen = hd.key_len, blen = hd.body_len;
-			if (!hdr_ok || len > r->max_record || klen == 0 ||
+			if (!len_sane || len > r->max_record || klen == 0 ||
 			    klen > RING_MAX_KEY || klen + blen > r->max_message ||
 			    ring_record_size(klen, blen) != len ||
 			    klen + blen + 1 > a->cap) {
-				skip_corrupt(c, tag, hdr_ok && len <= r->max_record ?
-				    len : 0, tail);
+				skip_corrupt(c, tag, 0, tail);
 				break;
 			}
 			/* The record never crosses the end of the ring: the
-			 * producer padded instead. */
+			 * producer padded instead. Everything is checked on
+			 * the private copy. */
 			const uint8_t *src = (const uint8_t *)(rec + 1);
 			memcpy(a->buf, src, klen);
 			a->buf[klen] = '\0';
 			memcpy(a->buf + klen + 1, src + klen, blen);
+			if (ring_record_crc(&hd, tag, a->buf, klen) != hd.hdr_crc) {
+				/* Header or key damaged: its length is not to be
+				 * trusted either. */
+				skip_corrupt(c, tag, 0, tail);
+				break;
+			}
 			if (crc32c(0, a->buf + klen + 1, blen) != hd.body_crc) {
 				skip_corrupt(c, tag, len, tail);
 				break;

@@ -76,6 +76,12 @@ void ring_close(struct ring *r);
 /* Removes the shm object of ring name. Returns 0 or -errno. */
 int ring_unlink(const char *name);
 
+/* The header CRC of a record: over the tag with its state bits cleared, the
+ * rest of the first RING_HDR_CRC_SPAN bytes of hdr, and the key. The key is
+ * covered, so a damaged key is never uploaded under another name. */
+uint32_t ring_record_crc(const struct ring_record *hdr, uint64_t tag,
+    const void *key, size_t key_len);
+
 /* Checks a header read from shared memory against what this build
  * understands and against the mapped size (0: not checked). Returns 0,
  * -EBADMSG or -EPROTO. */
@@ -185,6 +191,14 @@ void ring_release(struct ring *r, uint64_t new_head);
 /* Installs the process-wide SIGBUS handler that ring_consume() relies on to
  * survive a truncated object. Returns 0 or -errno. */
 int ring_sigbus_guard_install(void);
+
+/* Registers r's mapping (one per process) with the SIGBUS handler: a fault
+ * there outside ring_consume(), such as a counter update after another
+ * process truncated the object to nothing, replaces the mapping with
+ * private zero pages instead of killing the process, and
+ * ring_mapping_lost() turns true. The caller must then stop trusting r. */
+void ring_sigbus_protect(struct ring *r);
+bool ring_mapping_lost(void);
 
 /* ----------------------------------------------------------- in flight */
 

@@ -84,8 +84,8 @@ ring_tag_state(uint64_t tag)
 }
 
 /* The record header: one 64-byte line. hdr_crc is a CRC32C over the first
- * 40 bytes with the tag's state bits cleared, so it stays valid when the
- * state changes from WRITING to COMMITTED. */
+ * 40 bytes with the tag's state bits cleared (so it stays valid when the
+ * state changes from WRITING to COMMITTED), followed by the key. */
 struct ring_record {
 	_Atomic uint64_t tag;
 	uint32_t len;        /* whole record, header included, multiple of 64 */

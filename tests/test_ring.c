@@ -453,6 +453,57 @@ corrupt_body_is_counted_and_skipped(void **state)
 	ring_close(&r);
 }
 
+/* A damaged key must not be uploaded under another name: the header CRC
+ * covers the key. */
+static void
+corrupt_key_is_counted_and_skipped(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned slot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	ring_consumer_init(&c, &r, 0);
+	assert_int_equal(put_str(&r, slot, "scr/p0/541", "body", 0), 0);
+	assert_int_equal(put_str(&r, slot, "next", "body", 0), 0);
+	r.data[64 + 3] = ':'; /* "scr/" becomes "scr:" */
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "next");
+	assert_int_equal(r.hdr->corrupt, 1);
+	ring_close(&r);
+}
+
+/* After a dead producer's record is given up and the ring is empty, the
+ * consumer sleeps again instead of spinning on a stale deadline. */
+static void
+consumer_sleeps_after_giving_up_a_record(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	uint64_t t0;
+	unsigned wakeups = 0;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	atomic_fetch_add(&r.hdr->tail, 128); /* a headerless reservation */
+	ring_consumer_init(&c, &r, 0);
+	c.stale_wait_ns = 1000000; /* 1 ms */
+	t0 = mono_ns();
+	while (mono_ns() - t0 < 300ull * 1000 * 1000) {
+		assert_int_equal(consume(&c, &m), 0);
+		ring_consumer_wait(&c, 0);
+		wakeups++;
+	}
+	assert_int_equal(r.hdr->resynced, 1);
+	/* 300 ms of 50 ms sleeps: a handful of rounds, not thousands. */
+	assert_true(wakeups < 20);
+	ring_close(&r);
+}
+
 static void
 corrupt_record_header_is_counted_and_resynced(void **state)
 {
@@ -941,6 +992,8 @@ main(void)
 		cmocka_unit_test(completion_out_of_order_releases_in_order),
 		cmocka_unit_test_teardown(released_space_lets_a_full_ring_accept_puts, teardown),
 		cmocka_unit_test_teardown(corrupt_body_is_counted_and_skipped, teardown),
+		cmocka_unit_test_teardown(corrupt_key_is_counted_and_skipped, teardown),
+		cmocka_unit_test_teardown(consumer_sleeps_after_giving_up_a_record, teardown),
 		cmocka_unit_test_teardown(corrupt_record_header_is_counted_and_resynced, teardown),
 		cmocka_unit_test_teardown(garbage_in_the_data_region_never_crashes_the_consumer, teardown),
 		cmocka_unit_test_teardown(aborted_reservation_is_skipped, teardown),

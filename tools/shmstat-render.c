@@ -41,23 +41,28 @@ never_alive(pid_t pid, uint64_t start_time)
 	return false;
 }
 
-static uint32_t
-record_hdr_crc(const struct ring_record *rec, uint64_t tag)
-{
-	unsigned char buf[RING_HDR_CRC_SPAN];
-	uint64_t t = tag & ~(uint64_t)0xf;
-
-	memcpy(buf, rec, RING_HDR_CRC_SPAN);
-	memcpy(buf, &t, sizeof(t));
-	return crc32c(0, buf, sizeof(buf));
-}
-
 struct walk {
 	const uint8_t *data;
 	uint64_t mask;
 	uint64_t tail;
 	uint64_t steps, budget;
 };
+
+/* ring_record_crc() of the record at pos, whose header was copied into
+ * rec; false if the key would fall outside the record or the ring. */
+static bool
+record_crc_ok(const struct walk *w, uint64_t pos, const struct ring_record *rec,
+    uint64_t tag, uint64_t len)
+{
+	uint64_t off = pos & w->mask;
+
+	if (rec->key_len > RING_MAX_KEY || RING_ALIGN + rec->key_len > len ||
+	    off + RING_ALIGN + rec->key_len > w->mask + 1)
+		return false;
+	return ring_record_crc(rec, tag, w->data + off + RING_ALIGN,
+	    rec->key_len) == rec->hdr_crc;
+}
+
 
 /* Loads the tag at pos. Acquire: pairs with the producer's commit CAS, so
  * the fields copied after it are the committed ones (or torn by a later
@@ -118,7 +123,7 @@ walk_pending(struct shmstat_snap *s, const struct walk *wp,
 		}
 		len = rec.len;
 		bool hdr_ok = len >= RING_ALIGN && len % RING_ALIGN == 0 &&
-		    len <= w.tail - pos && record_hdr_crc(&rec, tag) == rec.hdr_crc;
+		    len <= w.tail - pos && record_crc_ok(&w, pos, &rec, tag, len);
 
 		switch (ring_tag_state(tag)) {
 		case RING_ABANDONED:

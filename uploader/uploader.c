@@ -89,6 +89,8 @@ struct uploader {
 	_Atomic uint32_t disp_waiting;
 
 	uint64_t wd_us;            /* systemd watchdog interval, 0: none */
+	uint64_t start_time;       /* ours, from /proc, for the ring header */
+	bool lost;                 /* the ring was truncated under us */
 	uint64_t next_wd, next_status;
 	_Atomic bool quit;         /* workers exit their loop */
 	_Atomic bool stopping;     /* SIGTERM: no new attempts, no more naps */
@@ -470,9 +472,24 @@ static void
 tick(struct uploader *u, const char *state)
 {
 	uint64_t now = mono_ns();
+	struct ring_header *h = u->ring.hdr;
 
-	atomic_store_explicit(&u->ring.hdr->heartbeat_realtime_ns, realtime_ns(),
+	if (ring_mapping_lost() && !got_stop) {
+		/* Another process truncated the ring to below its header:
+		 * its contents are gone, and so is anything shmstat could see.
+		 * Stop (exit 1); a restart reports the ring as corrupt until
+		 * it is removed or recreated. */
+		log_kv(LOG_LEVEL_ERROR, "the ring was truncated by another process; its messages are lost; stopping",
+		    "ring", u->ring.name, (char *)NULL);
+		u->lost = true;
+		got_stop = 1;
+	}
+	atomic_store_explicit(&h->heartbeat_realtime_ns, realtime_ns(),
 	    memory_order_relaxed);
+	/* Restored every tick, in case something scribbled over them:
+	 * shmstat judges liveness by pid and start time. */
+	atomic_store_explicit(&h->uploader_pid, (uint32_t)getpid(), memory_order_relaxed);
+	atomic_store_explicit(&h->uploader_start_time, u->start_time, memory_order_relaxed);
 	if (u->wd_us != 0 && now >= u->next_wd) {
 		(void)notify_send("WATCHDOG=1");
 		u->next_wd = now + u->wd_us * 1000 / 2;
@@ -814,6 +831,7 @@ uploader_run(const struct config *cfg)
 	if (ring_sigbus_guard_install() < 0 || open_ring(&u) < 0)
 		goto out;
 	h = u.ring.hdr;
+	ring_sigbus_protect(&u.ring);
 	if (journal_open(&u.journal, &u.ring, err, sizeof(err)) < 0) {
 		fprintf(stderr, "s3ring-uploader: %s\n", err);
 		goto out_ring;
@@ -831,8 +849,9 @@ uploader_run(const struct config *cfg)
 		goto out_workers;
 	}
 
+	u.start_time = proc_start_time(getpid());
 	atomic_store(&h->uploader_pid, (uint32_t)getpid());
-	atomic_store(&h->uploader_start_time, proc_start_time(getpid()));
+	atomic_store(&h->uploader_start_time, u.start_time);
 	atomic_store(&h->uploader_epoch, u.epoch);
 	atomic_store(&h->uploader_workers, u.nworkers);
 	atomic_store(&h->uploader_flags, 0);
@@ -848,7 +867,7 @@ uploader_run(const struct config *cfg)
 		run_loop(&u);
 	drain(&u);
 	clean_exit = true;
-	rc = 0;
+	rc = u.lost ? UPLOADER_EXIT_FAIL : 0;
 	/* The pid stays, so shmstat can tell "stopped" (pid dead) from
 	 * "never ran"; the heartbeat stops. */
 out_workers:
