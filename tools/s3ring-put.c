@@ -28,6 +28,25 @@ usage(void)
 	    "       %s [--ring NAME] [--timeout MS] --lines PREFIX\n", prog, prog);
 }
 
+/* The key as it may be shown on a terminal: bytes below 0x20 and 0x7f
+ * become \xHH, so a bad key cannot move the cursor or ring the bell. The
+ * result is cut to fit buf. */
+static const char *
+shown(const char *key, char *buf, size_t cap)
+{
+	size_t n = 0;
+
+	for (; *key != '\0' && n + 5 < cap; key++) {
+		unsigned char c = (unsigned char)*key;
+		if (c < 0x20 || c == 0x7f)
+			n += (size_t)snprintf(buf + n, cap - n, "\\x%02x", c);
+		else
+			buf[n++] = (char)c;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
 static int
 exit_code(int err)
 {
@@ -106,7 +125,9 @@ put_one(struct s3ring_producer *p, const char *key, const char *file,
 	rc = s3ring_put(p, key, body, len, timeout);
 	free(body);
 	if (rc < 0) {
-		fprintf(stderr, "%s: %s: %s\n", prog, key, s3ring_strerror(rc));
+		char sk[S3RING_MAX_KEY * 4 + 8];
+		fprintf(stderr, "%s: %s: %s\n", prog, shown(key, sk, sizeof(sk)),
+		    s3ring_strerror(rc));
 		return exit_code(rc);
 	}
 	return 0;
@@ -134,8 +155,9 @@ put_lines(struct s3ring_producer *p, const char *prefix, int timeout)
 		}
 		int err = s3ring_put(p, key, line, (size_t)n, timeout);
 		if (err < 0) {
-			fprintf(stderr, "%s: line %llu (%s): %s\n", prog, lineno, key,
-			    s3ring_strerror(err));
+			char sk[S3RING_MAX_KEY * 4 + 8];
+			fprintf(stderr, "%s: line %llu (%s): %s\n", prog, lineno,
+			    shown(key, sk, sizeof(sk)), s3ring_strerror(err));
 			rc = exit_code(err);
 			break;
 		}

@@ -477,11 +477,15 @@ creds_new(const struct creds_options *opt)
 			memset(prof, 0, sizeof(*prof));
 		c->ident.valid = false;
 	} else {
-		rc = load_file(c->path, c->profile, prof, &c->ident, false);
-		if (rc == -ENOENT && access(c->path, F_OK) < 0)
+		if (access(c->path, F_OK) < 0 && errno == ENOENT) {
+			/* One line that says what to do, not two. */
 			log_msg(LOG_LEVEL_ERROR,
 			    "no credentials: set AWS_ACCESS_KEY_ID and "
 			    "AWS_SECRET_ACCESS_KEY, or create %s", c->path);
+			rc = -ENOENT;
+		} else {
+			rc = load_file(c->path, c->profile, prof, &c->ident, false);
+		}
 		if (rc == 0)
 			rc = check_profile_keys(c, prof);
 		if (rc < 0)

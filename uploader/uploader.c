@@ -711,12 +711,10 @@ make_clients(struct uploader *u)
 		.endpoint = cfg->endpoint[0] ? cfg->endpoint : NULL,
 	};
 
+	/* creds_new() logs its reason, naming the file it looked for. */
 	u->creds = creds_new(&co);
-	if (u->creds == NULL) {
-		fprintf(stderr, "s3ring-uploader: no usable AWS credentials (%s): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or ~/.aws/credentials\n",
-		    strerror(errno));
+	if (u->creds == NULL)
 		return -1;
-	}
 	snprintf(u->region, sizeof(u->region), "%s", creds_region(u->creds));
 	snprintf(u->endpoint, sizeof(u->endpoint), "%s",
 	    creds_endpoint(u->creds) ? creds_endpoint(u->creds) : "");
@@ -828,8 +826,12 @@ uploader_run(const struct config *cfg)
 		fprintf(stderr, "s3ring-uploader: cannot initialise: %s\n", strerror(errno));
 		return UPLOADER_EXIT_FAIL;
 	}
-	if (ring_sigbus_guard_install() < 0 || open_ring(&u) < 0)
+	/* Credentials first: a missing or bad credentials file should not
+	 * leave a new ring behind. */
+	if (make_clients(&u) < 0)
 		goto out;
+	if (ring_sigbus_guard_install() < 0 || open_ring(&u) < 0)
+		goto out_creds;
 	h = u.ring.hdr;
 	ring_sigbus_protect(&u.ring);
 	if (journal_open(&u.journal, &u.ring, err, sizeof(err)) < 0) {
@@ -837,8 +839,6 @@ uploader_run(const struct config *cfg)
 		goto out_ring;
 	}
 	u.epoch = u.journal.f->epoch;
-	if (make_clients(&u) < 0)
-		goto out_journal;
 	spool_dir(&u);
 	if (cfg->insecure)
 		log_kv(LOG_LEVEL_WARN, "TLS certificate verification is OFF (--insecure)",
@@ -874,11 +874,11 @@ out_workers:
 	stop_workers(&u, clean_exit);
 	if (clean_exit && reap(&u) == 0)
 		free_workers(&u);
-	creds_free(u.creds);
-out_journal:
 	journal_close(&u.journal);
 out_ring:
 	ring_close(&u.ring);
+out_creds:
+	creds_free(u.creds);
 out:
 	s3_global_cleanup();
 	return rc;
