@@ -79,6 +79,8 @@ bad_values_are_refused_with_the_setting_named(void **state)
 	const char *a7[] = { "u", "--bucket", "b", "--ring-size", "1M", "--max-message", "512K" };
 	const char *a8[] = { "u", "--bucket", "b", "stray" };
 	const char *a9[] = { "u", "--bucket" };
+	const char *a10[] = { "u", "--bucket", "b", "--endpoint", "http://h:9000/some/path" };
+	const char *a11[] = { "u", "--bucket", "b", "--endpoint", "http://h:9000/" };
 
 	(void)state;
 	clear_env();
@@ -97,6 +99,9 @@ bad_values_are_refused_with_the_setting_named(void **state)
 	assert_non_null(strstr(err, "max-message"));
 	assert_int_equal(load(&c, 4, a8), -EINVAL);
 	assert_int_equal(load(&c, 2, a9), -EINVAL);
+	assert_int_equal(load(&c, 5, a10), -EINVAL);
+	assert_non_null(strstr(err, "must not have a path"));
+	assert_int_equal(load(&c, 5, a11), 0);
 }
 
 static void

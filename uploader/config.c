@@ -490,6 +490,14 @@ config_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
 		seterr(err, errlen, "endpoint '%s': must start with http:// or https://", c->endpoint);
 		return -EINVAL;
 	}
+	if (c->endpoint[0] != '\0') {
+		const char *slash = strchr(strstr(c->endpoint, "://") + 3, '/');
+		if (slash != NULL && slash[1] != '\0') {
+			seterr(err, errlen, "endpoint '%s': must not have a path (use --key-prefix for a key prefix)",
+			    c->endpoint);
+			return -EINVAL;
+		}
+	}
 	if (c->max_message == 0)
 		c->max_message = (uint32_t)(RING_DEFAULT_MAX_MESSAGE < c->ring_size / 8 ?
 		    RING_DEFAULT_MAX_MESSAGE : c->ring_size / 8);
