@@ -88,6 +88,7 @@ struct uploader {
 	_Atomic uint32_t done_seq;
 	_Atomic uint32_t disp_waiting;
 
+	_Atomic uint64_t last_success_ns; /* CLOCK_MONOTONIC of the last upload */
 	uint64_t wd_us;            /* systemd watchdog interval, 0: none */
 	uint64_t start_time;       /* ours, from /proc, for the ring header */
 	bool lost;                 /* the ring was truncated under us */
@@ -276,6 +277,24 @@ dead_letter(struct worker *w, const char *reason, unsigned attempts)
 	return OUT_DEAD_LETTERED;
 }
 
+/* True if the service answered properly at some point since `since`: an
+ * upload by any worker succeeded, or, failing that, a HEAD of the bucket
+ * made now does. Then a failure of this message is its own, not an
+ * outage's. */
+static bool
+service_up_since(struct worker *w, uint64_t since)
+{
+	struct uploader *u = w->u;
+
+	if (atomic_load_explicit(&u->last_success_ns, memory_order_relaxed) > since)
+		return true;
+	if (s3_head_bucket(w->s3) == 0) {
+		atomic_store_explicit(&u->last_success_ns, mono_ns(), memory_order_relaxed);
+		return true;
+	}
+	return false;
+}
+
 static enum outcome
 deliver(struct worker *w)
 {
@@ -284,7 +303,8 @@ deliver(struct worker *w)
 	struct ring_header *h = u->ring.hdr;
 	const struct ring_msg *m = &w->msg;
 	char why[512], reason[600];
-	unsigned attempts = 0;
+	unsigned attempts = 0, tries = 0;
+	uint64_t first_fail = 0;
 	int n;
 
 	if (!ring_key_valid(m->key, m->key_len))
@@ -308,6 +328,7 @@ deliver(struct worker *w)
 			rc = s3_perform(w->s3);
 		}
 		if (rc == 0) {
+			atomic_store_explicit(&u->last_success_ns, mono_ns(), memory_order_relaxed);
 			atomic_fetch_add_explicit(&h->uploaded, 1, memory_order_relaxed);
 			atomic_fetch_add_explicit(&h->uploaded_bytes, m->body_len,
 			    memory_order_relaxed);
@@ -336,19 +357,27 @@ deliver(struct worker *w)
 			return dead_letter(w, reason, attempts + 1);
 		case S3ERR_TRANSIENT:
 		default:
-			attempts++;
+			tries++;
 			atomic_fetch_add_explicit(&h->retried, 1, memory_order_relaxed);
+			if (first_fail == 0)
+				first_fail = mono_ns();
+			/* Only a failure while the service works counts toward
+			 * --max-attempts: one that hits every request (the
+			 * endpoint down, an outage) is waited out, and the
+			 * messages stay in the ring. */
+			if (service_up_since(w, first_fail))
+				attempts++;
 			if (attempts >= cfg->max_attempts ||
 			    (cfg->max_age_s != 0 &&
 			    mono_ns() - m->put_ns > (uint64_t)cfg->max_age_s * SEC)) {
 				snprintf(reason, sizeof(reason), "gave up after %u attempts: %s",
-				    attempts, why);
-				return dead_letter(w, reason, attempts);
+				    tries, why);
+				return dead_letter(w, reason, tries);
 			}
 			if (log_enabled(LOG_LEVEL_DEBUG))
 				log_kv(LOG_LEVEL_DEBUG, "retrying", "key", w->key, "error", why,
 				    (char *)NULL);
-			if (!nap(u, s3err_backoff_default_ms(attempts - 1,
+			if (!nap(u, s3err_backoff_default_ms(tries - 1,
 			    r->has_retry_after ? r->retry_after_ms : 0)))
 				return OUT_HANDED_BACK;
 			continue;
