@@ -1044,6 +1044,29 @@ ring_release(struct ring *r, uint64_t new_head)
 	}
 }
 
+void
+ring_drop_pages(struct ring *r, uint64_t from, uint64_t to)
+{
+	const uint64_t page = 4096;
+	uint64_t start = (from + page - 1) & ~(page - 1);
+	uint64_t end = to & ~(page - 1);
+
+	if (end <= start)
+		return;
+	if (end - start >= r->capacity) {
+		(void)madvise(r->data, r->capacity, MADV_DONTNEED);
+		return;
+	}
+	/* At most two pieces: up to the end of the data region, then from
+	 * its start. The capacity is a power of two >= 64 KiB, so page
+	 * boundaries in positions are page boundaries in the mapping. */
+	uint64_t off = start & r->mask, len = end - start;
+	uint64_t first = len < r->capacity - off ? len : r->capacity - off;
+	(void)madvise(r->data + off, first, MADV_DONTNEED);
+	if (len > first)
+		(void)madvise(r->data, len - first, MADV_DONTNEED);
+}
+
 /* ----------------------------------------------------------- in flight */
 
 void

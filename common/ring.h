@@ -188,6 +188,14 @@ void ring_wake_consumer(struct ring *r);
  * and wakes producers waiting for space. */
 void ring_release(struct ring *r, uint64_t new_head);
 
+/* Drops this process's mapping of the data pages wholly inside positions
+ * [from, to), which the caller has released (below head): the bytes stay in
+ * the shm object for everyone else, and the next access maps them again.
+ * The consumer calls it as head advances, so that its RSS (and the OOM
+ * killer's view of it) holds its own memory and the few pages in flight,
+ * not the whole ring. */
+void ring_drop_pages(struct ring *r, uint64_t from, uint64_t to);
+
 /* Installs the process-wide SIGBUS handler that ring_consume() relies on to
  * survive a truncated object. Returns 0 or -errno. */
 int ring_sigbus_guard_install(void);

@@ -375,6 +375,44 @@ records_wrap_around_the_end_with_padding(void **state)
 	ring_close(&r);
 }
 
+/* Resident pages of this process, from /proc/self/statm. */
+static long
+resident_pages(void)
+{
+	long size = 0, res = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%ld %ld", &size, &res), 2);
+	fclose(f);
+	return res;
+}
+
+/* Released pages leave the consumer's RSS; the bytes stay in the object. */
+static void
+dropped_pages_leave_rss_but_keep_their_bytes(void **state)
+{
+	struct ring r;
+	unsigned slot;
+	static char body[4000];
+	long before, after;
+
+	(void)state;
+	open_new(&r, UINT64_C(4) << 20, 0);
+	slot = claim(&r);
+	memset(body, 'd', sizeof(body));
+	while (ring_put(&r, slot, "k", 1, body, sizeof(body), 0) == 0)
+		;
+	before = resident_pages();
+	ring_drop_pages(&r, RING_POS_BASE, RING_POS_BASE + r.capacity);
+	after = resident_pages();
+	print_message("resident pages: %ld before, %ld after\n", before, after);
+	assert_true(before - after >= (long)(r.capacity / 4096) * 9 / 10);
+	/* Touching them again maps the same bytes back in. */
+	assert_int_equal(r.data[64 + 1 + 10], 'd');
+	ring_close(&r);
+}
+
 static void
 completion_out_of_order_releases_in_order(void **state)
 {
@@ -990,6 +1028,7 @@ main(void)
 		cmocka_unit_test_teardown(message_of_max_size_fits_and_one_byte_more_is_emsgsize, teardown),
 		cmocka_unit_test_teardown(records_wrap_around_the_end_with_padding, teardown),
 		cmocka_unit_test(completion_out_of_order_releases_in_order),
+		cmocka_unit_test_teardown(dropped_pages_leave_rss_but_keep_their_bytes, teardown),
 		cmocka_unit_test_teardown(released_space_lets_a_full_ring_accept_puts, teardown),
 		cmocka_unit_test_teardown(corrupt_body_is_counted_and_skipped, teardown),
 		cmocka_unit_test_teardown(corrupt_key_is_counted_and_skipped, teardown),

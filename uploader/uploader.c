@@ -92,6 +92,8 @@ struct uploader {
 	uint64_t wd_us;            /* systemd watchdog interval, 0: none */
 	uint64_t start_time;       /* ours, from /proc, for the ring header */
 	bool lost;                 /* the ring was truncated under us */
+	uint64_t dropped_upto;     /* ring pages below this are unmapped */
+	uint64_t drop_step;
 	uint64_t next_wd, next_status;
 	_Atomic bool quit;         /* workers exit their loop */
 	_Atomic bool stopping;     /* SIGTERM: no new attempts, no more naps */
@@ -453,8 +455,18 @@ reap(struct uploader *u)
 static void
 release(struct uploader *u)
 {
-	journal_release(&u->journal, &u->ring,
-	    inflight_release(&u->journal.table, u->cons.cursor));
+	uint64_t head = inflight_release(&u->journal.table, u->cons.cursor);
+
+	journal_release(&u->journal, &u->ring, head);
+	/* Give back the pages of released records in steps of 1/16 of the
+	 * ring (at least 64 KiB): one madvise per step, a page fault per page
+	 * when the next lap comes round. */
+	if (u->dropped_upto == 0 || u->dropped_upto > head)
+		u->dropped_upto = head;
+	if (head - u->dropped_upto >= u->drop_step) {
+		ring_drop_pages(&u->ring, u->dropped_upto, head);
+		u->dropped_upto = head;
+	}
 }
 
 /* Sleeps until a worker finishes, or until deadline (at most 50 ms). The
@@ -868,6 +880,7 @@ uploader_run(const struct config *cfg)
 		goto out_ring;
 	}
 	u.epoch = u.journal.f->epoch;
+	u.drop_step = u.ring.capacity / 16;
 	spool_dir(&u);
 	if (cfg->insecure)
 		log_kv(LOG_LEVEL_WARN, "TLS certificate verification is OFF (--insecure)",
