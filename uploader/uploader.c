@@ -458,9 +458,9 @@ release(struct uploader *u)
 	uint64_t head = inflight_release(&u->journal.table, u->cons.cursor);
 
 	journal_release(&u->journal, &u->ring, head);
-	/* Give back the pages of released records in steps of 1/16 of the
-	 * ring (at least 64 KiB): one madvise per step, a page fault per page
-	 * when the next lap comes round. */
+	/* Give back the pages of released records in steps of 1 MiB (1/16 of
+	 * a smaller ring): one madvise per step, a page fault per page when
+	 * the next lap comes round. */
 	if (u->dropped_upto == 0 || u->dropped_upto > head)
 		u->dropped_upto = head;
 	if (head - u->dropped_upto >= u->drop_step) {
@@ -880,7 +880,7 @@ uploader_run(const struct config *cfg)
 		goto out_ring;
 	}
 	u.epoch = u.journal.f->epoch;
-	u.drop_step = u.ring.capacity / 16;
+	u.drop_step = u.ring.capacity / 16 < (1u << 20) ? u.ring.capacity / 16 : (1u << 20);
 	spool_dir(&u);
 	if (cfg->insecure)
 		log_kv(LOG_LEVEL_WARN, "TLS certificate verification is OFF (--insecure)",
