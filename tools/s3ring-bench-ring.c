@@ -631,28 +631,6 @@ json_num(const char *key, double v, bool last)
 		printf("\"%s\":%.1f%s", key, v, last ? "}\n" : ",");
 }
 
-static void
-machine(char *cpu, size_t cap)
-{
-	char line[256];
-	FILE *f = fopen("/proc/cpuinfo", "re");
-
-	snprintf(cpu, cap, "unknown");
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "model name", 10) == 0) {
-			const char *c = strchr(line, ':');
-			if (c != NULL) {
-				c++;
-				c += strspn(c, " \t");
-				snprintf(cpu, cap, "%.*s", (int)strcspn(c, "\n"), c);
-			}
-			break;
-		}
-	fclose(f);
-}
-
 static long
 read_long(const char *path)
 {
@@ -951,7 +929,7 @@ bench_ring_main(int argc, char **argv)
 		    bench_prog, busy * 100, la[0], la[1], la[2]);
 	}
 	overhead = bench_clock_overhead_ns();
-	machine(cpu, sizeof(cpu));
+	bench_cpu_model(cpu, sizeof(cpu));
 	if (uname(&un) < 0)
 		memset(&un, 0, sizeof(un));
 

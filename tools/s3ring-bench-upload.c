@@ -1155,28 +1155,6 @@ json_num(const char *key, double v, bool last)
 		printf("\"%s\":%.3f%s", key, v, last ? "}\n" : ",");
 }
 
-static void
-machine(char *cpu, size_t cap)
-{
-	char line[256];
-	FILE *f = fopen("/proc/cpuinfo", "re");
-
-	snprintf(cpu, cap, "unknown");
-	if (f == NULL)
-		return;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "model name", 10) == 0) {
-			const char *c = strchr(line, ':');
-			if (c != NULL) {
-				c++;
-				c += strspn(c, " \t");
-				snprintf(cpu, cap, "%.*s", (int)strcspn(c, "\n\""), c);
-			}
-			break;
-		}
-	fclose(f);
-}
-
 static double
 loadavg1(void)
 {
@@ -1564,7 +1542,7 @@ bench_upload_main(int argc, char **argv)
 		workdir[0] = '\0';
 		return EX_OSERR;
 	}
-	machine(cpu, sizeof(cpu));
+	bench_cpu_model(cpu, sizeof(cpu));
 	load0 = loadavg1();
 	if (!o.json)
 		fprintf(stderr, "%s upload: %zu-byte messages, %u workers, %u producers, load %.2f; work dir %s\n",

@@ -61,6 +61,30 @@ bench_clock_overhead_ns(void)
 
 /* ---------------------------------------------------------- percentiles */
 
+/* The CPU's model name from /proc/cpuinfo (without quotes, so that it can
+ * go into JSON as it is), or "unknown". */
+void
+bench_cpu_model(char *cpu, size_t cap)
+{
+	char line[256];
+	FILE *f = fopen("/proc/cpuinfo", "re");
+
+	snprintf(cpu, cap, "unknown");
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "model name", 10) == 0) {
+			const char *c = strchr(line, ':');
+			if (c != NULL) {
+				c++;
+				c += strspn(c, " \t");
+				snprintf(cpu, cap, "%.*s", (int)strcspn(c, "\n\""), c);
+			}
+			break;
+		}
+	fclose(f);
+}
+
 static int
 cmp_u64(const void *a, const void *b)
 {

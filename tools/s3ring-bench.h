@@ -136,6 +136,9 @@ struct bench_env {
 
 extern const struct bench_transport bench_s3ring, bench_posix_mq, bench_unix_dgram;
 
+/* The CPU's model name from /proc/cpuinfo, or "unknown". */
+void bench_cpu_model(char *cpu, size_t cap);
+
 /* Populates this process's page tables for the shared mapping of the file
  * whose path ends in suffix (from /proc/self/maps), as a long-running
  * producer's would be. Returns 0, or -errno (the run goes on unprefaulted). */
