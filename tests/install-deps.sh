@@ -17,6 +17,8 @@ PKGS=(
 	python3 python3-botocore
 	nodejs
 	curl procps util-linux man-db coreutils iproute2
+	# systemd-analyze verify checks the unit file (no init is started)
+	systemd
 	# test servers (tests/servers/): Swift with s3api, nginx WebDAV, wrk, TLS
 	swift swift-proxy swift-account swift-container swift-object python3-swift
 	memcached nginx wrk openssl
