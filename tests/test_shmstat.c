@@ -93,7 +93,7 @@ put_n(struct mem_ring *m, int n, size_t size)
 static bool alive_answer;
 
 static bool
-stub_alive(pid_t pid, uint64_t start_time)
+scripted_alive(pid_t pid, uint64_t start_time)
 {
 	(void)pid;
 	(void)start_time;
@@ -104,7 +104,7 @@ static struct shmstat_env
 env_at(uint64_t mono, uint64_t real)
 {
 	struct shmstat_env e = {
-		.now_mono_ns = mono, .now_real_ns = real, .alive = stub_alive,
+		.now_mono_ns = mono, .now_real_ns = real, .alive = scripted_alive,
 	};
 	return e;
 }

@@ -35,7 +35,7 @@ struct shmstat_env {
 	uint64_t now_mono_ns;   /* CLOCK_MONOTONIC: ages of records */
 	uint64_t now_real_ns;   /* CLOCK_REALTIME: heartbeat age */
 	/* Liveness of a process (pid + start time); proc_alive() in the
-	 * program, a stub in tests and the fuzz harness. */
+	 * program, a scripted answer in the unit tests and the fuzz harness. */
 	bool (*alive)(pid_t pid, uint64_t start_time);
 	uint64_t walk_budget;   /* 0 means SHMSTAT_WALK_BUDGET */
 };
