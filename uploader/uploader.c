@@ -709,8 +709,10 @@ drain(struct uploader *u)
 
 /* ---------------------------------------------------------- start, stop */
 
+/* Opens the ring; with create, creates it if absent. Returns 0, 1 when it
+ * is absent and create is false, or -1 after printing one line. */
 static int
-open_ring(struct uploader *u)
+open_ring(struct uploader *u, bool create)
 {
 	const struct config *cfg = u->cfg;
 	struct ring_config rc = {
@@ -718,8 +720,10 @@ open_ring(struct uploader *u)
 		.mode = cfg->ring_mode, .gid = cfg->ring_gid,
 	};
 	struct stat st;
-	int err = ring_open(&u->ring, cfg->ring, RING_OPEN_CREATE, &rc);
+	int err = ring_open(&u->ring, cfg->ring, create ? RING_OPEN_CREATE : 0, &rc);
 
+	if (err == -ENOENT && !create)
+		return 1;
 	if (err == -ENOSPC || err == -EFBIG) {
 		fprintf(stderr, "s3ring-uploader: cannot create ring %s: /dev/shm has no room for %llu bytes (lower --ring-size, or enlarge /dev/shm)\n",
 		    cfg->ring, (unsigned long long)(cfg->ring_size + RING_HEADER_SIZE));
@@ -867,12 +871,23 @@ uploader_run(const struct config *cfg)
 		fprintf(stderr, "s3ring-uploader: cannot initialise: %s\n", strerror(errno));
 		return UPLOADER_EXIT_FAIL;
 	}
-	/* Credentials first: a missing or bad credentials file should not
-	 * leave a new ring behind. */
-	if (make_clients(&u) < 0)
+	/* An existing ring is checked first (owner, version), then the
+	 * credentials, and only then is a missing ring created: a bad
+	 * credentials file leaves no new ring behind, and every refusal is one
+	 * line. */
+	if (ring_sigbus_guard_install() < 0 || (rc = open_ring(&u, false)) < 0) {
+		rc = UPLOADER_EXIT_FAIL;
 		goto out;
-	if (ring_sigbus_guard_install() < 0 || open_ring(&u) < 0)
+	}
+	if (make_clients(&u) < 0) {
+		rc = UPLOADER_EXIT_FAIL;
+		goto out_ring;
+	}
+	if (rc == 1 && open_ring(&u, true) < 0) {
+		rc = UPLOADER_EXIT_FAIL;
 		goto out_creds;
+	}
+	rc = UPLOADER_EXIT_FAIL;
 	h = u.ring.hdr;
 	ring_sigbus_protect(&u.ring);
 	if (journal_open(&u.journal, &u.ring, err, sizeof(err)) < 0) {
