@@ -89,6 +89,8 @@ struct uploader {
 	_Atomic uint32_t disp_waiting;
 
 	_Atomic uint64_t last_success_ns; /* CLOCK_MONOTONIC of the last upload */
+	_Atomic uint64_t last_probe_ns;   /* of the last HEAD made by a worker */
+	_Atomic bool last_probe_ok;       /* its answer, trusted for a second */
 	uint64_t wd_us;            /* systemd watchdog interval, 0: none */
 	uint64_t start_time;       /* ours, from /proc, for the ring header */
 	bool lost;                 /* the ring was truncated under us */
@@ -280,21 +282,26 @@ dead_letter(struct worker *w, const char *reason, unsigned attempts)
 }
 
 /* True if the service answered properly at some point since `since`: an
- * upload by any worker succeeded, or, failing that, a HEAD of the bucket
- * made now does. Then a failure of this message is its own, not an
- * outage's. */
+ * upload by any worker succeeded, or, failing that and if probe is set, a
+ * HEAD of the bucket does. One probe a second at most, for all workers,
+ * whose answer stands for that second: probes were a storm at 30% faults,
+ * and on s3rver, for one, a HEAD of a bucket lists it. Then a failure of
+ * this message is its own, not an outage's. */
 static bool
-service_up_since(struct worker *w, uint64_t since)
+service_up_since(struct worker *w, uint64_t since, bool probe)
 {
 	struct uploader *u = w->u;
+	uint64_t now = mono_ns(), last;
 
 	if (atomic_load_explicit(&u->last_success_ns, memory_order_relaxed) > since)
 		return true;
-	if (s3_head_bucket(w->s3) == 0) {
-		atomic_store_explicit(&u->last_success_ns, mono_ns(), memory_order_relaxed);
-		return true;
-	}
-	return false;
+	last = atomic_load_explicit(&u->last_probe_ns, memory_order_relaxed);
+	if (!probe || now - last < SEC ||
+	    !atomic_compare_exchange_strong(&u->last_probe_ns, &last, now))
+		return probe && atomic_load(&u->last_probe_ok);
+	bool ok = s3_head_bucket(w->s3) == 0;
+	atomic_store(&u->last_probe_ok, ok);
+	return ok;
 }
 
 static enum outcome
@@ -306,7 +313,7 @@ deliver(struct worker *w)
 	const struct ring_msg *m = &w->msg;
 	char why[512], reason[600];
 	unsigned attempts = 0, tries = 0;
-	uint64_t first_fail = 0;
+	uint64_t prev_fail = 0;
 	int n;
 
 	if (!ring_key_valid(m->key, m->key_len))
@@ -361,14 +368,18 @@ deliver(struct worker *w)
 		default:
 			tries++;
 			atomic_fetch_add_explicit(&h->retried, 1, memory_order_relaxed);
-			if (first_fail == 0)
-				first_fail = mono_ns();
 			/* Only a failure while the service works counts toward
 			 * --max-attempts: one that hits every request (the
 			 * endpoint down, an outage) is waited out, and the
-			 * messages stay in the ring. */
-			if (service_up_since(w, first_fail))
+			 * messages stay in the ring. The proof is a success of
+			 * another worker since this message's previous failure
+			 * (a success from before the outage began proves
+			 * nothing), or a HEAD of the bucket (one a second at
+			 * most). */
+			uint64_t now_fail = mono_ns();
+			if (service_up_since(w, prev_fail ? prev_fail : now_fail, true))
 				attempts++;
+			prev_fail = now_fail;
 			if (attempts >= cfg->max_attempts ||
 			    (cfg->max_age_s != 0 &&
 			    mono_ns() - m->put_ns > (uint64_t)cfg->max_age_s * SEC)) {
