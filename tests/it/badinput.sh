@@ -131,7 +131,9 @@ SRING=$RING-skew
 		--recheck-interval 1 --log-level debug
 ) >"$WORK/skew.log" 2>&1 &
 sp=$!
-trap 'kill -KILL $sp 2>/dev/null; "$TOP/tests/servers/swift.sh" stop "$SW" >/dev/null 2>&1; rm -rf "$SW"; "$B/tests/tool_ring" unlink "$VRING" 2>/dev/null; "$B/tests/tool_ring" unlink "$SRING" 2>/dev/null; rm -f "/dev/shm/s3ring.$SRING.journal"; it_cleanup' EXIT
+# $sp is the `timeout` wrapper (it runs under faketime too): kill the
+# uploader below it by its own pid first, then the wrapper.
+trap 'kill -KILL $(pgrep -P $sp) $sp 2>/dev/null; "$TOP/tests/servers/swift.sh" stop "$SW" >/dev/null 2>&1; rm -rf "$SW"; "$B/tests/tool_ring" unlink "$VRING" 2>/dev/null; "$B/tests/tool_ring" unlink "$SRING" 2>/dev/null; rm -f "/dev/shm/s3ring.$SRING.journal"; it_cleanup' EXIT
 for _ in $(seq 1 200); do grep -q 'msg="started"' "$WORK/skew.log" && break; sleep 0.05; done
 sleep 1
 grep -q 'alarm raised' "$WORK/skew.log" && fail "alarm before the skew: $(grep 'alarm raised' "$WORK/skew.log")"
@@ -154,3 +156,7 @@ done
 	fail "the skewed message was not delivered once the clock was right"
 grep -q 'alarm cleared' "$WORK/skew.log" || fail "the alarm was not cleared"
 echo "figure: badinput clock_skew: message kept and delivered after the clock was fixed, alarm cleared"
+p=$(pgrep -P $sp); kill -TERM $p 2>/dev/null
+for _ in $(seq 1 100); do kill -0 $p 2>/dev/null || break; sleep 0.1; done
+kill -0 $p 2>/dev/null && fail "the skewed uploader did not stop on SIGTERM"
+echo "badinput ok"
