@@ -113,6 +113,15 @@ fi
 LIBFT=$(dirname "$(readlink -f "$(command -v faketime)")")/../lib/x86_64-linux-gnu/faketime/libfaketime.so.1
 [ -f "$LIBFT" ] || LIBFT=$(find /usr/lib -name libfaketime.so.1 2>/dev/null | head -n 1)
 [ -f "$LIBFT" ] || { echo "SKIP clock skew: libfaketime.so.1 not found"; exit 0; }
+# libfaketime and the ASan runtime cannot share a process: ASan must come
+# first in the library list, and preloaded first it deadlocks inside
+# libfaketime's clock_gettime initialisation. The plain and TSan runs cover
+# the skew.
+if ldd "$B/bin/s3ring-uploader" | grep -q 'libasan\.'; then
+	echo "SKIP clock skew: libfaketime cannot be preloaded into an ASan build"
+	echo "badinput ok"
+	exit 0
+fi
 SW=$(mktemp -d /dev/shm/s3ring-badinput-swift.XXXXXX)
 trap '"$TOP/tests/servers/swift.sh" stop "$SW" >/dev/null 2>&1; rm -rf "$SW"; "$B/tests/tool_ring" unlink "$VRING" 2>/dev/null; it_cleanup' EXIT
 "$TOP/tests/servers/swift.sh" start "$SW" bucket-skew >/dev/null 2>"$WORK/swift.err" || fail "swift: $(tail -n 5 "$WORK/swift.err")"
@@ -135,11 +144,13 @@ sp=$!
 # uploader below it by its own pid first, then the wrapper.
 trap 'kill -KILL $(pgrep -P $sp) $sp 2>/dev/null; "$TOP/tests/servers/swift.sh" stop "$SW" >/dev/null 2>&1; rm -rf "$SW"; "$B/tests/tool_ring" unlink "$VRING" 2>/dev/null; "$B/tests/tool_ring" unlink "$SRING" 2>/dev/null; rm -f "/dev/shm/s3ring.$SRING.journal"; it_cleanup' EXIT
 for _ in $(seq 1 200); do grep -q 'msg="started"' "$WORK/skew.log" && break; sleep 0.05; done
+grep -q 'msg="started"' "$WORK/skew.log" || fail "the uploader under faketime did not start: $(tail -n 5 "$WORK/skew.log")"
 sleep 1
 grep -q 'alarm raised' "$WORK/skew.log" && fail "alarm before the skew: $(grep 'alarm raised' "$WORK/skew.log")"
 echo "-20m" >"$WORK/faketime"
 sleep 0.5
-echo "skewed message" | "$B/bin/s3ring-put" --ring "$SRING" skew/1 || fail "put"
+echo "skewed message" | "$B/bin/s3ring-put" --ring "$SRING" skew/1 ||
+	fail "put to the skewed uploader's ring: $(tail -n 5 "$WORK/skew.log")"
 for _ in $(seq 1 100); do grep -q 'RequestTimeTooSkewed' "$WORK/skew.log" && break; sleep 0.1; done
 line=$(grep 'alarm raised' "$WORK/skew.log" | head -n 1)
 dbg=$(grep 's3 request failed' "$WORK/skew.log" | grep 'RequestTimeTooSkewed' | head -n 1)
