@@ -623,9 +623,12 @@ ring_put(struct ring *r, unsigned slot, const char *key, size_t key_len,
  * This is the one signal handler that does more than set a flag: it must,
  * because the faulting instruction would otherwise be restarted forever. */
 static __thread sigjmp_buf *sigbus_jmp;
-/* sigsetjmp(jb, 0): the signal mask needs no saving, because the handler
- * runs with SA_NODEFER and so never leaves SIGBUS blocked; saving it would
- * cost an rt_sigprocmask system call per record. */
+/* sigsetjmp(jb, 0): the signal mask is not saved, because saving it would
+ * cost an rt_sigprocmask system call per record. The handler asks for
+ * SA_NODEFER, but a runtime that wraps handlers (ThreadSanitizer's does)
+ * may still block SIGBUS while it runs, and a SIGBUS that arrives blocked
+ * kills the process outright; so the rare path that leaves by siglongjmp
+ * unblocks it itself: sigbus_recovered(). */
 
 /* The mapping the handler may replace when a fault hits it outside a
  * guarded read (a write to the header, say): see ring_sigbus_protect(). */
@@ -660,6 +663,16 @@ sigbus_handler(int sig, siginfo_t *si, void *uc)
 		}
 	}
 	signal(sig, SIG_DFL); /* not ours: die as we would have */
+}
+
+static void
+sigbus_recovered(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGBUS);
+	(void)pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
 int
@@ -955,8 +968,10 @@ ring_consume(struct ring_consumer *c, struct ring_msg *m, void *buf,
 	struct consume_args a = { c, m, buf, cap };
 	sigjmp_buf jb;
 
-	if (sigsetjmp(jb, 0) != 0)
+	if (sigsetjmp(jb, 0) != 0) {
+		sigbus_recovered();
 		return -EFAULT;
+	}
 	sigbus_jmp = &jb;
 	int rc = consume_unguarded(&a);
 	sigbus_jmp = NULL;
@@ -992,8 +1007,10 @@ consumer_sleep_guarded(struct ring_consumer *c, uint32_t seq,
 {
 	sigjmp_buf jb;
 
-	if (sigsetjmp(jb, 0) != 0)
+	if (sigsetjmp(jb, 0) != 0) {
+		sigbus_recovered();
 		return;
+	}
 	sigbus_jmp = &jb;
 	consumer_sleep(c, seq, deadline_ns, other, arg);
 	sigbus_jmp = NULL;
