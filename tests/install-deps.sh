@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.."
 
 PKGS=(
 	build-essential pkg-config clang
+	# libFuzzer and the sanitizer runtimes for clang (a Recommends of clang)
+	libclang-rt-dev
 	libcurl4-openssl-dev libssl-dev libbsd-dev libcmocka-dev
 	python3 python3-botocore
 	nodejs
