@@ -472,13 +472,7 @@ server_start(const struct opts *o, struct endpoint *ep)
 	}
 	server_script(o, ep, script, sizeof(script));
 	snprintf(ep->dir, sizeof(ep->dir), "%s/%s", workdir, ep->name);
-	{
-		/* Through a copy: GCC's -Wrestrict cannot tell the two fields
-		 * of *ep apart once this is inlined. */
-		char dir[sizeof(ep->dir)];
-		memcpy(dir, ep->dir, sizeof(dir));
-		snprintf(ep->data, sizeof(ep->data), "%s/data/%s", dir, BUCKET);
-	}
+	snprintf(ep->data, sizeof(ep->data), "%s/%s/data/%s", workdir, ep->name, BUCKET);
 	snprintf(out, sizeof(out), "%s.url", ep->dir);
 	snprintf(log, sizeof(log), "%s.log", ep->dir);
 	/* A bounded lifetime: generous for the soak, short otherwise. */
