@@ -53,8 +53,15 @@ UPLOADER_OBJ := $(UPLOADER_SRC:%.c=$(OBJ)/%.o)
 HELPER_OBJ   := $(TEST_HELPERS:%.c=$(OBJ)/%.o)
 TOOLLIB_OBJ  := $(TOOLLIB_SRC:%.c=$(OBJ)/%.o)
 
+# libs3ring.a is what applications link: one relocatable object whose
+# hidden symbols are made local, so that nothing but s3ring_* is global in
+# it (an application's own crc32c or ring_open cannot clash). The tools,
+# the uploader and the tests link the unlocalized libs3ring-internal.a,
+# which also holds logging (kept out of the producer library).
 LIB_A        := $(BUILD)/lib/libs3ring.a
+LIB_INT      := $(BUILD)/lib/libs3ring-internal.a
 LIB_SO       := $(BUILD)/lib/libs3ring.so
+SHIM_OBJ     := $(filter-out $(OBJ)/common/log.o,$(COMMON_OBJ)) $(PRODUCER_OBJ)
 UPLOADER_A   := $(BUILD)/lib/libs3ring-uploader.a
 TOOLLIB_A    := $(BUILD)/lib/libs3ring-tools.a
 # Binaries whose main source exists (the tree is built up piece by piece).
@@ -68,7 +75,7 @@ ALL_SRC      := $(COMMON_SRC) $(PRODUCER_SRC) $(UPLOADER_SRC) uploader/main.c \
 
 .PHONY: all test check tsan fuzz deps run-tests clean install demo examples
 .SECONDARY:
-all: $(LIB_A) $(LIB_SO) $(BINS) $(TESTS) examples
+all: $(LIB_A) $(LIB_INT) $(LIB_SO) $(BINS) $(TESTS) examples
 
 ifeq ($(V),0)
 Q := @
@@ -81,13 +88,19 @@ $(OBJ)/%.o: %.c
 
 -include $(ALL_SRC:%.c=$(OBJ)/%.d)
 
-$(LIB_A): $(COMMON_OBJ) $(PRODUCER_OBJ)
+$(LIB_A): $(SHIM_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)ld -r -o $(OBJ)/libs3ring.o $^
+	$(Q)objcopy --localize-hidden $(OBJ)/libs3ring.o
+	$(Q)rm -f $@ && ar rcs $@ $(OBJ)/libs3ring.o
+
+$(LIB_INT): $(COMMON_OBJ) $(PRODUCER_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # The shared library exports only what producer/s3ring.h marks S3RING_API;
-# tests/test_exports.sh checks that with nm -D.
-$(LIB_SO): $(COMMON_OBJ) $(PRODUCER_OBJ)
+# tests/it/exports.sh checks that with nm -D (and the archive with nm -g).
+$(LIB_SO): $(SHIM_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -shared -Wl,-soname,libs3ring.so.1 $(LDFLAGS) -o $@ $^ -lpthread -lrt
 
@@ -99,19 +112,19 @@ $(TOOLLIB_A): $(TOOLLIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/bin/s3ring-uploader: $(OBJ)/uploader/main.o $(UPLOADER_A) $(LIB_A)
+$(BUILD)/bin/s3ring-uploader: $(OBJ)/uploader/main.o $(UPLOADER_A) $(LIB_INT)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # A tool is tools/NAME.c plus any tools/NAME-*.c.
 define tool_rule
-$(BUILD)/bin/$(1): $(patsubst %.c,$(OBJ)/%.o,$(wildcard tools/$(1).c tools/$(1)-*.c)) $(UPLOADER_A) $(LIB_A)
+$(BUILD)/bin/$(1): $(patsubst %.c,$(OBJ)/%.o,$(wildcard tools/$(1).c tools/$(1)-*.c)) $(UPLOADER_A) $(LIB_INT)
 	@mkdir -p $$(dir $$@)
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 
-$(BUILD)/tests/%: $(OBJ)/tests/%.o $(HELPER_OBJ) $(TOOLLIB_A) $(UPLOADER_A) $(LIB_A)
+$(BUILD)/tests/%: $(OBJ)/tests/%.o $(HELPER_OBJ) $(TOOLLIB_A) $(UPLOADER_A) $(LIB_INT)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 

@@ -1,8 +1,10 @@
 /* ring.h -- open, produce into and consume from an s3ring shared-memory ring.
  *
- * This is the one implementation of the protocol in ring_layout.h. The
- * producer shim and the uploader both build on it; neither touches the
- * layout directly except to read counters.
+ * This is the one implementation of the protocol in ring_layout.h, in three
+ * files: ring_open.c (naming, creation, attaching, retirement),
+ * ring_produce.c (slots and puts) and ring_consume.c (the consumer and the
+ * one record check that shmstat uses too). The producer shim, the uploader
+ * and shmstat all build on it; none of them walks records by itself.
  *
  * Ownership: a struct ring is a process-local view of one mapping. It is
  * filled in by ring_open() and released by ring_close(); it may be shared by
@@ -31,10 +33,19 @@ struct ring {
 	uint64_t mask;
 	uint32_t max_message;
 	uint64_t max_record;  /* ring_record_size(0, max_message) */
+	uint64_t ring_id;
 	size_t map_len;
 	int fd;
+	int lock_fd;          /* our own description for F_OFD_GETLK, or -1 */
 	bool readonly;
 	bool created;         /* this ring_open() created the object */
+	bool guarded;         /* registered with the SIGBUS guard */
+	_Atomic int lost;     /* the object was truncated under us (sigbus.h) */
+	/* The generation of each slot this process claimed through this
+	 * mapping, stamped into its records' tags (process-local: a scribbled
+	 * header cannot make us stamp another owner's generation). */
+	uint8_t slot_gen[RING_MAX_PRODUCERS];
+	bool slot_owned[RING_MAX_PRODUCERS];
 	char name[RING_NAME_MAX + 1];
 };
 
@@ -59,13 +70,15 @@ bool ring_key_valid(const char *key, size_t len);
 
 /* Opens the ring called name (NULL: ring_default_name()). With
  * RING_OPEN_CREATE it is created with cfg's geometry if absent, safely
- * against a concurrent creator: the object is made with O_EXCL, fully
- * allocated with posix_fallocate, and its magic is stored last; an
- * attacher waits up to a second for the magic to appear. Returns 0, or
- * -ENOENT (no such ring), -EACCES, -EPROTO (another layout version),
- * -EBADMSG (corrupt or incomplete header), -EINVAL (bad name or geometry),
- * -ENOSPC (/dev/shm too small for the ring), or another -errno. On failure
- * *r is left closed. */
+ * against a concurrent creator: the object is built unnamed (O_TMPFILE in
+ * /dev/shm, or under a temporary name where that is not supported), fully
+ * allocated with posix_fallocate and initialised, and only then linked in
+ * under its name, so a creator killed half-way leaves nothing behind. The
+ * mapping is registered with the SIGBUS guard (sigbus.h), which is
+ * installed if it is not yet. Returns 0, or -ENOENT (no such ring),
+ * -EACCES, -EPROTO (another layout version), -EBADMSG (corrupt header),
+ * -EINVAL (bad name or geometry), -ENOSPC (/dev/shm too small for the
+ * ring), or another -errno. On failure *r is left closed. */
 __attribute__((warn_unused_result)) int
 ring_open(struct ring *r, const char *name, unsigned flags,
     const struct ring_config *cfg);
@@ -75,6 +88,17 @@ void ring_close(struct ring *r);
 
 /* Removes the shm object of ring name. Returns 0 or -errno. */
 int ring_unlink(const char *name);
+
+/* Retirement. A ring whose object was removed, or replaced by another under
+ * the same name, is marked retired by the uploader: from then on every put
+ * into it fails with -ESTALE (a put checks the word after its tail CAS, so
+ * none returns 0 for a record the uploader did not see). */
+enum ring_identity { RING_SAME = 0, RING_REMOVED = 1, RING_REPLACED = 2 };
+/* Compares the object r maps with what the name points to now (one fstat
+ * and one stat). Returns a ring_identity, or -errno. */
+int ring_identity(const struct ring *r);
+void ring_retire(struct ring *r);
+bool ring_retired(const struct ring *r);
 
 /* The header CRC of a record: over the tag with its state bits cleared, the
  * rest of the first RING_HDR_CRC_SPAN bytes of hdr, and the key. The key is
@@ -89,36 +113,57 @@ int ring_check_header(const struct ring_header *h, size_t map_len);
 
 /* ------------------------------------------------------------ producers */
 
-/* Claims a producer slot for pid, whose start time is start_time. Prefers a
- * never-used slot, then one whose owner is dead. Returns the slot index or
- * -EUSERS when every slot belongs to a live process. */
+/* Claims a producer slot: takes the OFD lock on the slot's bytes of the
+ * object (held until ring_slot_release() or the process's death), bumps the
+ * slot's generation and records pid and start_time for display. Prefers a
+ * never-used slot, so a dead owner's slot keeps its figures for a while.
+ * Returns the slot index, -EUSERS when every slot is locked by a live
+ * handle, or -errno if locking fails. */
 __attribute__((warn_unused_result)) int
 ring_slot_claim(struct ring *r, pid_t pid, uint64_t start_time);
+/* Drops the lock and frees the slot. Only the process that claimed it may
+ * call this (a forked child must not: the lock belongs to the open file
+ * description it shares with its parent). */
 void ring_slot_release(struct ring *r, unsigned slot);
+
+/* True if the record owner (slot, gen of its tag) may still write: the
+ * slot's generation is still gen and some open file description holds the
+ * slot's lock. The test is made through a description of r's object of our
+ * own (a lock is invisible to the description that holds it, and a
+ * producer in this very process may share r's), opened on first use and
+ * closed by ring_close(). */
+bool ring_slot_alive(struct ring *r, unsigned slot, unsigned gen);
 
 /* A reservation: room for one record, between ring_reserve() and
  * ring_commit() or ring_abort(). */
+/* It keeps its own sizes: nothing about the reservation is read back
+ * from shared memory, where another process may have changed it. */
 struct ring_resv {
 	uint64_t pos;
 	uint8_t *body;
 	uint32_t body_len;
 	uint32_t len;
-	unsigned slot;
+	uint16_t key_len;
+	uint8_t slot;
+	uint8_t gen;
 };
 
 /* Claims room for a record of key (key_len bytes, already validated) and a
  * body of body_len bytes, and writes the header and key. timeout_ms: 0 fails
  * at once when full, > 0 waits that long, < 0 forever. Returns 0, -EAGAIN
  * (full, no wait), -ETIMEDOUT (full until the deadline, or the consumer gave
- * the record up before we claimed it), -EMSGSIZE, -EBADMSG (the ring's
- * control words are corrupt). No allocation, no system call unless waiting. */
+ * the record up before we claimed it), -EMSGSIZE (key_len + body_len over
+ * max_message, however large body_len is), -ESTALE (the ring is retired),
+ * -EBADMSG (the ring's control words are corrupt, or the object was
+ * truncated). No allocation, no system call unless waiting. */
 __attribute__((warn_unused_result)) int
 ring_reserve(struct ring *r, unsigned slot, const char *key, size_t key_len,
     size_t body_len, int timeout_ms, struct ring_resv *rv);
 
 /* Publishes a reserved record whose body has been written, with body_crc
- * the CRC32C of the body. Returns 0, or -ETIMEDOUT if the consumer gave the
- * record up meanwhile (hard timeout). Wakes the consumer if it sleeps. */
+ * the CRC32C of the body. Returns 0, or -ESTALE if the record was given up
+ * because the ring was retired meanwhile, or -EBADMSG if the object was
+ * truncated (the record is lost with it). Wakes the consumer if it sleeps. */
 __attribute__((warn_unused_result)) int
 ring_commit(struct ring *r, struct ring_resv *rv, uint32_t body_crc);
 
@@ -132,6 +177,16 @@ ring_put(struct ring *r, unsigned slot, const char *key, size_t key_len,
 
 /* ------------------------------------------------------------- consumer */
 
+/* A record the cursor read past while its owner, alive, was still writing
+ * it: head must stay at or below it until it is committed or abandoned. */
+struct ring_hole {
+	uint64_t pos, end;
+	uint64_t tag;           /* the WRITING tag it was left with */
+	uint64_t next_check_ns;
+};
+
+#define RING_MAX_HOLES 64
+
 struct ring_consumer {
 	struct ring *r;
 	uint64_t cursor;        /* next position to read */
@@ -140,7 +195,8 @@ struct ring_consumer {
 	uint64_t next_check_ns; /* when to look at a stuck record again */
 	uint64_t owner_wait_ns; /* WRITING this long: check the owner (10 ms) */
 	uint64_t stale_wait_ns; /* no header this long: rescan (1 s) */
-	uint64_t hard_wait_ns;  /* WRITING this long: give up (30 s) */
+	unsigned nholes;
+	struct ring_hole holes[RING_MAX_HOLES];
 };
 
 /* A record copied out of the ring. key and body point into the caller's
@@ -157,8 +213,46 @@ struct ring_msg {
 	uint8_t *body;
 };
 
-/* Starts consuming at position from (0: the ring's head). */
+/* Starts consuming at position from (0: the ring's head). A position that
+ * is not 64-byte aligned or not within [head, tail] is replaced by head. */
 void ring_consumer_init(struct ring_consumer *c, struct ring *r, uint64_t from);
+
+/* The lowest position the consumer still needs: the oldest hole, or the
+ * cursor. Head may be released up to it, never past it. */
+uint64_t ring_consumer_floor(const struct ring_consumer *c);
+
+/* Gives up every record still WRITING at or after the cursor's floor,
+ * whatever its owner's state (their commits then fail with -ESTALE), and
+ * moves the cursor to tail. Only for a retired ring whose remaining
+ * records nobody will read. Returns how many were given up. */
+unsigned ring_consumer_abandon_rest(struct ring_consumer *c);
+
+/* The verdict of ring_record_check() on one record header. */
+enum ring_verdict {
+	RING_V_NOT_READY,   /* unstamped, or WRITING: not (yet) a record */
+	RING_V_SKIP,        /* ABANDONED block, or a PAD: skip len bytes */
+	RING_V_RECORD,      /* COMMITTED with consistent lengths */
+	RING_V_CORRUPT,     /* stamped but inconsistent: len is not to be trusted */
+};
+
+/* The geometry a record check needs, copied from a checked header. */
+struct ring_geometry {
+	uint64_t capacity;
+	uint32_t max_message;
+	uint64_t max_record;
+};
+
+/* The one record check, used by the consumer and by shmstat. hd is a
+ * private copy of the 64-byte header at pos, tag the tag read (acquire)
+ * before the copy, tail the bound read from the ring. Checks everything the
+ * header claims against the geometry: alignment, the record's end within
+ * [pos, tail] and within the data region (a record never crosses the end:
+ * the producer pads instead), sums that cannot wrap. The CRCs are not
+ * checked here (they need the key and body). On RING_V_SKIP and
+ * RING_V_RECORD, *len is the record's length. */
+enum ring_verdict ring_record_check(const struct ring_geometry *g,
+    uint64_t pos, uint64_t tail, uint64_t tag, const struct ring_record *hd,
+    uint64_t *len);
 
 /* Reads the next committed record at the cursor into buf (cap bytes, at
  * least ring->max_message + 1) and advances the cursor past it. Padding,
@@ -196,48 +290,8 @@ void ring_release(struct ring *r, uint64_t new_head);
  * not the whole ring. */
 void ring_drop_pages(struct ring *r, uint64_t from, uint64_t to);
 
-/* Installs the process-wide SIGBUS handler that ring_consume() relies on to
- * survive a truncated object. Returns 0 or -errno. */
-int ring_sigbus_guard_install(void);
-
-/* Registers r's mapping (one per process) with the SIGBUS handler: a fault
- * there outside ring_consume(), such as a counter update after another
- * process truncated the object to nothing, replaces the mapping with
- * private zero pages instead of killing the process, and
- * ring_mapping_lost() turns true. The caller must then stop trusting r. */
-void ring_sigbus_protect(struct ring *r);
-bool ring_mapping_lost(void);
-
-/* ----------------------------------------------------------- in flight */
-
-/* Out-of-order completion, in-order release. The consumer pushes each
- * record it hands out; workers mark them done in any order; the head is the
- * position of the oldest unfinished record (or the cursor if none). The
- * entries live in caller-provided memory, so the uploader can keep them in
- * its journal. */
-enum { INFLIGHT_FREE = 0, INFLIGHT_CLAIMED = 1, INFLIGHT_DONE = 2 };
-
-struct inflight_entry {
-	uint64_t pos, end;
-	uint32_t state;
-	uint32_t reserved;
-};
-
-struct inflight {
-	struct inflight_entry *e;
-	uint32_t cap;
-	uint32_t first;   /* index of the oldest entry */
-	uint32_t count;
-};
-
-void inflight_init(struct inflight *t, struct inflight_entry *mem,
-    uint32_t cap);
-bool inflight_full(const struct inflight *t);
-/* Appends [pos, end). Returns its index, or -ENOSPC when full. */
-int inflight_push(struct inflight *t, uint64_t pos, uint64_t end);
-void inflight_done(struct inflight *t, uint32_t idx);
-/* Drops finished entries from the front; returns the new head: the oldest
- * unfinished entry's pos, or cursor when none is left. */
-uint64_t inflight_release(struct inflight *t, uint64_t cursor);
+/* True once the object was truncated under r (see sigbus.h): the caller
+ * must stop trusting r. */
+bool ring_mapping_lost(const struct ring *r);
 
 #endif

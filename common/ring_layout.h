@@ -29,7 +29,7 @@
 #include <stdint.h>
 
 #define RING_MAGIC          UINT64_C(0x31474e4952335333) /* "S3RING1" + '1' */
-#define RING_LAYOUT_VERSION 1u
+#define RING_LAYOUT_VERSION 2u
 #define RING_LINE           128u   /* hot words each get a line of their own */
 #define RING_ALIGN          64u    /* record alignment */
 #define RING_POS_BASE       (UINT64_C(1) << 40)
@@ -40,7 +40,7 @@
 #define RING_DEFAULT_MAX_MESSAGE (UINT32_C(1) << 20)
 #define RING_MAX_KEY             1024u
 #define RING_MAX_PRODUCERS       120u  /* header is then exactly 16 KiB */
-#define RING_SLOT_NONE           0xffu
+#define RING_SLOT_NONE           0x7fu
 #define RING_ERRMSG_LEN          120u
 
 /* Record states, the low 4 bits of the tag. */
@@ -51,17 +51,38 @@ enum ring_state {
 	RING_ABANDONED = 4, /* given up by the consumer; skipped by rescanning */
 };
 
-/* tag = stamp << 12 | slot << 4 | state, where stamp = position / 64 modulo
- * 2^52. The stamp repeats only after 2^58 bytes (288 PB) have passed. */
-#define RING_TAG_STATE_BITS 4
-#define RING_TAG_SLOT_BITS  8
-#define RING_TAG_SHIFT      (RING_TAG_STATE_BITS + RING_TAG_SLOT_BITS)
+/* tag = stamp << 18 | gen << 10 | slot << 3 | state, where stamp =
+ * position / 64 modulo 2^46: a stamp repeats only after 2^52 bytes (4 PiB)
+ * have passed. gen is the low 8 bits of the owning slot's generation when
+ * the record was claimed, so a record left WRITING by a dead owner is never
+ * mistaken for a record of the slot's next owner. */
+#define RING_TAG_STATE_BITS 3
+#define RING_TAG_SLOT_BITS  7
+#define RING_TAG_GEN_BITS   8
+#define RING_TAG_SHIFT      (RING_TAG_STATE_BITS + RING_TAG_SLOT_BITS + RING_TAG_GEN_BITS)
+#define RING_TAG_GEN_MASK   ((1u << RING_TAG_GEN_BITS) - 1)
+_Static_assert(RING_MAX_PRODUCERS < RING_SLOT_NONE, "slot fits the tag");
+
+static inline uint64_t
+ring_tag_make_gen(uint64_t pos, unsigned slot, unsigned gen, enum ring_state st)
+{
+	return ((pos / RING_ALIGN) << RING_TAG_SHIFT) |
+	    ((uint64_t)(gen & RING_TAG_GEN_MASK) <<
+	    (RING_TAG_STATE_BITS + RING_TAG_SLOT_BITS)) |
+	    ((uint64_t)(slot & RING_SLOT_NONE) << RING_TAG_STATE_BITS) | (uint64_t)st;
+}
 
 static inline uint64_t
 ring_tag_make(uint64_t pos, unsigned slot, enum ring_state st)
 {
-	return ((pos / RING_ALIGN) << RING_TAG_SHIFT) |
-	    ((uint64_t)(slot & 0xff) << RING_TAG_STATE_BITS) | (uint64_t)st;
+	return ring_tag_make_gen(pos, slot, 0, st);
+}
+
+/* The same tag in another state: owner and stamp are kept. */
+static inline uint64_t
+ring_tag_with_state(uint64_t tag, enum ring_state st)
+{
+	return (tag & ~(uint64_t)((1u << RING_TAG_STATE_BITS) - 1)) | (uint64_t)st;
 }
 
 static inline int
@@ -74,18 +95,30 @@ ring_tag_stamped(uint64_t tag, uint64_t pos)
 static inline unsigned
 ring_tag_slot(uint64_t tag)
 {
-	return (unsigned)(tag >> RING_TAG_STATE_BITS) & 0xff;
+	return (unsigned)(tag >> RING_TAG_STATE_BITS) & RING_SLOT_NONE;
+}
+
+static inline unsigned
+ring_tag_gen(uint64_t tag)
+{
+	return (unsigned)(tag >> (RING_TAG_STATE_BITS + RING_TAG_SLOT_BITS)) &
+	    RING_TAG_GEN_MASK;
 }
 
 static inline enum ring_state
 ring_tag_state(uint64_t tag)
 {
-	return (enum ring_state)(tag & 0xf);
+	return (enum ring_state)(tag & ((1u << RING_TAG_STATE_BITS) - 1));
 }
 
 /* The record header: one 64-byte line. hdr_crc is a CRC32C over the first
  * 40 bytes with the tag's state bits cleared (so it stays valid when the
- * state changes from WRITING to COMMITTED), followed by the key. */
+ * state changes from WRITING to COMMITTED), followed by the key.
+ *
+ * len_seal lets the consumer read past a record that is still WRITING (its
+ * owner alive but slow or stopped): the owner stores len, then len_seal =
+ * ring_len_seal(pos, len) with release, so a seal that matches proves len
+ * was written in this lap, for this position. */
 struct ring_record {
 	_Atomic uint64_t tag;
 	uint32_t len;        /* whole record, header included, multiple of 64 */
@@ -95,7 +128,7 @@ struct ring_record {
 	uint32_t body_crc;   /* CRC32C of the body alone */
 	uint64_t put_ns;     /* CLOCK_MONOTONIC when the put began */
 	uint64_t seq;        /* per-slot sequence number, from 1 */
-	uint32_t reserved;
+	_Atomic uint32_t len_seal;
 	uint32_t hdr_crc;
 	uint8_t pad_[16];
 };
@@ -106,15 +139,29 @@ _Static_assert(offsetof(struct ring_record, key_len) == 16, "key_len");
 _Static_assert(offsetof(struct ring_record, body_crc) == 20, "body_crc");
 _Static_assert(offsetof(struct ring_record, put_ns) == 24, "put_ns");
 _Static_assert(offsetof(struct ring_record, seq) == 32, "seq");
+_Static_assert(offsetof(struct ring_record, len_seal) == 40, "len_seal");
 _Static_assert(offsetof(struct ring_record, hdr_crc) == 44, "hdr_crc");
 #define RING_HDR_CRC_SPAN 40u /* bytes of the header covered by hdr_crc */
 
-/* One producer process. A slot is claimed by CAS on pid and reclaimed when
- * its owner is dead (pid plus start time, so pid reuse is not mistaken for
- * the old owner). Counters are written only by the owner, read by anyone. */
+static inline uint32_t
+ring_len_seal(uint64_t pos, uint32_t len)
+{
+	uint64_t x = (pos / RING_ALIGN) * UINT64_C(0x9e3779b97f4a7c15);
+
+	return len ^ (uint32_t)(x >> 32) ^ UINT32_C(0x5ea1ed00);
+}
+
+/* One producer handle. Its owner holds an open-file-description lock
+ * (F_OFD_SETLK) on the slot's 128 bytes of the shm object for as long as the
+ * handle is open; the kernel drops the lock when the process dies, in any
+ * PID namespace, so the lock, not the pid, says whether the owner lives.
+ * gen grows by one at each claim and is stamped into the tags of the
+ * owner's records. pid and start_time are for display only (they mean
+ * nothing in another PID namespace). Counters are written only by the
+ * owner, read by anyone. */
 struct ring_slot {
 	_Atomic uint32_t pid;
-	uint32_t reserved0;
+	_Atomic uint32_t gen;
 	_Atomic uint64_t start_time;   /* /proc/PID/stat field 22, clock ticks */
 	_Atomic uint64_t produced;     /* committed records */
 	_Atomic uint64_t dropped_full; /* puts refused because the ring was full */
@@ -149,11 +196,14 @@ struct ring_header {
 	uint64_t created_realtime_ns;
 	uint32_t max_producers;
 	uint32_t reserved0;
-	uint8_t pad0_[RING_LINE - 48];
+	uint64_t ring_id;           /* random, set at creation: the ring's identity */
+	uint8_t pad0_[RING_LINE - 56];
 
-	/* Line 1: producers' CAS target. */
+	/* Line 1: producers' CAS target. retired is on the same line because a
+	 * producer reads it right after its tail CAS, when it owns the line. */
 	_Atomic uint64_t tail;
-	uint8_t pad1_[RING_LINE - 8];
+	_Atomic uint32_t retired;   /* nonzero: removed or replaced, see ring.h */
+	uint8_t pad1_[RING_LINE - 12];
 
 	/* Line 2: released by the uploader; producers read it. */
 	_Atomic uint64_t head;
@@ -191,7 +241,7 @@ struct ring_header {
 	_Atomic uint64_t dead_lettered;
 	_Atomic uint64_t in_flight;
 	_Atomic uint64_t abandoned;      /* records of dead producers */
-	_Atomic uint64_t abandoned_hard; /* records given up after the hard timeout */
+	_Atomic uint64_t abandoned_hard; /* records given up on a retired ring */
 	_Atomic uint64_t corrupt;
 	_Atomic uint64_t resynced;       /* gaps padded over by rescanning */
 	_Atomic uint64_t config_errors;
@@ -209,7 +259,9 @@ _Static_assert(offsetof(struct ring_header, layout_version) == 8, "version");
 _Static_assert(offsetof(struct ring_header, capacity) == 16, "capacity");
 _Static_assert(offsetof(struct ring_header, max_message) == 24, "max_message");
 _Static_assert(offsetof(struct ring_header, creator_uid) == 28, "creator_uid");
+_Static_assert(offsetof(struct ring_header, ring_id) == 48, "ring_id");
 _Static_assert(offsetof(struct ring_header, tail) == 1 * RING_LINE, "tail");
+_Static_assert(offsetof(struct ring_header, retired) == 1 * RING_LINE + 8, "retired");
 _Static_assert(offsetof(struct ring_header, head) == 2 * RING_LINE, "head");
 _Static_assert(offsetof(struct ring_header, consumer_sleeping) == 3 * RING_LINE, "futex");
 _Static_assert(offsetof(struct ring_header, data_seq) == 3 * RING_LINE + 4, "data_seq");

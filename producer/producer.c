@@ -8,6 +8,7 @@
 #include "s3ring.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -42,6 +43,7 @@ s3ring_open(const char *ring_name, unsigned flags)
 	if (rc < 0)
 		goto out_close;
 	p->slot = (unsigned)rc;
+	p->owner = getpid();
 	return p;
 
 out_close:
@@ -101,7 +103,8 @@ s3ring_reserve(struct s3ring_producer *p, const char *key, size_t len,
 	r->data = rv.body;
 	r->len = len;
 	r->opaque_[0] = rv.pos;
-	r->opaque_[1] = (unsigned long long)rv.len << 32 | rv.slot;
+	r->opaque_[1] = (unsigned long long)rv.len << 32 |
+	    (unsigned long long)rv.key_len << 16 | (unsigned)rv.gen << 8 | rv.slot;
 	return 0;
 }
 
@@ -110,9 +113,11 @@ resv_unpack(const struct s3ring_reservation *r, struct ring_resv *rv)
 {
 	rv->pos = r->opaque_[0];
 	rv->body = r->data;
-	rv->body_len = (uint32_t)r->len;
+	rv->body_len = r->len > UINT32_MAX ? UINT32_MAX : (uint32_t)r->len;
 	rv->len = (uint32_t)(r->opaque_[1] >> 32);
-	rv->slot = (unsigned)(r->opaque_[1] & 0xffffffffu);
+	rv->key_len = (uint16_t)(r->opaque_[1] >> 16);
+	rv->gen = (uint8_t)(r->opaque_[1] >> 8);
+	rv->slot = (uint8_t)r->opaque_[1];
 }
 
 S3RING_API int
@@ -124,6 +129,11 @@ s3ring_commit(struct s3ring_producer *p, struct s3ring_reservation *r)
 		return -EINVAL;
 	resv_unpack(r, &rv);
 	r->data = NULL;
+	/* The body pointer must be the one the reservation handed out: the
+	 * checksum below reads body_len bytes from it. */
+	if (rv.body != p->ring.data + (rv.pos & p->ring.mask) +
+	    sizeof(struct ring_record) + rv.key_len)
+		return -EINVAL;
 	return ring_commit(&p->ring, &rv, crc32c(0, rv.body, rv.body_len));
 }
 
@@ -152,7 +162,10 @@ s3ring_close(struct s3ring_producer *p)
 {
 	if (p == NULL)
 		return;
-	ring_slot_release(&p->ring, p->slot);
+	/* A forked child shares its parent's open file description, and so
+	 * its slot lock: closing the child's handle must leave both alone. */
+	if (p->owner == getpid())
+		ring_slot_release(&p->ring, p->slot);
 	ring_close(&p->ring);
 	free(p);
 }
@@ -178,7 +191,9 @@ s3ring_strerror(int err)
 	case EACCES:
 		return "permission denied on the ring";
 	case EBADMSG:
-		return "ring is corrupt";
+		return "ring is corrupt, or was truncated under the put";
+	case ESTALE:
+		return "ring was removed or replaced (retired): open it again";
 	case EUSERS:
 		return "all producer slots of the ring are in use";
 	case ENOSPC:

@@ -7,11 +7,14 @@
 #ifndef S3RING_PRODUCER_INTERNAL_H
 #define S3RING_PRODUCER_INTERNAL_H
 
+#include <sys/types.h>
+
 #include "ring.h"
 
 struct s3ring_producer {
 	struct ring ring;
 	unsigned slot;
+	pid_t owner;   /* the process that claimed the slot */
 };
 
 #endif

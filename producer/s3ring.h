@@ -8,16 +8,30 @@
  *
  * Errors are negative errno values:
  *   -EAGAIN     the ring is full and timeout_ms was 0 (counted as a drop)
- *   -ETIMEDOUT  the ring stayed full until the timeout, or the put took so
- *               long that the uploader gave its record up
+ *   -ETIMEDOUT  the ring stayed full until the timeout, or the producer
+ *               stalled for over a second between claiming space and
+ *               claiming its record header, and the uploader padded over it
  *   -EMSGSIZE   key + body is larger than the ring's max_message
  *   -EINVAL     bad key: empty, over 1024 bytes, invalid UTF-8 or a control
  *               character; or a NULL argument
  *   -EPROTO     the ring has another layout version than this library
- * s3ring_strerror() turns any of them into a message.
+ *   -EBADMSG    the ring's control words are corrupt, or its shm object was
+ *               truncated under the put (the put is lost with the ring)
+ *   -ESTALE     the ring was retired: its shm object was removed or
+ *               replaced (to resize it, say). Nothing will read it again;
+ *               s3ring_close() the handle and s3ring_open() the new ring.
+ * s3ring_strerror() turns any of them into a message. A put that returns 0
+ * is in a ring an uploader will read.
+ *
+ * Liveness: an open handle holds a lock on its producer slot, which the
+ * kernel drops when the process dies, in whatever PID namespace; the
+ * uploader never gives up the record of a live producer, however long it
+ * is stopped, and gives up a dead one's within milliseconds.
  *
  * Thread safety: one struct s3ring_producer may be used by any number of
- * threads at once. After fork(), the child must s3ring_open() its own.
+ * threads at once. After fork(), the child may go on using the parent's
+ * handle (they share its slot), or s3ring_open() its own; s3ring_close() in
+ * the child leaves the parent's slot alone.
  */
 #ifndef S3RING_H
 #define S3RING_H
@@ -75,10 +89,11 @@ s3ring_put(struct s3ring_producer *p, const char *key, const void *body,
 /* Zero-copy put, in two steps. s3ring_reserve() claims room for a body of
  * len bytes under key, with the same timeout rules and errors as
  * s3ring_put(), and fills in *r. The caller writes the body to r->data and
- * then calls s3ring_commit() (returns 0, or -ETIMEDOUT if it took so long
- * that the uploader gave the record up) or s3ring_abort() (the space is
- * skipped, nothing is uploaded). Until then the uploader cannot pass this
- * record, so keep the window short. */
+ * then calls s3ring_commit() (returns 0, or -ESTALE if the ring was
+ * retired meanwhile, -EBADMSG if it was truncated, -EINVAL for a
+ * reservation that is not one) or s3ring_abort() (the space is skipped,
+ * nothing is uploaded). Until then the uploader uploads the records behind
+ * this one but cannot release its space, so keep the window short. */
 S3RING_API S3RING_WUR int
 s3ring_reserve(struct s3ring_producer *p, const char *key, size_t len,
     struct s3ring_reservation *r, int timeout_ms);

@@ -11,7 +11,7 @@
 s3client_build() {
 	local out=$1 san=()
 	[ -n "${SAN:-}" ] && san=(-fsanitize="$SAN" -fno-omit-frame-pointer)
-	[ -f "$BUILD/lib/libs3ring-uploader.a" ] && [ -f "$BUILD/lib/libs3ring.a" ] || {
+	[ -f "$BUILD/lib/libs3ring-uploader.a" ] && [ -f "$BUILD/lib/libs3ring-internal.a" ] || {
 		echo "s3client: build the libraries first (make BUILD=$BUILD)" >&2
 		return 1
 	}
@@ -19,7 +19,7 @@ s3client_build() {
 	cc -std=gnu11 -O1 -g -D_GNU_SOURCE -I. -Icommon -Iuploader \
 		$(pkg-config --cflags libbsd-overlay 2>/dev/null) "${san[@]}" \
 		-o "$out" tests/s3client_cli.c "$BUILD/lib/libs3ring-uploader.a" \
-		"$BUILD/lib/libs3ring.a" -lcurl -lssl -lcrypto -lbsd -lpthread -lrt -lm
+		"$BUILD/lib/libs3ring-internal.a" -lcurl -lssl -lcrypto -lbsd -lpthread -lrt -lm
 }
 
 s3client_keys() {

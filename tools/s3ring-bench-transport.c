@@ -163,8 +163,6 @@ s3_cons_open(void *venv, size_t size, void **st)
 		return -ENOMEM;
 	if ((rc = ring_open(&s->r, env->ring_name, 0, NULL)) < 0)
 		goto out_free;
-	if ((rc = ring_sigbus_guard_install()) < 0)
-		goto out_close;
 	s->cap = (size_t)s->r.max_message + 1;
 	if ((s->buf = malloc(s->cap)) == NULL) {
 		rc = -ENOMEM;

@@ -95,7 +95,7 @@ walk_resync(struct walk *w, uint64_t pos)
 /* Counts committed records in [from, tail) without changing anything. */
 static void
 walk_pending(struct shmstat_snap *s, const struct walk *wp,
-    uint64_t from, uint64_t max_record, const struct shmstat_env *env)
+    uint64_t from, const struct ring_geometry *geo, const struct shmstat_env *env)
 {
 	struct walk w = *wp;
 	uint64_t pos = from, oldest = 0;
@@ -111,8 +111,9 @@ walk_pending(struct shmstat_snap *s, const struct walk *wp,
 		}
 		tag = walk_tag(&w, pos);
 		memcpy(&rec, w.data + (pos & w.mask), sizeof(rec));
-		if (!ring_tag_stamped(tag, pos) ||
-		    ring_tag_state(tag) == RING_WRITING) {
+		/* The consumer's own check, so the two never disagree. */
+		switch (ring_record_check(geo, pos, w.tail, tag, &rec, &len)) {
+		case RING_V_NOT_READY:
 			/* A put in progress: claimed but not yet stamped, or
 			 * stamped and being filled in. Its length is not
 			 * trustworthy yet, so find the next header. */
@@ -120,24 +121,11 @@ walk_pending(struct shmstat_snap *s, const struct walk *wp,
 				s->writing++;
 			pos = walk_resync(&w, pos + RING_ALIGN);
 			continue;
-		}
-		len = rec.len;
-		bool hdr_ok = len >= RING_ALIGN && len % RING_ALIGN == 0 &&
-		    len <= w.tail - pos && record_crc_ok(&w, pos, &rec, tag, len);
-
-		switch (ring_tag_state(tag)) {
-		case RING_ABANDONED:
-			pos += RING_ALIGN;
+		case RING_V_SKIP:
+			pos += len;
 			continue;
-		case RING_PAD:
-			if (hdr_ok) {
-				pos += len;
-				continue;
-			}
-			break;
-		case RING_COMMITTED:
-			if (hdr_ok && len <= max_record && rec.key_len != 0 &&
-			    ring_record_size(rec.key_len, rec.body_len) == len) {
+		case RING_V_RECORD:
+			if (record_crc_ok(&w, pos, &rec, tag, len)) {
 				s->pending++;
 				if (rec.put_ns != 0 && (oldest == 0 || rec.put_ns < oldest))
 					oldest = rec.put_ns;
@@ -145,7 +133,7 @@ walk_pending(struct shmstat_snap *s, const struct walk *wp,
 				continue;
 			}
 			break;
-		default:
+		case RING_V_CORRUPT:
 			break;
 		}
 		/* Corrupt or torn: the uploader will skip it; we cannot say
@@ -229,7 +217,12 @@ shmstat_snapshot(struct shmstat_snap *s, const char *ring_name,
 		.tail = tail,
 		.budget = env->walk_budget ? env->walk_budget : SHMSTAT_WALK_BUDGET,
 	};
-	walk_pending(s, &w, s->cursor, ring_record_size(0, geo.max_message), env);
+	struct ring_geometry g = {
+		.capacity = cap,
+		.max_message = geo.max_message,
+		.max_record = ring_record_size(0, geo.max_message),
+	};
+	walk_pending(s, &w, s->cursor, &g, env);
 	if (!cursor_ok)
 		s->pending_exact = false;
 
@@ -704,7 +697,7 @@ shmstat_render_prometheus(FILE *f, const struct shmstat_snap *s)
 	PROM_C("retried", "Upload attempts retried after a transient error.", s->retried);
 	PROM_C("dead_lettered", "Records sent to the dead-letter spool.", s->dead_lettered);
 	PROM_C("abandoned", "Records of dead producers given up.", s->abandoned);
-	PROM_C("abandoned_hard", "Records given up after the hard timeout.", s->abandoned_hard);
+	PROM_C("abandoned_hard", "Records given up because their ring was retired.", s->abandoned_hard);
 	PROM_C("corrupt", "Corrupt records skipped.", s->corrupt);
 	PROM_C("resynced", "Gaps padded over by rescanning.", s->resynced);
 	PROM_C("config_errors", "Configuration errors seen by the uploader.", s->config_errors);

@@ -32,6 +32,7 @@
 #include "proc.h"
 #include "ring.h"
 #include "shmstat.h"
+#include "sigbus.h"
 
 static const char *prog = "shmstat";
 
@@ -45,27 +46,6 @@ struct opts {
 	const char *state;         /* --check state file; NULL: default */
 	struct shmstat_check_cfg check;
 };
-
-/* ------------------------------------------------------- SIGBUS guard */
-
-/* The one handler that does more than set a flag: returning from a SIGBUS
- * would restart the faulting load forever, so it jumps back to the guarded
- * call (the same technique as ring_sigbus_guard_install(), whose jump
- * buffer is private to ring.c). */
-static sigjmp_buf *volatile guard_jmp;
-
-static void
-sigbus_handler(int sig)
-{
-	sigjmp_buf *jb = guard_jmp;
-
-	if (jb != NULL) {
-		guard_jmp = NULL;
-		siglongjmp(*jb, 1);
-	}
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
 
 static volatile sig_atomic_t stop_requested;
 
@@ -81,12 +61,13 @@ install_signals(void)
 {
 	struct sigaction sa;
 
+	int rc;
+
+	/* The ring's own SIGBUS guard (common/sigbus.h): a ring truncated
+	 * while we read it is an error, not a crash. */
+	if ((rc = ring_guard_install()) < 0)
+		return rc;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = sigbus_handler;
-	sa.sa_flags = SA_NODEFER;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGBUS, &sa, NULL) < 0)
-		return -errno;
 	/* No SA_RESTART: Ctrl-C must interrupt the watch sleep. */
 	sa.sa_handler = stop_handler;
 	sa.sa_flags = 0;
@@ -95,34 +76,42 @@ install_signals(void)
 	return 0;
 }
 
-static int
-snapshot_guarded(struct shmstat_snap *s, const char *name, const void *base,
-    size_t len, const struct shmstat_env *env)
-{
-	sigjmp_buf jb;
-	int rc;
+struct snapshot_args {
+	struct shmstat_snap *s;
+	const char *name;
+	const void *base;
+	size_t len;
+	const struct shmstat_env *env;
+	uint64_t magic;
+};
 
-	if (sigsetjmp(jb, 1) != 0)
-		return -EFAULT;
-	guard_jmp = &jb;
-	rc = shmstat_snapshot(s, name, base, len, env);
-	guard_jmp = NULL;
+static int
+snapshot_unguarded(void *arg)
+{
+	struct snapshot_args *a = arg;
+	int rc = shmstat_snapshot(a->s, a->name, a->base, a->len, a->env);
+
+	/* A magic of 0 means "not a ring yet", anything else "corrupt". */
+	memcpy(&a->magic, a->base, sizeof(a->magic));
 	return rc;
 }
 
-/* Copies n bytes of the mapping; the object may have shrunk meanwhile.
- * Returns 0 or -EFAULT. */
+/* shmstat_snapshot() of a mapping that may shrink while it is read.
+ * Returns what it returned, or -EFAULT; *magic is the magic it saw. */
 static int
-guarded_copy(void *dst, const void *src, size_t n)
+snapshot_guarded(struct shmstat_snap *s, const char *name, const void *base,
+    size_t len, const struct shmstat_env *env, uint64_t *magic)
 {
-	sigjmp_buf jb;
+	struct snapshot_args a = { s, name, base, len, env, 0 };
+	_Atomic int lost = 0;
+	int rc;
 
-	if (sigsetjmp(jb, 1) != 0)
-		return -EFAULT;
-	guard_jmp = &jb;
-	memcpy(dst, src, n);
-	guard_jmp = NULL;
-	return 0;
+	if (ring_guard_add((void *)base, len, &lost) < 0)
+		return -ENOSPC;
+	rc = ring_guarded(snapshot_unguarded, &a);
+	ring_guard_remove((void *)base);
+	*magic = a.magic;
+	return rc;
 }
 
 /* ------------------------------------------------------------ sampling */
@@ -223,10 +212,8 @@ sample(struct shmstat_snap *s, const char *name)
 			return rc;
 		env.now_mono_ns = mono_ns();
 		env.now_real_ns = realtime_ns();
-		rc = snapshot_guarded(s, name, map, len, &env);
 		uint64_t magic = 0;
-		if (rc == -EBADMSG && guarded_copy(&magic, map, sizeof(magic)) < 0)
-			magic = 0;
+		rc = snapshot_guarded(s, name, map, len, &env, &magic);
 		munmap(map, len);
 		if (rc != -EBADMSG || magic != 0)
 			return rc;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "inflight.h"
 #include "ring.h"
 
 #define JOURNAL_MAGIC   UINT64_C(0x314c4e524a523353) /* "S3RJRNL1" */

@@ -5,8 +5,10 @@
  * start (ring, journal, credentials) or a replay left files behind. Every
  * failure prints one line on stderr.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
@@ -35,5 +37,15 @@ main(int argc, char **argv)
 	}
 	if (cfg.replay[0] != '\0')
 		return uploader_replay(&cfg);
-	return uploader_run(&cfg);
+	rc = uploader_run(&cfg);
+	if (rc == UPLOADER_EXIT_REATTACH) {
+		/* A fresh start is the one path that is known to attach (or
+		 * create) correctly: same binary, same arguments, same pid, so
+		 * systemd keeps supervising it. */
+		execv("/proc/self/exe", argv);
+		fprintf(stderr, "s3ring-uploader: cannot start again on the new ring: %s\n",
+		    strerror(errno));
+		return 1;
+	}
+	return rc;
 }

@@ -94,6 +94,10 @@ struct uploader {
 	uint64_t wd_us;            /* systemd watchdog interval, 0: none */
 	uint64_t start_time;       /* ours, from /proc, for the ring header */
 	bool lost;                 /* the ring was truncated under us */
+	bool retiring;             /* removed or replaced: finish, then re-attach */
+	bool reattach;             /* retired and finished: start again */
+	uint64_t retire_deadline;
+	uint64_t next_identity;    /* when to look at the ring's name again */
 	uint64_t dropped_upto;     /* ring pages below this are unmapped */
 	uint64_t drop_step;
 	uint64_t next_wd, next_status;
@@ -466,7 +470,8 @@ reap(struct uploader *u)
 static void
 release(struct uploader *u)
 {
-	uint64_t head = inflight_release(&u->journal.table, u->cons.cursor);
+	uint64_t head = inflight_release(&u->journal.table,
+	    ring_consumer_floor(&u->cons));
 
 	journal_release(&u->journal, &u->ring, head);
 	/* Give back the pages of released records in steps of 1 MiB (1/16 of
@@ -517,6 +522,52 @@ dispatch(struct uploader *u, struct worker *w)
 
 static void status(struct uploader *u, const char *state);
 
+/* Once a second: is the object we map still the one the ring's name points
+ * to? If it was removed or replaced (to resize it, say), mark it retired,
+ * so every put into it fails from now on, and finish what it holds; the
+ * loop then stops and the uploader starts again on the new ring. */
+static void
+check_identity(struct uploader *u, uint64_t now)
+{
+	int id;
+
+	if (u->retiring || now < u->next_identity)
+		return;
+	u->next_identity = now + SEC;
+	id = ring_identity(&u->ring);
+	if (id != RING_REMOVED && id != RING_REPLACED)
+		return;
+	ring_retire(&u->ring);
+	u->retiring = true;
+	u->retire_deadline = now + (uint64_t)u->cfg->stop_timeout_s * SEC;
+	log_kv(LOG_LEVEL_WARN, id == RING_REMOVED ?
+	    "the ring was removed: retiring it, finishing what it holds, then creating it again" :
+	    "the ring was replaced: retiring the old one, finishing what it holds, then attaching to the new one",
+	    "ring", u->ring.name, (char *)NULL);
+}
+
+/* True once a retiring ring holds nothing more for us: every committed
+ * record read and uploaded, no producer still writing (or the stop timeout
+ * is up, and what they still write is given up: their commits fail). */
+static bool
+retired_and_done(struct uploader *u, unsigned busy)
+{
+	uint64_t tail;
+
+	if (!u->retiring)
+		return false;
+	tail = atomic_load_explicit(&u->ring.hdr->tail, memory_order_acquire);
+	if (u->cons.cursor < tail || u->cons.nholes != 0) {
+		if (mono_ns() < u->retire_deadline)
+			return false;
+		unsigned n = ring_consumer_abandon_rest(&u->cons);
+		if (n != 0)
+			log_kv(LOG_LEVEL_WARN, "retired ring: gave up records still being written; their puts fail",
+			    "records", n == 1 ? "1" : "several", (char *)NULL);
+	}
+	return busy == 0;
+}
+
 /* What must happen however busy or stuck the rest is: the heartbeat in the
  * ring (shmstat's liveness), systemd's watchdog, and the STATUS line. Every
  * loop that can last, the bucket check and the drain included, calls it. */
@@ -526,7 +577,8 @@ tick(struct uploader *u, const char *state)
 	uint64_t now = mono_ns();
 	struct ring_header *h = u->ring.hdr;
 
-	if (ring_mapping_lost() && !got_stop) {
+	check_identity(u, now);
+	if (ring_mapping_lost(&u->ring) && !got_stop) {
 		/* Another process truncated the ring to below its header:
 		 * its contents are gone, and so is anything shmstat could see.
 		 * Stop (exit 1); a restart reports the ring as corrupt until
@@ -652,8 +704,12 @@ run_loop(struct uploader *u)
 		if (got_stop)
 			return;
 
-		reap(u);
+		unsigned busy = reap(u);
 		release(u);
+		if (retired_and_done(u, busy)) {
+			u->reattach = true;
+			return;
+		}
 		w = idle_worker(u);
 		if (w == NULL || inflight_full(&u->journal.table) ||
 		    alarmed(u, RING_UPLOADER_CONFIG_ALARM)) {
@@ -886,7 +942,7 @@ uploader_run(const struct config *cfg)
 	 * credentials, and only then is a missing ring created: a bad
 	 * credentials file leaves no new ring behind, and every refusal is one
 	 * line. */
-	if (ring_sigbus_guard_install() < 0 || (rc = open_ring(&u, false)) < 0) {
+	if ((rc = open_ring(&u, false)) < 0) {
 		rc = UPLOADER_EXIT_FAIL;
 		goto out;
 	}
@@ -900,7 +956,6 @@ uploader_run(const struct config *cfg)
 	}
 	rc = UPLOADER_EXIT_FAIL;
 	h = u.ring.hdr;
-	ring_sigbus_protect(&u.ring);
 	if (journal_open(&u.journal, &u.ring, err, sizeof(err)) < 0) {
 		fprintf(stderr, "s3ring-uploader: %s\n", err);
 		goto out_ring;
@@ -935,7 +990,7 @@ uploader_run(const struct config *cfg)
 		run_loop(&u);
 	drain(&u);
 	clean_exit = true;
-	rc = u.lost ? UPLOADER_EXIT_FAIL : 0;
+	rc = u.lost ? UPLOADER_EXIT_FAIL : u.reattach ? UPLOADER_EXIT_REATTACH : 0;
 	/* The pid stays, so shmstat can tell "stopped" (pid dead) from
 	 * "never ran"; the heartbeat stops. */
 out_workers:

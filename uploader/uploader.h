@@ -6,6 +6,9 @@
 
 /* Exit statuses besides 0 and CONFIG_EXIT_USAGE. */
 #define UPLOADER_EXIT_FAIL 1  /* could not start: ring, journal, memory */
+/* uploader_run() only: the ring was retired and is finished with; main()
+ * starts the uploader again (same arguments) on the new ring. */
+#define UPLOADER_EXIT_REATTACH (-2)
 
 /* Points stderr, where the log goes, at cfg->log_file if one is set
  * (opened for appending); called at start and on SIGHUP, for logrotate.

@@ -1,0 +1,644 @@
+/* ring_consume.c -- the consumer side of the ring, and the one record check.
+ *
+ * Invariants kept here:
+ * - Everything read from shared memory is untrusted: each position, length
+ *   and sum is read once into locals and checked against the geometry
+ *   (64-byte alignment, the record's end within [pos, tail] and within the
+ *   data region, sums that cannot wrap) by ring_record_check() before any
+ *   copy or CRC. The CRCs are verified on the private copy.
+ * - The space of a record whose owner may still write it is never given
+ *   back, however long the owner is stopped. The cursor may read past such
+ *   a record (a "hole", when its length is sealed), but the floor, and so
+ *   head, stays at it until it is committed, aborted, or its owner is found
+ *   dead by its slot lock and generation.
+ * - Space is given up only by CAS, 64 bytes at a time, stopping at the
+ *   first header that carries its own stamp; a producer still between its
+ *   tail CAS and its header CAS therefore loses its claim cleanly.
+ * - Every access to the mapping happens inside the SIGBUS guard.
+ */
+#include "ring.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "futex.h"
+#include "sigbus.h"
+
+#define MS (1000ull * 1000)
+
+static inline struct ring_record *
+rec_at(const struct ring *r, uint64_t pos)
+{
+	return (struct ring_record *)(r->data + (pos & r->mask));
+}
+
+enum ring_verdict
+ring_record_check(const struct ring_geometry *g, uint64_t pos, uint64_t tail,
+    uint64_t tag, const struct ring_record *hd, uint64_t *len)
+{
+	uint64_t n = hd->len, off = pos & (g->capacity - 1);
+	bool len_sane;
+
+	if (!ring_tag_stamped(tag, pos) || ring_tag_state(tag) == RING_WRITING)
+		return RING_V_NOT_READY;
+	/* pos <= tail and n <= capacity are checked before they are added,
+	 * so no sum below can wrap. */
+	len_sane = pos % RING_ALIGN == 0 && tail >= pos && n >= RING_ALIGN &&
+	    n % RING_ALIGN == 0 && n <= tail - pos && n <= g->capacity - off;
+
+	switch (ring_tag_state(tag)) {
+	case RING_ABANDONED:
+		*len = RING_ALIGN;
+		return RING_V_SKIP;
+	case RING_PAD:
+		/* A wrap pad ends at the end of the ring; an aborted
+		 * reservation is no longer than a record can be. */
+		if (!len_sane || hd->key_len != 0 || hd->body_len != 0 ||
+		    (n > g->max_record && off + n != g->capacity) ||
+		    ring_record_crc(hd, tag, NULL, 0) != hd->hdr_crc)
+			return RING_V_CORRUPT;
+		*len = n;
+		return RING_V_SKIP;
+	case RING_COMMITTED: {
+		uint64_t klen = hd->key_len, blen = hd->body_len;
+		if (!len_sane || n > g->max_record || klen == 0 ||
+		    klen > RING_MAX_KEY || blen > g->max_message ||
+		    klen + blen > g->max_message ||
+		    ring_record_size(klen, blen) != n)
+			return RING_V_CORRUPT;
+		*len = n;
+		return RING_V_RECORD;
+	}
+	default:
+		return RING_V_CORRUPT;
+	}
+}
+
+static void
+geometry_of(const struct ring *r, struct ring_geometry *g)
+{
+	g->capacity = r->capacity;
+	g->max_message = r->max_message;
+	g->max_record = r->max_record;
+}
+
+/* The length a WRITING record's owner sealed, or 0 if the seal does not
+ * match (not written yet, or stale from an earlier lap) or the length is
+ * impossible here. */
+static uint64_t
+sealed_len(const struct ring *r, uint64_t pos, uint64_t tail)
+{
+	const struct ring_record *rec = rec_at(r, pos);
+	/* Acquire: pairs with the release store of len_seal in
+	 * write_header(); len below is the one the seal vouches for. */
+	uint32_t seal = atomic_load_explicit(&((struct ring_record *)rec)->len_seal,
+	    memory_order_acquire);
+	uint32_t len = rec->len;
+	uint64_t off = pos & r->mask;
+
+	if (seal != ring_len_seal(pos, len) || len < RING_ALIGN ||
+	    len % RING_ALIGN != 0 || len > r->max_record || len > tail - pos ||
+	    len > r->capacity - off)
+		return 0;
+	return len;
+}
+
+void
+ring_consumer_init(struct ring_consumer *c, struct ring *r, uint64_t from)
+{
+	uint64_t head, tail;
+
+	memset(c, 0, sizeof(*c));
+	c->r = r;
+	head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+	tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+	/* A start position from the journal that this ring cannot have (not
+	 * aligned, or outside [head, tail]) is not trusted. */
+	if (from == 0 || from % RING_ALIGN != 0 || from < head || from > tail)
+		from = head;
+	c->cursor = from;
+	c->owner_wait_ns = 10 * MS;
+	c->stale_wait_ns = 1000 * MS;
+	if (!r->readonly)
+		atomic_store_explicit(&r->hdr->cursor, c->cursor, memory_order_relaxed);
+}
+
+uint64_t
+ring_consumer_floor(const struct ring_consumer *c)
+{
+	uint64_t f = c->cursor;
+
+	for (unsigned i = 0; i < c->nholes; i++)
+		if (c->holes[i].pos < f)
+			f = c->holes[i].pos;
+	return f;
+}
+
+static bool
+owner_alive(const struct ring_consumer *c, uint64_t tag)
+{
+	return ring_slot_alive(c->r, ring_tag_slot(tag), ring_tag_gen(tag));
+}
+
+/* Gives up [from, ...) 64 bytes at a time, by CAS from whatever stale tag
+ * is there to an ABANDONED tag stamped with that position, until a header
+ * carrying its own stamp (a live record) or limit. Returns where it stopped. */
+static uint64_t
+poison_until_header(struct ring *r, uint64_t from, uint64_t limit)
+{
+	uint64_t q = from;
+
+	while (q < limit) {
+		struct ring_record *rec = rec_at(r, q);
+		uint64_t t = atomic_load_explicit(&rec->tag, memory_order_acquire);
+
+		if (ring_tag_stamped(t, q))
+			break;
+		if (atomic_compare_exchange_strong_explicit(&rec->tag, &t,
+		    ring_tag_make(q, RING_SLOT_NONE, RING_ABANDONED),
+		    memory_order_acq_rel, memory_order_acquire))
+			q += RING_ALIGN;
+		/* else: a producer claimed q just now; look at it again. */
+	}
+	return q;
+}
+
+/* Gives up every 64-byte block of [from, to), whatever is there. Only for
+ * the inside of a record we own by CAS (its owner can no longer write). */
+static void
+poison_span(struct ring *r, uint64_t from, uint64_t to)
+{
+	for (uint64_t q = from; q < to; q += RING_ALIGN)
+		atomic_store_explicit(&rec_at(r, q)->tag,
+		    ring_tag_make(q, RING_SLOT_NONE, RING_ABANDONED),
+		    memory_order_release);
+}
+
+/* Takes a WRITING record away from its (dead) owner. Returns its end, or 0
+ * if the tag changed meanwhile (committed, most likely: look again). */
+static uint64_t
+abandon_writing(struct ring_consumer *c, uint64_t pos, uint64_t tag,
+    uint64_t tail, _Atomic uint64_t *counter)
+{
+	struct ring *r = c->r;
+	uint64_t expect = tag, len;
+
+	/* Read the seal before the CAS: once ABANDONED the length is ours to
+	 * trust only if the owner sealed it while it could still write. */
+	len = sealed_len(r, pos, tail);
+	if (!atomic_compare_exchange_strong_explicit(&rec_at(r, pos)->tag,
+	    &expect, ring_tag_with_state(tag, RING_ABANDONED),
+	    memory_order_acq_rel, memory_order_acquire))
+		return 0;
+	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+	if (len != 0) {
+		poison_span(r, pos + RING_ALIGN, pos + len);
+		return pos + len;
+	}
+	/* Its length may never have been written: find its end by the next
+	 * stamped header, giving up the blocks in between. */
+	return poison_until_header(r, pos + RING_ALIGN, tail);
+}
+
+/* The cursor's record is not ready. Returns true if the cursor moved (the
+ * record was given up, or read past as a hole), false to wait longer. */
+static bool
+handle_stuck(struct ring_consumer *c, uint64_t tag, uint64_t tail)
+{
+	struct ring *r = c->r;
+	struct ring_header *h = r->hdr;
+	uint64_t now = mono_ns(), pos = c->cursor, waited, end;
+
+	if (c->stuck_pos != pos || c->stuck_since_ns == 0) {
+		c->stuck_pos = pos;
+		c->stuck_since_ns = now;
+		c->next_check_ns = now + (ring_tag_stamped(tag, pos) ?
+		    c->owner_wait_ns : c->stale_wait_ns);
+		return false;
+	}
+	if (now < c->next_check_ns)
+		return false;
+	waited = now - c->stuck_since_ns;
+
+	if (!ring_tag_stamped(tag, pos)) {
+		/* Nobody has claimed this header although tail is past it: a
+		 * producer died between its tail CAS and its header CAS (or is
+		 * stalled there for a second, and will fail its put). */
+		if (waited < c->stale_wait_ns) {
+			c->next_check_ns = c->stuck_since_ns + c->stale_wait_ns;
+			return false;
+		}
+		uint64_t q = poison_until_header(r, pos, tail);
+		if (q == pos)
+			return false; /* claimed meanwhile */
+		atomic_fetch_add_explicit(&h->resynced, 1, memory_order_relaxed);
+		c->cursor = q;
+		return true;
+	}
+
+	/* WRITING: give it up only if its owner is dead. */
+	if (!owner_alive(c, tag)) {
+		end = abandon_writing(c, pos, tag, tail, &h->abandoned);
+		if (end != 0)
+			c->cursor = end;
+		return true; /* moved, or changed: look again */
+	}
+	/* Alive but slow or stopped: read past it if its length is sealed and
+	 * there is room to remember it. */
+	end = sealed_len(r, pos, tail);
+	if (end != 0 && c->nholes < RING_MAX_HOLES) {
+		struct ring_hole *ho = &c->holes[c->nholes++];
+		ho->pos = pos;
+		ho->end = pos + end;
+		ho->tag = tag;
+		ho->next_check_ns = now + c->owner_wait_ns;
+		c->cursor = pos + end;
+		return true;
+	}
+	c->next_check_ns = now + c->owner_wait_ns;
+	return false;
+}
+
+/* Skips a record that claims to be committed but does not check out. If its
+ * header is intact, its length is trusted; otherwise its end is found by
+ * rescanning. Either way its blocks are given up, so that a restarted
+ * consumer skips it without counting it twice. Returns the position after
+ * it, or 0 if its tag changed under us. */
+static uint64_t
+give_up_corrupt(struct ring_consumer *c, uint64_t pos, uint64_t tag,
+    uint64_t len_ok, uint64_t tail)
+{
+	struct ring *r = c->r;
+	uint64_t expect = tag;
+
+	atomic_fetch_add_explicit(&r->hdr->corrupt, 1, memory_order_relaxed);
+	if (!atomic_compare_exchange_strong_explicit(&rec_at(r, pos)->tag,
+	    &expect, ring_tag_make(pos, RING_SLOT_NONE, RING_ABANDONED),
+	    memory_order_acq_rel, memory_order_acquire))
+		return 0;
+	if (len_ok != 0) {
+		poison_span(r, pos + RING_ALIGN, pos + len_ok);
+		return pos + len_ok;
+	}
+	return poison_until_header(r, pos + RING_ALIGN, tail);
+}
+
+struct consume_args {
+	struct ring_consumer *c;
+	struct ring_msg *m;
+	uint8_t *buf;
+	size_t cap;
+};
+
+/* Copies out and verifies the record at pos whose header copy hd passed
+ * ring_record_check() with length len. Returns 1 with the message filled
+ * in, or 0 if it was corrupt (given up and counted; *next says where to go
+ * on, 0 if its tag changed under us). */
+static int
+take_record(struct consume_args *a, uint64_t pos, uint64_t tag,
+    const struct ring_record *hd, uint64_t len, uint64_t tail, uint64_t *next)
+{
+	struct ring *r = a->c->r;
+	uint64_t klen = hd->key_len, blen = hd->body_len;
+	const uint8_t *src = (const uint8_t *)(rec_at(r, pos) + 1);
+
+	if (klen + blen + 1 > a->cap) {
+		*next = give_up_corrupt(a->c, pos, tag, 0, tail);
+		return 0;
+	}
+	/* The record ends inside the data region (checked), so the copy
+	 * stays inside the mapping. */
+	memcpy(a->buf, src, klen);
+	a->buf[klen] = '\0';
+	memcpy(a->buf + klen + 1, src + klen, blen);
+	if (ring_record_crc(hd, tag, a->buf, klen) != hd->hdr_crc) {
+		/* Header or key damaged: its length is not to be trusted. */
+		*next = give_up_corrupt(a->c, pos, tag, 0, tail);
+		return 0;
+	}
+	if (crc32c(0, a->buf + klen + 1, blen) != hd->body_crc) {
+		*next = give_up_corrupt(a->c, pos, tag, len, tail);
+		return 0;
+	}
+	a->m->pos = pos;
+	a->m->end = pos + len;
+	a->m->seq = hd->seq;
+	a->m->put_ns = hd->put_ns;
+	a->m->slot = ring_tag_slot(tag);
+	a->m->key_len = (uint32_t)klen;
+	a->m->body_len = (uint32_t)blen;
+	a->m->body_crc = hd->body_crc;
+	a->m->key = (char *)a->buf;
+	a->m->body = a->buf + klen + 1;
+	atomic_fetch_add_explicit(&r->hdr->consumed, 1, memory_order_relaxed);
+	return 1;
+}
+
+static void
+read_header(const struct ring *r, uint64_t pos, struct ring_record *hd)
+{
+	/* Read the header once; everything after uses the copy. */
+	memcpy((uint8_t *)hd + sizeof(hd->tag),
+	    (const uint8_t *)rec_at(r, pos) + sizeof(hd->tag),
+	    sizeof(*hd) - sizeof(hd->tag));
+}
+
+static void
+drop_hole(struct ring_consumer *c, unsigned i)
+{
+	c->holes[i] = c->holes[--c->nholes];
+}
+
+/* Looks at the records read past while still WRITING. Returns 1 when one
+ * of them is now committed and was taken, 0 otherwise. */
+static int
+poll_holes(struct consume_args *a, uint64_t tail)
+{
+	struct ring_consumer *c = a->c;
+	struct ring *r = c->r;
+	struct ring_geometry g;
+	uint64_t now = 0;
+
+	geometry_of(r, &g);
+	for (unsigned i = 0; i < c->nholes;) {
+		struct ring_hole *ho = &c->holes[i];
+		uint64_t tag = atomic_load_explicit(&rec_at(r, ho->pos)->tag,
+		    memory_order_acquire);
+		struct ring_record hd;
+		uint64_t len = 0, next;
+
+		if (tag == ho->tag) {
+			if (now == 0)
+				now = mono_ns();
+			if (now >= ho->next_check_ns) {
+				if (owner_alive(c, tag)) {
+					ho->next_check_ns = now + c->owner_wait_ns;
+				} else if (abandon_writing(c, ho->pos, tag, tail,
+				    &r->hdr->abandoned) != 0) {
+					drop_hole(c, i);
+					continue;
+				}
+			}
+			i++;
+			continue;
+		}
+		read_header(r, ho->pos, &hd);
+		uint64_t pos = ho->pos, end = ho->end;
+		drop_hole(c, i);
+		switch (ring_record_check(&g, pos, tail, tag, &hd, &len)) {
+		case RING_V_RECORD:
+			/* The owner sealed end; a record of another length is
+			 * not the one it reserved. */
+			if (pos + len != end) {
+				(void)give_up_corrupt(c, pos, tag, 0, end);
+				break;
+			}
+			if (take_record(a, pos, tag, &hd, len, tail, &next) == 1)
+				return 1;
+			break;
+		case RING_V_SKIP:
+			break;
+		case RING_V_CORRUPT:
+			(void)give_up_corrupt(c, pos, tag, 0, end);
+			break;
+		case RING_V_NOT_READY:
+			break; /* given up by someone else, restamped: gone */
+		}
+	}
+	return 0;
+}
+
+static int
+consume_unguarded(void *arg)
+{
+	struct consume_args *a = arg;
+	struct ring_consumer *c = a->c;
+	struct ring *r = c->r;
+	struct ring_header *h = r->hdr;
+	struct ring_geometry g;
+
+	geometry_of(r, &g);
+	for (;;) {
+		uint64_t pos = c->cursor;
+		/* Acquire: pairs with the producers' tail CAS only for the
+		 * bound; the record itself is published by its tag. */
+		uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+		struct ring_record hd;
+		uint64_t tag, len = 0, next = 0;
+
+		if (tail < pos || tail - pos > r->capacity || tail % RING_ALIGN != 0 ||
+		    pos % RING_ALIGN != 0)
+			return -EBADMSG;
+		if (c->nholes != 0 && poll_holes(a, tail) == 1)
+			return 1;
+		if (pos == tail) {
+			/* Nothing is stuck at an empty cursor: without this,
+			 * a deadline left from an abandoned record would make
+			 * every wait return at once. */
+			c->stuck_since_ns = 0;
+			return 0;
+		}
+		/* Acquire: pairs with the producer's commit CAS (and the
+		 * release CAS that publishes a PAD). */
+		tag = atomic_load_explicit(&rec_at(r, pos)->tag, memory_order_acquire);
+		read_header(r, pos, &hd);
+		switch (ring_record_check(&g, pos, tail, tag, &hd, &len)) {
+		case RING_V_NOT_READY:
+			if (!handle_stuck(c, tag, tail))
+				return 0;
+			c->stuck_since_ns = 0; /* the cursor moved past it */
+			break;
+		case RING_V_SKIP:
+			c->stuck_since_ns = 0;
+			c->cursor = pos + len;
+			break;
+		case RING_V_RECORD:
+			c->stuck_since_ns = 0;
+			if (take_record(a, pos, tag, &hd, len, tail, &next) == 1) {
+				c->cursor = pos + len;
+				atomic_store_explicit(&h->cursor, c->cursor,
+				    memory_order_relaxed);
+				return 1;
+			}
+			if (next != 0)
+				c->cursor = next;
+			break;
+		case RING_V_CORRUPT:
+			c->stuck_since_ns = 0;
+			next = give_up_corrupt(c, pos, tag, 0, tail);
+			if (next != 0)
+				c->cursor = next;
+			break;
+		}
+		atomic_store_explicit(&h->cursor, c->cursor, memory_order_relaxed);
+	}
+}
+
+int
+ring_consume(struct ring_consumer *c, struct ring_msg *m, void *buf,
+    size_t cap)
+{
+	struct consume_args a = { c, m, buf, cap };
+
+	return ring_guarded(consume_unguarded, &a);
+}
+
+static int
+abandon_rest_unguarded(void *arg)
+{
+	struct ring_consumer *c = arg;
+	struct ring *r = c->r;
+	struct ring_header *h = r->hdr;
+	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+	unsigned n = 0;
+
+	if (tail < c->cursor || tail - c->cursor > r->capacity || tail % RING_ALIGN != 0)
+		return -EBADMSG;
+	for (unsigned i = 0; i < c->nholes; i++) {
+		uint64_t expect = c->holes[i].tag;
+		if (atomic_compare_exchange_strong_explicit(&rec_at(r, c->holes[i].pos)->tag,
+		    &expect, ring_tag_with_state(expect, RING_ABANDONED),
+		    memory_order_acq_rel, memory_order_acquire)) {
+			atomic_fetch_add_explicit(&h->abandoned_hard, 1, memory_order_relaxed);
+			n++;
+		}
+	}
+	c->nholes = 0;
+	while (c->cursor < tail) {
+		uint64_t pos = c->cursor;
+		uint64_t tag = atomic_load_explicit(&rec_at(r, pos)->tag, memory_order_acquire);
+		if (ring_tag_stamped(tag, pos) && ring_tag_state(tag) == RING_WRITING) {
+			uint64_t end = abandon_writing(c, pos, tag, tail, &h->abandoned_hard);
+			if (end != 0) {
+				n++;
+				c->cursor = end;
+			}
+			continue;
+		}
+		c->cursor = poison_until_header(r, pos + RING_ALIGN, tail);
+	}
+	atomic_store_explicit(&h->cursor, c->cursor, memory_order_relaxed);
+	return (int)n;
+}
+
+unsigned
+ring_consumer_abandon_rest(struct ring_consumer *c)
+{
+	int n = ring_guarded(abandon_rest_unguarded, c);
+
+	return n > 0 ? (unsigned)n : 0;
+}
+
+struct sleep_args {
+	struct ring_consumer *c;
+	uint32_t seq;
+	uint64_t deadline_ns;
+	bool (*other)(void *);
+	void *arg;
+};
+
+static int
+consumer_sleep(void *arg)
+{
+	struct sleep_args *s = arg;
+	struct ring *r = s->c->r;
+	struct ring_header *h = r->hdr;
+	uint64_t cur = s->c->cursor;
+
+	/* Dekker with ring_wake_consumer(): announce the sleep (seq_cst), then
+	 * re-read the cursor's tag (seq_cst). */
+	atomic_store_explicit(&h->consumer_sleeping, 1, memory_order_seq_cst);
+	uint64_t tag = atomic_load_explicit(&rec_at(r, cur)->tag, memory_order_seq_cst);
+	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_seq_cst);
+	bool ready = cur != tail && ring_tag_stamped(tag, cur) &&
+	    ring_tag_state(tag) != RING_WRITING;
+	for (unsigned i = 0; !ready && i < s->c->nholes; i++)
+		ready = atomic_load_explicit(&rec_at(r, s->c->holes[i].pos)->tag,
+		    memory_order_seq_cst) != s->c->holes[i].tag;
+	if (!ready && s->other != NULL)
+		ready = s->other(s->arg);
+	if (!ready) {
+		atomic_fetch_add_explicit(&h->consumer_wakeups, 1, memory_order_relaxed);
+		(void)futex_wait(&h->data_seq, s->seq, s->deadline_ns);
+	}
+	atomic_store_explicit(&h->consumer_sleeping, 0, memory_order_relaxed);
+	return 0;
+}
+
+void
+ring_consumer_wait_or(struct ring_consumer *c, uint64_t deadline_ns,
+    bool (*other)(void *), void *arg)
+{
+	struct sleep_args s = { c, 0, deadline_ns, other, arg };
+	uint64_t now = mono_ns();
+
+	s.seq = atomic_load_explicit(&c->r->hdr->data_seq, memory_order_acquire);
+	if (s.deadline_ns == 0 || s.deadline_ns > now + FUTEX_MAX_WAIT_NS)
+		s.deadline_ns = now + FUTEX_MAX_WAIT_NS;
+	if (c->stuck_since_ns != 0 && c->next_check_ns < s.deadline_ns)
+		s.deadline_ns = c->next_check_ns;
+	for (unsigned i = 0; i < c->nholes; i++)
+		if (c->holes[i].next_check_ns < s.deadline_ns)
+			s.deadline_ns = c->holes[i].next_check_ns;
+	(void)ring_guarded(consumer_sleep, &s);
+}
+
+void
+ring_consumer_wait(struct ring_consumer *c, uint64_t deadline_ns)
+{
+	ring_consumer_wait_or(c, deadline_ns, NULL, NULL);
+}
+
+void
+ring_release(struct ring *r, uint64_t new_head)
+{
+	struct ring_header *h = r->hdr;
+	uint64_t cur = atomic_load_explicit(&h->head, memory_order_relaxed);
+	uint32_t w;
+
+	if (new_head <= cur)
+		return;
+	/* seq_cst: a release for producers' acquire load of head (the bytes
+	 * below it are no longer read), and half of the Dekker pair with
+	 * wait_space(). */
+	atomic_store_explicit(&h->head, new_head, memory_order_seq_cst);
+	w = atomic_load_explicit(&h->space_word, memory_order_seq_cst);
+	if (w & 1u) {
+		/* Clearing the bit heals it: a waiter that died with it set
+		 * costs one wake-up, not one per release. */
+		atomic_store_explicit(&h->space_word, (w + 2u) & ~1u,
+		    memory_order_seq_cst);
+		atomic_fetch_add_explicit(&h->space_wakes, 1, memory_order_relaxed);
+		(void)futex_wake(&h->space_word, INT_MAX);
+	}
+}
+
+void
+ring_drop_pages(struct ring *r, uint64_t from, uint64_t to)
+{
+	const uint64_t page = 4096;
+	uint64_t start = (from + page - 1) & ~(page - 1);
+	uint64_t end = to & ~(page - 1);
+
+	if (end <= start)
+		return;
+	if (end - start >= r->capacity) {
+		(void)madvise(r->data, r->capacity, MADV_DONTNEED);
+		return;
+	}
+	/* At most two pieces: up to the end of the data region, then from
+	 * its start. The capacity is a power of two >= 64 KiB, so page
+	 * boundaries in positions are page boundaries in the mapping. */
+	uint64_t off = start & r->mask, len = end - start;
+	uint64_t first = len < r->capacity - off ? len : r->capacity - off;
+	(void)madvise(r->data + off, first, MADV_DONTNEED);
+	if (len > first)
+		(void)madvise(r->data, len - first, MADV_DONTNEED);
+}
+

@@ -1,0 +1,66 @@
+/* inflight.c -- the uploader's in-flight table (see inflight.h).
+ *
+ * The table is a ring of entries in push order; only the front is ever
+ * removed, so a finished entry behind an unfinished one waits, and the
+ * journal keeps it DONE for a restart to skip.
+ */
+#include "inflight.h"
+
+#include <errno.h>
+
+void
+inflight_init(struct inflight *t, struct inflight_entry *mem, uint32_t cap)
+{
+	t->e = mem;
+	t->cap = cap;
+	t->first = 0;
+	t->count = 0;
+}
+
+bool
+inflight_full(const struct inflight *t)
+{
+	return t->count == t->cap;
+}
+
+int
+inflight_push(struct inflight *t, uint64_t pos, uint64_t end)
+{
+	uint32_t i;
+
+	if (t->count == t->cap)
+		return -ENOSPC;
+	i = (t->first + t->count) % t->cap;
+	t->e[i].pos = pos;
+	t->e[i].end = end;
+	t->e[i].state = INFLIGHT_CLAIMED;
+	t->count++;
+	return (int)i;
+}
+
+void
+inflight_done(struct inflight *t, uint32_t idx)
+{
+	if (idx < t->cap)
+		t->e[idx].state = INFLIGHT_DONE;
+}
+
+uint64_t
+inflight_release(struct inflight *t, uint64_t floor)
+{
+	uint64_t head = floor;
+
+	while (t->count > 0 && t->e[t->first].state == INFLIGHT_DONE) {
+		t->e[t->first].state = INFLIGHT_FREE;
+		t->first = (t->first + 1) % t->cap;
+		t->count--;
+	}
+	/* At most JOURNAL_ENTRIES (4096) entries, and usually the front one
+	 * is the lowest: a scan per release costs less than keeping a heap. */
+	for (uint32_t k = 0; k < t->count; k++) {
+		const struct inflight_entry *e = &t->e[(t->first + k) % t->cap];
+		if (e->state == INFLIGHT_CLAIMED && e->pos < head)
+			head = e->pos;
+	}
+	return head;
+}

@@ -1,0 +1,42 @@
+/* inflight.h -- the uploader's records in flight: out-of-order completion,
+ * in-order release.
+ *
+ * The consumer pushes each record it hands out; uploads mark them done in
+ * any order; head is the lowest position still unfinished (or the
+ * consumer's floor if none). Records read past a slow producer's hole come
+ * back later with a lower position than records pushed before them, so the
+ * head is a minimum over the table, not its front entry. The entries live
+ * in caller-provided memory, so the uploader keeps them in its journal.
+ */
+#ifndef S3RING_INFLIGHT_H
+#define S3RING_INFLIGHT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum { INFLIGHT_FREE = 0, INFLIGHT_CLAIMED = 1, INFLIGHT_DONE = 2 };
+
+struct inflight_entry {
+	uint64_t pos, end;
+	uint32_t state;
+	uint32_t reserved;
+};
+
+struct inflight {
+	struct inflight_entry *e;
+	uint32_t cap;
+	uint32_t first;   /* index of the oldest entry */
+	uint32_t count;
+};
+
+void inflight_init(struct inflight *t, struct inflight_entry *mem,
+    uint32_t cap);
+bool inflight_full(const struct inflight *t);
+/* Appends [pos, end). Returns its index, or -ENOSPC when full. */
+int inflight_push(struct inflight *t, uint64_t pos, uint64_t end);
+void inflight_done(struct inflight *t, uint32_t idx);
+/* Drops finished entries from the front; returns the new head: the lowest
+ * pos of an unfinished entry, or floor if that is lower or none is left. */
+uint64_t inflight_release(struct inflight *t, uint64_t floor);
+
+#endif
