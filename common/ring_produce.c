@@ -350,6 +350,8 @@ ring_reserve(struct ring *r, unsigned slot, const char *key, size_t key_len,
 	if (!claim_header(r, pos, slot, gen)) {
 		/* The consumer waited a second for this header and padded over
 		 * it: the space is gone, and so is this put. */
+		if (ring_mapping_lost(r))
+			return -EBADMSG;
 		atomic_fetch_add_explicit(&s->failed, 1, memory_order_relaxed);
 		return -ETIMEDOUT;
 	}

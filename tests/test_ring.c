@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -973,6 +974,368 @@ four_producers_through_a_small_ring_lose_nothing(void **state)
 	ring_close(&r);
 }
 
+/* -------------------------------------------------- the ring's edges */
+
+/* Puts head, cursor and tail at pos, as a ring that has run that far. */
+static void
+move_to(struct ring *r, uint64_t pos)
+{
+	atomic_store(&r->hdr->head, pos);
+	atomic_store(&r->hdr->cursor, pos);
+	atomic_store(&r->hdr->tail, pos);
+}
+
+/* A committed record in the last 64 bytes of the data region that claims
+ * a body up to max_message: its lengths agree with each other and its CRC
+ * is right, but it would end past the mapping. It is counted corrupt before
+ * any byte past the region is read. */
+static void
+record_claiming_to_end_past_the_region_is_corrupt_not_read(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	uint64_t pos, len;
+	struct ring_record *rec;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	pos = RING_POS_BASE + 4 * r.capacity + r.capacity - RING_ALIGN;
+	len = ring_record_size(1, r.max_message - 1);
+	move_to(&r, pos);
+	atomic_store(&r.hdr->tail, pos + len);
+	rec = (struct ring_record *)(r.data + (pos & r.mask));
+	rec->len = (uint32_t)len;
+	rec->key_len = 1;
+	rec->body_len = r.max_message - 1;
+	((char *)(rec + 1))[0] = 'k';
+	uint64_t tag = ring_tag_make(pos, 0, RING_COMMITTED);
+	rec->hdr_crc = ring_record_crc(rec, tag, "k", 1);
+	atomic_store(&rec->tag, tag);
+	ring_consumer_init(&c, &r, 0);
+	assert_true(consume(&c, &m) <= 0);
+	assert_int_equal(r.hdr->corrupt, 1);
+	ring_close(&r);
+}
+
+/* An unaligned tail near the end would make a put write its padding header
+ * past the mapping: the put refuses the ring instead of returning 0, and so
+ * does the consumer. */
+static void
+unaligned_tail_is_corruption_for_put_and_consume(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned slot;
+	uint64_t pos;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	pos = RING_POS_BASE + r.capacity - RING_ALIGN;
+	move_to(&r, pos);
+	ring_consumer_init(&c, &r, 0);
+	atomic_store(&r.hdr->tail, pos + 24);
+	assert_int_equal(put_str(&r, slot, "k", "body", 0), -EBADMSG);
+	assert_int_equal(consume(&c, &m), -EBADMSG);
+	/* An unaligned start position (a fresh journal) is not trusted. */
+	atomic_store(&r.hdr->tail, pos);
+	ring_consumer_init(&c, &r, pos + 8);
+	assert_int_equal(c.cursor, pos);
+	ring_close(&r);
+}
+
+/* key_len + body_len must not wrap: a body of SIZE_MAX bytes is too large,
+ * not a 64-byte reservation. */
+static void
+reserve_of_size_max_body_is_emsgsize(void **state)
+{
+	struct ring r;
+	struct ring_resv rv;
+	unsigned slot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	assert_int_equal(ring_reserve(&r, slot, "k", 1, SIZE_MAX, 0, &rv), -EMSGSIZE);
+	assert_int_equal(ring_reserve(&r, slot, "k", 1, SIZE_MAX - 1, 0, &rv), -EMSGSIZE);
+	assert_int_equal(ring_reserve(&r, slot, "k", 1, (size_t)UINT32_MAX + 2, 0, &rv), -EMSGSIZE);
+	assert_int_equal(r.hdr->tail, RING_POS_BASE);
+	assert_int_equal(r.hdr->slots[slot].rejected, 3);
+	ring_close(&r);
+}
+
+/* Truncation under a producer: the put gets an error, the process lives. */
+static void
+truncated_ring_makes_put_fail_not_crash(void **state)
+{
+	struct ring r;
+	unsigned slot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	assert_int_equal(put_str(&r, slot, "a", "before", 0), 0);
+	assert_int_equal(ftruncate(r.fd, 0), 0);
+	assert_int_equal(put_str(&r, slot, "a", "after", 0), -EBADMSG);
+	assert_true(ring_mapping_lost(&r));
+	assert_int_equal(put_str(&r, slot, "a", "again", 0), -EBADMSG);
+	ring_close(&r);
+}
+
+/* A live producer that stopped between reserve and commit holds only its
+ * own record: the records behind it are consumed, head stays at it, and
+ * its late commit lands in its own record, never in another one. */
+static void
+stopped_producer_holds_only_its_own_record(void **state)
+{
+	struct ring r, pr;
+	struct ring_consumer c;
+	struct ring_msg m;
+	struct ring_resv rv;
+	unsigned slot, pslot;
+	uint64_t t0, first;
+	int rc;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	/* The stopped producer has a description of its own, as it would in
+	 * its own process, so the consumer sees its lock. */
+	assert_int_equal(ring_open(&pr, ring_name, 0, NULL), 0);
+	pslot = (unsigned)ring_slot_claim(&pr, getpid(), 0);
+	slot = claim(&r);
+	assert_int_equal(ring_reserve(&pr, pslot, "slow/1", 6, 100, 0, &rv), 0);
+	first = rv.pos;
+	assert_int_equal(put_str(&r, slot, "fast/1", "one", 0), 0);
+	assert_int_equal(put_str(&r, slot, "fast/2", "two", 0), 0);
+	ring_consumer_init(&c, &r, 0);
+	c.owner_wait_ns = 1000 * 1000;
+	t0 = mono_ns();
+	while ((rc = consume(&c, &m)) == 0) {
+		assert_true(mono_ns() - t0 < 10ull * 1000 * 1000 * 1000);
+		ring_consumer_wait(&c, 0);
+	}
+	assert_int_equal(rc, 1);
+	assert_string_equal(m.key, "fast/1");
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "fast/2");
+	assert_int_equal(ring_consumer_floor(&c), first);
+	ring_release(&r, ring_consumer_floor(&c));
+	assert_int_equal(r.hdr->head, first);
+	/* Much later, the producer resumes. */
+	usleep(20 * 1000);
+	assert_int_equal(consume(&c, &m), 0);
+	memset(rv.body, 's', 100);
+	assert_int_equal(ring_commit(&pr, &rv, crc32c(0, rv.body, 100)), 0);
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "slow/1");
+	assert_int_equal(m.pos, first);
+	assert_int_equal(ring_consumer_floor(&c), c.cursor);
+	assert_int_equal(r.hdr->abandoned, 0);
+	assert_int_equal(r.hdr->corrupt, 0);
+	ring_close(&pr);
+	ring_close(&r);
+}
+
+/* Every slot has been used by a process that died writing: the 122nd
+ * process reuses a dead owner's slot, and the records the dead left are
+ * abandoned within milliseconds each, not after a long timeout, because
+ * the slot's generation says their owner is gone. */
+static void
+dead_writers_are_abandoned_after_all_slots_were_used(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned slot;
+	uint64_t t0;
+	int rc, st;
+
+	(void)state;
+	open_new(&r, UINT64_C(1) << 20, 0);
+	for (unsigned i = 0; i < RING_MAX_PRODUCERS + 1; i++) {
+		pid_t kid = fork();
+		assert_true(kid >= 0);
+		if (kid == 0) {
+			struct ring kr;
+			struct ring_resv rv;
+			if (ring_open(&kr, ring_name, 0, NULL) != 0)
+				_exit(1);
+			int s = ring_slot_claim(&kr, getpid(), 0);
+			if (s < 0 || ring_reserve(&kr, (unsigned)s, "dead/x", 6, 10, 0, &rv) != 0)
+				_exit(2);
+			raise(SIGKILL);
+			_exit(3);
+		}
+		assert_int_equal(waitpid(kid, &st, 0), kid);
+		assert_true(WIFSIGNALED(st));
+	}
+	/* A live process now holds one of those slots. */
+	slot = claim(&r);
+	assert_int_equal(put_str(&r, slot, "alive/1", "after", 0), 0);
+	ring_consumer_init(&c, &r, 0);
+	t0 = mono_ns();
+	while ((rc = consume(&c, &m)) == 0) {
+		assert_true(mono_ns() - t0 < 20ull * 1000 * 1000 * 1000);
+		ring_consumer_wait(&c, 0);
+	}
+	assert_int_equal(rc, 1);
+	assert_string_equal(m.key, "alive/1");
+	assert_int_equal(r.hdr->abandoned, RING_MAX_PRODUCERS + 1);
+	ring_close(&r);
+}
+
+/* A process whose main thread called pthread_exit() shows as a zombie in
+ * /proc while its other threads run: it is alive, and its record is
+ * waited for and consumed, not abandoned. */
+struct late_commit {
+	struct ring *r;
+	struct ring_resv rv;
+};
+
+static void *
+commit_later(void *arg)
+{
+	struct late_commit *lc = arg;
+
+	usleep(300 * 1000);
+	memset(lc->rv.body, 'z', lc->rv.body_len);
+	_exit(ring_commit(lc->r, &lc->rv, crc32c(0, lc->rv.body, lc->rv.body_len)) == 0 ? 0 : 5);
+}
+
+static void
+producer_whose_main_thread_exited_is_alive(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	uint64_t t0;
+	pid_t kid;
+	int rc, st;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		static struct ring kr;
+		static struct late_commit lc;
+		pthread_t th;
+		if (ring_open(&kr, ring_name, 0, NULL) != 0)
+			_exit(1);
+		int s = ring_slot_claim(&kr, getpid(), 0);
+		lc.r = &kr;
+		if (s < 0 || ring_reserve(&kr, (unsigned)s, "zombie/1", 8, 64, 0, &lc.rv) != 0)
+			_exit(2);
+		if (pthread_create(&th, NULL, commit_later, &lc) != 0)
+			_exit(3);
+		pthread_exit(NULL);
+	}
+	ring_consumer_init(&c, &r, 0);
+	c.owner_wait_ns = 1000 * 1000;
+	t0 = mono_ns();
+	while ((rc = consume(&c, &m)) == 0) {
+		assert_true(mono_ns() - t0 < 20ull * 1000 * 1000 * 1000);
+		ring_consumer_wait(&c, 0);
+	}
+	assert_int_equal(rc, 1);
+	assert_string_equal(m.key, "zombie/1");
+	assert_int_equal(r.hdr->abandoned, 0);
+	assert_int_equal(waitpid(kid, &st, 0), kid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	ring_close(&r);
+}
+
+/* A creator killed anywhere in ring_open(CREATE) leaves either nothing or
+ * a complete ring: never an object that later opens refuse. */
+static void
+creator_killed_mid_create_leaves_nothing_half_made(void **state)
+{
+	struct ring_config cfg = { .capacity = UINT64_C(256) << 20, .gid = (gid_t)-1 };
+
+	(void)state;
+	for (int i = 0; i < 20; i++) {
+		struct ring r;
+		int st, rc;
+		pid_t kid;
+
+		new_name();
+		kid = fork();
+		assert_true(kid >= 0);
+		if (kid == 0) {
+			struct ring kr;
+			if (ring_open(&kr, ring_name, RING_OPEN_CREATE, &cfg) == 0)
+				pause();
+			_exit(0);
+		}
+		usleep((useconds_t)(i * 1500));
+		kill(kid, SIGKILL);
+		assert_int_equal(waitpid(kid, &st, 0), kid);
+		rc = ring_open(&r, ring_name, 0, NULL);
+		assert_true(rc == 0 || rc == -ENOENT);
+		if (rc == 0) {
+			assert_int_equal(r.capacity, cfg.capacity);
+			ring_close(&r);
+		}
+		(void)ring_unlink(ring_name);
+	}
+}
+
+/* A ring removed while a producer holds it: once retired, the producer's
+ * puts fail with -ESTALE instead of returning 0 into an object nobody
+ * reads. */
+static void
+put_into_a_retired_ring_is_estale(void **state)
+{
+	struct ring r, pr;
+	unsigned pslot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	assert_int_equal(ring_open(&pr, ring_name, 0, NULL), 0);
+	pslot = (unsigned)ring_slot_claim(&pr, getpid(), 0);
+	assert_int_equal(put_str(&pr, pslot, "k", "before", 0), 0);
+	assert_int_equal(ring_identity(&r), RING_SAME);
+	assert_int_equal(ring_unlink(ring_name), 0);
+	assert_int_equal(ring_identity(&r), RING_REMOVED);
+	ring_retire(&r);
+	assert_int_equal(put_str(&pr, pslot, "k", "after", 0), -ESTALE);
+	/* Replaced: another object under the same name. */
+	struct ring r2;
+	assert_int_equal(ring_open(&r2, ring_name, RING_OPEN_CREATE, NULL), 0);
+	assert_int_equal(ring_identity(&r), RING_REPLACED);
+	assert_int_equal(ring_identity(&r2), RING_SAME);
+	ring_close(&r2);
+	ring_close(&pr);
+	ring_close(&r);
+}
+
+/* A reservation made before retirement whose owner never finishes: the
+ * uploader gives it up when it is done with the ring, and the late commit
+ * fails instead of reporting success. */
+static void
+commit_after_the_ring_was_given_up_is_estale(void **state)
+{
+	struct ring r, pr;
+	struct ring_consumer c;
+	struct ring_resv rv;
+	unsigned pslot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	assert_int_equal(ring_open(&pr, ring_name, 0, NULL), 0);
+	pslot = (unsigned)ring_slot_claim(&pr, getpid(), 0);
+	assert_int_equal(ring_reserve(&pr, pslot, "late", 4, 10, 0, &rv), 0);
+	ring_consumer_init(&c, &r, 0);
+	ring_retire(&r);
+	assert_int_equal(ring_consumer_abandon_rest(&c), 1);
+	memset(rv.body, 'l', 10);
+	assert_int_equal(ring_commit(&pr, &rv, crc32c(0, rv.body, 10)), -ESTALE);
+	ring_close(&pr);
+	ring_close(&r);
+}
+
 int
 main(void)
 {
@@ -1009,6 +1372,16 @@ main(void)
 		cmocka_unit_test_teardown(corrupt_tail_is_reported_not_followed, teardown),
 		cmocka_unit_test(keys_are_validated_as_utf8_without_controls),
 		cmocka_unit_test_teardown(four_producers_through_a_small_ring_lose_nothing, teardown),
+		cmocka_unit_test_teardown(record_claiming_to_end_past_the_region_is_corrupt_not_read, teardown),
+		cmocka_unit_test_teardown(unaligned_tail_is_corruption_for_put_and_consume, teardown),
+		cmocka_unit_test_teardown(reserve_of_size_max_body_is_emsgsize, teardown),
+		cmocka_unit_test_teardown(truncated_ring_makes_put_fail_not_crash, teardown),
+		cmocka_unit_test_teardown(stopped_producer_holds_only_its_own_record, teardown),
+		cmocka_unit_test_teardown(dead_writers_are_abandoned_after_all_slots_were_used, teardown),
+		cmocka_unit_test_teardown(producer_whose_main_thread_exited_is_alive, teardown),
+		cmocka_unit_test_teardown(creator_killed_mid_create_leaves_nothing_half_made, teardown),
+		cmocka_unit_test_teardown(put_into_a_retired_ring_is_estale, teardown),
+		cmocka_unit_test_teardown(commit_after_the_ring_was_given_up_is_estale, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -233,6 +233,7 @@ config_set(struct config *c, const char *name, const char *value, char *err,
 				return -EINVAL;
 			}
 			c->ring_size = sz;
+			c->ring_size_set = true;
 		} else {
 			if (sz == 0 || sz > RING_MAX_CAPACITY / 8) {
 				seterr(err, errlen, "max-message: %s must be from 1 to 128M", value);

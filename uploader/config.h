@@ -27,6 +27,7 @@ struct config {
 	bool allow_foreign_ring;         /* attach to a ring of another uid */
 	unsigned workers;
 	uint64_t ring_size;
+	bool ring_size_set;        /* given by flag or file, not the default */
 	uint32_t max_message;
 	unsigned max_attempts;
 	unsigned max_age_s;              /* 0: no age limit */

@@ -789,6 +789,21 @@ open_ring(struct uploader *u, bool create)
 	struct stat st;
 	int err = ring_open(&u->ring, cfg->ring, create ? RING_OPEN_CREATE : 0, &rc);
 
+	/* The default (64 MiB and its 16 KiB header) does not fit Docker's
+	 * default /dev/shm of 64 MiB: unless a size was asked for, halve it
+	 * until it fits, and say so. */
+	while (err == -ENOSPC && !cfg->ring_size_set && rc.capacity > RING_MIN_CAPACITY * 16) {
+		rc.capacity /= 2;
+		if (rc.max_message > rc.capacity / 8)
+			rc.max_message = (uint32_t)(rc.capacity / 8);
+		err = ring_open(&u->ring, cfg->ring, RING_OPEN_CREATE, &rc);
+		if (err == 0) {
+			char sz[32];
+			snprintf(sz, sizeof(sz), "%llu", (unsigned long long)rc.capacity);
+			log_kv(LOG_LEVEL_WARN, "/dev/shm has no room for the default ring; created a smaller one (set --ring-size, or enlarge /dev/shm)",
+			    "ring", cfg->ring, "ring_size", sz, (char *)NULL);
+		}
+	}
 	if (err == -ENOENT && !create)
 		return 1;
 	if (err == -ENOSPC || err == -EFBIG) {

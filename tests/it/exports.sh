@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # exports.sh -- libs3ring.so exports only s3ring_* symbols and needs nothing
-# beyond libc, so it links into any program without clashing.
+# beyond libc, and libs3ring.a defines no global symbol but s3ring_*, so
+# either links into any program without clashing.
 set -euo pipefail
 so=${BUILD:-build}/lib/libs3ring.so
 [ -f "$so" ] || { echo "missing $so"; exit 1; }
@@ -41,3 +42,28 @@ if [ -n "$stray" ]; then
 	exit 1
 fi
 echo "exports ok: $(echo "$defined" | wc -l) symbols"
+
+# The archive: every global it defines is s3ring_* (a sanitized build adds
+# its runtime's instrumentation globals), and an application with its own
+# crc32c, log_msg and ring_open links against it and gets its own.
+a=${BUILD:-build}/lib/libs3ring.a
+globals=$(nm -g --defined-only "$a" | awk 'NF == 3 {print $3}')
+stray=$(echo "$globals" | grep -v -E '^s3ring_|^__(odr_)?asan|^___asan|^__tsan|^__ubsan|^__sancov' || true)
+if [ -n "$stray" ]; then
+	echo "FAIL: libs3ring.a defines globals outside the s3ring_ prefix: $stray"
+	exit 1
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cat >"$work/app.c" <<'EOC'
+#include <stdio.h>
+#include <s3ring.h>
+unsigned crc32c(unsigned crc, const void *p, unsigned long n) { (void)p; return crc + (unsigned)n + 1000; }
+void log_msg(int lv, const char *m) { (void)lv; (void)m; }
+int ring_open(void) { return 42; }
+int main(void) { printf("%u %d %s\n", crc32c(0, "", 1), ring_open(), s3ring_strerror(0)); return 0; }
+EOC
+cc ${SAN:+-fsanitize=$SAN} -Iproducer -o "$work/app" "$work/app.c" "$a" -lpthread -lrt
+out=$("$work/app")
+[ "$out" = "1001 42 success" ] || { echo "FAIL: the application's own symbols lost to the archive's: $out"; exit 1; }
+echo "archive ok: $(echo "$globals" | wc -l) globals, an application's own crc32c/log_msg/ring_open kept"
