@@ -179,6 +179,8 @@ install: all
 	sed 's|@PREFIX@|$(PREFIX)|' producer/s3ring.pc.in >$(DESTDIR)$(PREFIX)/lib/pkgconfig/s3ring.pc
 	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' uploader/s3ring-uploader.service \
 	    >$(DESTDIR)$(PREFIX)/share/s3ring/s3ring-uploader.service
+	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' uploader/s3ring-uploader@.service \
+	    >$(DESTDIR)$(PREFIX)/share/s3ring/s3ring-uploader@.service
 	install -m 644 uploader/uploader.conf.example producer/examples/example.c \
 	    $(DESTDIR)$(PREFIX)/share/s3ring/
 	for m in $(MAN_PAGES); do \

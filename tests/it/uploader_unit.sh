@@ -69,3 +69,29 @@ if [ -f "$conf" ]; then
 	[ $rc -eq 1 ] || fail "replay of a missing directory exited $rc"
 fi
 echo "figure: unit verify=clean Type=notify WatchdogSec=$wd TimeoutStopSec=$ts Restart=always exposure=${score:-n/a}"
+
+# The template unit, one uploader per ring: verify it as an instance, and
+# check that the ring comes from the instance name.
+TUNIT=$TOP/uploader/s3ring-uploader@.service
+[ -f "$TUNIT" ] || fail "no $TUNIT"
+for k in Type=notify Restart=always NoNewPrivileges=yes ProtectSystem=strict; do
+	grep -qx "$k" "$TUNIT" || fail "template: no $k"
+done
+grep -q '^ExecStart=.* --ring %i' "$TUNIT" || fail "template: ExecStart does not name the ring by %i"
+grep -q '^StateDirectory=s3ring/%i' "$TUNIT" || fail "template: the spool is not per ring"
+grep -q 'HOME\|home' "$TUNIT" || fail "template: no credentials advice for a user without a home"
+sed "s|^ExecStart=[^ ]*|ExecStart=$BIN|" "$TUNIT" >"$WORK/unit/s3ring-uploader@demo.service"
+(cd "$WORK/unit" && systemd-analyze verify --man=no s3ring-uploader@demo.service) >"$WORK/verify-t.out" 2>&1 ||
+	fail "template: systemd-analyze verify: $(cat "$WORK/verify-t.out")"
+[ ! -s "$WORK/verify-t.out" ] || fail "template: verify complained: $(cat "$WORK/verify-t.out")"
+# --ring after --config wins over a ring named in the file.
+printf 'ring = other\nbucket = b\n' >"$WORK/demo.conf"
+AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=y "$BIN" --config "$WORK/demo.conf" --ring "demo-$$" \
+	--endpoint http://127.0.0.1:9 --path-style --spool "$WORK/tspool" --log-level debug >"$WORK/t.out" 2>&1 &
+tpid=$!
+for _ in $(seq 1 50); do [ -e "/dev/shm/s3ring.demo-$$" ] && break; sleep 0.1; done
+kill -TERM $tpid 2>/dev/null; wait $tpid
+[ -e "/dev/shm/s3ring.demo-$$" ] || fail "template: --ring %i did not override the config's ring: $(cat "$WORK/t.out")"
+[ ! -e /dev/shm/s3ring.other ] || fail "template: the config's ring was used"
+"$B/tests/tool_ring" unlink "demo-$$"; rm -f "/dev/shm/s3ring.demo-$$.journal"
+echo "figure: template unit verify=clean ring=%i"
