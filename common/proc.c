@@ -68,7 +68,19 @@ proc_alive(pid_t pid, uint64_t start_time)
 	f = proc_stat_fields(pid, buf, sizeof(buf));
 	if (f == NULL)
 		return false;
-	if (f[0] == 'Z' || f[0] == 'X')
-		return false;
+	/* A main thread that called pthread_exit() is a zombie while the
+	 * process's other threads run: the process is alive if it still has
+	 * threads (field 20, num_threads, counts the zombie leader too). */
+	if (f[0] == 'Z' || f[0] == 'X') {
+		long threads = 0;
+		const char *t = f;
+		for (int field = 3; t != NULL && field < 20; field++) {
+			t = strchr(t, ' ');
+			if (t != NULL)
+				t++;
+		}
+		if (t == NULL || sscanf(t, "%ld", &threads) != 1 || threads < 2)
+			return false;
+	}
 	return start_time == 0 || proc_start_time(pid) == start_time;
 }

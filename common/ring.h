@@ -167,6 +167,11 @@ ring_reserve(struct ring *r, unsigned slot, const char *key, size_t key_len,
 __attribute__((warn_unused_result)) int
 ring_commit(struct ring *r, struct ring_resv *rv, uint32_t body_crc);
 
+/* True if rv is a reservation this ring could have handed out: a caller
+ * that scribbled on its copy (the public s3ring_reservation) is refused
+ * before anything reads body_len bytes. */
+bool ring_resv_valid(const struct ring *r, const struct ring_resv *rv);
+
 /* Turns a reservation into padding the consumer skips. */
 void ring_abort(struct ring *r, struct ring_resv *rv);
 

@@ -401,8 +401,8 @@ ring_wake_consumer(struct ring *r)
 /* A reservation is only as good as its own fields: an impossible one (a
  * caller that scribbled on its s3ring_reservation) is refused before it
  * touches the ring. */
-static bool
-resv_valid(const struct ring *r, const struct ring_resv *rv)
+bool
+ring_resv_valid(const struct ring *r, const struct ring_resv *rv)
 {
 	return rv->slot < RING_MAX_PRODUCERS && rv->pos % RING_ALIGN == 0 &&
 	    rv->len == ring_record_size(rv->key_len, rv->body_len) &&
@@ -418,7 +418,7 @@ ring_commit(struct ring *r, struct ring_resv *rv, uint32_t body_crc)
 	struct ring_record *rec = rec_at(r, rv->pos);
 	uint64_t w = ring_tag_make_gen(rv->pos, rv->slot, rv->gen, RING_WRITING);
 
-	if (!resv_valid(r, rv))
+	if (!ring_resv_valid(r, rv))
 		return -EINVAL;
 	s = &h->slots[rv->slot];
 	/* Read before the commit: once committed, the record belongs to the
@@ -450,7 +450,7 @@ ring_commit(struct ring *r, struct ring_resv *rv, uint32_t body_crc)
 void
 ring_abort(struct ring *r, struct ring_resv *rv)
 {
-	if (!resv_valid(r, rv))
+	if (!ring_resv_valid(r, rv))
 		return;
 	if (publish_pad(r, rv->pos, rv->len, rv->slot, rv->gen))
 		ring_wake_consumer(r);

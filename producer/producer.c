@@ -131,7 +131,8 @@ s3ring_commit(struct s3ring_producer *p, struct s3ring_reservation *r)
 	r->data = NULL;
 	/* The body pointer must be the one the reservation handed out: the
 	 * checksum below reads body_len bytes from it. */
-	if (rv.body != p->ring.data + (rv.pos & p->ring.mask) +
+	if (!ring_resv_valid(&p->ring, &rv) ||
+	    rv.body != p->ring.data + (rv.pos & p->ring.mask) +
 	    sizeof(struct ring_record) + rv.key_len)
 		return -EINVAL;
 	return ring_commit(&p->ring, &rv, crc32c(0, rv.body, rv.body_len));

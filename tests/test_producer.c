@@ -271,7 +271,7 @@ static void
 strerror_names_every_error(void **state)
 {
 	int errs[] = { EAGAIN, ETIMEDOUT, EMSGSIZE, EINVAL, EPROTO, ENOENT,
-	    EACCES, EBADMSG, EUSERS, ENOSPC, ENOMEM };
+	    EACCES, EBADMSG, EUSERS, ENOSPC, ENOMEM, ESTALE };
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(errs) / sizeof(errs[0]); i++) {
@@ -488,6 +488,79 @@ one_handle_is_safe_from_many_threads(void **state)
 	s3ring_close(p);
 }
 
+/* s3ring_close() in a forked child leaves the parent's slot alone: the
+ * lock belongs to the open file description they share, and the slot's
+ * owner is still the parent. */
+static void
+close_in_a_forked_child_keeps_the_parents_slot(void **state)
+{
+	struct s3ring_producer *p = s3ring_open(name, 0);
+	struct ring watcher;
+	int st;
+	pid_t kid;
+
+	(void)state;
+	assert_non_null(p);
+	kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		s3ring_close(p);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(kid, &st, 0), kid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(ring_open(&watcher, name, 0, NULL), 0);
+	assert_int_equal(watcher.hdr->slots[p->slot].pid, (uint32_t)getpid());
+	assert_true(ring_slot_alive(&watcher, p->slot, p->ring.slot_gen[p->slot]));
+	/* A child that keeps using the handle shares the slot and is alive. */
+	kid = fork();
+	if (kid == 0)
+		_exit(s3ring_put(p, "child/1", "x", 1, 0) == 0 ? 0 : 1);
+	assert_int_equal(waitpid(kid, &st, 0), kid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(s3ring_put(p, "parent/1", "y", 1, 0), 0);
+	s3ring_close(p);
+	assert_false(ring_slot_alive(&watcher, 0, watcher.hdr->slots[0].gen & RING_TAG_GEN_MASK));
+	ring_close(&watcher);
+}
+
+/* A handle whose ring was removed and retired: the put fails with -ESTALE
+ * and its text says what to do. */
+static void
+put_into_a_removed_ring_is_estale_once_retired(void **state)
+{
+	struct s3ring_producer *p = s3ring_open(name, 0);
+	struct ring up;
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(ring_open(&up, name, 0, NULL), 0);
+	assert_int_equal(s3ring_put(p, "k", "before", 6, 0), 0);
+	assert_int_equal(ring_unlink(name), 0);
+	ring_retire(&up);
+	assert_int_equal(s3ring_put(p, "k", "after", 5, 0), -ESTALE);
+	assert_non_null(strstr(s3ring_strerror(-ESTALE), "open it again"));
+	ring_close(&up);
+	s3ring_close(p);
+}
+
+/* A reservation with a length of SIZE_MAX is refused, not a 64-byte
+ * reservation whose commit would checksum 4 GiB. */
+static void
+reserve_of_size_max_is_emsgsize(void **state)
+{
+	struct s3ring_producer *p = s3ring_open(name, 0);
+	struct s3ring_reservation r;
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(s3ring_reserve(p, "k", SIZE_MAX, &r, 0), -EMSGSIZE);
+	assert_int_equal(s3ring_reserve(p, "k", 100, &r, 0), 0);
+	r.len = SIZE_MAX; /* a caller scribbling on its reservation */
+	assert_int_equal(s3ring_commit(p, &r), -EINVAL);
+	s3ring_close(p);
+}
+
 int
 main(void)
 {
@@ -505,6 +578,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(open_reports_enomem_when_allocation_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(put_makes_no_system_call_while_the_consumer_is_awake, setup, teardown),
 		cmocka_unit_test_setup_teardown(one_handle_is_safe_from_many_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(close_in_a_forked_child_keeps_the_parents_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(put_into_a_removed_ring_is_estale_once_retired, setup, teardown),
+		cmocka_unit_test_setup_teardown(reserve_of_size_max_is_emsgsize, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
