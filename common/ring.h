@@ -134,6 +134,10 @@ void ring_slot_release(struct ring *r, unsigned slot);
  * closed by ring_close(). */
 bool ring_slot_alive(struct ring *r, unsigned slot, unsigned gen);
 
+/* 1 if some open file description other than fd's holds slot's lock, 0 if
+ * none does, or -errno. For readers without a struct ring (shmstat). */
+int ring_slot_locked(int fd, unsigned slot);
+
 /* A reservation: room for one record, between ring_reserve() and
  * ring_commit() or ring_abort(). */
 /* It keeps its own sizes: nothing about the reservation is read back

@@ -146,11 +146,23 @@ open_lock_fd(const struct ring *r)
 	return -1; /* no /proc: r's own locks are unseen, others' are seen */
 }
 
+int
+ring_slot_locked(int fd, unsigned slot)
+{
+	struct flock fl;
+
+	if (slot >= RING_MAX_PRODUCERS)
+		return -EINVAL;
+	slot_lock_range(&fl, F_WRLCK, slot);
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return -errno;
+	return fl.l_type != F_UNLCK;
+}
+
 bool
 ring_slot_alive(struct ring *r, unsigned slot, unsigned gen)
 {
 	const struct ring_slot *s;
-	struct flock fl;
 	int fd;
 
 	if (slot >= RING_MAX_PRODUCERS)
@@ -165,10 +177,8 @@ ring_slot_alive(struct ring *r, unsigned slot, unsigned gen)
 	if (r->lock_fd < 0)
 		r->lock_fd = open_lock_fd(r);
 	fd = r->lock_fd >= 0 ? r->lock_fd : r->fd;
-	slot_lock_range(&fl, F_WRLCK, slot);
-	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
-		return true; /* cannot tell: never give up a live owner's record */
-	return fl.l_type != F_UNLCK;
+	/* Cannot tell (an error): never give up a live owner's record. */
+	return ring_slot_locked(fd, slot) != 0;
 }
 
 /* ------------------------------------------------------------ records */

@@ -610,8 +610,39 @@ healthy(void)
 }
 
 static const struct shmstat_check_cfg check_cfg = {
-	.full_warn_pct = 80, .heartbeat_max_ms = 10000,
+	.full_warn_pct = 80, .heartbeat_max_ms = 10000, .writing_warn_ms = 10000,
 };
+
+/* A producer stopped between reserve and commit, read past by the
+ * uploader (cursor beyond it): the snapshot finds it below the cursor by
+ * its sealed header, with its age and slot, and --check names it. */
+static void
+snapshot_names_a_producer_stopped_mid_put(void **state)
+{
+	struct mem_ring m;
+	struct ring_resv rv;
+	struct shmstat_env e;
+	char line[512];
+
+	(void)state;
+	mem_ring_init(&m, 65536);
+	assert_int_equal(ring_reserve(&m.r, (unsigned)m.slot, "slow", 4, 100, 0, &rv), 0);
+	put_n(&m, 3, 10);
+	/* The uploader read past it. */
+	atomic_store(&m.r.hdr->cursor, atomic_load(&m.r.hdr->tail));
+	e = env_at(mono_ns() + 30ull * 1000 * 1000 * 1000, realtime_ns());
+	assert_int_equal(shmstat_snapshot(&snap, "t", m.mem, m.len, &e), 0);
+	assert_true(snap.have_oldest_writing);
+	assert_true(snap.oldest_writing_age_ms >= 29000);
+	assert_int_equal(snap.oldest_writing_slot, (unsigned)m.slot);
+	assert_int_equal(snap.pending, 0);
+	snap.uploader_pid = 10;
+	snap.uploader_alive = true;
+	snap.have_heartbeat = true;
+	assert_int_equal(shmstat_check(&snap, &check_cfg, line, sizeof(line)), SHMSTAT_WARNING);
+	assert_non_null(strstr(line, "producer slot 0 (pid 4242) has been writing one record"));
+	mem_ring_free(&m);
+}
 
 static void
 check_is_ok_for_a_healthy_ring(void **state)
@@ -928,6 +959,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(json_escapes_hostile_last_error),
 		cmocka_unit_test(text_shows_dead_uploader_alarm_and_producer_lines),
 		cmocka_unit_test(prometheus_counters_end_in_total_and_carry_ring_label),
+		cmocka_unit_test(snapshot_names_a_producer_stopped_mid_put),
 		cmocka_unit_test(check_is_ok_for_a_healthy_ring),
 		cmocka_unit_test(check_warns_above_80_percent_full),
 		cmocka_unit_test(check_warns_on_new_drops_only),

@@ -92,16 +92,39 @@ walk_resync(struct walk *w, uint64_t pos)
 	return pos;
 }
 
-/* Counts committed records in [from, tail) without changing anything. */
+/* A record being written whose owner sealed its header: its age is known,
+ * and the walk may step over it. Returns its length, or 0. */
+static uint64_t
+note_writing(struct shmstat_snap *s, const struct walk *w, uint64_t pos,
+    uint64_t tag, const struct ring_record *rec, uint64_t *oldest)
+{
+	uint64_t off = pos & w->mask;
+
+	if (rec->len_seal != ring_len_seal(pos, rec->len) || rec->len < RING_ALIGN ||
+	    rec->len % RING_ALIGN != 0 || rec->len > w->tail - pos ||
+	    rec->len > w->mask + 1 - off)
+		return 0;
+	if (rec->put_ns != 0 && (*oldest == 0 || rec->put_ns < *oldest)) {
+		*oldest = rec->put_ns;
+		s->oldest_writing_slot = ring_tag_slot(tag);
+	}
+	return rec->len;
+}
+
+/* Counts committed records in [from, to) without changing anything; with
+ * count false (the span the uploader has read already) only records still
+ * being written are looked for. */
 static void
-walk_pending(struct shmstat_snap *s, const struct walk *wp,
-    uint64_t from, const struct ring_geometry *geo, const struct shmstat_env *env)
+walk_pending(struct shmstat_snap *s, const struct walk *wp, uint64_t from,
+    uint64_t to, bool count, const struct ring_geometry *geo,
+    const struct shmstat_env *env)
 {
 	struct walk w = *wp;
-	uint64_t pos = from, oldest = 0;
+	uint64_t pos = from, oldest = 0, oldest_w = 0;
 
-	s->pending_exact = true;
-	while (pos < w.tail) {
+	if (count)
+		s->pending_exact = true;
+	while (pos < to) {
 		struct ring_record rec;
 		uint64_t tag, len;
 
@@ -113,18 +136,26 @@ walk_pending(struct shmstat_snap *s, const struct walk *wp,
 		memcpy(&rec, w.data + (pos & w.mask), sizeof(rec));
 		/* The consumer's own check, so the two never disagree. */
 		switch (ring_record_check(geo, pos, w.tail, tag, &rec, &len)) {
-		case RING_V_NOT_READY:
+		case RING_V_NOT_READY: {
 			/* A put in progress: claimed but not yet stamped, or
-			 * stamped and being filled in. Its length is not
-			 * trustworthy yet, so find the next header. */
-			if (ring_tag_stamped(tag, pos))
+			 * stamped and being filled in. Unless its owner sealed
+			 * its length, find the next header. */
+			uint64_t wl = 0;
+			if (ring_tag_stamped(tag, pos)) {
 				s->writing++;
-			pos = walk_resync(&w, pos + RING_ALIGN);
+				wl = note_writing(s, &w, pos, tag, &rec, &oldest_w);
+			}
+			pos = wl != 0 ? pos + wl : walk_resync(&w, pos + RING_ALIGN);
 			continue;
+		}
 		case RING_V_SKIP:
 			pos += len;
 			continue;
 		case RING_V_RECORD:
+			if (!count) {
+				pos += len;
+				continue;
+			}
 			if (record_crc_ok(&w, pos, &rec, tag, len)) {
 				s->pending++;
 				if (rec.put_ns != 0 && (oldest == 0 || rec.put_ns < oldest))
@@ -138,11 +169,20 @@ walk_pending(struct shmstat_snap *s, const struct walk *wp,
 		}
 		/* Corrupt or torn: the uploader will skip it; we cannot say
 		 * whether it hid committed records. */
-		s->pending_exact = false;
+		if (count)
+			s->pending_exact = false;
 		pos = walk_resync(&w, pos + RING_ALIGN);
 	}
-	if (w.steps >= w.budget && pos < w.tail)
+	if (count && w.steps >= w.budget && pos < to)
 		s->pending_exact = false;
+	if (oldest_w != 0 && (!s->have_oldest_writing ||
+	    env->now_mono_ns - oldest_w > s->oldest_writing_age_ms * NS_PER_MS)) {
+		s->have_oldest_writing = true;
+		s->oldest_writing_age_ms = env->now_mono_ns > oldest_w ?
+		    (env->now_mono_ns - oldest_w) / NS_PER_MS : 0;
+	}
+	if (!count)
+		return;
 	if (oldest != 0) {
 		s->have_oldest = true;
 		s->oldest_pending_age_ms = env->now_mono_ns > oldest ?
@@ -222,7 +262,11 @@ shmstat_snapshot(struct shmstat_snap *s, const char *ring_name,
 		.max_message = geo.max_message,
 		.max_record = ring_record_size(0, geo.max_message),
 	};
-	walk_pending(s, &w, s->cursor, &g, env);
+	/* Records the uploader read past while their owner still writes them
+	 * lie below the cursor; head waits for them. */
+	if (head < s->cursor)
+		walk_pending(s, &w, head, s->cursor, false, &g, env);
+	walk_pending(s, &w, s->cursor, tail, true, &g, env);
 	if (!cursor_ok)
 		s->pending_exact = false;
 
@@ -289,8 +333,11 @@ shmstat_snapshot(struct shmstat_snap *s, const char *ring_name,
 		p.produced = p.slot_produced >= bp ? p.slot_produced - bp : p.slot_produced;
 		p.dropped_full = p.slot_dropped_full >= bd ?
 		    p.slot_dropped_full - bd : p.slot_dropped_full;
-		p.alive = p.pid != 0 && p.pid <= INT32_MAX &&
-		    alive((pid_t)p.pid, p.start_time);
+		if (env->slot_locked != NULL)
+			p.alive = p.pid != 0 && env->slot_locked(i, env->slot_arg);
+		else
+			p.alive = p.pid != 0 && p.pid <= INT32_MAX &&
+			    alive((pid_t)p.pid, p.start_time);
 		s->producers[s->nproducers++] = p;
 	}
 	return 0;
@@ -555,6 +602,10 @@ shmstat_render_json(FILE *f, const struct shmstat_snap *s,
 	json_u64(f, "pending_bytes", s->pending_bytes);
 	json_bool(f, "pending_exact", s->pending_exact);
 	json_u64(f, "writing", s->writing);
+	json_u64(f, "oldest_writing_age_ms",
+	    s->have_oldest_writing ? s->oldest_writing_age_ms : 0);
+	json_u64(f, "oldest_writing_slot",
+	    s->have_oldest_writing ? s->oldest_writing_slot : 0);
 	json_u64(f, "in_flight", s->in_flight);
 	json_u64(f, "consumed", s->consumed);
 	json_u64(f, "uploaded", s->uploaded);
@@ -819,6 +870,16 @@ shmstat_check(const struct shmstat_snap *s, const struct shmstat_check_cfg *cfg,
 		REASON(SHMSTAT_WARNING, "dead-letter spool unusable");
 	if (s->uploader_flags & RING_UPLOADER_CORRUPT_ALARM)
 		REASON(SHMSTAT_WARNING, "uploader reports a corrupt ring");
+	if (s->have_oldest_writing && cfg->writing_warn_ms != 0 &&
+	    s->oldest_writing_age_ms > cfg->writing_warn_ms) {
+		uint32_t wpid = 0;
+		for (unsigned k = 0; k < s->nproducers; k++)
+			if (s->producers[k].slot == s->oldest_writing_slot)
+				wpid = s->producers[k].pid;
+		REASON(SHMSTAT_WARNING, "producer slot %u (pid %" PRIu32 ") has been writing one record for %s; "
+		    "head waits for it", s->oldest_writing_slot, wpid,
+		    hage(a, s->oldest_writing_age_ms));
+	}
 #undef REASON
 	if (st == SHMSTAT_OK)
 		snprintf(why, sizeof(why), "%u%% used, %" PRIu64 " pending, uploader pid %"

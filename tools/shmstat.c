@@ -167,6 +167,12 @@ describe_error(char *msg, size_t cap, const char *name, int err,
 	}
 }
 
+static bool
+slot_locked_fd(unsigned slot, void *arg)
+{
+	return ring_slot_locked(*(int *)arg, slot) == 1;
+}
+
 /* Opens, maps and snapshots ring name. A ring whose creator is between
  * O_EXCL and storing the magic looks empty for a moment, so a magic-less
  * object is looked at again for up to a second before it is called corrupt.
@@ -207,14 +213,20 @@ sample(struct shmstat_snap *s, const char *name)
 		}
 		map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
 		rc = map == MAP_FAILED ? -errno : 0;
-		close(fd);
-		if (rc < 0)
+		if (rc < 0) {
+			close(fd);
 			return rc;
+		}
+		/* Producer liveness by their slot locks, tested through our
+		 * own description: right in any PID namespace. */
+		env.slot_locked = slot_locked_fd;
+		env.slot_arg = &fd;
 		env.now_mono_ns = mono_ns();
 		env.now_real_ns = realtime_ns();
 		uint64_t magic = 0;
 		rc = snapshot_guarded(s, name, map, len, &env, &magic);
 		munmap(map, len);
+		close(fd);
 		if (rc != -EBADMSG || magic != 0)
 			return rc;
 retry:
@@ -522,7 +534,8 @@ main(int argc, char **argv)
 	};
 	struct opts o = {
 		.mode = MODE_TEXT,
-		.check = { .full_warn_pct = 80, .heartbeat_max_ms = 10000 },
+		.check = { .full_warn_pct = 80, .heartbeat_max_ms = 10000,
+		    .writing_warn_ms = 10000 },
 	};
 	int usage_rc = EX_USAGE, ch, modes = 0;
 	const char *errstr;

@@ -37,6 +37,10 @@ struct shmstat_env {
 	/* Liveness of a process (pid + start time); proc_alive() in the
 	 * program, a scripted answer in the unit tests and the fuzz harness. */
 	bool (*alive)(pid_t pid, uint64_t start_time);
+	/* Whether a producer slot's lock is held (the authority on producer
+	 * liveness, in any PID namespace); NULL: judge by pid instead. */
+	bool (*slot_locked)(unsigned slot, void *arg);
+	void *slot_arg;
 	uint64_t walk_budget;   /* 0 means SHMSTAT_WALK_BUDGET */
 };
 
@@ -70,6 +74,11 @@ struct shmstat_snap {
 	bool pending_exact;         /* the walk saw every record */
 	bool have_oldest;
 	uint64_t oldest_pending_age_ms;
+	/* The oldest record still being written (its owner alive but slow or
+	 * stopped holds head there), by its sealed header. */
+	bool have_oldest_writing;
+	uint64_t oldest_writing_age_ms;
+	unsigned oldest_writing_slot;
 
 	uint64_t produced, dropped_full, rejected, failed, produced_bytes;
 	uint64_t uploaded, uploaded_bytes, retried, dead_lettered, in_flight;
@@ -145,6 +154,7 @@ char *shmstat_printable(char *dst, size_t cap, const char *src, size_t len);
 struct shmstat_check_cfg {
 	unsigned full_warn_pct;      /* WARNING above this use (80) */
 	uint64_t heartbeat_max_ms;   /* CRITICAL when older (10 s) */
+	uint64_t writing_warn_ms;    /* WARNING: a record written this long (10 s) */
 	uint64_t drops_baseline;     /* dropped_full at the last check */
 };
 
