@@ -138,6 +138,13 @@ bool ring_slot_alive(struct ring *r, unsigned slot, unsigned gen);
  * none does, or -errno. For readers without a struct ring (shmstat). */
 int ring_slot_locked(int fd, unsigned slot);
 
+/* The uploader holds a lock on its state line while attached
+ * (ring_uploader_lock(), 0 or -errno: -EAGAIN if another holds it), and
+ * ring_uploader_locked() tells whether someone does (1, 0 or -errno), in
+ * any PID namespace. */
+int ring_uploader_lock(struct ring *r);
+int ring_uploader_locked(int fd);
+
 /* A reservation: room for one record, between ring_reserve() and
  * ring_commit() or ring_abort(). */
 /* It keeps its own sizes: nothing about the reservation is read back

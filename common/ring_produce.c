@@ -146,6 +146,38 @@ open_lock_fd(const struct ring *r)
 	return -1; /* no /proc: r's own locks are unseen, others' are seen */
 }
 
+/* The uploader's presence: a lock on its state line, held while it is
+ * attached, so that shmstat in another PID namespace can tell it lives. */
+static void
+uploader_lock_range(struct flock *fl, short type)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->l_type = type;
+	fl->l_whence = SEEK_SET;
+	fl->l_start = (off_t)offsetof(struct ring_header, uploader_pid);
+	fl->l_len = (off_t)RING_LINE;
+}
+
+int
+ring_uploader_lock(struct ring *r)
+{
+	struct flock fl;
+
+	uploader_lock_range(&fl, F_WRLCK);
+	return fcntl(r->fd, F_OFD_SETLK, &fl) < 0 ? -errno : 0;
+}
+
+int
+ring_uploader_locked(int fd)
+{
+	struct flock fl;
+
+	uploader_lock_range(&fl, F_WRLCK);
+	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+		return -errno;
+	return fl.l_type != F_UNLCK;
+}
+
 int
 ring_slot_locked(int fd, unsigned slot)
 {

@@ -287,8 +287,10 @@ shmstat_snapshot(struct shmstat_snap *s, const char *ring_name,
 	s->uploader_start_time = load64(&h->uploader_start_time);
 	s->uploader_epoch = load64(&h->uploader_epoch);
 	s->uploader_workers = load32(&h->uploader_workers);
-	s->uploader_alive = s->uploader_pid != 0 && s->uploader_pid <= INT32_MAX &&
-	    alive((pid_t)s->uploader_pid, s->uploader_start_time);
+	s->uploader_alive = s->uploader_pid != 0 &&
+	    ((env->uploader_locked != NULL && env->uploader_locked(env->slot_arg)) ||
+	    (s->uploader_pid <= INT32_MAX &&
+	    alive((pid_t)s->uploader_pid, s->uploader_start_time)));
 	uint64_t hb = load64(&h->heartbeat_realtime_ns);
 	if (hb != 0) {
 		s->have_heartbeat = true;

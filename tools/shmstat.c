@@ -173,6 +173,12 @@ slot_locked_fd(unsigned slot, void *arg)
 	return ring_slot_locked(*(int *)arg, slot) == 1;
 }
 
+static bool
+uploader_locked_fd(void *arg)
+{
+	return ring_uploader_locked(*(int *)arg) == 1;
+}
+
 /* Opens, maps and snapshots ring name. A ring whose creator is between
  * O_EXCL and storing the magic looks empty for a moment, so a magic-less
  * object is looked at again for up to a second before it is called corrupt.
@@ -220,6 +226,7 @@ sample(struct shmstat_snap *s, const char *name)
 		/* Producer liveness by their slot locks, tested through our
 		 * own description: right in any PID namespace. */
 		env.slot_locked = slot_locked_fd;
+		env.uploader_locked = uploader_locked_fd;
 		env.slot_arg = &fd;
 		env.now_mono_ns = mono_ns();
 		env.now_real_ns = realtime_ns();

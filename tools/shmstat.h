@@ -40,6 +40,8 @@ struct shmstat_env {
 	/* Whether a producer slot's lock is held (the authority on producer
 	 * liveness, in any PID namespace); NULL: judge by pid instead. */
 	bool (*slot_locked)(unsigned slot, void *arg);
+	/* Whether the uploader's presence lock is held; NULL: by pid only. */
+	bool (*uploader_locked)(void *arg);
 	void *slot_arg;
 	uint64_t walk_budget;   /* 0 means SHMSTAT_WALK_BUDGET */
 };

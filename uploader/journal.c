@@ -74,7 +74,7 @@ journal_open(struct journal *j, struct ring *r, char *err, size_t errlen)
 	if (f->magic != JOURNAL_MAGIC || f->version != JOURNAL_VERSION ||
 	    f->entries != JOURNAL_ENTRIES ||
 	    f->ring_created_ns != h->created_realtime_ns ||
-	    f->ring_capacity != h->capacity) {
+	    f->ring_capacity != h->capacity || f->ring_id != r->ring_id) {
 		if (f->magic == JOURNAL_MAGIC)
 			log_msg(LOG_LEVEL_WARN, "journal belongs to an earlier ring of this name; starting from the ring's head");
 		uint64_t epoch = f->magic == JOURNAL_MAGIC ? f->epoch : 0;
@@ -84,10 +84,11 @@ journal_open(struct journal *j, struct ring *r, char *err, size_t errlen)
 		f->epoch = epoch;
 		f->ring_created_ns = h->created_realtime_ns;
 		f->ring_capacity = h->capacity;
+		f->ring_id = r->ring_id;
 		atomic_store(&f->head, rhead);
 		head = rhead;
 		f->magic = JOURNAL_MAGIC;
-	} else if (head < rhead || head > rtail) {
+	} else if (head < rhead || head > rtail || head % RING_ALIGN != 0) {
 		log_msg(LOG_LEVEL_WARN, "journal head is outside the ring's [head, tail]; starting from the ring's head");
 		head = rhead;
 		atomic_store(&f->head, head);

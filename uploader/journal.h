@@ -10,7 +10,7 @@
 #include "ring.h"
 
 #define JOURNAL_MAGIC   UINT64_C(0x314c4e524a523353) /* "S3RJRNL1" */
-#define JOURNAL_VERSION 1u
+#define JOURNAL_VERSION 2u
 #define JOURNAL_ENTRIES 4096u /* records in flight or finished out of order */
 
 /* /dev/shm/s3ring.NAME.journal, mapped by the uploader alone (mode 0600).
@@ -24,7 +24,8 @@ struct journal_file {
 	_Atomic uint64_t head;
 	uint64_t ring_created_ns;  /* which ring this journal belongs to */
 	uint64_t ring_capacity;
-	uint8_t pad_[128 - 48];
+	uint64_t ring_id;          /* the ring's random identity (layout 2) */
+	uint8_t pad_[128 - 56];
 	struct inflight_entry entry[JOURNAL_ENTRIES];
 };
 

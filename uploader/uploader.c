@@ -988,6 +988,10 @@ uploader_run(const struct config *cfg)
 	}
 
 	u.start_time = proc_start_time(getpid());
+	/* shmstat's evidence that we live, whatever its PID namespace. */
+	if (ring_uploader_lock(&u.ring) < 0)
+		log_kv(LOG_LEVEL_WARN, "cannot lock the ring's uploader line; shmstat in another PID namespace will judge us by pid",
+		    "error", strerror(errno), (char *)NULL);
 	atomic_store(&h->uploader_pid, (uint32_t)getpid());
 	atomic_store(&h->uploader_start_time, u.start_time);
 	atomic_store(&h->uploader_epoch, u.epoch);
