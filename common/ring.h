@@ -211,6 +211,10 @@ struct ring_consumer {
 	uint64_t next_check_ns; /* when to look at a stuck record again */
 	uint64_t owner_wait_ns; /* WRITING this long: check the owner (10 ms) */
 	uint64_t stale_wait_ns; /* no header this long: rescan (1 s) */
+	/* WRITING this long with a live owner: read past it (200 ms). Records
+	 * are delivered in commit order unless a producer stalls this long in
+	 * the middle of a put. */
+	uint64_t hole_wait_ns;
 	unsigned nholes;
 	struct ring_hole holes[RING_MAX_HOLES];
 };

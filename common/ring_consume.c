@@ -125,6 +125,7 @@ ring_consumer_init(struct ring_consumer *c, struct ring *r, uint64_t from)
 	c->cursor = from;
 	c->owner_wait_ns = 10 * MS;
 	c->stale_wait_ns = 1000 * MS;
+	c->hole_wait_ns = 200 * MS;
 	if (!r->readonly)
 		atomic_store_explicit(&r->hdr->cursor, c->cursor, memory_order_relaxed);
 }
@@ -249,9 +250,9 @@ handle_stuck(struct ring_consumer *c, uint64_t tag, uint64_t tail)
 			c->cursor = end;
 		return true; /* moved, or changed: look again */
 	}
-	/* Alive but slow or stopped: read past it if its length is sealed and
-	 * there is room to remember it. */
-	end = sealed_len(r, pos, tail);
+	/* Alive but slow or stopped: after hole_wait, read past it if its
+	 * length is sealed and there is room to remember it. */
+	end = waited >= c->hole_wait_ns ? sealed_len(r, pos, tail) : 0;
 	if (end != 0 && c->nholes < RING_MAX_HOLES) {
 		struct ring_hole *ho = &c->holes[c->nholes++];
 		ho->pos = pos;

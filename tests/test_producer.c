@@ -468,7 +468,7 @@ one_handle_is_safe_from_many_threads(void **state)
 				if (args[k].rc != 0)
 					fail_msg("thread %d: put failed: %s", k, s3ring_strerror(args[k].rc));
 			assert_true(mono_ns() < deadline);
-			ring_release(rp, c.cursor);
+			ring_release(rp, ring_consumer_floor(&c));
 			ring_consumer_wait(&c, 0);
 			continue;
 		}
@@ -477,7 +477,7 @@ one_handle_is_safe_from_many_threads(void **state)
 		assert_int_equal(i, next[t] + 1);
 		next[t] = i;
 		total++;
-		ring_release(rp, c.cursor);
+		ring_release(rp, ring_consumer_floor(&c));
 	}
 	for (int i = 0; i < THREADS; i++) {
 		void *ret;

@@ -425,7 +425,7 @@ released_space_lets_a_full_ring_accept_puts(void **state)
 	assert_int_equal(consume(&c, &m), 1);
 	/* Consumed but not released: still no room. */
 	assert_int_equal(ring_put(&r, slot, "k", 1, body, sizeof(body), 0), -EAGAIN);
-	ring_release(&r, c.cursor);
+	ring_release(&r, ring_consumer_floor(&c));
 	assert_int_equal(ring_put(&r, slot, "k", 1, body, sizeof(body), 0), 0);
 	ring_close(&r);
 }
@@ -737,7 +737,7 @@ blocked_put_wakes_when_space_is_released(void **state)
 		while (consume(&c, &m) == 1)
 			;
 		uint64_t released = mono_ns();
-		ring_release(&r, c.cursor);
+		ring_release(&r, ring_consumer_floor(&c));
 		uint64_t done;
 		assert_int_equal(read(p2c[0], &done, sizeof(done)), sizeof(done));
 		assert_int_equal(waitpid(kid, &st, 0), kid);
@@ -746,7 +746,7 @@ blocked_put_wakes_when_space_is_released(void **state)
 		times[trial] = done > released ? done - released : 0;
 		while (consume(&c, &m) == 1)
 			;
-		ring_release(&r, c.cursor);
+		ring_release(&r, ring_consumer_floor(&c));
 	}
 	/* Median wake-up delay, far below the 50 ms poll. */
 	for (int i = 0; i < 5; i++)
@@ -897,6 +897,20 @@ scale_div(void)
 /* 4 producer processes each put 250,000 messages of 1 B to 16 KiB into a
  * 1 MiB ring while one consumer drains it: every message arrives exactly
  * once, intact, and in each producer's order. */
+static uint8_t seen_bits[4][250000 / 8 + 1];
+
+static bool
+seen(unsigned p, unsigned long i)
+{
+	return seen_bits[p][i / 8] & (1u << (i % 8));
+}
+
+static void
+mark_seen(unsigned p, unsigned long i)
+{
+	seen_bits[p][i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
 static void
 four_producers_through_a_small_ring_lose_nothing(void **state)
 {
@@ -938,7 +952,7 @@ four_producers_through_a_small_ring_lose_nothing(void **state)
 	while (total < per * NPROD) {
 		int rc = consume(&c, &m);
 		if (rc == 0) {
-			ring_release(&r, c.cursor);
+			ring_release(&r, ring_consumer_floor(&c));
 			assert_true(mono_ns() < deadline);
 			ring_consumer_wait(&c, 0);
 			continue;
@@ -948,22 +962,30 @@ four_producers_through_a_small_ring_lose_nothing(void **state)
 		unsigned long i;
 		assert_int_equal(sscanf(m.key, "p%u/%lu", &p, &i), 2);
 		assert_true(p < NPROD);
-		if (i != next[p] + 1)
-			fail_msg("producer %u: got %lu after %lu", p, i, next[p]);
-		next[p] = i;
+		/* In order, except that a producer slower than the owner
+		 * check (10 ms between its two CASes: a preempted one, on a
+		 * busy machine) is read past and delivered later. */
+		if (i <= next[p] && seen(p, i))
+			fail_msg("producer %u: %lu twice", p, i);
+		mark_seen(p, i);
+		if (i > next[p])
+			next[p] = i;
 		size_t len = testbody_fill(expect, p, i, 1, MAXLEN);
 		assert_int_equal(m.body_len, len);
 		assert_memory_equal(m.body, expect, len);
 		total++;
 		if ((total & 63) == 0)
-			ring_release(&r, c.cursor);
+			ring_release(&r, ring_consumer_floor(&c));
 	}
-	ring_release(&r, c.cursor);
+	ring_release(&r, ring_consumer_floor(&c));
 	for (unsigned p = 0; p < NPROD; p++) {
 		int st;
 		assert_int_equal(waitpid(kids[p], &st, 0), kids[p]);
 		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 		assert_int_equal(next[p], per);
+		for (unsigned long i = 1; i <= per; i++)
+			if (!seen(p, i))
+				fail_msg("producer %u: %lu lost", p, i);
 	}
 	assert_int_equal(consume(&c, &m), 0);
 	assert_int_equal(r.hdr->corrupt, 0);

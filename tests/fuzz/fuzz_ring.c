@@ -82,6 +82,7 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
 	ring_consumer_init(&c, &r, 0);
 	c.owner_wait_ns = 0;
 	c.stale_wait_ns = 0;
+	c.hole_wait_ns = 0;
 	c.owner_wait_ns = 0;
 	for (int i = 0; i < 4096; i++) {
 		int rc = ring_consume(&c, &m, msgbuf, sizeof(msgbuf));

@@ -86,6 +86,7 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
 	ring_consumer_init(&c, &r, 0);
 	c.owner_wait_ns = 0;
 	c.stale_wait_ns = 0;
+	c.hole_wait_ns = 0;
 
 	for (size_t i = 0; i + 11 <= n && i < 11 * 2000; i += 11) {
 		uint8_t op = in[i];
