@@ -284,6 +284,16 @@ __attribute__((warn_unused_result)) int
 ring_consume(struct ring_consumer *c, struct ring_msg *m, void *buf,
     size_t cap);
 
+/* ring_consume(), except that only the key is copied (into keybuf, keycap
+ * bytes, at least RING_MAX_KEY + 1): m->body points into the ring, where
+ * its CRC was checked. It stays valid until head is released past m->end.
+ * The bytes may still be changed by a writer after the check; a caller
+ * that sends them must send m->body_crc with them for the receiver to
+ * verify (x-amz-checksum-crc32c). */
+__attribute__((warn_unused_result)) int
+ring_consume_view(struct ring_consumer *c, struct ring_msg *m, char *keybuf,
+    size_t keycap);
+
 /* Sleeps until a producer commits, or until deadline_ns (CLOCK_MONOTONIC),
  * or until a stuck record is due for another look, or at most 50 ms. */
 void ring_consumer_wait(struct ring_consumer *c, uint64_t deadline_ns);

@@ -295,6 +295,7 @@ struct consume_args {
 	struct ring_msg *m;
 	uint8_t *buf;
 	size_t cap;
+	bool in_place;  /* the body stays in the ring (ring_consume_view) */
 };
 
 /* Copies out and verifies the record at pos whose header copy hd passed
@@ -309,21 +310,32 @@ take_record(struct consume_args *a, uint64_t pos, uint64_t tag,
 	uint64_t klen = hd->key_len, blen = hd->body_len;
 	const uint8_t *src = (const uint8_t *)(rec_at(r, pos) + 1);
 
-	if (klen + blen + 1 > a->cap) {
+	const uint8_t *body;
+
+	if (klen + 1 + (a->in_place ? 0 : blen) > a->cap) {
 		*next = give_up_corrupt(a->c, pos, tag, 0, tail);
 		return 0;
 	}
 	/* The record ends inside the data region (checked), so the copy
-	 * stays inside the mapping. */
+	 * stays inside the mapping. The key is always copied: it is checked
+	 * on our copy, so what is uploaded is the name that was checked. */
 	memcpy(a->buf, src, klen);
 	a->buf[klen] = '\0';
-	memcpy(a->buf + klen + 1, src + klen, blen);
+	if (a->in_place) {
+		/* Checked where it lies. A producer that changes it after
+		 * this check cannot make a wrong object land: what is sent
+		 * carries body_crc (x-amz-checksum-crc32c), which S3 checks. */
+		body = src + klen;
+	} else {
+		memcpy(a->buf + klen + 1, src + klen, blen);
+		body = a->buf + klen + 1;
+	}
 	if (ring_record_crc(hd, tag, a->buf, klen) != hd->hdr_crc) {
 		/* Header or key damaged: its length is not to be trusted. */
 		*next = give_up_corrupt(a->c, pos, tag, 0, tail);
 		return 0;
 	}
-	if (crc32c(0, a->buf + klen + 1, blen) != hd->body_crc) {
+	if (crc32c(0, body, blen) != hd->body_crc) {
 		*next = give_up_corrupt(a->c, pos, tag, len, tail);
 		return 0;
 	}
@@ -336,7 +348,7 @@ take_record(struct consume_args *a, uint64_t pos, uint64_t tag,
 	a->m->body_len = (uint32_t)blen;
 	a->m->body_crc = hd->body_crc;
 	a->m->key = (char *)a->buf;
-	a->m->body = a->buf + klen + 1;
+	a->m->body = (uint8_t *)body;
 	atomic_fetch_add_explicit(&r->hdr->consumed, 1, memory_order_relaxed);
 	return 1;
 }
@@ -485,7 +497,16 @@ int
 ring_consume(struct ring_consumer *c, struct ring_msg *m, void *buf,
     size_t cap)
 {
-	struct consume_args a = { c, m, buf, cap };
+	struct consume_args a = { c, m, buf, cap, false };
+
+	return ring_guarded(consume_unguarded, &a);
+}
+
+int
+ring_consume_view(struct ring_consumer *c, struct ring_msg *m, char *keybuf,
+    size_t keycap)
+{
+	struct consume_args a = { c, m, (uint8_t *)keybuf, keycap, true };
 
 	return ring_guarded(consume_unguarded, &a);
 }

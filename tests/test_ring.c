@@ -1358,6 +1358,36 @@ commit_after_the_ring_was_given_up_is_estale(void **state)
 	ring_close(&r);
 }
 
+/* The in-place view: the key is copied and checked, the body is checked
+ * where it lies in the ring and handed out there. */
+static void
+view_hands_out_the_body_in_place_and_checks_it(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	char key[RING_MAX_KEY + 1];
+	unsigned slot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	assert_int_equal(put_str(&r, slot, "view/1", "in place", 0), 0);
+	assert_int_equal(put_str(&r, slot, "view/2", "damaged", 0), 0);
+	ring_consumer_init(&c, &r, 0);
+	assert_int_equal(ring_consume_view(&c, &m, key, sizeof(key)), 1);
+	assert_string_equal(m.key, "view/1");
+	assert_true(m.key == key);
+	assert_true(m.body >= r.data && m.body + m.body_len <= r.data + r.capacity);
+	assert_memory_equal(m.body, "in place", 8);
+	/* A body damaged before the check is counted corrupt. */
+	uint8_t *b2 = r.data + ((m.end + 64 + 6) & r.mask);
+	b2[0] ^= 1;
+	assert_int_equal(ring_consume_view(&c, &m, key, sizeof(key)), 0);
+	assert_int_equal(r.hdr->corrupt, 1);
+	ring_close(&r);
+}
+
 int
 main(void)
 {
@@ -1404,6 +1434,7 @@ main(void)
 		cmocka_unit_test_teardown(creator_killed_mid_create_leaves_nothing_half_made, teardown),
 		cmocka_unit_test_teardown(put_into_a_retired_ring_is_estale, teardown),
 		cmocka_unit_test_teardown(commit_after_the_ring_was_given_up_is_estale, teardown),
+		cmocka_unit_test_teardown(view_hands_out_the_body_in_place_and_checks_it, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
