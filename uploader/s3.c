@@ -74,6 +74,7 @@ struct s3_client {
 	char user_agent[128];
 	bool path_style;
 	bool tls_insecure;
+	bool aws_endpoint;		/* no endpoint given: s3.REGION.amazonaws.com */
 	long connect_timeout_ms;
 	long low_speed_bytes;
 	long low_speed_time_s;
@@ -242,7 +243,8 @@ s3_client_new(const struct s3_config *cfg, struct creds *creds)
 	}
 	snprintf(c->bucket, sizeof(c->bucket), "%s", cfg->bucket);
 	endpoint = cfg->endpoint;
-	if (endpoint == NULL || endpoint[0] == '\0') {
+	c->aws_endpoint = endpoint == NULL || endpoint[0] == '\0';
+	if (c->aws_endpoint) {
 		snprintf(def_endpoint, sizeof(def_endpoint),
 		    "https://s3.%s.amazonaws.com", c->region);
 		endpoint = def_endpoint;
@@ -301,6 +303,40 @@ out_free:
 	free(c);
 	errno = -rc;
 	return NULL;
+}
+
+static bool
+valid_region(const char *r)
+{
+	size_t n = strlen(r);
+
+	if (n == 0 || n >= SIGV4_REGION_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((r[i] >= 'a' && r[i] <= 'z') || (r[i] >= '0' && r[i] <= '9') ||
+		    r[i] == '-'))
+			return false;
+	return true;
+}
+
+int
+s3_set_region(struct s3_client *c, const char *region)
+{
+	char endpoint[128];
+
+	if (region == NULL || !valid_region(region))
+		return -EINVAL;
+	snprintf(c->region, sizeof(c->region), "%s", region);
+	if (!c->aws_endpoint)
+		return 0;
+	snprintf(endpoint, sizeof(endpoint), "https://s3.%s.amazonaws.com", region);
+	return parse_endpoint(c, endpoint);
+}
+
+const char *
+s3_region(const struct s3_client *c)
+{
+	return c->region;
 }
 
 void
@@ -369,6 +405,7 @@ on_header(char *line, size_t size, size_t nitems, void *arg)
 		c->header_status = sp ? strtol(sp + 1, NULL, 10) : 0;
 		c->resp.etag[0] = '\0';
 		c->resp.request_id[0] = '\0';
+		c->resp.bucket_region[0] = '\0';
 		c->retry_after[0] = '\0';
 		return n;
 	}
@@ -379,6 +416,9 @@ on_header(char *line, size_t size, size_t nitems, void *arg)
 	else if (n > 17 && strncasecmp(line, "x-amz-request-id:", 17) == 0)
 		header_value(c->resp.request_id, sizeof(c->resp.request_id),
 		    line, n, 16);
+	else if (n > 20 && strncasecmp(line, "x-amz-bucket-region:", 20) == 0)
+		header_value(c->resp.bucket_region, sizeof(c->resp.bucket_region),
+		    line, n, 19);
 	return n;
 }
 
@@ -1045,6 +1085,55 @@ xml_text(const char *body, size_t len, const char *name, char *out, size_t cap)
 	return 0;
 }
 
+/* The region in an S3 endpoint host: "b.s3.eu-west-1.amazonaws.com",
+ * "s3.eu-west-1.amazonaws.com", "s3-eu-west-1.amazonaws.com" or
+ * "s3.dualstack.eu-west-1.amazonaws.com". Returns 0 or -ENOENT. */
+static int
+endpoint_region(const char *host, char *out, size_t cap)
+{
+	const char *end = strstr(host, ".amazonaws.com"), *s;
+	size_t n;
+
+	if (end == NULL)
+		return -ENOENT;
+	for (s = end; s > host && s[-1] != '.'; s--)
+		;
+	n = (size_t)(end - s);
+	if (n == 2 && strncmp(s, "s3", 2) == 0) {
+		/* s3.amazonaws.com, the global endpoint, is us-east-1. */
+		s = "us-east-1";
+		n = strlen(s);
+	} else if (n > 3 && strncmp(s, "s3-", 3) == 0) {
+		s += 3;
+		n -= 3;
+	}
+	if (n == 0 || n >= cap)
+		return -ENOENT;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return valid_region(out) ? 0 : -ENOENT;
+}
+
+static void
+find_bucket_region(struct s3_response *r)
+{
+	char ep[256];
+
+	if (r->bucket_region[0] != '\0' && valid_region(r->bucket_region))
+		return;
+	r->bucket_region[0] = '\0';
+	if (r->body_len == 0)
+		return;
+	if (xml_text(r->body, r->body_len, "Region", r->bucket_region,
+	    sizeof(r->bucket_region)) == 0 && valid_region(r->bucket_region))
+		return;
+	r->bucket_region[0] = '\0';
+	if (xml_text(r->body, r->body_len, "Endpoint", ep, sizeof(ep)) == 0 &&
+	    endpoint_region(ep, r->bucket_region, sizeof(r->bucket_region)) == 0)
+		return;
+	r->bucket_region[0] = '\0';
+}
+
 static const char *
 op_name(enum op op)
 {
@@ -1121,6 +1210,7 @@ s3_finish(struct s3_client *c, CURLcode result)
 
 	if (r->verdict.cls == S3ERR_OK)
 		return 0;
+	find_bucket_region(r);
 	snprintf(st, sizeof(st), "%ld", status);
 	log_kv(LOG_LEVEL_DEBUG, "s3 request failed", "op", op_name(c->op),
 	    "status", st, "code", r->error.code, "class",

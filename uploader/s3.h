@@ -80,6 +80,12 @@ struct s3_response {
 	bool has_retry_after;
 	uint64_t retry_after_ms;
 	long new_connections;		/* CURLINFO_NUM_CONNECTS */
+	/* The bucket's region when the server named it: the
+	 * x-amz-bucket-region header, else <Region> of the error body, else
+	 * the region in its <Endpoint> (s3.REGION.amazonaws.com); "" if
+	 * none. A 301 PermanentRedirect or a 400 AuthorizationHeaderMalformed
+	 * names it when the request was signed for another region. */
+	char bucket_region[64];
 	char curl_error[CURL_ERROR_SIZE];
 };
 
@@ -101,6 +107,18 @@ struct s3_client;
  */
 struct s3_client *s3_client_new(const struct s3_config *cfg, struct creds *creds)
 	__attribute__((warn_unused_result));
+
+/*
+ * Signs the next requests for region (and, when the client was made for
+ * AWS itself, with no endpoint, sends them to s3.REGION.amazonaws.com).
+ * Returns 0, or -EINVAL for a region that is empty, too long or not of
+ * [a-z0-9-]. Not thread-safe: the client's own thread calls it.
+ */
+int s3_set_region(struct s3_client *c, const char *region)
+	__attribute__((warn_unused_result));
+
+/* The region the client signs for. */
+const char *s3_region(const struct s3_client *c);
 
 /* Closes the connection, wipes the keys and frees. NULL is allowed. */
 void s3_client_free(struct s3_client *c);

@@ -33,6 +33,7 @@
 #include "crc32c.h"
 #include "creds.h"
 #include "futex.h"
+#include "health.h"
 #include "journal.h"
 #include "log.h"
 #include "notify.h"
@@ -60,6 +61,7 @@ struct worker {
 	size_t cap;
 	struct ring_msg msg;       /* points into buf */
 	int slot;                  /* index in the in-flight table */
+	unsigned region_gen;       /* of the region its client signs for */
 	_Atomic int state;         /* enum wstate */
 	pthread_cond_t cv;         /* signalled when this worker gets work */
 	enum outcome outcome;
@@ -79,6 +81,19 @@ struct uploader {
 	struct worker *w;
 	unsigned nworkers;
 	uint64_t epoch;
+
+	/* The region the workers sign for. When none was set explicitly it
+	 * follows the bucket's (a 301 or x-amz-bucket-region names it):
+	 * region_gen grows on each switch, and each worker adopts u->region
+	 * before its next request. */
+	pthread_mutex_t region_mu;
+	_Atomic unsigned region_gen;
+	bool region_explicit;
+
+	/* The outage log: serialised by health_mu. */
+	pthread_mutex_t health_mu;
+	struct health health;
+	unsigned handed_back;      /* records handed back by the drain */
 
 	pthread_mutex_t mu;        /* guards the condition variables */
 	pthread_cond_t sleep_cv;   /* interrupts backoff sleeps on stop */
@@ -168,6 +183,86 @@ set_last_error(struct uploader *u, const char *text)
 }
 
 static void
+log_health(const struct health_line *l)
+{
+	char fails[24], oks[24], total[24], secs[24];
+
+	snprintf(fails, sizeof(fails), "%llu", (unsigned long long)l->failures);
+	snprintf(oks, sizeof(oks), "%llu", (unsigned long long)l->successes);
+	snprintf(total, sizeof(total), "%llu", (unsigned long long)l->outage_failures);
+	snprintf(secs, sizeof(secs), "%llu",
+	    (unsigned long long)(l->failing_for_ns / SEC));
+	switch (l->what) {
+	case HEALTH_STARTED:
+		log_kv(LOG_LEVEL_INFO, "uploads failing, retrying", "error",
+		    l->last_error, (char *)NULL);
+		break;
+	case HEALTH_ONGOING:
+		log_kv(LOG_LEVEL_INFO, "uploads still failing", "failed", fails,
+		    "succeeded", oks, "failing_for_s", secs, "last_error",
+		    l->last_error, (char *)NULL);
+		break;
+	case HEALTH_RECOVERED:
+		log_kv(LOG_LEVEL_INFO, "uploads recovered", "failed", fails,
+		    "succeeded", oks, (char *)NULL);
+		break;
+	case HEALTH_QUIET:
+		break;
+	}
+}
+
+/* One attempt failed at the service (not a message error): the outage log,
+ * last_error and the ring's failing_since. */
+static void
+note_failure(struct uploader *u, const char *why)
+{
+	struct ring_upstats *st = &u->ring.hdr->upstats;
+	struct health_line line = { .what = HEALTH_QUIET };
+	uint64_t zero = 0;
+
+	pthread_mutex_lock(&u->health_mu);
+	(void)health_failure(&u->health, mono_ns(), why, &line);
+	pthread_mutex_unlock(&u->health_mu);
+	atomic_compare_exchange_strong_explicit(&st->failing_since_realtime_ns,
+	    &zero, realtime_ns(), memory_order_relaxed, memory_order_relaxed);
+	set_last_error(u, why);
+	log_health(&line);
+}
+
+static void
+note_success(struct uploader *u)
+{
+	struct ring_upstats *st = &u->ring.hdr->upstats;
+	struct health_line line = { .what = HEALTH_QUIET };
+
+	atomic_store_explicit(&st->failing_since_realtime_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&st->last_success_realtime_ns, realtime_ns(),
+	    memory_order_relaxed);
+	pthread_mutex_lock(&u->health_mu);
+	(void)health_success(&u->health, mono_ns(), &line);
+	pthread_mutex_unlock(&u->health_mu);
+	log_health(&line);
+}
+
+/* Counts one attempt's latency and, if it failed, its error class. */
+static void
+note_attempt(struct uploader *u, uint64_t t0, const struct s3_response *r, bool ok)
+{
+	struct ring_upstats *st = &u->ring.hdr->upstats;
+	uint64_t us = (mono_ns() - t0) / 1000;
+
+	atomic_fetch_add_explicit(&st->lat_count, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->lat_sum_us, us, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->lat_bucket[health_lat_bucket(us)], 1,
+	    memory_order_relaxed);
+	if (ok || r == NULL)
+		return;
+	atomic_fetch_add_explicit(&st->failed_attempts, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->errors[health_errclass(r->curl_code, r->status,
+	    r->verdict.cls, r->error.code)], 1, memory_order_relaxed);
+}
+
+static void
 raise_alarm(struct uploader *u, unsigned flag, const char *what, const char *detail)
 {
 	struct ring_header *h = u->ring.hdr;
@@ -242,7 +337,13 @@ xfer_abort(void *p, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 static const char *
 describe(const struct s3_response *r, char *buf, size_t cap)
 {
-	if (r->error.code[0] != '\0')
+	if (r->bucket_region[0] != '\0' && (r->status == 301 ||
+	    strcmp(r->error.code, "PermanentRedirect") == 0 ||
+	    strcmp(r->error.code, "AuthorizationHeaderMalformed") == 0))
+		snprintf(buf, cap, "%s (HTTP %ld): the bucket is in region %s",
+		    r->error.code[0] ? r->error.code : "PermanentRedirect",
+		    r->status, r->bucket_region);
+	else if (r->error.code[0] != '\0')
 		snprintf(buf, cap, "%s (HTTP %ld)%s%s", r->error.code, r->status,
 		    r->error.message[0] ? ": " : "", r->error.message);
 	else if (r->curl_code != 0)
@@ -299,9 +400,64 @@ service_up_since(struct worker *w, uint64_t since, bool probe)
 	if (!probe || now - last < SEC ||
 	    !atomic_compare_exchange_strong(&u->last_probe_ns, &last, now))
 		return probe && atomic_load(&u->last_probe_ok);
-	bool ok = s3_head_bucket(w->s3) == 0;
+	int rc = s3_head_bucket(w->s3);
+	bool ok = health_probe_answered(rc, s3_response(w->s3)->status);
 	atomic_store(&u->last_probe_ok, ok);
 	return ok;
+}
+
+/* A request failed because the bucket lives in another region (r names
+ * it). If no region was set explicitly, every client switches to it: logs
+ * the switch and returns true (retry at once). Otherwise returns false:
+ * the caller raises the configuration alarm with the message from
+ * describe(), which names the region. */
+static bool
+follow_region(struct uploader *u, const struct s3_response *r)
+{
+	bool switched = false;
+	char old[64];
+
+	if (r->bucket_region[0] == '\0' || u->region_explicit)
+		return false;
+	pthread_mutex_lock(&u->region_mu);
+	if (strcmp(u->region, r->bucket_region) != 0) {
+		snprintf(old, sizeof(old), "%s", u->region);
+		snprintf(u->region, sizeof(u->region), "%s", r->bucket_region);
+		atomic_fetch_add(&u->region_gen, 1);
+		switched = true;
+	}
+	pthread_mutex_unlock(&u->region_mu);
+	if (switched)
+		log_kv(LOG_LEVEL_INFO, "the bucket is in another region; switched to it "
+		    "(set --region to make this explicit)", "bucket", u->cfg->bucket,
+		    "from", old, "region", r->bucket_region, (char *)NULL);
+	/* No switch: the server named the region we already sign for, so
+	 * following it again would loop. */
+	return switched;
+}
+
+/* Makes w's client sign for the uploader's current region. */
+static void
+adopt_region(struct uploader *u, struct s3_client *s3, unsigned *gen)
+{
+	unsigned g = atomic_load(&u->region_gen);
+
+	if (g == *gen)
+		return;
+	pthread_mutex_lock(&u->region_mu);
+	if (s3_set_region(s3, u->region) < 0)
+		log_kv(LOG_LEVEL_ERROR, "cannot sign for the bucket's region", "region",
+		    u->region, (char *)NULL);
+	*gen = atomic_load(&u->region_gen);
+	pthread_mutex_unlock(&u->region_mu);
+}
+
+static bool
+is_region_error(const struct s3_response *r)
+{
+	return r->bucket_region[0] != '\0' && (r->status == 301 ||
+	    strcmp(r->error.code, "PermanentRedirect") == 0 ||
+	    strcmp(r->error.code, "AuthorizationHeaderMalformed") == 0);
 }
 
 static enum outcome
@@ -326,8 +482,12 @@ deliver(struct worker *w)
 		const struct s3_response *r;
 		int rc;
 
+		uint64_t t0;
+
 		if (atomic_load(&u->stopping))
 			return OUT_HANDED_BACK;
+		adopt_region(u, w->s3, &w->region_gen);
+		t0 = mono_ns();
 		rc = s3_prepare_put(w->s3, w->key, m->body, m->body_len, m->body_crc);
 		if (rc == 0) {
 			CURL *e = s3_easy(w->s3);
@@ -335,8 +495,10 @@ deliver(struct worker *w)
 			curl_easy_setopt(e, CURLOPT_XFERINFODATA, u);
 			curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 			rc = s3_perform(w->s3);
+			note_attempt(u, t0, s3_response(w->s3), rc == 0);
 		}
 		if (rc == 0) {
+			note_success(u);
 			atomic_store_explicit(&u->last_success_ns, mono_ns(), memory_order_relaxed);
 			atomic_fetch_add_explicit(&h->uploaded, 1, memory_order_relaxed);
 			atomic_fetch_add_explicit(&h->uploaded_bytes, m->body_len,
@@ -357,6 +519,9 @@ deliver(struct worker *w)
 			return OUT_HANDED_BACK;
 		switch (r->verdict.cls) {
 		case S3ERR_CONFIG:
+			if (is_region_error(r) && follow_region(u, r))
+				continue;
+			note_failure(u, why);
 			raise_alarm(u, RING_UPLOADER_CONFIG_ALARM, "configuration", why);
 			if (!nap(u, (uint64_t)cfg->recheck_s * 1000))
 				return OUT_HANDED_BACK;
@@ -366,10 +531,13 @@ deliver(struct worker *w)
 			return dead_letter(w, reason, attempts + 1);
 		case S3ERR_TRANSIENT:
 		default:
+			if (is_region_error(r) && follow_region(u, r))
+				continue;
+			note_failure(u, why);
 			tries++;
 			atomic_fetch_add_explicit(&h->retried, 1, memory_order_relaxed);
 			/* Only a failure while the service works counts toward
-			 * --max-attempts: one that hits every request (the
+			 * --max-attempts and --max-age: one that hits every request (the
 			 * endpoint down, an outage) is waited out, and the
 			 * messages stay in the ring. The proof is a success of
 			 * another worker since this message's previous failure
@@ -377,12 +545,13 @@ deliver(struct worker *w)
 			 * nothing), or a HEAD of the bucket (one a second at
 			 * most). */
 			uint64_t now_fail = mono_ns();
-			if (service_up_since(w, prev_fail ? prev_fail : now_fail, true))
+			bool counted = service_up_since(w, prev_fail ? prev_fail : now_fail, true);
+			if (counted)
 				attempts++;
 			prev_fail = now_fail;
-			if (attempts >= cfg->max_attempts ||
-			    (cfg->max_age_s != 0 &&
-			    mono_ns() - m->put_ns > (uint64_t)cfg->max_age_s * SEC)) {
+			if (health_give_up(attempts, cfg->max_attempts, counted,
+			    now_fail > m->put_ns ? now_fail - m->put_ns : 0,
+			    (uint64_t)cfg->max_age_s * SEC)) {
 				snprintf(reason, sizeof(reason), "gave up after %u attempts: %s",
 				    tries, why);
 				return dead_letter(w, reason, tries);
@@ -457,6 +626,8 @@ reap(struct uploader *u)
 		 * the next start delivers it again. */
 		if (w->outcome != OUT_HANDED_BACK)
 			inflight_done(&u->journal.table, (uint32_t)w->slot);
+		else
+			u->handed_back++;
 		atomic_store(&w->state, W_IDLE);
 	}
 	atomic_store_explicit(&u->ring.hdr->in_flight, busy, memory_order_relaxed);
@@ -546,6 +717,14 @@ tick(struct uploader *u, const char *state)
 		(void)notify_send("WATCHDOG=1");
 		u->next_wd = now + u->wd_us * 1000 / 2;
 	}
+	{
+		struct health_line line = { .what = HEALTH_QUIET };
+
+		pthread_mutex_lock(&u->health_mu);
+		(void)health_tick(&u->health, now, &line);
+		pthread_mutex_unlock(&u->health_mu);
+		log_health(&line);
+	}
 	if (now >= u->next_status) {
 		status(u, state);
 		u->next_status = now + 10 * SEC;
@@ -582,6 +761,30 @@ check_bucket(struct uploader *u)
 			return true;
 		}
 		r = s3_response(u->w[0].s3);
+		if (rc == -EIO && is_region_error(r)) {
+			if (follow_region(u, r)) {
+				adopt_region(u, u->w[0].s3, &u->w[0].region_gen);
+				continue;
+			}
+			describe(r, why, sizeof(why));
+			raise_alarm(u, RING_UPLOADER_CONFIG_ALARM, "configuration", why);
+			wait_ms = (uint64_t)u->cfg->recheck_s * 1000;
+			goto wait;
+		}
+		if (rc == -EIO && r->status == 403) {
+			/* HeadBucket needs s3:ListBucket, which a writer's
+			 * least-privilege policy does not grant: the PUTs
+			 * decide, and only a refused PUT raises the alarm. */
+			if (r->error.code[0] == '\0')
+				snprintf(why, sizeof(why), "AccessDenied (HTTP 403 on HEAD; "
+				    "s3:ListBucket is not granted)");
+			else
+				describe(r, why, sizeof(why));
+			log_kv(LOG_LEVEL_WARN, "the bucket check (HEAD) was refused; "
+			    "going on, the uploads will tell whether writing is allowed",
+			    "bucket", u->cfg->bucket, "error", why, (char *)NULL);
+			return true;
+		}
 		if (rc == -EIO && r->error.code[0] == '\0' && r->status == 404)
 			snprintf(why, sizeof(why), "NoSuchBucket: bucket %s does not exist (HTTP 404 on HEAD)",
 			    u->cfg->bucket);
@@ -604,6 +807,7 @@ check_bucket(struct uploader *u)
 				wait_ms = 200;
 			attempt++;
 		}
+wait:
 		until = mono_ns() + wait_ms * MS;
 		while (mono_ns() < until) {
 			tick(u, "waiting for the bucket;");
@@ -714,8 +918,15 @@ drain(struct uploader *u)
 		wait_for_worker(u, mono_ns() + 50 * MS);
 	}
 	release(u);
-	log_kv(LOG_LEVEL_INFO, "stopped", "handed_back", busy ? "some" : "none",
-	    (char *)NULL);
+	{
+		char n[24];
+
+		/* Handed back: records whose upload was under way or waiting
+		 * for a retry; they stay in the ring for the next start. */
+		snprintf(n, sizeof(n), "%u", u->handed_back + busy);
+		log_kv(LOG_LEVEL_INFO, "stopped", "handed_back",
+		    u->handed_back + busy ? n : "none", (char *)NULL);
+	}
 }
 
 /* ---------------------------------------------------------- start, stop */
@@ -772,6 +983,11 @@ make_clients(struct uploader *u)
 	if (u->creds == NULL)
 		return -1;
 	snprintf(u->region, sizeof(u->region), "%s", creds_region(u->creds));
+	/* Explicit: --region, AWS_REGION, AWS_DEFAULT_REGION, region = in
+	 * --config (all land in cfg->region), or a profile's region (which
+	 * creds resolved to something other than the default). */
+	u->region_explicit = cfg->region[0] != '\0' ||
+	    strcmp(u->region, "us-east-1") != 0;
 	snprintf(u->endpoint, sizeof(u->endpoint), "%s",
 	    creds_endpoint(u->creds) ? creds_endpoint(u->creds) : "");
 	u->s3cfg = (struct s3_config){
@@ -864,6 +1080,9 @@ uploader_init(struct uploader *u, const struct config *cfg)
 	u->cfg = cfg;
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_mutex_init(&u->alarm_mu, NULL);
+	pthread_mutex_init(&u->region_mu, NULL);
+	pthread_mutex_init(&u->health_mu, NULL);
+	health_init(&u->health);
 	pthread_cond_init(&u->sleep_cv, NULL);
 	u->ring.fd = -1;
 }
@@ -923,6 +1142,13 @@ uploader_run(const struct config *cfg)
 	atomic_store(&h->uploader_epoch, u.epoch);
 	atomic_store(&h->uploader_workers, u.nworkers);
 	atomic_store(&h->uploader_flags, 0);
+	/* A new process starts with a clean slate: the last error and the
+	 * outage state of a previous one would be stale. */
+	pthread_mutex_lock(&u.alarm_mu);
+	memset(h->last_error, 0, sizeof(h->last_error));
+	atomic_store(&h->last_error_realtime_ns, 0);
+	pthread_mutex_unlock(&u.alarm_mu);
+	atomic_store(&h->upstats.failing_since_realtime_ns, 0);
 	u.wd_us = notify_watchdog_usec();
 	tick(&u, "starting;");
 	ring_consumer_init(&u.cons, &u.ring, u.journal.redelivered_from);
