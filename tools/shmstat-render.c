@@ -787,6 +787,32 @@ append(char *buf, size_t cap, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Copies the printable form of src into dst, cut at a word boundary when
+ * it does not fit (an ellipsis marks the cut): a status line names the
+ * whole error, or whole words of it, never "the bucket is i". */
+static const char *
+words(char *dst, size_t cap, const char *src, size_t len)
+{
+	char buf[RING_LINE + 1];
+	size_t n;
+
+	shmstat_printable(buf, sizeof(buf), src, len);
+	n = strlen(buf);
+	if (n < cap) {
+		memcpy(dst, buf, n + 1);
+		return dst;
+	}
+	n = cap > 4 ? cap - 4 : 0;
+	while (n > 0 && buf[n] != ' ')
+		n--;
+	while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == ',' || buf[n - 1] == ';' ||
+	    buf[n - 1] == ':'))
+		n--;
+	memcpy(dst, buf, n);
+	snprintf(dst + n, cap - n, "...");
+	return dst;
+}
+
 int
 shmstat_check(const struct shmstat_snap *s, const struct shmstat_check_cfg *cfg,
     char *line, size_t cap)
@@ -816,7 +842,7 @@ shmstat_check(const struct shmstat_snap *s, const struct shmstat_check_cfg *cfg,
 		    hage(a, s->heartbeat_age_ms));
 	if (s->uploader_flags & RING_UPLOADER_CONFIG_ALARM)
 		REASON(SHMSTAT_CRITICAL, "configuration error: %s",
-		    s->have_last_error ? shmstat_printable(err, 61, s->last_error,
+		    s->have_last_error ? words(err, sizeof(err), s->last_error,
 		    RING_LINE) : "(no message)");
 	if (s->used_bytes * 100 > (uint64_t)cfg->full_warn_pct * s->capacity)
 		REASON(SHMSTAT_WARNING, "ring %u%% full", pct);

@@ -406,18 +406,21 @@ service_up_since(struct worker *w, uint64_t since, bool probe)
 	return ok;
 }
 
-/* A request failed because the bucket lives in another region (r names
- * it). If no region was set explicitly, every client switches to it: logs
- * the switch and returns true (retry at once). Otherwise returns false:
- * the caller raises the configuration alarm with the message from
- * describe(), which names the region. */
+/* A request signed for region `signed_for` failed because the bucket
+ * lives in another region (r names it). If no region was set explicitly,
+ * every client switches to it (logged once, by whoever switches first)
+ * and this returns true: retry at once. Otherwise, or when the server
+ * names the very region the request was signed for (following it again
+ * would loop), returns false: the caller raises the configuration alarm
+ * with the message from describe(), which names the region. */
 static bool
-follow_region(struct uploader *u, const struct s3_response *r)
+follow_region(struct uploader *u, const struct s3_response *r, const char *signed_for)
 {
 	bool switched = false;
 	char old[64];
 
-	if (r->bucket_region[0] == '\0' || u->region_explicit)
+	if (r->bucket_region[0] == '\0' || u->region_explicit ||
+	    strcmp(signed_for, r->bucket_region) == 0)
 		return false;
 	pthread_mutex_lock(&u->region_mu);
 	if (strcmp(u->region, r->bucket_region) != 0) {
@@ -431,9 +434,7 @@ follow_region(struct uploader *u, const struct s3_response *r)
 		log_kv(LOG_LEVEL_INFO, "the bucket is in another region; switched to it "
 		    "(set --region to make this explicit)", "bucket", u->cfg->bucket,
 		    "from", old, "region", r->bucket_region, (char *)NULL);
-	/* No switch: the server named the region we already sign for, so
-	 * following it again would loop. */
-	return switched;
+	return true;
 }
 
 /* Makes w's client sign for the uploader's current region. */
@@ -519,7 +520,7 @@ deliver(struct worker *w)
 			return OUT_HANDED_BACK;
 		switch (r->verdict.cls) {
 		case S3ERR_CONFIG:
-			if (is_region_error(r) && follow_region(u, r))
+			if (is_region_error(r) && follow_region(u, r, s3_region(w->s3)))
 				continue;
 			note_failure(u, why);
 			raise_alarm(u, RING_UPLOADER_CONFIG_ALARM, "configuration", why);
@@ -531,7 +532,7 @@ deliver(struct worker *w)
 			return dead_letter(w, reason, attempts + 1);
 		case S3ERR_TRANSIENT:
 		default:
-			if (is_region_error(r) && follow_region(u, r))
+			if (is_region_error(r) && follow_region(u, r, s3_region(w->s3)))
 				continue;
 			note_failure(u, why);
 			tries++;
@@ -762,7 +763,7 @@ check_bucket(struct uploader *u)
 		}
 		r = s3_response(u->w[0].s3);
 		if (rc == -EIO && is_region_error(r)) {
-			if (follow_region(u, r)) {
+			if (follow_region(u, r, s3_region(u->w[0].s3))) {
 				adopt_region(u, u->w[0].s3, &u->w[0].region_gen);
 				continue;
 			}
@@ -771,11 +772,16 @@ check_bucket(struct uploader *u)
 			wait_ms = (uint64_t)u->cfg->recheck_s * 1000;
 			goto wait;
 		}
-		if (rc == -EIO && r->status == 403) {
+		if (rc == -EIO && (r->status == 403 || r->status == 301)) {
 			/* HeadBucket needs s3:ListBucket, which a writer's
 			 * least-privilege policy does not grant: the PUTs
-			 * decide, and only a refused PUT raises the alarm. */
-			if (r->error.code[0] == '\0')
+			 * decide, and only a refused PUT raises the alarm. A
+			 * 301 that names no region (a HEAD has no body) is
+			 * left to the PUTs too, whose error document does. */
+			if (r->status == 301)
+				snprintf(why, sizeof(why), "PermanentRedirect (HTTP 301 on HEAD, "
+				    "no region named)");
+			else if (r->error.code[0] == '\0')
 				snprintf(why, sizeof(why), "AccessDenied (HTTP 403 on HEAD; "
 				    "s3:ListBucket is not granted)");
 			else
