@@ -110,6 +110,8 @@ $(BUILD)/bin/$(1): $(patsubst %.c,$(OBJ)/%.o,$(wildcard tools/$(1).c tools/$(1)-
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
+# shmstat --listen serves /metrics with libmicrohttpd; nothing else links it.
+$(BUILD)/bin/shmstat: LDLIBS += $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
 $(BUILD)/tests/%: $(OBJ)/tests/%.o $(HELPER_OBJ) $(TOOLLIB_A) $(UPLOADER_A) $(LIB_A)
 	@mkdir -p $(dir $@)

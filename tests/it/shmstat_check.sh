@@ -92,8 +92,8 @@ poke() { printf "$3" | dd of="/dev/shm/s3ring.$1" bs=1 seek="$2" conv=notrunc st
 
 r=$(fresh magic); poke "$r" 0 'XXXXXXXX'
 unknown "$r" 'not a valid ring'
-r=$(fresh version); poke "$r" 8 '\002\000\000\000'
-unknown "$r" 'layout version 2'
+r=$(fresh version); poke "$r" 8 '\143\000\000\000'
+unknown "$r" 'layout version 99'
 r=$(fresh capacity); poke "$r" 16 '\000\000\000\100\000\000\000\000'   # 1 GiB: past the object
 unknown "$r" 'not a valid ring'
 r=$(fresh tail); poke "$r" 128 '\377\377\377\377\377\377\377\377'
