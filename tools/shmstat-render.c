@@ -621,6 +621,16 @@ json_bool(FILE *f, const char *key, bool v)
 	fprintf(f, "\"%s\":%s,", key, v ? "true" : "false");
 }
 
+/* ,"key":v or ,"key":null (no trailing comma: it follows a value). */
+static void
+json_opt_u64(FILE *f, const char *key, bool have, uint64_t v)
+{
+	if (have)
+		fprintf(f, ",\"%s\":%" PRIu64, key, v);
+	else
+		fprintf(f, ",\"%s\":null", key);
+}
+
 void
 shmstat_render_json(FILE *f, const struct shmstat_snap *s,
     const struct shmstat_rates *r)
@@ -669,22 +679,10 @@ shmstat_render_json(FILE *f, const struct shmstat_snap *s,
 		shmstat_json_string(f, s->last_error, RING_LINE);
 	else
 		fputs("null", f);
-	fputs(",\"last_error_age_ms\":", f);
-	if (s->have_last_error)
-		fprintf(f, "%" PRIu64, s->last_error_age_ms);
-	else
-		fputs("null", f);
-
-	fputs(",\"failing_for_ms\":", f);
-	if (s->failing)
-		fprintf(f, "%" PRIu64, s->failing_for_ms);
-	else
-		fputs("null", f);
-	fputs(",\"last_success_age_ms\":", f);
-	if (s->have_last_success)
-		fprintf(f, "%" PRIu64, s->last_success_age_ms);
-	else
-		fputs("null", f);
+	json_opt_u64(f, "last_error_age_ms", s->have_last_error, s->last_error_age_ms);
+	json_opt_u64(f, "failing_for_ms", s->failing, s->failing_for_ms);
+	json_opt_u64(f, "last_success_age_ms", s->have_last_success,
+	    s->last_success_age_ms);
 	fprintf(f, ",\"failed_attempts\":%" PRIu64 ",\"errors\":{", s->failed_attempts);
 	for (unsigned i = 0; i < RING_ERR_NCLASSES; i++)
 		fprintf(f, "%s\"%s\":%" PRIu64, i ? "," : "", shmstat_errclass_name(i),
