@@ -86,7 +86,7 @@ $(LIB_A): $(COMMON_OBJ) $(PRODUCER_OBJ)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 # The shared library exports only what producer/s3ring.h marks S3RING_API;
-# tests/test_exports.sh checks that with nm -D.
+# tests/it/exports.sh checks that with nm -D.
 $(LIB_SO): $(COMMON_OBJ) $(PRODUCER_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -shared -Wl,-soname,libs3ring.so.1 $(LDFLAGS) -o $@ $^ -lpthread -lrt

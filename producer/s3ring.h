@@ -14,6 +14,7 @@
  *   -EINVAL     bad key: empty, over 1024 bytes, invalid UTF-8 or a control
  *               character; or a NULL argument
  *   -EPROTO     the ring has another layout version than this library
+ *   -EBADMSG    the ring is corrupt (control words out of range)
  * s3ring_strerror() turns any of them into a message.
  *
  * Thread safety: one struct s3ring_producer may be used by any number of

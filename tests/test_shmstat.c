@@ -537,6 +537,38 @@ json_escapes_hostile_last_error(void **state)
 }
 
 static void
+a_dead_uploader_is_never_shown_draining(void **state)
+{
+	struct mem_ring m;
+	char *buf = NULL, *j;
+	size_t len = 0;
+	FILE *f;
+
+	mem_ring_init(&m, CAP);
+	atomic_store(&m.r.hdr->uploader_pid, 4243);
+	atomic_store(&m.r.hdr->heartbeat_realtime_ns, realtime_ns());
+	atomic_store(&m.r.hdr->uploader_flags, RING_UPLOADER_DRAINING);
+	alive_answer = false;
+	assert_int_equal(take(&m), 0);
+	f = open_memstream(&buf, &len);
+	shmstat_render_text(f, &snap);
+	fclose(f);
+	assert_non_null(strstr(buf, "DEAD"));
+	assert_null(strstr(buf, "draining"));
+	j = render_json(&snap);
+	assert_non_null(strstr(j, "\"draining\":false"));
+	free(j);
+	free(buf);
+	/* Alive and draining: shown. */
+	alive_answer = true;
+	assert_int_equal(take(&m), 0);
+	j = render_json(&snap);
+	assert_non_null(strstr(j, "\"draining\":true"));
+	free(j);
+	mem_ring_free(&m);
+}
+
+static void
 text_shows_dead_uploader_alarm_and_producer_lines(void **state)
 {
 	struct mem_ring m;
@@ -1053,6 +1085,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(check_warns_above_80_percent_full),
 		cmocka_unit_test(check_warns_on_new_drops_only),
 		cmocka_unit_test(check_is_critical_when_uploader_dead_stale_or_alarmed),
+		cmocka_unit_test(a_dead_uploader_is_never_shown_draining),
 		cmocka_unit_test(check_warns_then_goes_critical_on_oldest_pending_age),
 		cmocka_unit_test(check_names_the_error_of_an_uploader_failing_too_long),
 		cmocka_unit_test(check_warns_on_dead_letters_since_the_last_check),

@@ -1133,6 +1133,15 @@ uploader_run(const struct config *cfg)
 	u.epoch = u.journal.f->epoch;
 	u.drop_step = u.ring.capacity / 16 < (1u << 20) ? u.ring.capacity / 16 : (1u << 20);
 	spool_dir(&u);
+	{
+		int src = spool_check(u.spool);
+
+		if (src < 0) {
+			fprintf(stderr, "s3ring-uploader: dead-letter spool %s is not writable: %s (set --spool to a writable directory)\n",
+			    u.spool, strerror(-src));
+			goto out_journal;
+		}
+	}
 	if (cfg->insecure)
 		log_kv(LOG_LEVEL_WARN, "TLS certificate verification is OFF (--insecure)",
 		    (char *)NULL);
@@ -1174,6 +1183,7 @@ out_workers:
 	stop_workers(&u, clean_exit);
 	if (clean_exit && reap(&u) == 0)
 		free_workers(&u);
+out_journal:
 	journal_close(&u.journal);
 out_ring:
 	ring_close(&u.ring);
