@@ -3,8 +3,8 @@
 # a row, and leaves no process behind.
 set -uo pipefail
 if [ -n "${SAN:-}" ]; then
-	echo "demo: runs in the plain suite"
-	exit 0
+	echo "SKIP: demo: runs in the plain suite"
+	exit 77
 fi
 cd "${S3RING_TOP:-.}"
 log=$(mktemp)
