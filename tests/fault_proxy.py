@@ -39,6 +39,9 @@ Policies, applied before any fault:
                          "redirected". --redirect-xml-only leaves out the
                          header, so that only the body names the region.
 
+--record FILE appends one JSON line per request: {"method", "path",
+"headers"} (names in lowercase), so a test can check what went on the wire.
+
 --tls-cert CERT --tls-key KEY serves HTTPS instead of HTTP (the upstream
 stays plain HTTP): a TLS front for tests of certificate checking.
 
@@ -257,6 +260,10 @@ class Proxy:
                 n = int(hdrs.get("content-length", "0") or 0)
                 body = await r.readexactly(n) if n else b""
                 self.stats["requests"] += 1
+                if self.args.record:
+                    with open(self.args.record, "a") as f:
+                        f.write(json.dumps({"method": method, "path": first.split()[1],
+                                            "headers": hdrs}) + "\n")
                 answer = self.policy_response(method, first.split()[1], hdrs)
                 if answer is not None:
                     w.write(answer[0] + answer[1])
@@ -360,6 +367,7 @@ async def main():
     ap.add_argument("--stall-seconds", type=float, default=2.0)
     ap.add_argument("--retry-after", type=int, default=1)
     ap.add_argument("--allow-only", default="")
+    ap.add_argument("--record")
     ap.add_argument("--bucket-region", default="")
     ap.add_argument("--redirect-xml-only", action="store_true")
     ap.add_argument("--tls-cert")

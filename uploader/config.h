@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "objopts.h"
+
 #define CONFIG_STR_MAX 1024
 #define CONFIG_ERR_MAX 512
 
@@ -36,6 +38,10 @@ struct config {
 	unsigned stop_timeout_s;         /* SIGTERM: drain this long at most */
 	mode_t ring_mode;
 	gid_t ring_gid;                  /* (gid_t)-1: the creator's group */
+	/* Object options: obj[0] is the global rule (flags and the file's
+	 * top level), obj[1..nobj-1] the file's [prefix "P"] sections. */
+	struct objopts obj[OBJOPTS_RULES];
+	unsigned nobj;
 };
 
 /* Exit status for a usage or configuration error (EX_USAGE). */
@@ -55,8 +61,10 @@ int config_set(struct config *c, const char *name, const char *value,
     char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Parses `key = value` lines (comments start with '#' or ';', blank lines
- * are skipped, values may be quoted). Returns 0, or -EINVAL naming the file
- * and line in err. */
+ * are skipped, values may be quoted). A `[prefix "P"]` line starts a
+ * section whose lines are object options for message keys starting with P
+ * (up to OBJOPTS_RULES - 1 sections; a repeated prefix continues its
+ * section). Returns 0, or -EINVAL naming the file and line in err. */
 int config_parse_file_text(struct config *c, const char *text, size_t len,
     const char *fname, char *err, size_t errlen)
     __attribute__((warn_unused_result));

@@ -711,7 +711,7 @@ sign_and_set(struct s3_client *c, const char *method, const char *key,
     const struct sigv4_kv *query, size_t nquery, const struct sigv4_kv *extra,
     size_t nextra, const char *payload_sha256)
 {
-	struct sigv4_kv headers[8];
+	struct sigv4_kv headers[SIGV4_MAX_HEADERS];
 	struct sigv4_credentials sc = {
 		c->secret.access_key_id, c->secret.secret_access_key,
 		c->secret.session_token,
@@ -734,8 +734,10 @@ sign_and_set(struct s3_client *c, const char *method, const char *key,
 	if (n < 0 || (size_t)n >= sizeof(c->path_raw))
 		return -ENAMETOOLONG;
 
+	if (nextra >= SIGV4_MAX_HEADERS)
+		return -E2BIG;
 	headers[nh++] = (struct sigv4_kv){ "host", c->host_header };
-	for (size_t i = 0; i < nextra && nh < 8; i++)
+	for (size_t i = 0; i < nextra; i++)
 		headers[nh++] = extra[i];
 	req.mode = SIGV4_MODE_S3;
 	req.method = method;
@@ -805,13 +807,15 @@ set_upload_body(struct s3_client *c, bool post, size_t len)
 static int
 put_like(struct s3_client *c, enum op op, const char *key,
     const struct sigv4_kv *query, size_t nquery, const void *body, size_t len,
-    bool with_crc, uint32_t crc32c)
+    bool with_crc, uint32_t crc32c, const struct sigv4_kv *hdrs, size_t nhdrs)
 {
 	char hash[SIGV4_SHA256_HEX_LEN + 1], crc[9];
-	struct sigv4_kv extra[1];
+	struct sigv4_kv extra[1 + S3_PUT_HEADERS_MAX];
 	size_t nextra = 0;
 	int rc;
 
+	if (nhdrs > S3_PUT_HEADERS_MAX)
+		return -E2BIG;
 	rc = check_key(key);
 	if (rc < 0)
 		return rc;
@@ -827,6 +831,8 @@ put_like(struct s3_client *c, enum op op, const char *key,
 		s3_crc32c_base64(crc32c, crc);
 		extra[nextra++] = (struct sigv4_kv){ "x-amz-checksum-crc32c", crc };
 	}
+	for (size_t i = 0; i < nhdrs; i++)
+		extra[nextra++] = hdrs[i];
 	c->body = body;
 	c->body_len = len;
 	rc = set_upload_body(c, false, len);
@@ -839,7 +845,14 @@ int
 s3_prepare_put(struct s3_client *c, const char *key, const void *body,
     size_t len, uint32_t crc32c)
 {
-	return put_like(c, OP_PUT, key, NULL, 0, body, len, true, crc32c);
+	return put_like(c, OP_PUT, key, NULL, 0, body, len, true, crc32c, NULL, 0);
+}
+
+int
+s3_prepare_put_headers(struct s3_client *c, const char *key, const void *body,
+    size_t len, uint32_t crc32c, const struct sigv4_kv *hdrs, size_t nhdrs)
+{
+	return put_like(c, OP_PUT, key, NULL, 0, body, len, true, crc32c, hdrs, nhdrs);
 }
 
 int
@@ -959,7 +972,7 @@ s3_upload_part(struct s3_client *c, const char *key, const char *upload_id,
 		return -EINVAL;
 	snprintf(num, sizeof(num), "%d", part_number);
 	rc = put_like(c, OP_UPLOAD_PART, key, q, 2, body, len, with_crc32c,
-	    crc32c);
+	    crc32c, NULL, 0);
 	if (rc < 0)
 		return rc;
 	memset(part, 0, sizeof(*part));

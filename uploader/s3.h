@@ -10,6 +10,7 @@
 
 #include "creds.h"
 #include "s3err.h"
+#include "sigv4.h"
 
 /*
  * One struct s3_client owns one curl easy handle, one signer, one capped
@@ -150,6 +151,14 @@ int s3_prepare_put(struct s3_client *c, const char *key, const void *body,
     size_t len, uint32_t crc32c) __attribute__((warn_unused_result));
 int s3_put_object(struct s3_client *c, const char *key, const void *body,
     size_t len, uint32_t crc32c) __attribute__((warn_unused_result));
+
+/* The same PUT with up to S3_PUT_HEADERS_MAX more headers (object options:
+ * Content-Type, x-amz-meta-*, ...), all sent and signed. The strings are
+ * borrowed until the request is prepared. -E2BIG for too many. */
+#define S3_PUT_HEADERS_MAX 32
+int s3_prepare_put_headers(struct s3_client *c, const char *key, const void *body,
+    size_t len, uint32_t crc32c, const struct sigv4_kv *hdrs, size_t nhdrs)
+	__attribute__((warn_unused_result));
 
 /* HEAD bucket: the start-up check. 404 is CONFIG (no such bucket). */
 int s3_prepare_head_bucket(struct s3_client *c)

@@ -37,6 +37,7 @@
 #include "journal.h"
 #include "log.h"
 #include "notify.h"
+#include "objopts.h"
 #include "proc.h"
 #include "ring.h"
 #include "s3.h"
@@ -66,6 +67,7 @@ struct worker {
 	pthread_cond_t cv;         /* signalled when this worker gets work */
 	enum outcome outcome;
 	char key[KEY_BUF];
+	struct objopts_headers hdrs; /* the object options of msg */
 };
 
 struct uploader {
@@ -478,6 +480,9 @@ deliver(struct worker *w)
 	n = snprintf(w->key, sizeof(w->key), "%s%s", cfg->key_prefix, m->key);
 	if (n < 0 || (size_t)n > S3_KEY_MAX)
 		return dead_letter(w, "KeyTooLongError: key-prefix + key over 1024 bytes", 0);
+	/* Prefix rules match the key as the producer put it. */
+	if (objopts_headers(cfg->obj, cfg->nobj, m->key, &w->hdrs) < 0)
+		return dead_letter(w, "InvalidArgument: the object options do not fit a request", 0);
 
 	for (;;) {
 		const struct s3_response *r;
@@ -489,7 +494,8 @@ deliver(struct worker *w)
 			return OUT_HANDED_BACK;
 		adopt_region(u, w->s3, &w->region_gen);
 		t0 = mono_ns();
-		rc = s3_prepare_put(w->s3, w->key, m->body, m->body_len, m->body_crc);
+		rc = s3_prepare_put_headers(w->s3, w->key, m->body, m->body_len, m->body_crc,
+		    w->hdrs.h, w->hdrs.n);
 		if (rc == 0) {
 			CURL *e = s3_easy(w->s3);
 			curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, xfer_abort);
@@ -1206,14 +1212,16 @@ uploader_replay(const struct config *cfg)
 	unsigned sent = 0, failed = 0;
 	uint8_t *buf = NULL;
 	size_t cap = (size_t)RING_MAX_CAPACITY / 8 + 4096;
+	struct objopts_headers *hdrs = NULL;
 
 	uploader_init(&u, cfg);
 	if (s3_global_init() != 0 || make_clients(&u) < 0)
 		return 1;
 	s3 = s3_client_new(&u.s3cfg, u.creds);
 	buf = malloc(cap);
+	hdrs = malloc(sizeof(*hdrs));
 	d = opendir(cfg->replay);
-	if (s3 == NULL || buf == NULL || d == NULL) {
+	if (s3 == NULL || buf == NULL || hdrs == NULL || d == NULL) {
 		fprintf(stderr, "s3ring-uploader: replay %s: %s\n", cfg->replay, strerror(errno));
 		failed = 1;
 		goto out;
@@ -1241,9 +1249,17 @@ uploader_replay(const struct config *cfg)
 			continue;
 		}
 		snprintf(key, sizeof(key), "%s%.*s", cfg->key_prefix, (int)m.key_len, m.key);
+		if (objopts_headers(cfg->obj, cfg->nobj, m.key, hdrs) < 0) {
+			fprintf(stderr, "s3ring-uploader: %s: the object options do not fit a request, kept\n",
+			    path);
+			failed++;
+			continue;
+		}
 		for (unsigned attempt = 0; attempt < cfg->max_attempts; attempt++) {
-			rc = s3_put_object(s3, key, m.body, m.body_len,
-			    crc32c(0, m.body, m.body_len));
+			rc = s3_prepare_put_headers(s3, key, m.body, m.body_len,
+			    crc32c(0, m.body, m.body_len), hdrs->h, hdrs->n);
+			if (rc == 0)
+				rc = s3_perform(s3);
 			if (rc == 0 || rc != -EIO ||
 			    s3_response(s3)->verdict.cls != S3ERR_TRANSIENT)
 				break;
@@ -1265,6 +1281,7 @@ uploader_replay(const struct config *cfg)
 	log_kv(LOG_LEVEL_INFO, "replay finished", "dir", cfg->replay, (char *)NULL);
 	printf("replayed %u, failed %u\n", sent, failed);
 out:
+	free(hdrs);
 	free(buf);
 	s3_client_free(s3);
 	creds_free(u.creds);
