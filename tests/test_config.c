@@ -255,6 +255,37 @@ object_options_work_as_flags_and_are_validated_together(void **state)
 }
 
 static void
+reload_applies_run_time_settings_and_names_the_rest(void **state)
+{
+	static struct config live, fresh;
+	char applied[256], restart[256];
+
+	(void)state;
+	config_defaults(&live);
+	fresh = live;
+	config_reload_diff(&live, &fresh, applied, restart, sizeof(applied));
+	assert_string_equal(applied, "");
+	assert_string_equal(restart, "");
+
+	fresh.max_attempts = 3;
+	fresh.workers = 16;
+	snprintf(fresh.bucket, sizeof(fresh.bucket), "other");
+	snprintf(fresh.log_level, sizeof(fresh.log_level), "debug");
+	assert_int_equal(objopts_set(&fresh.obj[0], "acl", "bucket-owner-full-control",
+	    err, sizeof(err)), 0);
+	config_reload_diff(&live, &fresh, applied, restart, sizeof(applied));
+	assert_string_equal(applied, "log-level,object options,max-attempts");
+	assert_string_equal(restart, "bucket,workers");
+
+	config_apply_runtime(&live, &fresh);
+	assert_int_equal(live.max_attempts, 3);
+	assert_string_equal(live.log_level, "debug");
+	assert_string_equal(live.obj[0].acl, "bucket-owner-full-control");
+	assert_int_equal(live.workers, 8);          /* needs a restart: kept */
+	assert_string_equal(live.bucket, "");
+}
+
+static void
 missing_config_file_is_an_error(void **state)
 {
 	struct config c;
@@ -280,6 +311,7 @@ main(void)
 		cmocka_unit_test(prefix_sections_hold_object_options_for_their_keys),
 		cmocka_unit_test(a_prefix_section_takes_only_object_options),
 		cmocka_unit_test(object_options_work_as_flags_and_are_validated_together),
+		cmocka_unit_test(reload_applies_run_time_settings_and_names_the_rest),
 		cmocka_unit_test(missing_config_file_is_an_error),
 	};
 

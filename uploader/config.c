@@ -585,6 +585,8 @@ config_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
 		seterr(err, errlen, "%s", sub);
 		return -EINVAL;
 	}
+	c->argc = argc;
+	c->argv = argv;
 	if (c->max_message == 0)
 		c->max_message = (uint32_t)(RING_DEFAULT_MAX_MESSAGE < c->ring_size / 8 ?
 		    RING_DEFAULT_MAX_MESSAGE : c->ring_size / 8);
@@ -594,4 +596,105 @@ config_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------- reload */
+
+static void
+list_add(char *list, size_t cap, const char *name)
+{
+	size_t n = strlen(list);
+
+	snprintf(list + n, cap - n, "%s%s", n ? "," : "", name);
+}
+
+static bool
+objopts_equal(const struct config *a, const struct config *b)
+{
+	if (a->nobj != b->nobj)
+		return false;
+	for (unsigned i = 0; i < a->nobj; i++)
+		if (memcmp(&a->obj[i], &b->obj[i], sizeof(a->obj[i])) != 0)
+			return false;
+	return true;
+}
+
+void
+config_reload_diff(const struct config *live, const struct config *fresh,
+    char *applied, char *restart, size_t cap)
+{
+	/* The settings that need a restart, by name and offset: the daemon
+	 * built its ring, journal, clients and workers from them. */
+	static const char *const restart_names[] = {
+		"ring", "bucket", "endpoint", "region", "spool", "ca-file",
+		"path-style", "insecure", "allow-foreign-ring", "workers",
+		"ring-size", "max-message", "connect-timeout", "request-timeout",
+		"ring-mode", "ring-group",
+	};
+
+	applied[0] = restart[0] = '\0';
+	if (strcmp(live->log_level, fresh->log_level) != 0)
+		list_add(applied, cap, "log-level");
+	if (strcmp(live->log_file, fresh->log_file) != 0)
+		list_add(applied, cap, "log-file");
+	if (!objopts_equal(live, fresh))
+		list_add(applied, cap, "object options");
+	if (live->max_attempts != fresh->max_attempts)
+		list_add(applied, cap, "max-attempts");
+	if (live->max_age_s != fresh->max_age_s)
+		list_add(applied, cap, "max-age");
+	if (live->recheck_s != fresh->recheck_s)
+		list_add(applied, cap, "recheck-interval");
+	if (strcmp(live->key_prefix, fresh->key_prefix) != 0)
+		list_add(applied, cap, "key-prefix");
+	if (live->stop_timeout_s != fresh->stop_timeout_s)
+		list_add(applied, cap, "stop-timeout");
+	for (size_t i = 0; i < sizeof(restart_names) / sizeof(restart_names[0]); i++) {
+		const struct opt *o = find_opt(restart_names[i]);
+		const char *a = (const char *)live + o->off, *b = (const char *)fresh + o->off;
+		bool same;
+
+		switch (o->type) {
+		case T_STR:
+			same = strcmp(a, b) == 0;
+			break;
+		case T_BOOL:
+			same = *(const bool *)a == *(const bool *)b;
+			break;
+		case T_UINT:
+		case T_SECS:
+			same = *(const unsigned *)a == *(const unsigned *)b;
+			break;
+		case T_SIZE:
+			same = o->off == offsetof(struct config, ring_size) ?
+			    live->ring_size == fresh->ring_size :
+			    live->max_message == fresh->max_message;
+			break;
+		case T_MODE:
+			same = live->ring_mode == fresh->ring_mode;
+			break;
+		case T_GROUP:
+			same = live->ring_gid == fresh->ring_gid;
+			break;
+		default:
+			same = true;
+			break;
+		}
+		if (!same)
+			list_add(restart, cap, restart_names[i]);
+	}
+}
+
+void
+config_apply_runtime(struct config *live, const struct config *fresh)
+{
+	memcpy(live->log_level, fresh->log_level, sizeof(live->log_level));
+	memcpy(live->log_file, fresh->log_file, sizeof(live->log_file));
+	memcpy(live->obj, fresh->obj, sizeof(live->obj));
+	live->nobj = fresh->nobj;
+	live->max_attempts = fresh->max_attempts;
+	live->max_age_s = fresh->max_age_s;
+	live->recheck_s = fresh->recheck_s;
+	memcpy(live->key_prefix, fresh->key_prefix, sizeof(live->key_prefix));
+	live->stop_timeout_s = fresh->stop_timeout_s;
 }

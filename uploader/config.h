@@ -42,6 +42,10 @@ struct config {
 	 * top level), obj[1..nobj-1] the file's [prefix "P"] sections. */
 	struct objopts obj[OBJOPTS_RULES];
 	unsigned nobj;
+	/* The command line config_load() read (borrowed from main): SIGHUP
+	 * loads the settings again from it, so flags keep winning. */
+	int argc;
+	char **argv;
 };
 
 /* Exit status for a usage or configuration error (EX_USAGE). */
@@ -74,5 +78,22 @@ int config_parse_size(const char *s, uint64_t *out)
     __attribute__((warn_unused_result));
 
 void config_defaults(struct config *c);
+
+/*
+ * What a reload (SIGHUP) may change in a running uploader: log level and
+ * file, object options, max-attempts, max-age, recheck-interval,
+ * key-prefix and stop-timeout. Everything else (the ring, bucket,
+ * endpoint, region, workers, timeouts of the S3 clients, TLS, spool...)
+ * needs a restart.
+ *
+ * config_reload_diff() writes into applied and restart (each cap bytes,
+ * NUL-terminated, comma-separated setting names, "" if none) which
+ * settings differ between live and fresh, split that way.
+ * config_apply_runtime() copies the run-time settings of fresh into live
+ * and leaves the others.
+ */
+void config_reload_diff(const struct config *live, const struct config *fresh,
+    char *applied, char *restart, size_t cap);
+void config_apply_runtime(struct config *live, const struct config *fresh);
 
 #endif

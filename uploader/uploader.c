@@ -14,6 +14,9 @@
  *   dispatcher stops reading: producers then see a full ring. That is the
  *   back-pressure.
  * - Signal handlers only set flags; the dispatcher acts on them.
+ * - The settings a SIGHUP may change (config_apply_runtime) are written by
+ *   the dispatcher under cfg_lock's write lock and read by workers under
+ *   its read lock, held only while they copy what one attempt needs.
  */
 #include "uploader.h"
 
@@ -71,7 +74,9 @@ struct worker {
 };
 
 struct uploader {
-	const struct config *cfg;
+	const struct config *cfg;  /* = live */
+	struct config *live;       /* our copy; SIGHUP updates it */
+	pthread_rwlock_t cfg_lock;
 	struct ring ring;
 	struct ring_consumer cons;
 	struct journal journal;
@@ -473,25 +478,34 @@ deliver(struct worker *w)
 	char why[512], reason[600];
 	unsigned attempts = 0, tries = 0;
 	uint64_t prev_fail = 0;
-	int n;
 
 	if (!ring_key_valid(m->key, m->key_len))
 		return dead_letter(w, "InvalidKey: not a valid S3 key", 0);
-	n = snprintf(w->key, sizeof(w->key), "%s%s", cfg->key_prefix, m->key);
-	if (n < 0 || (size_t)n > S3_KEY_MAX)
-		return dead_letter(w, "KeyTooLongError: key-prefix + key over 1024 bytes", 0);
-	/* Prefix rules match the key as the producer put it. */
-	if (objopts_headers(cfg->obj, cfg->nobj, m->key, &w->hdrs) < 0)
-		return dead_letter(w, "InvalidArgument: the object options do not fit a request", 0);
 
 	for (;;) {
 		const struct s3_response *r;
-		int rc;
-
+		unsigned max_attempts, max_age_s, recheck_s;
+		int rc, n, hrc;
 		uint64_t t0;
 
 		if (atomic_load(&u->stopping))
 			return OUT_HANDED_BACK;
+		/* What this attempt needs of the settings a SIGHUP can change:
+		 * the key, the object options (prefix rules match the key as
+		 * the producer put it) and the retry limits. */
+		pthread_rwlock_rdlock(&u->cfg_lock);
+		n = snprintf(w->key, sizeof(w->key), "%s%s", cfg->key_prefix, m->key);
+		hrc = objopts_headers(cfg->obj, cfg->nobj, m->key, &w->hdrs);
+		max_attempts = cfg->max_attempts;
+		max_age_s = cfg->max_age_s;
+		recheck_s = cfg->recheck_s;
+		pthread_rwlock_unlock(&u->cfg_lock);
+		if (n < 0 || (size_t)n > S3_KEY_MAX)
+			return dead_letter(w, "KeyTooLongError: key-prefix + key over 1024 bytes",
+			    attempts);
+		if (hrc < 0)
+			return dead_letter(w, "InvalidArgument: the object options do not fit a request",
+			    attempts);
 		adopt_region(u, w->s3, &w->region_gen);
 		t0 = mono_ns();
 		rc = s3_prepare_put_headers(w->s3, w->key, m->body, m->body_len, m->body_crc,
@@ -530,7 +544,7 @@ deliver(struct worker *w)
 				continue;
 			note_failure(u, why);
 			raise_alarm(u, RING_UPLOADER_CONFIG_ALARM, "configuration", why);
-			if (!nap(u, (uint64_t)cfg->recheck_s * 1000))
+			if (!nap(u, (uint64_t)recheck_s * 1000))
 				return OUT_HANDED_BACK;
 			continue;
 		case S3ERR_MESSAGE:
@@ -556,9 +570,9 @@ deliver(struct worker *w)
 			if (counted)
 				attempts++;
 			prev_fail = now_fail;
-			if (health_give_up(attempts, cfg->max_attempts, counted,
+			if (health_give_up(attempts, max_attempts, counted,
 			    now_fail > m->put_ns ? now_fail - m->put_ns : 0,
-			    (uint64_t)cfg->max_age_s * SEC)) {
+			    (uint64_t)max_age_s * SEC)) {
 				snprintf(reason, sizeof(reason), "gave up after %u attempts: %s",
 				    tries, why);
 				return dead_letter(w, reason, tries);
@@ -695,6 +709,47 @@ dispatch(struct uploader *u, struct worker *w)
 
 static void status(struct uploader *u, const char *state);
 
+/* SIGHUP: loads the settings again (the same command line, the config
+ * file and the environment, in the usual order), applies those that can
+ * change at run time, and names those that need a restart. A file with an
+ * error changes nothing. Runs in the dispatcher thread. */
+static void
+reload_config(struct uploader *u)
+{
+	char err[CONFIG_ERR_MAX], applied[512], restart[512];
+	struct config *fresh;
+	enum log_level lv;
+
+	if (u->live->config_file[0] == '\0') {
+		log_kv(LOG_LEVEL_INFO, "SIGHUP: no --config file to re-read", (char *)NULL);
+		return;
+	}
+	fresh = malloc(sizeof(*fresh));
+	if (fresh == NULL) {
+		log_kv(LOG_LEVEL_ERROR, "SIGHUP: out of memory; settings unchanged", (char *)NULL);
+		return;
+	}
+	if (config_load(fresh, u->live->argc, u->live->argv, err, sizeof(err)) != 0) {
+		log_kv(LOG_LEVEL_ERROR, "SIGHUP: the configuration has an error; running on with the previous settings",
+		    "file", u->live->config_file, "error", err, (char *)NULL);
+		free(fresh);
+		return;
+	}
+	config_reload_diff(u->live, fresh, applied, restart, sizeof(applied));
+	pthread_rwlock_wrlock(&u->cfg_lock);
+	config_apply_runtime(u->live, fresh);
+	pthread_rwlock_unlock(&u->cfg_lock);
+	if (log_parse_level(u->live->log_level, &lv) == 0)
+		log_set_level(lv);
+	log_kv(LOG_LEVEL_INFO, "SIGHUP: configuration re-read", "file", u->live->config_file,
+	    "applied", applied[0] ? applied : "none",
+	    "needs_restart", restart[0] ? restart : "none", (char *)NULL);
+	if (restart[0] != '\0')
+		log_kv(LOG_LEVEL_WARN, "SIGHUP: some changed settings take effect only after a restart",
+		    "settings", restart, (char *)NULL);
+	free(fresh);
+}
+
 /* What must happen however busy or stuck the rest is: the heartbeat in the
  * ring (shmstat's liveness), systemd's watchdog, and the STATUS line. Every
  * loop that can last, the bucket check and the drain included, calls it. */
@@ -740,6 +795,7 @@ tick(struct uploader *u, const char *state)
 		int rc;
 
 		got_reload = 0;
+		reload_config(u);
 		if (uploader_open_log(u->cfg) < 0)
 			log_kv(LOG_LEVEL_ERROR, "SIGHUP: cannot reopen the log file",
 			    "file", u->cfg->log_file, "error", strerror(errno), (char *)NULL);
@@ -1085,11 +1141,16 @@ free_workers(struct uploader *u)
 	u->w = NULL;
 }
 
-static void
+static int
 uploader_init(struct uploader *u, const struct config *cfg)
 {
 	memset(u, 0, sizeof(*u));
-	u->cfg = cfg;
+	u->live = malloc(sizeof(*u->live));
+	if (u->live == NULL)
+		return -ENOMEM;
+	memcpy(u->live, cfg, sizeof(*u->live));
+	u->cfg = u->live;
+	pthread_rwlock_init(&u->cfg_lock, NULL);
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_mutex_init(&u->alarm_mu, NULL);
 	pthread_mutex_init(&u->region_mu, NULL);
@@ -1097,6 +1158,7 @@ uploader_init(struct uploader *u, const struct config *cfg)
 	health_init(&u->health);
 	pthread_cond_init(&u->sleep_cv, NULL);
 	u->ring.fd = -1;
+	return 0;
 }
 
 int
@@ -1105,10 +1167,14 @@ uploader_run(const struct config *cfg)
 	struct uploader u;
 	struct ring_header *h;
 	char err[512];
-	bool clean_exit = false;
+	bool clean_exit = false, keep_live = false;
 	int rc = UPLOADER_EXIT_FAIL;
 
-	uploader_init(&u, cfg);
+	if (uploader_init(&u, cfg) < 0) {
+		fprintf(stderr, "s3ring-uploader: out of memory\n");
+		return UPLOADER_EXIT_FAIL;
+	}
+	cfg = u.cfg;
 	if (install_signals() < 0 || s3_global_init() != 0) {
 		fprintf(stderr, "s3ring-uploader: cannot initialise: %s\n", strerror(errno));
 		return UPLOADER_EXIT_FAIL;
@@ -1189,6 +1255,8 @@ out_workers:
 	stop_workers(&u, clean_exit);
 	if (clean_exit && reap(&u) == 0)
 		free_workers(&u);
+	else if (u.w != NULL)
+		keep_live = true; /* detached workers may still read it */
 out_journal:
 	journal_close(&u.journal);
 out_ring:
@@ -1197,6 +1265,8 @@ out_creds:
 	creds_free(u.creds);
 out:
 	s3_global_cleanup();
+	if (!keep_live)
+		free(u.live);
 	return rc;
 }
 
@@ -1214,9 +1284,13 @@ uploader_replay(const struct config *cfg)
 	size_t cap = (size_t)RING_MAX_CAPACITY / 8 + 4096;
 	struct objopts_headers *hdrs = NULL;
 
-	uploader_init(&u, cfg);
-	if (s3_global_init() != 0 || make_clients(&u) < 0)
+	if (uploader_init(&u, cfg) < 0)
 		return 1;
+	cfg = u.cfg;
+	if (s3_global_init() != 0 || make_clients(&u) < 0) {
+		free(u.live);
+		return 1;
+	}
 	s3 = s3_client_new(&u.s3cfg, u.creds);
 	buf = malloc(cap);
 	hdrs = malloc(sizeof(*hdrs));
@@ -1286,5 +1360,6 @@ out:
 	s3_client_free(s3);
 	creds_free(u.creds);
 	s3_global_cleanup();
+	free(u.live);
 	return failed ? 1 : 0;
 }
