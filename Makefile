@@ -73,7 +73,7 @@ TESTS        := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) \
 ALL_SRC      := $(COMMON_SRC) $(PRODUCER_SRC) $(UPLOADER_SRC) uploader/main.c \
                 $(TEST_SRC) $(TEST_HELPERS) $(TEST_TOOLS) $(wildcard tools/*.c)
 
-.PHONY: all test check tsan fuzz deps run-tests clean install demo examples
+.PHONY: all test check tsan fuzz deps run-tests clean install uninstall demo examples
 .SECONDARY:
 all: $(LIB_A) $(LIB_INT) $(LIB_SO) $(BINS) $(TESTS) examples
 
@@ -123,6 +123,8 @@ $(BUILD)/bin/$(1): $(patsubst %.c,$(OBJ)/%.o,$(wildcard tools/$(1).c tools/$(1)-
 	$(Q)$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
+# shmstat --listen serves /metrics with libmicrohttpd; nothing else links it.
+$(BUILD)/bin/shmstat: LDLIBS += $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
 $(BUILD)/tests/%: $(OBJ)/tests/%.o $(HELPER_OBJ) $(TOOLLIB_A) $(UPLOADER_A) $(LIB_INT)
 	@mkdir -p $(dir $@)
@@ -166,25 +168,44 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 MAN_PAGES := $(wildcard producer/*.3 tools/*.1 uploader/*.8)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+# install builds only what it installs: no test (so no cmocka), and not
+# s3ring-bench, which measures from the source tree. The daemon goes to
+# sbin/, the commands a user runs to bin/.
+INSTALL_BIN  := $(BUILD)/bin/shmstat $(BUILD)/bin/s3ring-put
+INSTALL_SBIN := $(BUILD)/bin/s3ring-uploader
+INSTALLED    := bin/shmstat bin/s3ring-put sbin/s3ring-uploader lib/libs3ring.a \
+                lib/libs3ring.so.1 lib/libs3ring.so lib/pkgconfig/s3ring.pc \
+                include/s3ring.h share/s3ring/s3ring-uploader.service \
+                share/s3ring/s3ring-uploader@.service \
+                share/s3ring/uploader.conf.example share/s3ring/example.c \
+                $(foreach m,$(MAN_PAGES),share/man/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
+
+install: $(LIB_A) $(LIB_SO) $(INSTALL_BIN) $(INSTALL_SBIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/s3ring \
 	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3 \
 	    $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 $(INSTALL_SBIN) $(DESTDIR)$(PREFIX)/sbin/
 	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libs3ring.so.1
 	ln -sf libs3ring.so.1 $(DESTDIR)$(PREFIX)/lib/libs3ring.so
 	install -m 644 producer/s3ring.h $(DESTDIR)$(PREFIX)/include/
 	sed 's|@PREFIX@|$(PREFIX)|' producer/s3ring.pc.in >$(DESTDIR)$(PREFIX)/lib/pkgconfig/s3ring.pc
-	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' uploader/s3ring-uploader.service \
+	sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|' uploader/s3ring-uploader.service \
 	    >$(DESTDIR)$(PREFIX)/share/s3ring/s3ring-uploader.service
-	sed 's|/usr/local/bin/|$(PREFIX)/bin/|' uploader/s3ring-uploader@.service \
+	sed 's|/usr/local/sbin/|$(PREFIX)/sbin/|' uploader/s3ring-uploader@.service \
 	    >$(DESTDIR)$(PREFIX)/share/s3ring/s3ring-uploader@.service
 	install -m 644 uploader/uploader.conf.example producer/examples/example.c \
 	    $(DESTDIR)$(PREFIX)/share/s3ring/
 	for m in $(MAN_PAGES); do \
 	    s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+
+# Removes exactly what install put there (and the share/s3ring directory
+# if it is then empty); a unit copied to /etc/systemd stays.
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
+	-rmdir $(DESTDIR)$(PREFIX)/share/s3ring 2>/dev/null
 
 demo:
 	@tests/install-deps.sh

@@ -39,7 +39,7 @@
 #define RING_MAX_CAPACITY        (UINT64_C(1) << 30)
 #define RING_DEFAULT_MAX_MESSAGE (UINT32_C(1) << 20)
 #define RING_MAX_KEY             1024u
-#define RING_MAX_PRODUCERS       120u  /* header is then exactly 16 KiB */
+#define RING_MAX_PRODUCERS       120u  /* header is then exactly 20 KiB */
 #define RING_SLOT_NONE           0x7fu
 #define RING_ERRMSG_LEN          120u
 
@@ -178,6 +178,53 @@ struct ring_slot {
 };
 _Static_assert(sizeof(struct ring_slot) == RING_LINE, "slot is one line");
 
+/* Error classes of failed upload attempts, the index of
+ * ring_upstats.errors[]. One attempt counts in exactly one class. */
+enum ring_errclass {
+	RING_ERR_NETWORK   = 0, /* no HTTP answer: connect, reset, timeout, TLS */
+	RING_ERR_THROTTLED = 1, /* 429, 503 SlowDown and the like */
+	RING_ERR_SERVER    = 2, /* other 5xx, and transient 4xx (RequestTimeout) */
+	RING_ERR_CONFIG    = 3, /* bucket, credentials, region, permissions */
+	RING_ERR_MESSAGE   = 4, /* this message only: dead-lettered */
+	RING_ERR_NCLASSES  = 5,
+};
+#define RING_ERR_SLOTS 8u
+
+/* Upload latency histogram: the upper bounds of buckets 0..14 in
+ * milliseconds; bucket 15 counts the rest (+Inf). Each attempt that got
+ * an HTTP answer or a network error is counted once. */
+#define RING_LAT_BUCKETS 16u
+#define RING_LAT_BOUNDS_MS \
+	{ 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000 }
+
+/* The uploader's visibility figures, a block of its own after the
+ * counters (layout version 2). Written by the uploader only, read by
+ * anyone; every field is relaxed: they are statistics, not protocol. */
+struct ring_upstats {
+	/* Line 0: outage state. failing_since is the wall-clock time of the
+	 * first failed attempt after the last success, 0 while uploads
+	 * succeed; last_success is the time of the last confirmed upload. */
+	_Atomic uint64_t failing_since_realtime_ns;
+	_Atomic uint64_t last_success_realtime_ns;
+	_Atomic uint64_t failed_attempts;   /* all classes together */
+	_Atomic uint64_t errors[RING_ERR_SLOTS];
+	uint8_t pad0_[RING_LINE - 88];
+
+	/* Lines 1-2: latency of upload attempts, microseconds. */
+	_Atomic uint64_t lat_count;
+	_Atomic uint64_t lat_sum_us;
+	_Atomic uint64_t lat_bucket[RING_LAT_BUCKETS];
+	uint8_t pad1_[2 * RING_LINE - 144];
+
+	/* Lines 3-31: reserved, zero; they keep the data page aligned. */
+	uint8_t reserved_[29 * RING_LINE];
+};
+_Static_assert(offsetof(struct ring_upstats, errors) == 24, "errors");
+_Static_assert(offsetof(struct ring_upstats, lat_count) == RING_LINE, "latency");
+_Static_assert(offsetof(struct ring_upstats, lat_bucket) == RING_LINE + 16, "buckets");
+_Static_assert(offsetof(struct ring_upstats, reserved_) == 3 * RING_LINE, "reserved");
+_Static_assert(sizeof(struct ring_upstats) == 32 * RING_LINE, "upstats is 4 KiB");
+
 /* Uploader flags, in uploader.flags. */
 #define RING_UPLOADER_CONFIG_ALARM  (1u << 0) /* configuration error: paused */
 #define RING_UPLOADER_SPOOL_ALARM   (1u << 1) /* dead-letter spool unusable */
@@ -250,7 +297,10 @@ struct ring_header {
 	_Atomic uint64_t consumed;       /* records handed to the uploader */
 	uint8_t pad6_[2 * RING_LINE - 104];
 
-	/* Lines 8..: producer slots. */
+	/* Lines 8-39: outage state, errors by class, latency (version 2). */
+	struct ring_upstats upstats;
+
+	/* Lines 40..: producer slots. */
 	struct ring_slot slots[RING_MAX_PRODUCERS];
 };
 
@@ -269,9 +319,10 @@ _Static_assert(offsetof(struct ring_header, space_word) == 3 * RING_LINE + 8, "s
 _Static_assert(offsetof(struct ring_header, uploader_pid) == 4 * RING_LINE, "uploader");
 _Static_assert(offsetof(struct ring_header, last_error) == 5 * RING_LINE, "last_error");
 _Static_assert(offsetof(struct ring_header, uploaded) == 6 * RING_LINE, "counters");
-_Static_assert(offsetof(struct ring_header, slots) == 8 * RING_LINE, "slots");
+_Static_assert(offsetof(struct ring_header, upstats) == 8 * RING_LINE, "upstats");
+_Static_assert(offsetof(struct ring_header, slots) == 40 * RING_LINE, "slots");
 _Static_assert(sizeof(struct ring_header) ==
-    8 * RING_LINE + RING_MAX_PRODUCERS * RING_LINE, "header size");
+    40 * RING_LINE + RING_MAX_PRODUCERS * RING_LINE, "header size");
 _Static_assert(sizeof(struct ring_header) % 4096 == 0, "data is page aligned");
 _Static_assert(sizeof(_Atomic uint64_t) == 8, "lock-free 64-bit atomics");
 

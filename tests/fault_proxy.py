@@ -25,6 +25,23 @@ second and at exit (SIGTERM or SIGINT), and printed on stderr at exit.
   fault_proxy.py --upstream http://127.0.0.1:PORT --port-file F --stats F
                  [--faults http500=0.05,slowdown503=0.05,...] [--seed N]
 
+Policies, applied before any fault:
+  --allow-only METHODS   every request whose method is not listed is refused
+                         as S3 refuses an action the IAM policy does not
+                         grant: 403 with the AccessDenied XML document (no
+                         body for HEAD), not forwarded; counted as "denied"
+  --bucket-region R      the bucket lives in region R: a request signed for
+                         another region (the Credential scope of its
+                         Authorization header) gets S3's answer to that,
+                         301 PermanentRedirect with the x-amz-bucket-region
+                         header and the XML document naming the endpoint
+                         (no body for HEAD), not forwarded; counted as
+                         "redirected". --redirect-xml-only leaves out the
+                         header, so that only the body names the region.
+
+--record FILE appends one JSON line per request: {"method", "path",
+"headers"} (names in lowercase), so a test can check what went on the wire.
+
 --tls-cert CERT --tls-key KEY serves HTTPS instead of HTTP (the upstream
 stays plain HTTP): a TLS front for tests of certificate checking.
 
@@ -45,6 +62,14 @@ import urllib.parse
 KINDS = ("http500", "slowdown503", "reset_before", "reset_mid", "stall",
          "truncated_xml", "bad_etag")
 
+ACCESS_DENIED_XML = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                     '<Message>Access Denied</Message><RequestId>DENY{n}</RequestId>'
+                     '<HostId>fault-proxy</HostId></Error>')
+REDIRECT_XML = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PermanentRedirect</Code>'
+                '<Message>The bucket you are attempting to access must be addressed using the '
+                'specified endpoint. Please send all future requests to this endpoint.</Message>'
+                '<Endpoint>{bucket}.s3.{region}.amazonaws.com</Endpoint><Bucket>{bucket}</Bucket>'
+                '<RequestId>MOVED{n}</RequestId><HostId>fault-proxy</HostId></Error>')
 ERROR_XML = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
              '<Message>{msg}</Message><RequestId>FAULT{n}</RequestId>'
              '<HostId>fault-proxy</HostId></Error>')
@@ -143,9 +168,11 @@ class Proxy:
         if sum(self.probs.values()) > 1.0:
             raise SystemExit("fault_proxy: the probabilities add up to more than 1")
         self.methods = set(args.methods.split(","))
+        self.allow_only = set(args.allow_only.split(",")) if args.allow_only else None
         self.stats = {"requests": 0, "faultable": 0, "forwarded": 0,
                       "forwarded_faultable": 0,
                       "upstream_errors": 0, "client_gone": 0,
+                      "denied": 0, "redirected": 0,
                       "faults": {k: 0 for k in KINDS}, "faults_total": 0}
         self.n = 0
 
@@ -189,6 +216,36 @@ class Proxy:
                 f"Content-Length: {len(body)}\r\n\r\n").encode()
         return head, body
 
+    def policy_response(self, method, path, hdrs):
+        """The answer of an IAM policy or a bucket in another region, or
+        None when the request may go on."""
+        if self.allow_only is not None and method not in self.allow_only:
+            self.stats["denied"] += 1
+            self.n += 1
+            body = b"" if method == "HEAD" else ACCESS_DENIED_XML.format(n=self.n).encode()
+            head = (f"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\n"
+                    f"x-amz-request-id: DENY{self.n}\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n").encode()
+            return head, body
+        want = self.args.bucket_region
+        if want:
+            auth = hdrs.get("authorization", "")
+            scope = auth.split("Credential=", 1)[1].split(",")[0].split("/") if "Credential=" in auth else []
+            if len(scope) < 3 or scope[2] != want:
+                self.stats["redirected"] += 1
+                self.n += 1
+                host = hdrs.get("host", "")
+                parts = path.lstrip("/").split("/")
+                bucket = parts[0] if parts and ":" in host else host.split(".")[0]
+                body = b"" if method == "HEAD" else REDIRECT_XML.format(
+                    bucket=bucket, region=want, n=self.n).encode()
+                extra = "" if self.args.redirect_xml_only else f"x-amz-bucket-region: {want}\r\n"
+                head = (f"HTTP/1.1 301 Moved Permanently\r\nContent-Type: application/xml\r\n"
+                        f"x-amz-request-id: MOVED{self.n}\r\n{extra}"
+                        f"Content-Length: {len(body)}\r\n\r\n").encode()
+                return head, body
+        return None
+
     async def client(self, r, w):
         up = Upstream(self.host, self.port)
         try:
@@ -203,6 +260,15 @@ class Proxy:
                 n = int(hdrs.get("content-length", "0") or 0)
                 body = await r.readexactly(n) if n else b""
                 self.stats["requests"] += 1
+                if self.args.record:
+                    with open(self.args.record, "a") as f:
+                        f.write(json.dumps({"method": method, "path": first.split()[1],
+                                            "headers": hdrs}) + "\n")
+                answer = self.policy_response(method, first.split()[1], hdrs)
+                if answer is not None:
+                    w.write(answer[0] + answer[1])
+                    await w.drain()
+                    continue
                 kind = None
                 if method in self.methods:
                     self.stats["faultable"] += 1
@@ -300,6 +366,10 @@ async def main():
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--stall-seconds", type=float, default=2.0)
     ap.add_argument("--retry-after", type=int, default=1)
+    ap.add_argument("--allow-only", default="")
+    ap.add_argument("--record")
+    ap.add_argument("--bucket-region", default="")
+    ap.add_argument("--redirect-xml-only", action="store_true")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     args = ap.parse_args()

@@ -16,6 +16,8 @@ PKGS=(
 	# libFuzzer and the sanitizer runtimes for clang (a Recommends of clang)
 	libclang-rt-dev
 	libcurl4-openssl-dev libssl-dev libbsd-dev libcmocka-dev
+	# shmstat --listen serves /metrics with it (shmstat only)
+	libmicrohttpd-dev
 	python3 python3-botocore
 	nodejs
 	curl procps util-linux man-db coreutils iproute2

@@ -12,7 +12,9 @@
 # first sample, a family's samples contiguous, no duplicate series, and the
 # input ends with a newline. Project rules on top (option --s3ring): every
 # metric starts with s3ring_, carries a "ring" label, and every counter ends
-# in _total.
+# in _total, and no label is a pid (series would churn with every restart).
+# Histograms: each series' _bucket values are cumulative (never decrease
+# as le grows), the last bucket is le="+Inf", and it equals _count.
 #
 # Exit 0 if valid, 1 with one message per problem on stderr.
 import re
@@ -91,6 +93,7 @@ def check(text, s3ring):
     helps, types, seen_series = {}, {}, set()
     done_families, current = set(), None
     samples = 0
+    hist = {}  # (family, labels without le) -> {"buckets": [(le, v)], "count": v}
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -156,7 +159,19 @@ def check(text, s3ring):
             errors.append(f"line {lineno}: duplicate series {name}{labels}")
         seen_series.add(key)
         samples += 1
+        if types.get(fam) == "histogram":
+            rest_labels = tuple(sorted((k, v) for k, v in labels.items() if k != "le"))
+            h = hist.setdefault((fam, rest_labels), {"buckets": [], "count": None})
+            if name == fam + "_bucket":
+                if "le" not in labels:
+                    errors.append(f"line {lineno}: {name} without an le label")
+                else:
+                    h["buckets"].append((labels["le"], float(fields[0]), lineno))
+            elif name == fam + "_count":
+                h["count"] = float(fields[0])
         if s3ring:
+            if "pid" in labels:
+                errors.append(f"line {lineno}: {name} has a pid label")
             if not name.startswith("s3ring_"):
                 errors.append(f"line {lineno}: {name} does not start with s3ring_")
             if "ring" not in labels:
@@ -165,6 +180,21 @@ def check(text, s3ring):
                 errors.append(f"line {lineno}: {name} has no TYPE")
             if types.get(fam) == "counter" and float(fields[0]) < 0:
                 errors.append(f"line {lineno}: counter {name} is negative")
+    for (fam, _), h in hist.items():
+        b = h["buckets"]
+        if not b or b[-1][0] != "+Inf":
+            errors.append(f"histogram {fam}: the last bucket is not le=\"+Inf\"")
+            continue
+        prev_le, prev_v = float("-inf"), 0.0
+        for le, v, ln in b:
+            lev = float(le.replace("+Inf", "inf"))
+            if lev <= prev_le:
+                errors.append(f"line {ln}: {fam} buckets not in increasing le order")
+            if v < prev_v:
+                errors.append(f"line {ln}: {fam} bucket le={le} is below the previous one")
+            prev_le, prev_v = lev, v
+        if h["count"] is None or h["count"] != b[-1][1]:
+            errors.append(f"histogram {fam}: _count differs from the +Inf bucket")
     if samples == 0:
         errors.append("no samples")
     return errors

@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
 # run.sh -- runs the whole suite: every cmocka unit test in $BUILD/tests, then
-# every integration script tests/it/*.sh, and ends with "N passed, N failed".
+# every integration script tests/it/*.sh, and ends with "N passed, N failed,
+# N skipped".
+#
+# Skips: a script that cannot run here prints "SKIP: why" and exits 77; it
+# is counted as skipped, never as passed. A skip is the script's own
+# decision that it should not run on this machine or in this build (a
+# sanitizer build, no root for a mount); where it should run, the script
+# fails instead. A script that prints a SKIP line and exits 0 is counted as
+# a failure: it would pass without having run.
 #
 # Environment: BUILD (default build), SAN (the sanitizers of this build, for
 # scripts that must adapt), ONLY (a substring: run only matching tests).
@@ -18,7 +26,7 @@ if [ -n "$SAN" ]; then
 	export S3RING_TEST_SCALE_DIV=${S3RING_TEST_SCALE_DIV:-10}
 fi
 
-pass=0 fail=0 failed=()
+pass=0 fail=0 skip=0 failed=() skipped=()
 logdir=$BUILD/test-logs
 mkdir -p "$logdir"
 
@@ -27,7 +35,18 @@ run_one() {
 	[ -n "$ONLY" ] && [[ $name != *"$ONLY"* ]] && return 0
 	local t0=$SECONDS
 	printf '%-40s ' "$name"
-	if "$@" >"$logdir/$name.log" 2>&1; then
+	"$@" >"$logdir/$name.log" 2>&1
+	local rc=$?
+	if [ $rc -eq 0 ] && grep -q '^SKIP' "$logdir/$name.log"; then
+		fail=$((fail + 1))
+		failed+=("$name")
+		echo "FAILED ($((SECONDS - t0))s): printed SKIP but exited 0 (a skip exits 77)"
+		grep -m 3 '^SKIP' "$logdir/$name.log" | sed 's/^/    /'
+	elif [ $rc -eq 77 ]; then
+		skip=$((skip + 1))
+		skipped+=("$name")
+		echo "skipped ($((SECONDS - t0))s): $(grep -m 1 '^SKIP' "$logdir/$name.log" || echo 'SKIP: no reason given')"
+	elif [ $rc -eq 0 ]; then
 		pass=$((pass + 1))
 		echo "ok ($((SECONDS - t0))s)"
 	else
@@ -51,6 +70,7 @@ for s in tests/it/*.sh; do
 done
 
 echo
+[ ${#skipped[@]} -eq 0 ] || echo "skipped: ${skipped[*]}"
 [ ${#failed[@]} -eq 0 ] || echo "failed: ${failed[*]}"
-echo "$pass passed, $fail failed"
+echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

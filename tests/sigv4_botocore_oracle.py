@@ -3,7 +3,8 @@
 
 Writes one request per line in the format that test_sigv4's
 sign_matches_botocore_for_generated_requests reads (tab-separated; strings
-that may hold any byte are hex):
+that may hold any byte are hex; the headers include the object options
+that s3ring-uploader sends, OBJECT_HEADERS below):
 
   ak sk token_hex region epoch method path_hex payload_sha256
   nquery {name_hex value_hex}... nheaders {name value_hex}... authorization
@@ -52,6 +53,21 @@ REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2", "auto", "us-gov-west-1"]
 METHODS = ["PUT", "PUT", "GET", "HEAD", "DELETE", "POST"]
 CONTENT_TYPES = ["application/octet-stream", "text/plain; charset=utf-8",
                  "application/x-www-form-urlencoded", "image/png"]
+
+
+# The object options s3ring-uploader sends (uploader/objopts.c), with
+# values of the shapes it produces: each is signed like any other header.
+OBJECT_HEADERS = [
+    ("Cache-Control", ["max-age=60", "no-cache, max-age=0", "public,  max-age=3600"]),
+    ("Content-Encoding", ["gzip", "zstd", "identity"]),
+    ("x-amz-storage-class", ["STANDARD_IA", "INTELLIGENT_TIERING", "GLACIER_IR"]),
+    ("x-amz-server-side-encryption", ["AES256", "aws:kms"]),
+    ("x-amz-server-side-encryption-aws-kms-key-id",
+     ["alias/logs", "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"]),
+    ("x-amz-server-side-encryption-bucket-key-enabled", ["true"]),
+    ("x-amz-acl", ["bucket-owner-full-control"]),
+    ("x-amz-tagging", ["env=prod", "env=prod%20%26%20more&team=a%2Fb", "k%3D1=v%3D2"]),
+]
 
 
 def random_codepoint(rng):
@@ -144,6 +160,9 @@ def one(rng, i, mutate):
         headers.append(("Content-Type", rng.choice(CONTENT_TYPES)))
     if rng.random() < 0.5:
         headers.append(("x-amz-checksum-crc32c", "yZRlqg=="))
+    for name, values in OBJECT_HEADERS:
+        if rng.random() < 0.3:
+            headers.append((name, rng.choice(values)))
     for _ in range(rng.choice([0, 0, 1, 2, 4])):
         name = "x-amz-meta-" + "".join(
             rng.choice(string.ascii_letters + string.digits + "-_")

@@ -195,6 +195,97 @@ config_file_errors_name_the_file_and_line(void **state)
 }
 
 static void
+prefix_sections_hold_object_options_for_their_keys(void **state)
+{
+	struct config c;
+	const char *t = "bucket = b\ncache-control = max-age=60\nmeta = team=x\n"
+	    "[prefix \"logs/\"]\ncontent-type = text/plain; charset=utf-8\n"
+	    "tag = env=prod\n[prefix raw/]\nstorage_class = GLACIER_IR\n"
+	    "[prefix \"logs/\"]\ncontent-encoding = gzip\n";
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_parse_file_text(&c, t, strlen(t), "u.conf", err, sizeof(err)), 0);
+	assert_int_equal(c.nobj, 3);
+	assert_string_equal(c.obj[0].cache_control, "max-age=60");
+	assert_string_equal(c.obj[0].meta[0].name, "team");
+	assert_string_equal(c.obj[1].prefix, "logs/");
+	assert_string_equal(c.obj[1].content_type, "text/plain; charset=utf-8");
+	assert_string_equal(c.obj[1].content_encoding, "gzip"); /* a repeated section continues */
+	assert_string_equal(c.obj[1].tags[0].value, "prod");
+	assert_string_equal(c.obj[2].prefix, "raw/");
+	assert_string_equal(c.obj[2].storage_class, "GLACIER_IR");
+}
+
+static void
+a_prefix_section_takes_only_object_options(void **state)
+{
+	struct config c;
+	const char *t1 = "[prefix \"logs/\"]\nworkers = 4\n";
+	const char *t2 = "[bucket x]\n";
+	const char *t3 = "[prefix \"\"]\n";
+	const char *t4 = "[prefix p/]\nstorage-class = FAST\n";
+
+	(void)state;
+	config_defaults(&c);
+	assert_int_equal(config_parse_file_text(&c, t1, strlen(t1), "u.conf", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "u.conf:2: 'workers' is not an object option"));
+	assert_int_equal(config_parse_file_text(&c, t2, strlen(t2), "u.conf", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "u.conf:1: unknown section"));
+	assert_int_equal(config_parse_file_text(&c, t3, strlen(t3), "u.conf", err, sizeof(err)), -EINVAL);
+	assert_int_equal(config_parse_file_text(&c, t4, strlen(t4), "u.conf", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "u.conf:2: storage-class"));
+}
+
+static void
+object_options_work_as_flags_and_are_validated_together(void **state)
+{
+	struct config c;
+	const char *ok[] = { "u", "--bucket", "b", "--content-type", "application/x-ndjson",
+		"--tag", "a=1", "--tag", "b=2", "--sse", "aws:kms", "--sse-kms-key-id", "alias/k" };
+	const char *bad[] = { "u", "--bucket", "b", "--sse-kms-key-id", "alias/k" };
+
+	(void)state;
+	clear_env();
+	assert_int_equal(load(&c, 13, ok), 0);
+	assert_string_equal(c.obj[0].content_type, "application/x-ndjson");
+	assert_int_equal(c.obj[0].ntags, 2);
+	assert_int_equal(load(&c, 5, bad), -EINVAL);
+	assert_non_null(strstr(err, "need sse = aws:kms"));
+}
+
+static void
+reload_applies_run_time_settings_and_names_the_rest(void **state)
+{
+	static struct config live, fresh;
+	char applied[256], restart[256];
+
+	(void)state;
+	config_defaults(&live);
+	fresh = live;
+	config_reload_diff(&live, &fresh, applied, restart, sizeof(applied));
+	assert_string_equal(applied, "");
+	assert_string_equal(restart, "");
+
+	fresh.max_attempts = 3;
+	fresh.workers = 16;
+	snprintf(fresh.bucket, sizeof(fresh.bucket), "other");
+	snprintf(fresh.log_level, sizeof(fresh.log_level), "debug");
+	assert_int_equal(objopts_set(&fresh.obj[0], "acl", "bucket-owner-full-control",
+	    err, sizeof(err)), 0);
+	config_reload_diff(&live, &fresh, applied, restart, sizeof(applied));
+	assert_string_equal(applied, "log-level,object options,max-attempts");
+	assert_string_equal(restart, "bucket,workers");
+
+	config_apply_runtime(&live, &fresh);
+	assert_int_equal(live.max_attempts, 3);
+	assert_string_equal(live.log_level, "debug");
+	assert_string_equal(live.obj[0].acl, "bucket-owner-full-control");
+	assert_int_equal(live.workers, 8);          /* needs a restart: kept */
+	assert_string_equal(live.bucket, "");
+}
+
+static void
 missing_config_file_is_an_error(void **state)
 {
 	struct config c;
@@ -217,6 +308,10 @@ main(void)
 		cmocka_unit_test(flags_override_environment_which_overrides_the_file),
 		cmocka_unit_test(endpoint_env_prefers_the_s3_specific_variable),
 		cmocka_unit_test(config_file_errors_name_the_file_and_line),
+		cmocka_unit_test(prefix_sections_hold_object_options_for_their_keys),
+		cmocka_unit_test(a_prefix_section_takes_only_object_options),
+		cmocka_unit_test(object_options_work_as_flags_and_are_validated_together),
+		cmocka_unit_test(reload_applies_run_time_settings_and_names_the_rest),
 		cmocka_unit_test(missing_config_file_is_an_error),
 	};
 

@@ -537,6 +537,38 @@ json_escapes_hostile_last_error(void **state)
 }
 
 static void
+a_dead_uploader_is_never_shown_draining(void **state)
+{
+	struct mem_ring m;
+	char *buf = NULL, *j;
+	size_t len = 0;
+	FILE *f;
+
+	mem_ring_init(&m, CAP);
+	atomic_store(&m.r.hdr->uploader_pid, 4243);
+	atomic_store(&m.r.hdr->heartbeat_realtime_ns, realtime_ns());
+	atomic_store(&m.r.hdr->uploader_flags, RING_UPLOADER_DRAINING);
+	alive_answer = false;
+	assert_int_equal(take(&m), 0);
+	f = open_memstream(&buf, &len);
+	shmstat_render_text(f, &snap);
+	fclose(f);
+	assert_non_null(strstr(buf, "DEAD"));
+	assert_null(strstr(buf, "draining"));
+	j = render_json(&snap);
+	assert_non_null(strstr(j, "\"draining\":false"));
+	free(j);
+	free(buf);
+	/* Alive and draining: shown. */
+	alive_answer = true;
+	assert_int_equal(take(&m), 0);
+	j = render_json(&snap);
+	assert_non_null(strstr(j, "\"draining\":true"));
+	free(j);
+	mem_ring_free(&m);
+}
+
+static void
 text_shows_dead_uploader_alarm_and_producer_lines(void **state)
 {
 	struct mem_ring m;
@@ -710,6 +742,127 @@ check_is_critical_when_uploader_dead_stale_or_alarmed(void **state)
 	s->uploader_pid = 0;
 	s->uploader_alive = false;
 	assert_int_equal(shmstat_check(s, &check_cfg, line, sizeof(line)), SHMSTAT_CRITICAL);
+}
+
+static const struct shmstat_check_cfg aws_cfg = {
+	.full_warn_pct = 80, .heartbeat_max_ms = 10000,
+	.age_warn_ms = 60000, .age_crit_ms = 300000,
+	.failing_warn_ms = 60000, .failing_crit_ms = 300000,
+};
+
+static void
+check_warns_then_goes_critical_on_oldest_pending_age(void **state)
+{
+	struct shmstat_snap *s = healthy();
+	char line[512];
+
+	s->have_oldest = true;
+	s->oldest_pending_age_ms = 59999;
+	assert_int_equal(shmstat_check(s, &aws_cfg, line, sizeof(line)), SHMSTAT_OK);
+	s->oldest_pending_age_ms = 60000;
+	assert_int_equal(shmstat_check(s, &aws_cfg, line, sizeof(line)), SHMSTAT_WARNING);
+	assert_non_null(strstr(line, "oldest pending message 1m00s old"));
+	s->oldest_pending_age_ms = 300000;
+	assert_int_equal(shmstat_check(s, &aws_cfg, line, sizeof(line)), SHMSTAT_CRITICAL);
+	/* 0 turns a level off */
+	struct shmstat_check_cfg off = aws_cfg;
+	off.age_crit_ms = 0;
+	assert_int_equal(shmstat_check(s, &off, line, sizeof(line)), SHMSTAT_WARNING);
+}
+
+static void
+check_names_the_error_of_an_uploader_failing_too_long(void **state)
+{
+	struct shmstat_snap *s = healthy();
+	char line[512];
+
+	s->failing = true;
+	s->failing_for_ms = 30000;
+	s->have_last_error = true;
+	snprintf(s->last_error, sizeof(s->last_error),
+	    "Couldn't connect to server: Failed to connect to 127.0.0.1 port 9 after 0 ms");
+	assert_int_equal(shmstat_check(s, &aws_cfg, line, sizeof(line)), SHMSTAT_OK);
+	s->failing_for_ms = 61000;
+	assert_int_equal(shmstat_check(s, &aws_cfg, line, sizeof(line)), SHMSTAT_WARNING);
+	assert_non_null(strstr(line, "every upload has failed for 1m01s"));
+	assert_non_null(strstr(line, "after 0 ms"));
+	s->failing_for_ms = 300000;
+	assert_int_equal(shmstat_check(s, &aws_cfg, line, sizeof(line)), SHMSTAT_CRITICAL);
+}
+
+static void
+check_warns_on_dead_letters_since_the_last_check(void **state)
+{
+	struct shmstat_snap *s = healthy();
+	struct shmstat_check_cfg c = aws_cfg;
+	char line[512];
+
+	s->dead_lettered = 3;
+	c.dead_baseline = 3;
+	assert_int_equal(shmstat_check(s, &c, line, sizeof(line)), SHMSTAT_OK);
+	c.dead_baseline = 2;
+	assert_int_equal(shmstat_check(s, &c, line, sizeof(line)), SHMSTAT_WARNING);
+	assert_non_null(strstr(line, "1 new dead letter since the last check"));
+	c.dead_baseline = 0;
+	c.dead_crit = 3;
+	assert_int_equal(shmstat_check(s, &c, line, sizeof(line)), SHMSTAT_CRITICAL);
+	assert_non_null(strstr(line, "3 new dead letters"));
+}
+
+static void
+check_cuts_a_long_error_between_words(void **state)
+{
+	struct shmstat_snap *s = healthy();
+	char line[1024], *p, *bar;
+
+	s->uploader_flags = RING_UPLOADER_CONFIG_ALARM;
+	s->have_last_error = true;
+	memset(s->last_error, 0, sizeof(s->last_error));
+	snprintf(s->last_error, sizeof(s->last_error), "%s",
+	    "configuration: PermanentRedirect (HTTP 301): the bucket is in region eu-west-1");
+	assert_int_equal(shmstat_check(s, &aws_cfg, line, sizeof(line)), SHMSTAT_CRITICAL);
+	assert_non_null(strstr(line, "the bucket is in region eu-west-1 |"));
+	/* The longest error the ring holds (127 bytes) is named whole. */
+	memset(s->last_error, 0, sizeof(s->last_error));
+	for (p = s->last_error; p + 6 < s->last_error + RING_LINE - 1; p += 6)
+		memcpy(p, "abcde ", 6);
+	memset(p, 'z', (size_t)(s->last_error + RING_LINE - 1 - p));
+	assert_int_equal(strlen(s->last_error), RING_LINE - 1);
+	assert_int_equal(shmstat_check(s, &aws_cfg, line, sizeof(line)), SHMSTAT_CRITICAL);
+	bar = strstr(line, s->last_error);
+	assert_non_null(bar);
+	assert_int_equal(strncmp(bar + RING_LINE - 1, " | ", 3), 0);
+}
+
+static void
+prometheus_latency_histogram_is_cumulative_and_has_no_pid_label(void **state)
+{
+	struct mem_ring m;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	mem_ring_init(&m, CAP);
+	m.r.hdr->upstats.lat_bucket[0] = 2;
+	m.r.hdr->upstats.lat_bucket[3] = 5;
+	m.r.hdr->upstats.lat_bucket[RING_LAT_BUCKETS - 1] = 1;
+	m.r.hdr->upstats.lat_count = 8;
+	m.r.hdr->upstats.lat_sum_us = 123456;
+	m.r.hdr->upstats.errors[RING_ERR_THROTTLED] = 4;
+	assert_int_equal(take(&m), 0);
+	f = open_memstream(&buf, &len);
+	shmstat_render_prometheus(f, &snap);
+	fclose(f);
+	assert_non_null(strstr(buf, "# TYPE s3ring_upload_latency_seconds histogram\n"));
+	assert_non_null(strstr(buf, "s3ring_upload_latency_seconds_bucket{ring=\"t\",le=\"0.001\"} 2\n"));
+	assert_non_null(strstr(buf, "s3ring_upload_latency_seconds_bucket{ring=\"t\",le=\"0.01\"} 7\n"));
+	assert_non_null(strstr(buf, "s3ring_upload_latency_seconds_bucket{ring=\"t\",le=\"+Inf\"} 8\n"));
+	assert_non_null(strstr(buf, "s3ring_upload_latency_seconds_count{ring=\"t\"} 8\n"));
+	assert_non_null(strstr(buf, "s3ring_upload_latency_seconds_sum{ring=\"t\"} 0.123456\n"));
+	assert_non_null(strstr(buf, "s3ring_upload_errors_total{ring=\"t\",class=\"throttled\"} 4\n"));
+	assert_null(strstr(buf, "pid=\""));
+	free(buf);
+	mem_ring_free(&m);
 }
 
 /* -------------------------------------------------------------- helper */
@@ -964,6 +1117,12 @@ main(int argc, char **argv)
 		cmocka_unit_test(check_warns_above_80_percent_full),
 		cmocka_unit_test(check_warns_on_new_drops_only),
 		cmocka_unit_test(check_is_critical_when_uploader_dead_stale_or_alarmed),
+		cmocka_unit_test(a_dead_uploader_is_never_shown_draining),
+		cmocka_unit_test(check_warns_then_goes_critical_on_oldest_pending_age),
+		cmocka_unit_test(check_names_the_error_of_an_uploader_failing_too_long),
+		cmocka_unit_test(check_warns_on_dead_letters_since_the_last_check),
+		cmocka_unit_test(check_cuts_a_long_error_between_words),
+		cmocka_unit_test(prometheus_latency_histogram_is_cumulative_and_has_no_pid_label),
 	};
 
 	if (argc > 2 && strcmp(argv[1], "ring") == 0 && strcmp(argv[2], "seeds") == 0)

@@ -2,7 +2,7 @@
 # demo.sh -- s3ring end to end against a local S3 server (make demo).
 #
 # Starts s3rver on 127.0.0.1 with a bucket, starts s3ring-uploader on the
-# ring "demo-PID", runs the example application (4 processes, 10,000
+# ring "demo", runs the example application (4 processes, 10,000
 # messages), shows shmstat while the messages flow and afterwards, lists the
 # bucket and checks the count, and stops everything it started, by PID.
 # State lives in .demo/ and is cleared at the start, so the demo works twice
@@ -20,7 +20,9 @@ TOTAL=$((PROCS * EACH))
 UPL=
 APP=
 
-say() { printf '\033[1mdemo:\033[0m %s\n' "$*"; }
+# Bold only on a terminal: a pipe or a log file gets plain text.
+if [ -t 1 ]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; else BOLD= PLAIN=; fi
+say() { printf '%sdemo:%s %s\n' "$BOLD" "$PLAIN" "$*"; }
 die() { say "FAILED: $*"; exit 1; }
 
 stop_all() {

@@ -217,9 +217,12 @@ main(int argc, char **argv)
 
 	p = s3ring_open(ring, 0);
 	if (p == NULL) {
+		/* s3ring_open's EINVAL is about the name (flags are ours and
+		 * valid), and s3ring_strerror's EINVAL text speaks of keys. */
 		fprintf(stderr, "%s: ring %s: %s\n", prog,
 		    ring ? ring : (getenv("S3RING_RING") ? getenv("S3RING_RING") : "default"),
-		    s3ring_strerror(errno));
+		    errno == EINVAL ? "not a valid ring name (1 to 200 of A-Z a-z 0-9 . _ -, "
+		    "not starting with a dot)" : s3ring_strerror(errno));
 		return 1;
 	}
 	rc = prefix != NULL ? put_lines(p, prefix, timeout) :

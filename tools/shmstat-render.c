@@ -308,6 +308,26 @@ shmstat_snapshot(struct shmstat_snap *s, const char *ring_name,
 		s->last_error_age_ms = env->now_real_ns > le ?
 		    (env->now_real_ns - le) / NS_PER_MS : 0;
 
+	const struct ring_upstats *st = &h->upstats;
+	uint64_t fs = load64(&st->failing_since_realtime_ns);
+	uint64_t ls = load64(&st->last_success_realtime_ns);
+	if (fs != 0) {
+		s->failing = true;
+		s->failing_for_ms = env->now_real_ns > fs ? (env->now_real_ns - fs) / NS_PER_MS : 0;
+	}
+	if (ls != 0) {
+		s->have_last_success = true;
+		s->last_success_age_ms = env->now_real_ns > ls ?
+		    (env->now_real_ns - ls) / NS_PER_MS : 0;
+	}
+	s->failed_attempts = load64(&st->failed_attempts);
+	for (unsigned i = 0; i < RING_ERR_NCLASSES; i++)
+		s->errors[i] = load64(&st->errors[i]);
+	s->lat_count = load64(&st->lat_count);
+	s->lat_sum_us = load64(&st->lat_sum_us);
+	for (unsigned i = 0; i < RING_LAT_BUCKETS; i++)
+		s->lat_bucket[i] = load64(&st->lat_bucket[i]);
+
 	for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++) {
 		const struct ring_slot *sl = &h->slots[i];
 		struct shmstat_producer p = { .slot = i };
@@ -469,6 +489,51 @@ hage(char buf[HBUF], uint64_t ms)
 	return buf;
 }
 
+const char *
+shmstat_errclass_name(unsigned cls)
+{
+	static const char *const names[RING_ERR_NCLASSES] = {
+		[RING_ERR_NETWORK] = "network", [RING_ERR_THROTTLED] = "throttled",
+		[RING_ERR_SERVER] = "server", [RING_ERR_CONFIG] = "config",
+		[RING_ERR_MESSAGE] = "message",
+	};
+
+	return cls < RING_ERR_NCLASSES ? names[cls] : "other";
+}
+
+static const uint64_t lat_bounds_ms[RING_LAT_BUCKETS - 1] = RING_LAT_BOUNDS_MS;
+
+/* The upper bound (ms) of the bucket holding the q-quantile of the
+ * attempts, or 0 with none; UINT64_MAX for the +Inf bucket. The counters
+ * are read one by one while the uploader writes them, so the total is
+ * the buckets' own sum, not lat_count. */
+static uint64_t
+lat_quantile_ms(const struct shmstat_snap *s, double q)
+{
+	uint64_t total = 0, acc = 0;
+
+	for (unsigned i = 0; i < RING_LAT_BUCKETS; i++)
+		total += s->lat_bucket[i];
+	if (total == 0)
+		return 0;
+	for (unsigned i = 0; i < RING_LAT_BUCKETS; i++) {
+		acc += s->lat_bucket[i];
+		if ((double)acc >= q * (double)total)
+			return i < RING_LAT_BUCKETS - 1 ? lat_bounds_ms[i] : UINT64_MAX;
+	}
+	return UINT64_MAX;
+}
+
+static const char *
+lat_str(char *buf, size_t cap, uint64_t ms)
+{
+	if (ms == UINT64_MAX)
+		snprintf(buf, cap, ">%" PRIu64 "ms", lat_bounds_ms[RING_LAT_BUCKETS - 2]);
+	else
+		snprintf(buf, cap, "<=%" PRIu64 "ms", ms);
+	return buf;
+}
+
 static unsigned
 used_pct(const struct shmstat_snap *s)
 {
@@ -520,12 +585,31 @@ shmstat_render_text(FILE *f, const struct shmstat_snap *s)
 		fprintf(f, "ALARM: dead-letter spool unusable\n");
 	if (s->uploader_flags & RING_UPLOADER_CORRUPT_ALARM)
 		fprintf(f, "ALARM: the uploader found the ring corrupt\n");
-	if (s->uploader_flags & RING_UPLOADER_DRAINING)
+	/* The flag stays set after the process exits: a dead uploader is
+	 * reported as dead, not as draining. */
+	if ((s->uploader_flags & RING_UPLOADER_DRAINING) && s->uploader_alive)
 		fprintf(f, "uploader is draining (SIGTERM received)\n");
 	if (s->have_last_error)
 		fprintf(f, "last error (%s ago): %s\n",
 		    hage(a, s->last_error_age_ms),
 		    shmstat_printable(err, sizeof(err), s->last_error, RING_LINE));
+	if (s->failing)
+		fprintf(f, "FAILING: every upload attempt has failed for %s\n",
+		    hage(a, s->failing_for_ms));
+	fprintf(f, "uploaded %s; last success %s%s\n", hsize(a, s->uploaded_bytes),
+	    s->have_last_success ? hage(b, s->last_success_age_ms) : "never",
+	    s->have_last_success ? " ago" : "");
+	fprintf(f, "failed attempts %" PRIu64 ":", s->failed_attempts);
+	for (unsigned i = 0; i < RING_ERR_NCLASSES; i++)
+		fprintf(f, " %s %" PRIu64, shmstat_errclass_name(i), s->errors[i]);
+	fputc('\n', f);
+	if (s->lat_count != 0) {
+		char p50[32], p99[32];
+		fprintf(f, "attempt latency: %" PRIu64 " attempts, mean %.1fms, p50 %s, p99 %s\n",
+		    s->lat_count, (double)s->lat_sum_us / 1000 / (double)s->lat_count,
+		    lat_str(p50, sizeof(p50), lat_quantile_ms(s, 0.5)),
+		    lat_str(p99, sizeof(p99), lat_quantile_ms(s, 0.99)));
+	}
 
 	if (s->nproducers == 0) {
 		fprintf(f, "\nno producer has attached\n");
@@ -579,6 +663,16 @@ json_bool(FILE *f, const char *key, bool v)
 	fprintf(f, "\"%s\":%s,", key, v ? "true" : "false");
 }
 
+/* ,"key":v or ,"key":null (no trailing comma: it follows a value). */
+static void
+json_opt_u64(FILE *f, const char *key, bool have, uint64_t v)
+{
+	if (have)
+		fprintf(f, ",\"%s\":%" PRIu64, key, v);
+	else
+		fprintf(f, ",\"%s\":null", key);
+}
+
 void
 shmstat_render_json(FILE *f, const struct shmstat_snap *s,
     const struct shmstat_rates *r)
@@ -624,18 +718,35 @@ shmstat_render_json(FILE *f, const struct shmstat_snap *s,
 	json_bool(f, "config_alarm", s->uploader_flags & RING_UPLOADER_CONFIG_ALARM);
 	json_bool(f, "spool_alarm", s->uploader_flags & RING_UPLOADER_SPOOL_ALARM);
 	json_bool(f, "corrupt_alarm", s->uploader_flags & RING_UPLOADER_CORRUPT_ALARM);
-	json_bool(f, "draining", s->uploader_flags & RING_UPLOADER_DRAINING);
+	json_bool(f, "draining", (s->uploader_flags & RING_UPLOADER_DRAINING) &&
+	    s->uploader_alive);
 	fputs("\"last_error\":", f);
 	if (s->have_last_error)
 		shmstat_json_string(f, s->last_error, RING_LINE);
 	else
 		fputs("null", f);
-	fputs(",\"last_error_age_ms\":", f);
-	if (s->have_last_error)
-		fprintf(f, "%" PRIu64, s->last_error_age_ms);
-	else
-		fputs("null", f);
-
+	json_opt_u64(f, "last_error_age_ms", s->have_last_error, s->last_error_age_ms);
+	json_opt_u64(f, "failing_for_ms", s->failing, s->failing_for_ms);
+	json_opt_u64(f, "last_success_age_ms", s->have_last_success,
+	    s->last_success_age_ms);
+	fprintf(f, ",\"failed_attempts\":%" PRIu64 ",\"errors\":{", s->failed_attempts);
+	for (unsigned i = 0; i < RING_ERR_NCLASSES; i++)
+		fprintf(f, "%s\"%s\":%" PRIu64, i ? "," : "", shmstat_errclass_name(i),
+		    s->errors[i]);
+	fprintf(f, "},\"latency\":{\"count\":%" PRIu64 ",\"sum_us\":%" PRIu64
+	    ",\"buckets\":[", s->lat_count, s->lat_sum_us);
+	{
+		uint64_t acc = 0;
+		for (unsigned i = 0; i < RING_LAT_BUCKETS; i++) {
+			acc += s->lat_bucket[i];
+			if (i < RING_LAT_BUCKETS - 1)
+				fprintf(f, "%s{\"le_ms\":%" PRIu64 ",\"count\":%" PRIu64 "}",
+				    i ? "," : "", lat_bounds_ms[i], acc);
+			else
+				fprintf(f, ",{\"le_ms\":null,\"count\":%" PRIu64 "}", acc);
+		}
+	}
+	fputs("]}", f);
 	fputs(",\"uploader\":{", f);
 	json_u64(f, "pid", s->uploader_pid);
 	json_bool(f, "alive", s->uploader_alive);
@@ -784,9 +895,49 @@ shmstat_render_prometheus(FILE *f, const struct shmstat_snap *s)
 		fputs("\"} 1\n", f);
 	}
 
+	PROM_C("upload_failed_attempts", "Upload attempts that failed, all classes.",
+	    s->failed_attempts);
+	prom_family(f, "upload_errors_total", "counter",
+	    "Failed upload attempts by error class.");
+	for (unsigned i = 0; i < RING_ERR_NCLASSES; i++) {
+		fputs("s3ring_upload_errors_total{", f);
+		prom_ring(f, s);
+		fprintf(f, ",class=\"%s\"} %" PRIu64 "\n", shmstat_errclass_name(i),
+		    s->errors[i]);
+	}
+	PROM_G("uploader_failing", "1 while every upload attempt fails.", s->failing);
+	prom_family(f, "uploader_failing_seconds", "gauge",
+	    "Seconds since the first failure after the last success (0 when uploads work).");
+	fputs("s3ring_uploader_failing_seconds{", f);
+	prom_ring(f, s);
+	fprintf(f, "} %.3f\n", s->failing ? (double)s->failing_for_ms / 1000 : 0.0);
+	prom_family(f, "upload_latency_seconds", "histogram",
+	    "Latency of upload attempts.");
+	{
+		uint64_t acc = 0;
+		for (unsigned i = 0; i < RING_LAT_BUCKETS; i++) {
+			acc += s->lat_bucket[i];
+			fputs("s3ring_upload_latency_seconds_bucket{", f);
+			prom_ring(f, s);
+			if (i < RING_LAT_BUCKETS - 1)
+				fprintf(f, ",le=\"%g\"} %" PRIu64 "\n",
+				    (double)lat_bounds_ms[i] / 1000, acc);
+			else
+				fprintf(f, ",le=\"+Inf\"} %" PRIu64 "\n", acc);
+		}
+		/* _count is the buckets' sum, so the two agree even when the
+		 * snapshot raced the writer. */
+		fputs("s3ring_upload_latency_seconds_sum{", f);
+		prom_ring(f, s);
+		fprintf(f, "} %.6f\n", (double)s->lat_sum_us / 1e6);
+		fputs("s3ring_upload_latency_seconds_count{", f);
+		prom_ring(f, s);
+		fprintf(f, "} %" PRIu64 "\n", acc);
+	}
+
 	/* Per slot: a slot's counters never decrease, so they are proper
-	 * counters; the pid is a label of the liveness gauge only, to keep
-	 * series from churning with every producer restart. */
+	 * counters. No pid in any label: series would churn with every
+	 * producer restart (the pid is in --json). */
 	if (s->nproducers == 0)
 		return;
 	prom_family(f, "producer_alive", "gauge",
@@ -794,8 +945,8 @@ shmstat_render_prometheus(FILE *f, const struct shmstat_snap *s)
 	for (unsigned i = 0; i < s->nproducers; i++) {
 		fputs("s3ring_producer_alive{", f);
 		prom_ring(f, s);
-		fprintf(f, ",slot=\"%u\",pid=\"%" PRIu32 "\"} %d\n",
-		    s->producers[i].slot, s->producers[i].pid, s->producers[i].alive);
+		fprintf(f, ",slot=\"%u\"} %d\n", s->producers[i].slot,
+		    s->producers[i].alive);
 	}
 	prom_family(f, "producer_produced_total", "counter",
 	    "Records committed through the producer slot.");
@@ -833,6 +984,32 @@ append(char *buf, size_t cap, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Copies the printable form of src into dst, cut at a word boundary when
+ * it does not fit (an ellipsis marks the cut): a status line names the
+ * whole error, or whole words of it, never "the bucket is i". */
+static const char *
+words(char *dst, size_t cap, const char *src, size_t len)
+{
+	char buf[RING_LINE + 1];
+	size_t n;
+
+	shmstat_printable(buf, sizeof(buf), src, len);
+	n = strlen(buf);
+	if (n < cap) {
+		memcpy(dst, buf, n + 1);
+		return dst;
+	}
+	n = cap > 4 ? cap - 4 : 0;
+	while (n > 0 && buf[n] != ' ')
+		n--;
+	while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == ',' || buf[n - 1] == ';' ||
+	    buf[n - 1] == ':'))
+		n--;
+	memcpy(dst, buf, n);
+	snprintf(dst + n, cap - n, "...");
+	return dst;
+}
+
 int
 shmstat_check(const struct shmstat_snap *s, const struct shmstat_check_cfg *cfg,
     char *line, size_t cap)
@@ -842,6 +1019,8 @@ shmstat_check(const struct shmstat_snap *s, const struct shmstat_check_cfg *cfg,
 	int st = SHMSTAT_OK;
 	uint64_t new_drops = s->dropped_full > cfg->drops_baseline ?
 	    s->dropped_full - cfg->drops_baseline : 0;
+	uint64_t new_dead = s->dead_lettered > cfg->dead_baseline ?
+	    s->dead_lettered - cfg->dead_baseline : 0;
 	unsigned pct = used_pct(s);
 
 #define REASON(level, ...) do { \
@@ -862,8 +1041,33 @@ shmstat_check(const struct shmstat_snap *s, const struct shmstat_check_cfg *cfg,
 		    hage(a, s->heartbeat_age_ms));
 	if (s->uploader_flags & RING_UPLOADER_CONFIG_ALARM)
 		REASON(SHMSTAT_CRITICAL, "configuration error: %s",
-		    s->have_last_error ? shmstat_printable(err, 61, s->last_error,
+		    s->have_last_error ? words(err, sizeof(err), s->last_error,
 		    RING_LINE) : "(no message)");
+	/* During a configuration alarm the error is named above already. */
+	int failing_level = !s->failing ? SHMSTAT_OK :
+	    cfg->failing_crit_ms != 0 && s->failing_for_ms >= cfg->failing_crit_ms ?
+	    SHMSTAT_CRITICAL : cfg->failing_warn_ms != 0 &&
+	    s->failing_for_ms >= cfg->failing_warn_ms ? SHMSTAT_WARNING : SHMSTAT_OK;
+	if (failing_level != SHMSTAT_OK)
+		REASON(failing_level, "every upload has failed for %s%s%s",
+		    hage(a, s->failing_for_ms),
+		    s->have_last_error && !(s->uploader_flags & RING_UPLOADER_CONFIG_ALARM) ?
+		    ", last error: " : "",
+		    s->have_last_error && !(s->uploader_flags & RING_UPLOADER_CONFIG_ALARM) ?
+		    words(err, sizeof(err), s->last_error, RING_LINE) : "");
+	if (s->have_oldest && cfg->age_crit_ms != 0 &&
+	    s->oldest_pending_age_ms >= cfg->age_crit_ms)
+		REASON(SHMSTAT_CRITICAL, "oldest pending message %s old",
+		    hage(a, s->oldest_pending_age_ms));
+	else if (s->have_oldest && cfg->age_warn_ms != 0 &&
+	    s->oldest_pending_age_ms >= cfg->age_warn_ms)
+		REASON(SHMSTAT_WARNING, "oldest pending message %s old",
+		    hage(a, s->oldest_pending_age_ms));
+	if (new_dead != 0)
+		REASON(cfg->dead_crit != 0 && new_dead >= cfg->dead_crit ?
+		    SHMSTAT_CRITICAL : SHMSTAT_WARNING,
+		    "%" PRIu64 " new dead letter%s since the last check", new_dead,
+		    new_dead == 1 ? "" : "s");
 	if (s->used_bytes * 100 > (uint64_t)cfg->full_warn_pct * s->capacity)
 		REASON(SHMSTAT_WARNING, "ring %u%% full", pct);
 	if (new_drops != 0)
@@ -890,9 +1094,9 @@ shmstat_check(const struct shmstat_snap *s, const struct shmstat_check_cfg *cfg,
 
 	snprintf(line, cap, "S3RING %s - ring %s: %s | used_pct=%u%%;%u;;0;100 "
 	    "pending=%" PRIu64 " in_flight=%" PRIu64 " dropped_full=%" PRIu64 "c "
-	    "uploaded=%" PRIu64 "c", names[st],
+	    "uploaded=%" PRIu64 "c dead_lettered=%" PRIu64 "c", names[st],
 	    shmstat_printable(name, sizeof(name), s->ring, sizeof(s->ring)), why, pct,
 	    cfg->full_warn_pct, s->pending, s->in_flight, s->dropped_full,
-	    s->uploaded);
+	    s->uploaded, s->dead_lettered);
 	return st;
 }

@@ -33,6 +33,7 @@
 #include "ring.h"
 #include "shmstat.h"
 #include "sigbus.h"
+#include "shmstat-listen.h"
 
 static const char *prog = "shmstat";
 
@@ -44,6 +45,7 @@ struct opts {
 	double watch_s;            /* 0: once */
 	const char *output;        /* NULL: stdout */
 	const char *state;         /* --check state file; NULL: default */
+	const char *listen;        /* --listen ADDRESS:PORT; NULL: none */
 	struct shmstat_check_cfg check;
 };
 
@@ -265,38 +267,47 @@ state_path(char *buf, size_t cap, const struct opts *o)
 	    o->ring);
 }
 
-/* Returns the dropped_full stored for this ring incarnation, or 0 when
- * there is none: a checker that has never looked counts every drop as new.
- * A file not owned by us (planted in /tmp) is ignored. */
-static uint64_t
-state_load(const char *path, uint64_t created)
+/* Reads the dropped_full and dead_lettered stored for this ring
+ * incarnation into *dropped and *dead, or leaves 0 when there is none: a
+ * checker that has never looked counts every drop and dead letter as new.
+ * A file not owned by us (planted in /tmp) is ignored. Version 1 files
+ * (drops only) are read too; their dead-letter baseline is the current
+ * count, passed in dead. */
+static void
+state_load(const char *path, uint64_t created, uint64_t *dropped, uint64_t *dead)
 {
-	unsigned long long c = 0, d = 0;
+	unsigned long long c = 0, d = 0, x = 0;
+	uint64_t current_dead = *dead;
 	char buf[128];
 	struct stat st;
 	ssize_t n;
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
+	*dropped = *dead = 0;
 	if (fd < 0)
-		return 0;
+		return;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
 		close(fd);
-		return 0;
+		return;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return 0;
+		return;
 	buf[n] = '\0';
-	if (sscanf(buf, "shmstat-check 1 %llu %llu", &c, &d) != 2 || c != created)
-		return 0;
-	return d;
+	if (sscanf(buf, "shmstat-check 2 %llu %llu %llu", &c, &d, &x) == 3 && c == created) {
+		*dropped = d;
+		*dead = x;
+	} else if (sscanf(buf, "shmstat-check 1 %llu %llu", &c, &d) == 2 && c == created) {
+		*dropped = d;
+		*dead = current_dead;
+	}
 }
 
 /* Stores the figures atomically (a temporary file renamed over the old
  * one), so concurrent checks never read half a file. Returns 0 or -errno. */
 static int
-state_store(const char *path, uint64_t created, uint64_t dropped)
+state_store(const char *path, uint64_t created, uint64_t dropped, uint64_t dead)
 {
 	char tmp[PATH_MAX + 32], buf[128];
 	int fd, n, rc = 0;
@@ -306,8 +317,8 @@ state_store(const char *path, uint64_t created, uint64_t dropped)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	n = snprintf(buf, sizeof(buf), "shmstat-check 1 %" PRIu64 " %" PRIu64 "\n",
-	    created, dropped);
+	n = snprintf(buf, sizeof(buf), "shmstat-check 2 %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+	    created, dropped, dead);
 	if (write(fd, buf, (size_t)n) != n)
 		rc = errno ? -errno : -EIO;
 	if (close(fd) < 0 && rc == 0)
@@ -340,9 +351,10 @@ run_check(const struct opts *o)
 		return SHMSTAT_UNKNOWN;
 	}
 	state_path(path, sizeof(path), o);
-	cfg.drops_baseline = state_load(path, s->created_realtime_ns);
+	cfg.dead_baseline = s->dead_lettered;
+	state_load(path, s->created_realtime_ns, &cfg.drops_baseline, &cfg.dead_baseline);
 	rc = shmstat_check(s, &cfg, line, sizeof(line));
-	(void)state_store(path, s->created_realtime_ns, s->dropped_full);
+	(void)state_store(path, s->created_realtime_ns, s->dropped_full, s->dead_lettered);
 	printf("%s\n", line);
 	free(s);
 	return rc;
@@ -497,6 +509,64 @@ run_show(const struct opts *o)
 	return rc;
 }
 
+/* ------------------------------------------------------------- listen */
+
+/* One scrape: a fresh sample of the ring, in the Prometheus format. */
+static int
+scrape(void *arg, char **buf, size_t *len, char *msg, size_t msgcap)
+{
+	const struct opts *o = arg;
+	struct shmstat_snap *s = malloc(sizeof(*s));
+	char why[512];
+	FILE *f;
+	int rc;
+
+	*buf = NULL;
+	*len = 0;
+	if (s == NULL) {
+		snprintf(msg, msgcap, "out of memory\n");
+		return -ENOMEM;
+	}
+	rc = sample(s, o->ring);
+	if (rc < 0) {
+		describe_error(why, sizeof(why), o->ring, rc, s);
+		snprintf(msg, msgcap, "ring %s: %s\n", o->ring, why);
+		free(s);
+		return rc;
+	}
+	f = open_memstream(buf, len);
+	if (f == NULL) {
+		free(s);
+		snprintf(msg, msgcap, "out of memory\n");
+		return -ENOMEM;
+	}
+	shmstat_render_prometheus(f, s);
+	free(s);
+	if (fclose(f) != 0) {
+		snprintf(msg, msgcap, "out of memory\n");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int
+run_listen(const struct opts *o)
+{
+	struct sockaddr_in sa;
+
+	if (shmstat_parse_listen(o->listen, &sa) < 0) {
+		fprintf(stderr, "%s: --listen %s: not ADDRESS:PORT (an IPv4 address, e.g. 127.0.0.1:9464)\n",
+		    prog, o->listen);
+		return EX_USAGE;
+	}
+	if (shmstat_listen(&sa, scrape, (void *)o, &stop_requested, stderr) < 0) {
+		fprintf(stderr, "%s: --listen %s: cannot listen there (in use, or not an address of this host)\n",
+		    prog, o->listen);
+		return 1;
+	}
+	return 0;
+}
+
 /* -------------------------------------------------------------- main */
 
 static void
@@ -505,7 +575,9 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: %s [--ring NAME] [--json | --prometheus | --check] [--watch SECONDS]\n"
 	    "       [--output FILE] [--state FILE] [--full-warn PERCENT]\n"
-	    "       [--heartbeat-max SECONDS]\n", prog);
+	    "       [--heartbeat-max SECONDS] [--age-warn S] [--age-crit S]\n"
+	    "       [--failing-warn S] [--failing-crit S] [--dead-crit N]\n"
+	    "       %s [--ring NAME] --listen ADDRESS:PORT\n", prog, prog);
 }
 
 static int
@@ -536,13 +608,21 @@ main(int argc, char **argv)
 		{ "state", required_argument, NULL, 's' },
 		{ "full-warn", required_argument, NULL, 'F' },
 		{ "heartbeat-max", required_argument, NULL, 'H' },
+		{ "age-warn", required_argument, NULL, 'a' },
+		{ "age-crit", required_argument, NULL, 'A' },
+		{ "failing-warn", required_argument, NULL, 'f' },
+		{ "failing-crit", required_argument, NULL, 'C' },
+		{ "dead-crit", required_argument, NULL, 'D' },
+		{ "listen", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = {
 		.mode = MODE_TEXT,
 		.check = { .full_warn_pct = 80, .heartbeat_max_ms = 10000,
-		    .writing_warn_ms = 10000 },
+		    .writing_warn_ms = 10000,
+		    .age_warn_ms = 60000, .age_crit_ms = 300000,
+		    .failing_warn_ms = 60000, .failing_crit_ms = 300000 },
 	};
 	int usage_rc = EX_USAGE, ch, modes = 0;
 	const char *errstr;
@@ -554,6 +634,26 @@ main(int argc, char **argv)
 			usage_rc = SHMSTAT_UNKNOWN;
 
 	while ((ch = getopt_long(argc, argv, "r:jpcw:o:s:F:H:h", longopts, NULL)) != -1) {
+		uint64_t *ms = ch == 'a' ? &o.check.age_warn_ms : ch == 'A' ?
+		    &o.check.age_crit_ms : ch == 'f' ? &o.check.failing_warn_ms :
+		    ch == 'C' ? &o.check.failing_crit_ms : NULL;
+
+		if (ms != NULL) {
+			/* 0 turns the level off. */
+			if (strcmp(optarg, "0") == 0) {
+				*ms = 0;
+				continue;
+			}
+			if (parse_seconds(optarg, &d) < 0) {
+				fprintf(stderr, "%s: --%s: not a number of seconds (0 for off, "
+				    "else 0.01 to 86400): %s\n", prog,
+				    ch == 'a' ? "age-warn" : ch == 'A' ? "age-crit" :
+				    ch == 'f' ? "failing-warn" : "failing-crit", optarg);
+				return usage_rc;
+			}
+			*ms = (uint64_t)(d * 1000);
+			continue;
+		}
 		switch (ch) {
 		case 'r':
 			o.ring = optarg;
@@ -598,6 +698,16 @@ main(int argc, char **argv)
 			}
 			o.check.heartbeat_max_ms = (uint64_t)(d * 1000);
 			break;
+		case 'D':
+			o.check.dead_crit = (uint64_t)strtonum(optarg, 0, 1000000000, &errstr);
+			if (errstr != NULL) {
+				fprintf(stderr, "%s: --dead-crit %s: %s\n", prog, optarg, errstr);
+				return usage_rc;
+			}
+			break;
+		case 'l':
+			o.listen = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -605,6 +715,11 @@ main(int argc, char **argv)
 			usage(stderr);
 			return usage_rc;
 		}
+	}
+	if (o.listen != NULL && (modes > 0 || o.watch_s > 0 || o.output != NULL)) {
+		fprintf(stderr, "%s: --listen serves the Prometheus format by itself: it takes "
+		    "no --json, --prometheus, --check, --watch or --output\n", prog);
+		return EX_USAGE;
 	}
 	if (optind != argc || modes > 1 || (o.mode == MODE_CHECK && o.watch_s > 0) ||
 	    (o.output != NULL && o.mode == MODE_CHECK)) {
@@ -622,5 +737,7 @@ main(int argc, char **argv)
 		    strerror(errno));
 		return SHMSTAT_UNKNOWN;
 	}
+	if (o.listen != NULL)
+		return run_listen(&o);
 	return o.mode == MODE_CHECK ? run_check(&o) : run_show(&o);
 }

@@ -99,6 +99,16 @@ struct shmstat_snap {
 	uint64_t last_error_age_ms;
 	char last_error[RING_LINE + 1]; /* raw bytes, NUL-terminated here */
 
+	/* The uploader's visibility block (struct ring_upstats). */
+	bool failing;               /* every attempt failed since failing_for_ms */
+	uint64_t failing_for_ms;
+	bool have_last_success;
+	uint64_t last_success_age_ms;
+	uint64_t failed_attempts;
+	uint64_t errors[RING_ERR_NCLASSES];
+	uint64_t lat_count, lat_sum_us;
+	uint64_t lat_bucket[RING_LAT_BUCKETS]; /* per bucket, not cumulative */
+
 	unsigned nproducers;
 	struct shmstat_producer producers[RING_MAX_PRODUCERS];
 };
@@ -153,11 +163,24 @@ void shmstat_json_string(FILE *f, const char *src, size_t len);
  * line-oriented format. Returns dst. */
 char *shmstat_printable(char *dst, size_t cap, const char *src, size_t len);
 
+/* The names of the error classes, for every output format. */
+const char *shmstat_errclass_name(unsigned cls);
+
 struct shmstat_check_cfg {
 	unsigned full_warn_pct;      /* WARNING above this use (80) */
 	uint64_t heartbeat_max_ms;   /* CRITICAL when older (10 s) */
 	uint64_t writing_warn_ms;    /* WARNING: a record written this long (10 s) */
 	uint64_t drops_baseline;     /* dropped_full at the last check */
+	/* Oldest pending message: WARNING / CRITICAL when older (60 s,
+	 * 300 s); 0 turns the level off. */
+	uint64_t age_warn_ms, age_crit_ms;
+	/* An uploader whose every attempt has failed for this long (60 s,
+	 * 300 s); 0 turns the level off. */
+	uint64_t failing_warn_ms, failing_crit_ms;
+	/* Dead letters since the last check: WARNING when any, CRITICAL
+	 * when at least dead_crit of them (0: never critical). */
+	uint64_t dead_baseline;
+	uint64_t dead_crit;
 };
 
 /* Evaluates the ring's state for --check and writes one status line

@@ -25,7 +25,7 @@
 
 #define CONFIG_FILE_MAX (64 * 1024)
 
-enum opt_type { T_STR, T_BOOL, T_UINT, T_SIZE, T_SECS, T_MODE, T_GROUP, T_LEVEL };
+enum opt_type { T_STR, T_BOOL, T_UINT, T_SIZE, T_SECS, T_MODE, T_GROUP, T_LEVEL, T_OBJ };
 
 struct opt {
 	const char *name;
@@ -62,6 +62,18 @@ static const struct opt opts[] = {
 	{ "stop-timeout", T_SECS, offsetof(struct config, stop_timeout_s), 0, 1, 3600, "SIGTERM: drain this long at most" },
 	{ "ring-mode", T_MODE, offsetof(struct config, ring_mode), 0, 0, 0, "ring permissions when creating it (octal)" },
 	{ "ring-group", T_GROUP, offsetof(struct config, ring_gid), 0, 0, 0, "ring group when creating it" },
+	/* Object options (objopts.c parses them), global here, per key
+	 * prefix in [prefix "P"] sections of the config file. */
+	{ "content-type", T_OBJ, 0, 0, 0, 0, "Content-Type (default: from the key's extension)" },
+	{ "cache-control", T_OBJ, 0, 0, 0, 0, "Cache-Control of the objects" },
+	{ "content-encoding", T_OBJ, 0, 0, 0, 0, "Content-Encoding of the objects (e.g. gzip)" },
+	{ "storage-class", T_OBJ, 0, 0, 0, 0, "S3 storage class (STANDARD_IA, INTELLIGENT_TIERING, ...)" },
+	{ "sse", T_OBJ, 0, 0, 0, 0, "server-side encryption: AES256 or aws:kms" },
+	{ "sse-kms-key-id", T_OBJ, 0, 0, 0, 0, "KMS key id, ARN or alias (sse = aws:kms)" },
+	{ "sse-bucket-key", T_OBJ, 0, 0, 0, 0, "use an S3 bucket key for SSE-KMS (true/false)" },
+	{ "acl", T_OBJ, 0, 0, 0, 0, "canned ACL, e.g. bucket-owner-full-control" },
+	{ "tag", T_OBJ, 0, 0, 0, 0, "object tag NAME=VALUE (repeatable, up to 10)" },
+	{ "meta", T_OBJ, 0, 0, 0, 0, "user metadata NAME=VALUE, sent as x-amz-meta-NAME (repeatable)" },
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -91,6 +103,7 @@ config_defaults(struct config *c)
 	c->stop_timeout_s = 8;
 	c->ring_mode = 0600;
 	c->ring_gid = (gid_t)-1;
+	c->nobj = 1; /* the global rule, empty */
 }
 
 static const struct opt *
@@ -181,6 +194,8 @@ config_set(struct config *c, const char *name, const char *value, char *err,
 		return -EINVAL;
 	}
 	switch (o->type) {
+	case T_OBJ:
+		return objopts_set(&c->obj[0], o->name, value, err, errlen);
 	case T_STR:
 		if (strlen(value) >= o->size) {
 			seterr(err, errlen, "%s: value longer than %zu bytes", o->name, o->size - 1);
@@ -285,13 +300,59 @@ trim(char *s)
 	return s;
 }
 
+/* Parses a `[prefix "P"]` (or `[prefix P]`) line at s and returns the
+ * index of its rule in c->obj, adding it if new; -EINVAL with a message. */
+static int
+open_section(struct config *c, char *s, char *err, size_t errlen)
+{
+	size_t n = strlen(s);
+	char *p;
+
+	if (n < 2 || s[n - 1] != ']') {
+		seterr(err, errlen, "a section line must end with ']'");
+		return -EINVAL;
+	}
+	s[n - 1] = '\0';
+	p = trim(s + 1);
+	if (strncmp(p, "prefix", 6) != 0 || !isspace((unsigned char)p[6])) {
+		seterr(err, errlen, "unknown section '[%s]' (the only one is [prefix \"P\"])", p);
+		return -EINVAL;
+	}
+	p = trim(p + 6);
+	n = strlen(p);
+	if (n >= 2 && (p[0] == '"' || p[0] == '\'') && p[n - 1] == p[0]) {
+		p[n - 1] = '\0';
+		p++;
+		n -= 2;
+	}
+	if (n == 0 || n >= OBJOPTS_PREFIX_MAX) {
+		seterr(err, errlen, "a prefix must have 1 to %d bytes", OBJOPTS_PREFIX_MAX - 1);
+		return -EINVAL;
+	}
+	for (const char *q = p; *q; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f) {
+			seterr(err, errlen, "control character in the prefix");
+			return -EINVAL;
+		}
+	for (unsigned i = 1; i < c->nobj; i++)
+		if (strcmp(c->obj[i].prefix, p) == 0)
+			return (int)i;
+	if (c->nobj >= OBJOPTS_RULES) {
+		seterr(err, errlen, "more than %d [prefix] sections", OBJOPTS_RULES - 1);
+		return -EINVAL;
+	}
+	memset(&c->obj[c->nobj], 0, sizeof(c->obj[0]));
+	memcpy(c->obj[c->nobj].prefix, p, n + 1);
+	return (int)c->nobj++;
+}
+
 int
 config_parse_file_text(struct config *c, const char *text, size_t len,
     const char *fname, char *err, size_t errlen)
 {
 	char line[CONFIG_STR_MAX + 128];
 	size_t i = 0;
-	unsigned lineno = 0;
+	unsigned lineno = 0, section = 0; /* 0: the top level */
 
 	while (i < len) {
 		size_t n = 0;
@@ -315,6 +376,15 @@ config_parse_file_text(struct config *c, const char *text, size_t len,
 		s = trim(line);
 		if (*s == '\0' || *s == '#' || *s == ';')
 			continue;
+		if (*s == '[') {
+			int sec = open_section(c, s, sub, sizeof(sub));
+			if (sec < 0) {
+				seterr(err, errlen, "%s:%u: %s", fname, lineno, sub);
+				return -EINVAL;
+			}
+			section = (unsigned)sec;
+			continue;
+		}
 		eq = strchr(s, '=');
 		if (eq == NULL) {
 			seterr(err, errlen, "%s:%u: expected 'key = value'", fname, lineno);
@@ -336,6 +406,19 @@ config_parse_file_text(struct config *c, const char *text, size_t len,
 		    !strcmp(find_opt(key)->name, "replay"))) {
 			seterr(err, errlen, "%s:%u: '%s' cannot be set in a config file", fname, lineno, key);
 			return -EINVAL;
+		}
+		if (section != 0) {
+			const struct opt *o = find_opt(key);
+			if (o == NULL || o->type != T_OBJ) {
+				seterr(err, errlen, "%s:%u: '%s' is not an object option: only object options may be set in a [prefix] section",
+				    fname, lineno, key);
+				return -EINVAL;
+			}
+			if (objopts_set(&c->obj[section], o->name, val, sub, sizeof(sub)) != 0) {
+				seterr(err, errlen, "%s:%u: %s", fname, lineno, sub);
+				return -EINVAL;
+			}
+			continue;
 		}
 		if (config_set(c, key, val, sub, sizeof(sub)) != 0) {
 			seterr(err, errlen, "%s:%u: %s", fname, lineno, sub);
@@ -499,6 +582,12 @@ config_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
 			return -EINVAL;
 		}
 	}
+	if (objopts_validate(c->obj, c->nobj, sub, sizeof(sub)) != 0) {
+		seterr(err, errlen, "%s", sub);
+		return -EINVAL;
+	}
+	c->argc = argc;
+	c->argv = argv;
 	if (c->max_message == 0)
 		c->max_message = (uint32_t)(RING_DEFAULT_MAX_MESSAGE < c->ring_size / 8 ?
 		    RING_DEFAULT_MAX_MESSAGE : c->ring_size / 8);
@@ -508,4 +597,105 @@ config_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------- reload */
+
+static void
+list_add(char *list, size_t cap, const char *name)
+{
+	size_t n = strlen(list);
+
+	snprintf(list + n, cap - n, "%s%s", n ? "," : "", name);
+}
+
+static bool
+objopts_equal(const struct config *a, const struct config *b)
+{
+	if (a->nobj != b->nobj)
+		return false;
+	for (unsigned i = 0; i < a->nobj; i++)
+		if (memcmp(&a->obj[i], &b->obj[i], sizeof(a->obj[i])) != 0)
+			return false;
+	return true;
+}
+
+void
+config_reload_diff(const struct config *live, const struct config *fresh,
+    char *applied, char *restart, size_t cap)
+{
+	/* The settings that need a restart, by name and offset: the daemon
+	 * built its ring, journal, clients and workers from them. */
+	static const char *const restart_names[] = {
+		"ring", "bucket", "endpoint", "region", "spool", "ca-file",
+		"path-style", "insecure", "allow-foreign-ring", "workers",
+		"ring-size", "max-message", "connect-timeout", "request-timeout",
+		"ring-mode", "ring-group",
+	};
+
+	applied[0] = restart[0] = '\0';
+	if (strcmp(live->log_level, fresh->log_level) != 0)
+		list_add(applied, cap, "log-level");
+	if (strcmp(live->log_file, fresh->log_file) != 0)
+		list_add(applied, cap, "log-file");
+	if (!objopts_equal(live, fresh))
+		list_add(applied, cap, "object options");
+	if (live->max_attempts != fresh->max_attempts)
+		list_add(applied, cap, "max-attempts");
+	if (live->max_age_s != fresh->max_age_s)
+		list_add(applied, cap, "max-age");
+	if (live->recheck_s != fresh->recheck_s)
+		list_add(applied, cap, "recheck-interval");
+	if (strcmp(live->key_prefix, fresh->key_prefix) != 0)
+		list_add(applied, cap, "key-prefix");
+	if (live->stop_timeout_s != fresh->stop_timeout_s)
+		list_add(applied, cap, "stop-timeout");
+	for (size_t i = 0; i < sizeof(restart_names) / sizeof(restart_names[0]); i++) {
+		const struct opt *o = find_opt(restart_names[i]);
+		const char *a = (const char *)live + o->off, *b = (const char *)fresh + o->off;
+		bool same;
+
+		switch (o->type) {
+		case T_STR:
+			same = strcmp(a, b) == 0;
+			break;
+		case T_BOOL:
+			same = *(const bool *)a == *(const bool *)b;
+			break;
+		case T_UINT:
+		case T_SECS:
+			same = *(const unsigned *)a == *(const unsigned *)b;
+			break;
+		case T_SIZE:
+			same = o->off == offsetof(struct config, ring_size) ?
+			    live->ring_size == fresh->ring_size :
+			    live->max_message == fresh->max_message;
+			break;
+		case T_MODE:
+			same = live->ring_mode == fresh->ring_mode;
+			break;
+		case T_GROUP:
+			same = live->ring_gid == fresh->ring_gid;
+			break;
+		default:
+			same = true;
+			break;
+		}
+		if (!same)
+			list_add(restart, cap, restart_names[i]);
+	}
+}
+
+void
+config_apply_runtime(struct config *live, const struct config *fresh)
+{
+	memcpy(live->log_level, fresh->log_level, sizeof(live->log_level));
+	memcpy(live->log_file, fresh->log_file, sizeof(live->log_file));
+	memcpy(live->obj, fresh->obj, sizeof(live->obj));
+	live->nobj = fresh->nobj;
+	live->max_attempts = fresh->max_attempts;
+	live->max_age_s = fresh->max_age_s;
+	live->recheck_s = fresh->recheck_s;
+	memcpy(live->key_prefix, fresh->key_prefix, sizeof(live->key_prefix));
+	live->stop_timeout_s = fresh->stop_timeout_s;
 }

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "objopts.h"
+
 #define CONFIG_STR_MAX 1024
 #define CONFIG_ERR_MAX 512
 
@@ -37,6 +39,14 @@ struct config {
 	unsigned stop_timeout_s;         /* SIGTERM: drain this long at most */
 	mode_t ring_mode;
 	gid_t ring_gid;                  /* (gid_t)-1: the creator's group */
+	/* Object options: obj[0] is the global rule (flags and the file's
+	 * top level), obj[1..nobj-1] the file's [prefix "P"] sections. */
+	struct objopts obj[OBJOPTS_RULES];
+	unsigned nobj;
+	/* The command line config_load() read (borrowed from main): SIGHUP
+	 * loads the settings again from it, so flags keep winning. */
+	int argc;
+	char **argv;
 };
 
 /* Exit status for a usage or configuration error (EX_USAGE). */
@@ -56,8 +66,10 @@ int config_set(struct config *c, const char *name, const char *value,
     char *err, size_t errlen) __attribute__((warn_unused_result));
 
 /* Parses `key = value` lines (comments start with '#' or ';', blank lines
- * are skipped, values may be quoted). Returns 0, or -EINVAL naming the file
- * and line in err. */
+ * are skipped, values may be quoted). A `[prefix "P"]` line starts a
+ * section whose lines are object options for message keys starting with P
+ * (up to OBJOPTS_RULES - 1 sections; a repeated prefix continues its
+ * section). Returns 0, or -EINVAL naming the file and line in err. */
 int config_parse_file_text(struct config *c, const char *text, size_t len,
     const char *fname, char *err, size_t errlen)
     __attribute__((warn_unused_result));
@@ -67,5 +79,22 @@ int config_parse_size(const char *s, uint64_t *out)
     __attribute__((warn_unused_result));
 
 void config_defaults(struct config *c);
+
+/*
+ * What a reload (SIGHUP) may change in a running uploader: log level and
+ * file, object options, max-attempts, max-age, recheck-interval,
+ * key-prefix and stop-timeout. Everything else (the ring, bucket,
+ * endpoint, region, workers, timeouts of the S3 clients, TLS, spool...)
+ * needs a restart.
+ *
+ * config_reload_diff() writes into applied and restart (each cap bytes,
+ * NUL-terminated, comma-separated setting names, "" if none) which
+ * settings differ between live and fresh, split that way.
+ * config_apply_runtime() copies the run-time settings of fresh into live
+ * and leaves the others.
+ */
+void config_reload_diff(const struct config *live, const struct config *fresh,
+    char *applied, char *restart, size_t cap);
+void config_apply_runtime(struct config *live, const struct config *fresh);
 
 #endif

@@ -74,6 +74,7 @@ struct s3_client {
 	char user_agent[128];
 	bool path_style;
 	bool tls_insecure;
+	bool aws_endpoint;		/* no endpoint given: s3.REGION.amazonaws.com */
 	long connect_timeout_ms;
 	long low_speed_bytes;
 	long low_speed_time_s;
@@ -242,7 +243,8 @@ s3_client_new(const struct s3_config *cfg, struct creds *creds)
 	}
 	snprintf(c->bucket, sizeof(c->bucket), "%s", cfg->bucket);
 	endpoint = cfg->endpoint;
-	if (endpoint == NULL || endpoint[0] == '\0') {
+	c->aws_endpoint = endpoint == NULL || endpoint[0] == '\0';
+	if (c->aws_endpoint) {
 		snprintf(def_endpoint, sizeof(def_endpoint),
 		    "https://s3.%s.amazonaws.com", c->region);
 		endpoint = def_endpoint;
@@ -301,6 +303,40 @@ out_free:
 	free(c);
 	errno = -rc;
 	return NULL;
+}
+
+static bool
+valid_region(const char *r)
+{
+	size_t n = strlen(r);
+
+	if (n == 0 || n >= SIGV4_REGION_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((r[i] >= 'a' && r[i] <= 'z') || (r[i] >= '0' && r[i] <= '9') ||
+		    r[i] == '-'))
+			return false;
+	return true;
+}
+
+int
+s3_set_region(struct s3_client *c, const char *region)
+{
+	char endpoint[128];
+
+	if (region == NULL || !valid_region(region))
+		return -EINVAL;
+	snprintf(c->region, sizeof(c->region), "%s", region);
+	if (!c->aws_endpoint)
+		return 0;
+	snprintf(endpoint, sizeof(endpoint), "https://s3.%s.amazonaws.com", region);
+	return parse_endpoint(c, endpoint);
+}
+
+const char *
+s3_region(const struct s3_client *c)
+{
+	return c->region;
 }
 
 void
@@ -369,6 +405,7 @@ on_header(char *line, size_t size, size_t nitems, void *arg)
 		c->header_status = sp ? strtol(sp + 1, NULL, 10) : 0;
 		c->resp.etag[0] = '\0';
 		c->resp.request_id[0] = '\0';
+		c->resp.bucket_region[0] = '\0';
 		c->retry_after[0] = '\0';
 		return n;
 	}
@@ -379,6 +416,9 @@ on_header(char *line, size_t size, size_t nitems, void *arg)
 	else if (n > 17 && strncasecmp(line, "x-amz-request-id:", 17) == 0)
 		header_value(c->resp.request_id, sizeof(c->resp.request_id),
 		    line, n, 16);
+	else if (n > 20 && strncasecmp(line, "x-amz-bucket-region:", 20) == 0)
+		header_value(c->resp.bucket_region, sizeof(c->resp.bucket_region),
+		    line, n, 19);
 	return n;
 }
 
@@ -671,7 +711,7 @@ sign_and_set(struct s3_client *c, const char *method, const char *key,
     const struct sigv4_kv *query, size_t nquery, const struct sigv4_kv *extra,
     size_t nextra, const char *payload_sha256)
 {
-	struct sigv4_kv headers[8];
+	struct sigv4_kv headers[SIGV4_MAX_HEADERS];
 	struct sigv4_credentials sc = {
 		c->secret.access_key_id, c->secret.secret_access_key,
 		c->secret.session_token,
@@ -694,8 +734,10 @@ sign_and_set(struct s3_client *c, const char *method, const char *key,
 	if (n < 0 || (size_t)n >= sizeof(c->path_raw))
 		return -ENAMETOOLONG;
 
+	if (nextra >= SIGV4_MAX_HEADERS)
+		return -E2BIG;
 	headers[nh++] = (struct sigv4_kv){ "host", c->host_header };
-	for (size_t i = 0; i < nextra && nh < 8; i++)
+	for (size_t i = 0; i < nextra; i++)
 		headers[nh++] = extra[i];
 	req.mode = SIGV4_MODE_S3;
 	req.method = method;
@@ -765,13 +807,15 @@ set_upload_body(struct s3_client *c, bool post, size_t len)
 static int
 put_like(struct s3_client *c, enum op op, const char *key,
     const struct sigv4_kv *query, size_t nquery, const void *body, size_t len,
-    bool with_crc, uint32_t crc32c)
+    bool with_crc, uint32_t crc32c, const struct sigv4_kv *hdrs, size_t nhdrs)
 {
 	char hash[SIGV4_SHA256_HEX_LEN + 1], crc[9];
-	struct sigv4_kv extra[1];
+	struct sigv4_kv extra[1 + S3_PUT_HEADERS_MAX];
 	size_t nextra = 0;
 	int rc;
 
+	if (nhdrs > S3_PUT_HEADERS_MAX)
+		return -E2BIG;
 	rc = check_key(key);
 	if (rc < 0)
 		return rc;
@@ -787,6 +831,8 @@ put_like(struct s3_client *c, enum op op, const char *key,
 		s3_crc32c_base64(crc32c, crc);
 		extra[nextra++] = (struct sigv4_kv){ "x-amz-checksum-crc32c", crc };
 	}
+	for (size_t i = 0; i < nhdrs; i++)
+		extra[nextra++] = hdrs[i];
 	c->body = body;
 	c->body_len = len;
 	rc = set_upload_body(c, false, len);
@@ -799,7 +845,14 @@ int
 s3_prepare_put(struct s3_client *c, const char *key, const void *body,
     size_t len, uint32_t crc32c)
 {
-	return put_like(c, OP_PUT, key, NULL, 0, body, len, true, crc32c);
+	return put_like(c, OP_PUT, key, NULL, 0, body, len, true, crc32c, NULL, 0);
+}
+
+int
+s3_prepare_put_headers(struct s3_client *c, const char *key, const void *body,
+    size_t len, uint32_t crc32c, const struct sigv4_kv *hdrs, size_t nhdrs)
+{
+	return put_like(c, OP_PUT, key, NULL, 0, body, len, true, crc32c, hdrs, nhdrs);
 }
 
 int
@@ -919,7 +972,7 @@ s3_upload_part(struct s3_client *c, const char *key, const char *upload_id,
 		return -EINVAL;
 	snprintf(num, sizeof(num), "%d", part_number);
 	rc = put_like(c, OP_UPLOAD_PART, key, q, 2, body, len, with_crc32c,
-	    crc32c);
+	    crc32c, NULL, 0);
 	if (rc < 0)
 		return rc;
 	memset(part, 0, sizeof(*part));
@@ -1045,6 +1098,55 @@ xml_text(const char *body, size_t len, const char *name, char *out, size_t cap)
 	return 0;
 }
 
+/* The region in an S3 endpoint host: "b.s3.eu-west-1.amazonaws.com",
+ * "s3.eu-west-1.amazonaws.com", "s3-eu-west-1.amazonaws.com" or
+ * "s3.dualstack.eu-west-1.amazonaws.com". Returns 0 or -ENOENT. */
+static int
+endpoint_region(const char *host, char *out, size_t cap)
+{
+	const char *end = strstr(host, ".amazonaws.com"), *s;
+	size_t n;
+
+	if (end == NULL)
+		return -ENOENT;
+	for (s = end; s > host && s[-1] != '.'; s--)
+		;
+	n = (size_t)(end - s);
+	if (n == 2 && strncmp(s, "s3", 2) == 0) {
+		/* s3.amazonaws.com, the global endpoint, is us-east-1. */
+		s = "us-east-1";
+		n = strlen(s);
+	} else if (n > 3 && strncmp(s, "s3-", 3) == 0) {
+		s += 3;
+		n -= 3;
+	}
+	if (n == 0 || n >= cap)
+		return -ENOENT;
+	memcpy(out, s, n);
+	out[n] = '\0';
+	return valid_region(out) ? 0 : -ENOENT;
+}
+
+static void
+find_bucket_region(struct s3_response *r)
+{
+	char ep[256];
+
+	if (r->bucket_region[0] != '\0' && valid_region(r->bucket_region))
+		return;
+	r->bucket_region[0] = '\0';
+	if (r->body_len == 0)
+		return;
+	if (xml_text(r->body, r->body_len, "Region", r->bucket_region,
+	    sizeof(r->bucket_region)) == 0 && valid_region(r->bucket_region))
+		return;
+	r->bucket_region[0] = '\0';
+	if (xml_text(r->body, r->body_len, "Endpoint", ep, sizeof(ep)) == 0 &&
+	    endpoint_region(ep, r->bucket_region, sizeof(r->bucket_region)) == 0)
+		return;
+	r->bucket_region[0] = '\0';
+}
+
 static const char *
 op_name(enum op op)
 {
@@ -1121,6 +1223,7 @@ s3_finish(struct s3_client *c, CURLcode result)
 
 	if (r->verdict.cls == S3ERR_OK)
 		return 0;
+	find_bucket_region(r);
 	snprintf(st, sizeof(st), "%ld", status);
 	log_kv(LOG_LEVEL_DEBUG, "s3 request failed", "op", op_name(c->op),
 	    "status", st, "code", r->error.code, "class",

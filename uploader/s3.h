@@ -10,6 +10,7 @@
 
 #include "creds.h"
 #include "s3err.h"
+#include "sigv4.h"
 
 /*
  * One struct s3_client owns one curl easy handle, one signer, one capped
@@ -80,6 +81,12 @@ struct s3_response {
 	bool has_retry_after;
 	uint64_t retry_after_ms;
 	long new_connections;		/* CURLINFO_NUM_CONNECTS */
+	/* The bucket's region when the server named it: the
+	 * x-amz-bucket-region header, else <Region> of the error body, else
+	 * the region in its <Endpoint> (s3.REGION.amazonaws.com); "" if
+	 * none. A 301 PermanentRedirect or a 400 AuthorizationHeaderMalformed
+	 * names it when the request was signed for another region. */
+	char bucket_region[64];
 	char curl_error[CURL_ERROR_SIZE];
 };
 
@@ -101,6 +108,18 @@ struct s3_client;
  */
 struct s3_client *s3_client_new(const struct s3_config *cfg, struct creds *creds)
 	__attribute__((warn_unused_result));
+
+/*
+ * Signs the next requests for region (and, when the client was made for
+ * AWS itself, with no endpoint, sends them to s3.REGION.amazonaws.com).
+ * Returns 0, or -EINVAL for a region that is empty, too long or not of
+ * [a-z0-9-]. Not thread-safe: the client's own thread calls it.
+ */
+int s3_set_region(struct s3_client *c, const char *region)
+	__attribute__((warn_unused_result));
+
+/* The region the client signs for. */
+const char *s3_region(const struct s3_client *c);
 
 /* Closes the connection, wipes the keys and frees. NULL is allowed. */
 void s3_client_free(struct s3_client *c);
@@ -132,6 +151,14 @@ int s3_prepare_put(struct s3_client *c, const char *key, const void *body,
     size_t len, uint32_t crc32c) __attribute__((warn_unused_result));
 int s3_put_object(struct s3_client *c, const char *key, const void *body,
     size_t len, uint32_t crc32c) __attribute__((warn_unused_result));
+
+/* The same PUT with up to S3_PUT_HEADERS_MAX more headers (object options:
+ * Content-Type, x-amz-meta-*, ...), all sent and signed. The strings are
+ * borrowed until the request is prepared. -E2BIG for too many. */
+#define S3_PUT_HEADERS_MAX 32
+int s3_prepare_put_headers(struct s3_client *c, const char *key, const void *body,
+    size_t len, uint32_t crc32c, const struct sigv4_kv *hdrs, size_t nhdrs)
+	__attribute__((warn_unused_result));
 
 /* HEAD bucket: the start-up check. 404 is CONFIG (no such bucket). */
 int s3_prepare_head_bucket(struct s3_client *c)

@@ -177,3 +177,54 @@ spool_parse(const void *data, size_t len, struct spool_msg *m)
 	snprintf(m->reason, sizeof(m->reason), "%s", reason);
 	return 0;
 }
+
+/* mkdir -p: the parents 0755, the spool itself 0700. */
+static int
+make_dirs(const char *dir)
+{
+	char path[4096];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(path))
+		return -ENAMETOOLONG;
+	memcpy(path, dir, n + 1);
+	for (char *p = path + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int
+spool_check(const char *dir)
+{
+	char probe[4096 + 64];
+	struct stat st;
+	int fd, rc;
+
+	rc = make_dirs(dir);
+	if (rc < 0)
+		return rc;
+	if (stat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	/* A real write, not access(2): root passes access() on a directory
+	 * it still cannot write (a read-only mount, a full disk). */
+	if ((size_t)snprintf(probe, sizeof(probe), "%s/.probe.%ld", dir,
+	    (long)getpid()) >= sizeof(probe))
+		return -ENAMETOOLONG;
+	fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	rc = write(fd, "probe\n", 6) == 6 ? 0 : (errno ? -errno : -EIO);
+	close(fd);
+	unlink(probe);
+	return rc;
+}

@@ -28,6 +28,12 @@ int spool_write(const char *dir, const char *name_hint, const char *key,
     size_t key_len, const void *body, size_t body_len, const char *reason,
     unsigned attempts) __attribute__((warn_unused_result));
 
+/* Makes sure messages can be spooled to dir: creates it (0700, and its
+ * missing parents 0755) and writes and removes a probe file. Returns 0,
+ * or -errno (EACCES, EROFS, ENOTDIR, ENOSPC...). The start-up check: a
+ * spool that cannot take a message is found before one needs it. */
+int spool_check(const char *dir) __attribute__((warn_unused_result));
+
 /* Parses a spool file's bytes. Returns 0, or -EBADMSG. The key must be a
  * valid S3 key; the reason is cut to SPOOL_REASON_MAX - 1 bytes. */
 int spool_parse(const void *data, size_t len, struct spool_msg *m)

@@ -14,6 +14,9 @@
  *   dispatcher stops reading: producers then see a full ring. That is the
  *   back-pressure.
  * - Signal handlers only set flags; the dispatcher acts on them.
+ * - The settings a SIGHUP may change (config_apply_runtime) are written by
+ *   the dispatcher under cfg_lock's write lock and read by workers under
+ *   its read lock, held only while they copy what one attempt needs.
  */
 #include "uploader.h"
 
@@ -33,9 +36,11 @@
 #include "crc32c.h"
 #include "creds.h"
 #include "futex.h"
+#include "health.h"
 #include "journal.h"
 #include "log.h"
 #include "notify.h"
+#include "objopts.h"
 #include "proc.h"
 #include "ring.h"
 #include "s3.h"
@@ -60,14 +65,18 @@ struct worker {
 	size_t cap;
 	struct ring_msg msg;       /* points into buf */
 	int slot;                  /* index in the in-flight table */
+	unsigned region_gen;       /* of the region its client signs for */
 	_Atomic int state;         /* enum wstate */
 	pthread_cond_t cv;         /* signalled when this worker gets work */
 	enum outcome outcome;
 	char key[KEY_BUF];
+	struct objopts_headers hdrs; /* the object options of msg */
 };
 
 struct uploader {
-	const struct config *cfg;
+	const struct config *cfg;  /* = live */
+	struct config *live;       /* our copy; SIGHUP updates it */
+	pthread_rwlock_t cfg_lock;
 	struct ring ring;
 	struct ring_consumer cons;
 	struct journal journal;
@@ -79,6 +88,19 @@ struct uploader {
 	struct worker *w;
 	unsigned nworkers;
 	uint64_t epoch;
+
+	/* The region the workers sign for. When none was set explicitly it
+	 * follows the bucket's (a 301 or x-amz-bucket-region names it):
+	 * region_gen grows on each switch, and each worker adopts u->region
+	 * before its next request. */
+	pthread_mutex_t region_mu;
+	_Atomic unsigned region_gen;
+	bool region_explicit;
+
+	/* The outage log: serialised by health_mu. */
+	pthread_mutex_t health_mu;
+	struct health health;
+	unsigned handed_back;      /* records handed back by the drain */
 
 	pthread_mutex_t mu;        /* guards the condition variables */
 	pthread_cond_t sleep_cv;   /* interrupts backoff sleeps on stop */
@@ -172,6 +194,86 @@ set_last_error(struct uploader *u, const char *text)
 }
 
 static void
+log_health(const struct health_line *l)
+{
+	char fails[24], oks[24], total[24], secs[24];
+
+	snprintf(fails, sizeof(fails), "%llu", (unsigned long long)l->failures);
+	snprintf(oks, sizeof(oks), "%llu", (unsigned long long)l->successes);
+	snprintf(total, sizeof(total), "%llu", (unsigned long long)l->outage_failures);
+	snprintf(secs, sizeof(secs), "%llu",
+	    (unsigned long long)(l->failing_for_ns / SEC));
+	switch (l->what) {
+	case HEALTH_STARTED:
+		log_kv(LOG_LEVEL_INFO, "uploads failing, retrying", "error",
+		    l->last_error, (char *)NULL);
+		break;
+	case HEALTH_ONGOING:
+		log_kv(LOG_LEVEL_INFO, "uploads still failing", "failed", fails,
+		    "succeeded", oks, "failing_for_s", secs, "last_error",
+		    l->last_error, (char *)NULL);
+		break;
+	case HEALTH_RECOVERED:
+		log_kv(LOG_LEVEL_INFO, "uploads recovered", "failed", fails,
+		    "succeeded", oks, (char *)NULL);
+		break;
+	case HEALTH_QUIET:
+		break;
+	}
+}
+
+/* One attempt failed at the service (not a message error): the outage log,
+ * last_error and the ring's failing_since. */
+static void
+note_failure(struct uploader *u, const char *why)
+{
+	struct ring_upstats *st = &u->ring.hdr->upstats;
+	struct health_line line = { .what = HEALTH_QUIET };
+	uint64_t zero = 0;
+
+	pthread_mutex_lock(&u->health_mu);
+	(void)health_failure(&u->health, mono_ns(), why, &line);
+	pthread_mutex_unlock(&u->health_mu);
+	atomic_compare_exchange_strong_explicit(&st->failing_since_realtime_ns,
+	    &zero, realtime_ns(), memory_order_relaxed, memory_order_relaxed);
+	set_last_error(u, why);
+	log_health(&line);
+}
+
+static void
+note_success(struct uploader *u)
+{
+	struct ring_upstats *st = &u->ring.hdr->upstats;
+	struct health_line line = { .what = HEALTH_QUIET };
+
+	atomic_store_explicit(&st->failing_since_realtime_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&st->last_success_realtime_ns, realtime_ns(),
+	    memory_order_relaxed);
+	pthread_mutex_lock(&u->health_mu);
+	(void)health_success(&u->health, mono_ns(), &line);
+	pthread_mutex_unlock(&u->health_mu);
+	log_health(&line);
+}
+
+/* Counts one attempt's latency and, if it failed, its error class. */
+static void
+note_attempt(struct uploader *u, uint64_t t0, const struct s3_response *r, bool ok)
+{
+	struct ring_upstats *st = &u->ring.hdr->upstats;
+	uint64_t us = (mono_ns() - t0) / 1000;
+
+	atomic_fetch_add_explicit(&st->lat_count, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->lat_sum_us, us, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->lat_bucket[health_lat_bucket(us)], 1,
+	    memory_order_relaxed);
+	if (ok || r == NULL)
+		return;
+	atomic_fetch_add_explicit(&st->failed_attempts, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&st->errors[health_errclass(r->curl_code, r->status,
+	    r->verdict.cls, r->error.code)], 1, memory_order_relaxed);
+}
+
+static void
 raise_alarm(struct uploader *u, unsigned flag, const char *what, const char *detail)
 {
 	struct ring_header *h = u->ring.hdr;
@@ -246,7 +348,13 @@ xfer_abort(void *p, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 static const char *
 describe(const struct s3_response *r, char *buf, size_t cap)
 {
-	if (r->error.code[0] != '\0')
+	if (r->bucket_region[0] != '\0' && (r->status == 301 ||
+	    strcmp(r->error.code, "PermanentRedirect") == 0 ||
+	    strcmp(r->error.code, "AuthorizationHeaderMalformed") == 0))
+		snprintf(buf, cap, "%s (HTTP %ld): the bucket is in region %s",
+		    r->error.code[0] ? r->error.code : "PermanentRedirect",
+		    r->status, r->bucket_region);
+	else if (r->error.code[0] != '\0')
 		snprintf(buf, cap, "%s (HTTP %ld)%s%s", r->error.code, r->status,
 		    r->error.message[0] ? ": " : "", r->error.message);
 	else if (r->curl_code != 0)
@@ -303,9 +411,65 @@ service_up_since(struct worker *w, uint64_t since, bool probe)
 	if (!probe || now - last < SEC ||
 	    !atomic_compare_exchange_strong(&u->last_probe_ns, &last, now))
 		return probe && atomic_load(&u->last_probe_ok);
-	bool ok = s3_head_bucket(w->s3) == 0;
+	int rc = s3_head_bucket(w->s3);
+	bool ok = health_probe_answered(rc, s3_response(w->s3)->status);
 	atomic_store(&u->last_probe_ok, ok);
 	return ok;
+}
+
+/* A request signed for region `signed_for` failed because the bucket
+ * lives in another region (r names it). If no region was set explicitly,
+ * every client switches to it (logged once, by whoever switches first)
+ * and this returns true: retry at once. Otherwise, or when the server
+ * names the very region the request was signed for (following it again
+ * would loop), returns false: the caller raises the configuration alarm
+ * with the message from describe(), which names the region. */
+static bool
+follow_region(struct uploader *u, const struct s3_response *r, const char *signed_for)
+{
+	bool switched = false;
+	char old[64];
+
+	if (r->bucket_region[0] == '\0' || u->region_explicit ||
+	    strcmp(signed_for, r->bucket_region) == 0)
+		return false;
+	pthread_mutex_lock(&u->region_mu);
+	if (strcmp(u->region, r->bucket_region) != 0) {
+		snprintf(old, sizeof(old), "%s", u->region);
+		snprintf(u->region, sizeof(u->region), "%s", r->bucket_region);
+		atomic_fetch_add(&u->region_gen, 1);
+		switched = true;
+	}
+	pthread_mutex_unlock(&u->region_mu);
+	if (switched)
+		log_kv(LOG_LEVEL_INFO, "the bucket is in another region; switched to it "
+		    "(set --region to make this explicit)", "bucket", u->cfg->bucket,
+		    "from", old, "region", r->bucket_region, (char *)NULL);
+	return true;
+}
+
+/* Makes w's client sign for the uploader's current region. */
+static void
+adopt_region(struct uploader *u, struct s3_client *s3, unsigned *gen)
+{
+	unsigned g = atomic_load(&u->region_gen);
+
+	if (g == *gen)
+		return;
+	pthread_mutex_lock(&u->region_mu);
+	if (s3_set_region(s3, u->region) < 0)
+		log_kv(LOG_LEVEL_ERROR, "cannot sign for the bucket's region", "region",
+		    u->region, (char *)NULL);
+	*gen = atomic_load(&u->region_gen);
+	pthread_mutex_unlock(&u->region_mu);
+}
+
+static bool
+is_region_error(const struct s3_response *r)
+{
+	return r->bucket_region[0] != '\0' && (r->status == 301 ||
+	    strcmp(r->error.code, "PermanentRedirect") == 0 ||
+	    strcmp(r->error.code, "AuthorizationHeaderMalformed") == 0);
 }
 
 static enum outcome
@@ -318,29 +482,48 @@ deliver(struct worker *w)
 	char why[512], reason[600];
 	unsigned attempts = 0, tries = 0;
 	uint64_t prev_fail = 0;
-	int n;
 
 	if (!ring_key_valid(m->key, m->key_len))
 		return dead_letter(w, "InvalidKey: not a valid S3 key", 0);
-	n = snprintf(w->key, sizeof(w->key), "%s%s", cfg->key_prefix, m->key);
-	if (n < 0 || (size_t)n > S3_KEY_MAX)
-		return dead_letter(w, "KeyTooLongError: key-prefix + key over 1024 bytes", 0);
 
 	for (;;) {
 		const struct s3_response *r;
-		int rc;
+		unsigned max_attempts, max_age_s, recheck_s;
+		int rc, n, hrc;
+		uint64_t t0;
 
 		if (atomic_load(&u->stopping))
 			return OUT_HANDED_BACK;
-		rc = s3_prepare_put(w->s3, w->key, m->body, m->body_len, m->body_crc);
+		/* What this attempt needs of the settings a SIGHUP can change:
+		 * the key, the object options (prefix rules match the key as
+		 * the producer put it) and the retry limits. */
+		pthread_rwlock_rdlock(&u->cfg_lock);
+		n = snprintf(w->key, sizeof(w->key), "%s%s", cfg->key_prefix, m->key);
+		hrc = objopts_headers(cfg->obj, cfg->nobj, m->key, &w->hdrs);
+		max_attempts = cfg->max_attempts;
+		max_age_s = cfg->max_age_s;
+		recheck_s = cfg->recheck_s;
+		pthread_rwlock_unlock(&u->cfg_lock);
+		if (n < 0 || (size_t)n > S3_KEY_MAX)
+			return dead_letter(w, "KeyTooLongError: key-prefix + key over 1024 bytes",
+			    attempts);
+		if (hrc < 0)
+			return dead_letter(w, "InvalidArgument: the object options do not fit a request",
+			    attempts);
+		adopt_region(u, w->s3, &w->region_gen);
+		t0 = mono_ns();
+		rc = s3_prepare_put_headers(w->s3, w->key, m->body, m->body_len, m->body_crc,
+		    w->hdrs.h, w->hdrs.n);
 		if (rc == 0) {
 			CURL *e = s3_easy(w->s3);
 			curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, xfer_abort);
 			curl_easy_setopt(e, CURLOPT_XFERINFODATA, u);
 			curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
 			rc = s3_perform(w->s3);
+			note_attempt(u, t0, s3_response(w->s3), rc == 0);
 		}
 		if (rc == 0) {
+			note_success(u);
 			atomic_store_explicit(&u->last_success_ns, mono_ns(), memory_order_relaxed);
 			atomic_fetch_add_explicit(&h->uploaded, 1, memory_order_relaxed);
 			atomic_fetch_add_explicit(&h->uploaded_bytes, m->body_len,
@@ -361,8 +544,11 @@ deliver(struct worker *w)
 			return OUT_HANDED_BACK;
 		switch (r->verdict.cls) {
 		case S3ERR_CONFIG:
+			if (is_region_error(r) && follow_region(u, r, s3_region(w->s3)))
+				continue;
+			note_failure(u, why);
 			raise_alarm(u, RING_UPLOADER_CONFIG_ALARM, "configuration", why);
-			if (!nap(u, (uint64_t)cfg->recheck_s * 1000))
+			if (!nap(u, (uint64_t)recheck_s * 1000))
 				return OUT_HANDED_BACK;
 			continue;
 		case S3ERR_MESSAGE:
@@ -370,10 +556,13 @@ deliver(struct worker *w)
 			return dead_letter(w, reason, attempts + 1);
 		case S3ERR_TRANSIENT:
 		default:
+			if (is_region_error(r) && follow_region(u, r, s3_region(w->s3)))
+				continue;
+			note_failure(u, why);
 			tries++;
 			atomic_fetch_add_explicit(&h->retried, 1, memory_order_relaxed);
 			/* Only a failure while the service works counts toward
-			 * --max-attempts: one that hits every request (the
+			 * --max-attempts and --max-age: one that hits every request (the
 			 * endpoint down, an outage) is waited out, and the
 			 * messages stay in the ring. The proof is a success of
 			 * another worker since this message's previous failure
@@ -381,12 +570,13 @@ deliver(struct worker *w)
 			 * nothing), or a HEAD of the bucket (one a second at
 			 * most). */
 			uint64_t now_fail = mono_ns();
-			if (service_up_since(w, prev_fail ? prev_fail : now_fail, true))
+			bool counted = service_up_since(w, prev_fail ? prev_fail : now_fail, true);
+			if (counted)
 				attempts++;
 			prev_fail = now_fail;
-			if (attempts >= cfg->max_attempts ||
-			    (cfg->max_age_s != 0 &&
-			    mono_ns() - m->put_ns > (uint64_t)cfg->max_age_s * SEC)) {
+			if (health_give_up(attempts, max_attempts, counted,
+			    now_fail > m->put_ns ? now_fail - m->put_ns : 0,
+			    (uint64_t)max_age_s * SEC)) {
 				snprintf(reason, sizeof(reason), "gave up after %u attempts: %s",
 				    tries, why);
 				return dead_letter(w, reason, tries);
@@ -461,6 +651,8 @@ reap(struct uploader *u)
 		 * the next start delivers it again. */
 		if (w->outcome != OUT_HANDED_BACK)
 			inflight_done(&u->journal.table, (uint32_t)w->slot);
+		else
+			u->handed_back++;
 		atomic_store(&w->state, W_IDLE);
 	}
 	atomic_store_explicit(&u->ring.hdr->in_flight, busy, memory_order_relaxed);
@@ -568,6 +760,47 @@ retired_and_done(struct uploader *u, unsigned busy)
 	return busy == 0;
 }
 
+/* SIGHUP: loads the settings again (the same command line, the config
+ * file and the environment, in the usual order), applies those that can
+ * change at run time, and names those that need a restart. A file with an
+ * error changes nothing. Runs in the dispatcher thread. */
+static void
+reload_config(struct uploader *u)
+{
+	char err[CONFIG_ERR_MAX], applied[512], restart[512];
+	struct config *fresh;
+	enum log_level lv;
+
+	if (u->live->config_file[0] == '\0') {
+		log_kv(LOG_LEVEL_INFO, "SIGHUP: no --config file to re-read", (char *)NULL);
+		return;
+	}
+	fresh = malloc(sizeof(*fresh));
+	if (fresh == NULL) {
+		log_kv(LOG_LEVEL_ERROR, "SIGHUP: out of memory; settings unchanged", (char *)NULL);
+		return;
+	}
+	if (config_load(fresh, u->live->argc, u->live->argv, err, sizeof(err)) != 0) {
+		log_kv(LOG_LEVEL_ERROR, "SIGHUP: the configuration has an error; running on with the previous settings",
+		    "file", u->live->config_file, "error", err, (char *)NULL);
+		free(fresh);
+		return;
+	}
+	config_reload_diff(u->live, fresh, applied, restart, sizeof(applied));
+	pthread_rwlock_wrlock(&u->cfg_lock);
+	config_apply_runtime(u->live, fresh);
+	pthread_rwlock_unlock(&u->cfg_lock);
+	if (log_parse_level(u->live->log_level, &lv) == 0)
+		log_set_level(lv);
+	log_kv(LOG_LEVEL_INFO, "SIGHUP: configuration re-read", "file", u->live->config_file,
+	    "applied", applied[0] ? applied : "none",
+	    "needs_restart", restart[0] ? restart : "none", (char *)NULL);
+	if (restart[0] != '\0')
+		log_kv(LOG_LEVEL_WARN, "SIGHUP: some changed settings take effect only after a restart",
+		    "settings", restart, (char *)NULL);
+	free(fresh);
+}
+
 /* What must happen however busy or stuck the rest is: the heartbeat in the
  * ring (shmstat's liveness), systemd's watchdog, and the STATUS line. Every
  * loop that can last, the bucket check and the drain included, calls it. */
@@ -598,6 +831,14 @@ tick(struct uploader *u, const char *state)
 		(void)notify_send("WATCHDOG=1");
 		u->next_wd = now + u->wd_us * 1000 / 2;
 	}
+	{
+		struct health_line line = { .what = HEALTH_QUIET };
+
+		pthread_mutex_lock(&u->health_mu);
+		(void)health_tick(&u->health, now, &line);
+		pthread_mutex_unlock(&u->health_mu);
+		log_health(&line);
+	}
 	if (now >= u->next_status) {
 		status(u, state);
 		u->next_status = now + 10 * SEC;
@@ -606,6 +847,7 @@ tick(struct uploader *u, const char *state)
 		int rc;
 
 		got_reload = 0;
+		reload_config(u);
 		if (uploader_open_log(u->cfg) < 0)
 			log_kv(LOG_LEVEL_ERROR, "SIGHUP: cannot reopen the log file",
 			    "file", u->cfg->log_file, "error", strerror(errno), (char *)NULL);
@@ -634,6 +876,35 @@ check_bucket(struct uploader *u)
 			return true;
 		}
 		r = s3_response(u->w[0].s3);
+		if (rc == -EIO && is_region_error(r)) {
+			if (follow_region(u, r, s3_region(u->w[0].s3))) {
+				adopt_region(u, u->w[0].s3, &u->w[0].region_gen);
+				continue;
+			}
+			describe(r, why, sizeof(why));
+			raise_alarm(u, RING_UPLOADER_CONFIG_ALARM, "configuration", why);
+			wait_ms = (uint64_t)u->cfg->recheck_s * 1000;
+			goto wait;
+		}
+		if (rc == -EIO && (r->status == 403 || r->status == 301)) {
+			/* HeadBucket needs s3:ListBucket, which a writer's
+			 * least-privilege policy does not grant: the PUTs
+			 * decide, and only a refused PUT raises the alarm. A
+			 * 301 that names no region (a HEAD has no body) is
+			 * left to the PUTs too, whose error document does. */
+			if (r->status == 301)
+				snprintf(why, sizeof(why), "PermanentRedirect (HTTP 301 on HEAD, "
+				    "no region named)");
+			else if (r->error.code[0] == '\0')
+				snprintf(why, sizeof(why), "AccessDenied (HTTP 403 on HEAD; "
+				    "s3:ListBucket is not granted)");
+			else
+				describe(r, why, sizeof(why));
+			log_kv(LOG_LEVEL_WARN, "the bucket check (HEAD) was refused; "
+			    "going on, the uploads will tell whether writing is allowed",
+			    "bucket", u->cfg->bucket, "error", why, (char *)NULL);
+			return true;
+		}
 		if (rc == -EIO && r->error.code[0] == '\0' && r->status == 404)
 			snprintf(why, sizeof(why), "NoSuchBucket: bucket %s does not exist (HTTP 404 on HEAD)",
 			    u->cfg->bucket);
@@ -656,6 +927,7 @@ check_bucket(struct uploader *u)
 				wait_ms = 200;
 			attempt++;
 		}
+wait:
 		until = mono_ns() + wait_ms * MS;
 		while (mono_ns() < until) {
 			tick(u, "waiting for the bucket;");
@@ -770,8 +1042,15 @@ drain(struct uploader *u)
 		wait_for_worker(u, mono_ns() + 50 * MS);
 	}
 	release(u);
-	log_kv(LOG_LEVEL_INFO, "stopped", "handed_back", busy ? "some" : "none",
-	    (char *)NULL);
+	{
+		char n[24];
+
+		/* Handed back: records whose upload was under way or waiting
+		 * for a retry; they stay in the ring for the next start. */
+		snprintf(n, sizeof(n), "%u", u->handed_back + busy);
+		log_kv(LOG_LEVEL_INFO, "stopped", "handed_back",
+		    u->handed_back + busy ? n : "none", (char *)NULL);
+	}
 }
 
 /* ---------------------------------------------------------- start, stop */
@@ -843,6 +1122,11 @@ make_clients(struct uploader *u)
 	if (u->creds == NULL)
 		return -1;
 	snprintf(u->region, sizeof(u->region), "%s", creds_region(u->creds));
+	/* Explicit: --region, AWS_REGION, AWS_DEFAULT_REGION, region = in
+	 * --config (all land in cfg->region), or a profile's region (which
+	 * creds resolved to something other than the default). */
+	u->region_explicit = cfg->region[0] != '\0' ||
+	    strcmp(u->region, "us-east-1") != 0;
 	snprintf(u->endpoint, sizeof(u->endpoint), "%s",
 	    creds_endpoint(u->creds) ? creds_endpoint(u->creds) : "");
 	u->s3cfg = (struct s3_config){
@@ -928,15 +1212,24 @@ free_workers(struct uploader *u)
 	u->w = NULL;
 }
 
-static void
+static int
 uploader_init(struct uploader *u, const struct config *cfg)
 {
 	memset(u, 0, sizeof(*u));
-	u->cfg = cfg;
+	u->live = malloc(sizeof(*u->live));
+	if (u->live == NULL)
+		return -ENOMEM;
+	memcpy(u->live, cfg, sizeof(*u->live));
+	u->cfg = u->live;
+	pthread_rwlock_init(&u->cfg_lock, NULL);
 	pthread_mutex_init(&u->mu, NULL);
 	pthread_mutex_init(&u->alarm_mu, NULL);
+	pthread_mutex_init(&u->region_mu, NULL);
+	pthread_mutex_init(&u->health_mu, NULL);
+	health_init(&u->health);
 	pthread_cond_init(&u->sleep_cv, NULL);
 	u->ring.fd = -1;
+	return 0;
 }
 
 int
@@ -945,10 +1238,14 @@ uploader_run(const struct config *cfg)
 	struct uploader u;
 	struct ring_header *h;
 	char err[512];
-	bool clean_exit = false;
+	bool clean_exit = false, keep_live = false;
 	int rc = UPLOADER_EXIT_FAIL;
 
-	uploader_init(&u, cfg);
+	if (uploader_init(&u, cfg) < 0) {
+		fprintf(stderr, "s3ring-uploader: out of memory\n");
+		return UPLOADER_EXIT_FAIL;
+	}
+	cfg = u.cfg;
 	if (install_signals() < 0 || s3_global_init() != 0) {
 		fprintf(stderr, "s3ring-uploader: cannot initialise: %s\n", strerror(errno));
 		return UPLOADER_EXIT_FAIL;
@@ -978,6 +1275,15 @@ uploader_run(const struct config *cfg)
 	u.epoch = u.journal.f->epoch;
 	u.drop_step = u.ring.capacity / 16 < (1u << 20) ? u.ring.capacity / 16 : (1u << 20);
 	spool_dir(&u);
+	{
+		int src = spool_check(u.spool);
+
+		if (src < 0) {
+			fprintf(stderr, "s3ring-uploader: dead-letter spool %s is not writable: %s (set --spool to a writable directory)\n",
+			    u.spool, strerror(-src));
+			goto out_journal;
+		}
+	}
 	if (cfg->insecure)
 		log_kv(LOG_LEVEL_WARN, "TLS certificate verification is OFF (--insecure)",
 		    (char *)NULL);
@@ -997,6 +1303,13 @@ uploader_run(const struct config *cfg)
 	atomic_store(&h->uploader_epoch, u.epoch);
 	atomic_store(&h->uploader_workers, u.nworkers);
 	atomic_store(&h->uploader_flags, 0);
+	/* A new process starts with a clean slate: the last error and the
+	 * outage state of a previous one would be stale. */
+	pthread_mutex_lock(&u.alarm_mu);
+	memset(h->last_error, 0, sizeof(h->last_error));
+	atomic_store(&h->last_error_realtime_ns, 0);
+	pthread_mutex_unlock(&u.alarm_mu);
+	atomic_store(&h->upstats.failing_since_realtime_ns, 0);
 	u.wd_us = notify_watchdog_usec();
 	tick(&u, "starting;");
 	ring_consumer_init(&u.cons, &u.ring, u.journal.redelivered_from);
@@ -1016,6 +1329,9 @@ out_workers:
 	stop_workers(&u, clean_exit);
 	if (clean_exit && reap(&u) == 0)
 		free_workers(&u);
+	else if (u.w != NULL)
+		keep_live = true; /* detached workers may still read it */
+out_journal:
 	journal_close(&u.journal);
 out_ring:
 	ring_close(&u.ring);
@@ -1023,6 +1339,8 @@ out_creds:
 	creds_free(u.creds);
 out:
 	s3_global_cleanup();
+	if (!keep_live)
+		free(u.live);
 	return rc;
 }
 
@@ -1038,14 +1356,20 @@ uploader_replay(const struct config *cfg)
 	unsigned sent = 0, failed = 0;
 	uint8_t *buf = NULL;
 	size_t cap = (size_t)RING_MAX_CAPACITY / 8 + 4096;
+	struct objopts_headers *hdrs = NULL;
 
-	uploader_init(&u, cfg);
-	if (s3_global_init() != 0 || make_clients(&u) < 0)
+	if (uploader_init(&u, cfg) < 0)
 		return 1;
+	cfg = u.cfg;
+	if (s3_global_init() != 0 || make_clients(&u) < 0) {
+		free(u.live);
+		return 1;
+	}
 	s3 = s3_client_new(&u.s3cfg, u.creds);
 	buf = malloc(cap);
+	hdrs = malloc(sizeof(*hdrs));
 	d = opendir(cfg->replay);
-	if (s3 == NULL || buf == NULL || d == NULL) {
+	if (s3 == NULL || buf == NULL || hdrs == NULL || d == NULL) {
 		fprintf(stderr, "s3ring-uploader: replay %s: %s\n", cfg->replay, strerror(errno));
 		failed = 1;
 		goto out;
@@ -1073,9 +1397,17 @@ uploader_replay(const struct config *cfg)
 			continue;
 		}
 		snprintf(key, sizeof(key), "%s%.*s", cfg->key_prefix, (int)m.key_len, m.key);
+		if (objopts_headers(cfg->obj, cfg->nobj, m.key, hdrs) < 0) {
+			fprintf(stderr, "s3ring-uploader: %s: the object options do not fit a request, kept\n",
+			    path);
+			failed++;
+			continue;
+		}
 		for (unsigned attempt = 0; attempt < cfg->max_attempts; attempt++) {
-			rc = s3_put_object(s3, key, m.body, m.body_len,
-			    crc32c(0, m.body, m.body_len));
+			rc = s3_prepare_put_headers(s3, key, m.body, m.body_len,
+			    crc32c(0, m.body, m.body_len), hdrs->h, hdrs->n);
+			if (rc == 0)
+				rc = s3_perform(s3);
 			if (rc == 0 || rc != -EIO ||
 			    s3_response(s3)->verdict.cls != S3ERR_TRANSIENT)
 				break;
@@ -1097,9 +1429,11 @@ uploader_replay(const struct config *cfg)
 	log_kv(LOG_LEVEL_INFO, "replay finished", "dir", cfg->replay, (char *)NULL);
 	printf("replayed %u, failed %u\n", sent, failed);
 out:
+	free(hdrs);
 	free(buf);
 	s3_client_free(s3);
 	creds_free(u.creds);
 	s3_global_cleanup();
+	free(u.live);
 	return failed ? 1 : 0;
 }

@@ -16,6 +16,12 @@ $put --ring $ring k </dev/null 2>"$tmp/err"; rc=$?
 [ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "missing ring: more than one line"
 grep -q "no such ring" "$tmp/err" || fail "missing ring: $(cat "$tmp/err")"
 
+# A bad ring name is reported as such, not as a bad key.
+$put --ring ../x k </dev/null 2>"$tmp/err"; rc=$?
+[ $rc -eq 1 ] || fail "bad ring name: exit $rc"
+grep -q "ring ../x: not a valid ring name" "$tmp/err" || fail "bad ring name: $(cat "$tmp/err")"
+grep -qi "key" "$tmp/err" && fail "bad ring name reported as a key problem: $(cat "$tmp/err")"
+
 $tool create $ring 65536 8192 || fail "create"
 
 # A body from a file, from stdin, and an empty one.

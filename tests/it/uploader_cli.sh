@@ -109,3 +109,26 @@ echo "figure: cli usage_errors=$cases all_exit_64_one_line=yes foreign_ring_refu
 rm -f "/dev/shm/s3ring.$RING.journal"
 "$B/tests/tool_ring" unlink "$RING" 2>/dev/null
 usage_case "endpoint with a path" --ring "$RING" --bucket b --endpoint "$S3_ENDPOINT/some/path"
+
+# An unwritable dead-letter spool is a start-up error (exit 1, one line
+# naming it), not a surprise at the first dead letter. A regular file is
+# unwritable as a directory for root too.
+: >"$WORK/not-a-dir"
+for spool in "$WORK/not-a-dir" "$WORK/not-a-dir/sub"; do
+	timeout 20 "$U" --ring "$RING" --bucket b --endpoint "$S3_ENDPOINT" --path-style \
+		--spool "$spool" >"$WORK/out" 2>"$WORK/err" </dev/null
+	rc=$?
+	[ $rc -eq 1 ] || fail "spool $spool: exit $rc, want 1 ($(cat "$WORK/err"))"
+	grep -v '^ts=' "$WORK/err" >"$WORK/err1"
+	[ "$(wc -l <"$WORK/err1")" -eq 1 ] || fail "spool $spool: $(cat "$WORK/err1")"
+	grep -q "dead-letter spool $spool is not writable" "$WORK/err1" ||
+		fail "spool $spool: the error does not name the spool: $(cat "$WORK/err1")"
+done
+if [ "$(id -u)" -ne 0 ]; then
+	mkdir -p "$WORK/ro" && chmod 500 "$WORK/ro"
+	timeout 20 "$U" --ring "$RING" --bucket b --endpoint "$S3_ENDPOINT" --path-style \
+		--spool "$WORK/ro" >/dev/null 2>"$WORK/err" </dev/null && fail "a read-only spool was accepted"
+fi
+"$B/tests/tool_ring" unlink "$RING" 2>/dev/null
+rm -f "/dev/shm/s3ring.$RING.journal"
+echo "figure: cli unwritable_spool_refused=yes"

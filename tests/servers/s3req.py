@@ -3,7 +3,7 @@
 #
 #   s3req.py METHOD URL [BODY-FILE] [--secret S] [--key K] [--region R]
 #            [-H 'Name: value']... [--sign-body FILE | --payload-hash H]
-#            [--no-sha256]
+#            [--no-sha256] [-o FILE] [-D FILE]
 #
 # Credentials default to AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
 # AWS_REGION from the environment (source DIR/env first). The request is
@@ -12,7 +12,9 @@
 # body that does not match the signed hash; --no-sha256 signs the body's hash
 # but sends no x-amz-content-sha256 header). Headers given
 # with -H are signed too. Prints "STATUS CODE" on the first line (CODE: the S3
-# error Code, or "-"), then the response body (or writes it to -o FILE). Exit status 0 whatever the
+# error Code, or "-"), then the response body (or writes it to -o FILE);
+# -D FILE writes the response headers there, one "name: value" a line,
+# names in lowercase. Exit status 0 whatever the
 # HTTP status; 2 on usage or connection errors.
 import argparse
 import hashlib
@@ -59,6 +61,7 @@ def main():
     ap.add_argument("--payload-hash", help="literal x-amz-content-sha256 to sign and send")
     ap.add_argument("--no-sha256", action="store_true", help="send no x-amz-content-sha256")
     ap.add_argument("-o", dest="output", help="write the response body to this file instead")
+    ap.add_argument("-D", dest="dump_headers", help="write the response headers to this file")
     a = ap.parse_args()
 
     body = b""
@@ -81,12 +84,16 @@ def main():
                                method=a.method, headers=dict(p.headers.items()))
     try:
         with urllib.request.urlopen(r, timeout=30) as resp:
-            status, out = resp.status, resp.read()
+            status, out, rh = resp.status, resp.read(), resp.headers
     except urllib.error.HTTPError as e:
-        status, out = e.code, e.read()
+        status, out, rh = e.code, e.read(), e.headers
     except OSError as e:
         print("error: %s" % e, file=sys.stderr)
         return 2
+    if a.dump_headers:
+        with open(a.dump_headers, "w") as f:
+            for name, value in rh.items():
+                f.write("%s: %s\n" % (name.lower(), value))
     m = re.search(rb"<Code>([^<]*)</Code>", out)
     try:
         print(status, m.group(1).decode() if m else "-", flush=True)
