@@ -54,8 +54,12 @@ struct jfind {
 	size_t depth;
 	char *out;
 	size_t cap;
+	unsigned want;	/* JT_STRING | JT_NUMBER */
 	int state;
 };
+
+#define JT_STRING	1u
+#define JT_NUMBER	2u
 
 static void
 json_ws(struct jp *j)
@@ -267,6 +271,7 @@ json_object(struct jp *j, struct jfind *f)
 				sub.names++;
 				sub.depth--;
 				sub.state = 0;
+				sub.want = f->want;
 				next = &sub;
 			}
 		}
@@ -275,12 +280,14 @@ json_object(struct jp *j, struct jfind *f)
 			const char *s, *e;
 			size_t vlen = 0;
 
-			if (j->p < j->end && *j->p == '"') {
+			if (j->p < j->end && *j->p == '"' &&
+			    (f->want & JT_STRING)) {
 				rc = json_string(j, f->out, f->cap, &vlen);
 				if (rc < 0)
 					return rc;
 				f->state = vlen >= f->cap ? -E2BIG : 1;
-			} else if (j->p < j->end && (*j->p == '-' || is_digit(*j->p))) {
+			} else if (j->p < j->end && (*j->p == '-' ||
+			    is_digit(*j->p)) && (f->want & JT_NUMBER)) {
 				rc = json_number(j, &s, &e);
 				if (rc < 0)
 					return rc;
@@ -392,12 +399,12 @@ json_value(struct jp *j, struct jfind *f)
 	return rc;
 }
 
-int
-cdoc_json_get(const char *buf, size_t len, const char *const *names,
-    size_t depth, char *out, size_t cap)
+static int
+json_get(const char *buf, size_t len, const char *const *names, size_t depth,
+    char *out, size_t cap, unsigned want)
 {
 	struct jp j = { buf, buf + len, 0 };
-	struct jfind f = { names, depth, out, cap, 0 };
+	struct jfind f = { names, depth, out, cap, want, 0 };
 	int rc;
 
 	if (cap == 0 || depth == 0)
@@ -419,6 +426,13 @@ cdoc_json_get(const char *buf, size_t len, const char *const *names,
 	if (rc < 0)
 		explicit_bzero(out, cap);
 	return rc;
+}
+
+int
+cdoc_json_get(const char *buf, size_t len, const char *const *names,
+    size_t depth, char *out, size_t cap)
+{
+	return json_get(buf, len, names, depth, out, cap, JT_STRING | JT_NUMBER);
 }
 
 /* ------------------------------------------------------------ times */
@@ -509,6 +523,7 @@ struct field {
 	char *dst;
 	size_t cap;
 	bool required;
+	unsigned want;
 };
 
 static int
@@ -516,7 +531,8 @@ get_field(const char *buf, size_t len, const struct field *fl,
     struct cdoc_creds *out)
 {
 	const char *name = fl->names[fl->depth - 1];
-	int rc = cdoc_json_get(buf, len, fl->names, fl->depth, fl->dst, fl->cap);
+	int rc = json_get(buf, len, fl->names, fl->depth, fl->dst, fl->cap,
+	    fl->want);
 
 	if (rc == -ENOENT && !fl->required)
 		return 0;
@@ -526,7 +542,8 @@ get_field(const char *buf, size_t len, const struct field *fl,
 		cdoc_errorf(out, "%s is too long", name);
 	else if (rc < 0)
 		cdoc_errorf(out,
-		    "malformed JSON or %s is not a string", name);
+		    "malformed JSON or %s is not a %s", name,
+		    fl->want == JT_NUMBER ? "number" : "string");
 	return rc == -ENOENT ? -EINVAL : rc;
 }
 
@@ -540,18 +557,22 @@ cdoc_parse_json_creds(enum cdoc_kind kind, const char *buf, size_t len,
 	char ver[16] = "", code[64] = "", exp[64] = "";
 	struct field fields[] = {
 		{ { sso ? "roleCredentials" : ak[0], ak[1] }, sso ? 2 : 1,
-		  out->keys.access_key_id, sizeof(out->keys.access_key_id), true },
+		  out->keys.access_key_id, sizeof(out->keys.access_key_id), true,
+		  JT_STRING },
 		{ { sso ? "roleCredentials" : sk[0], sk[1] }, sso ? 2 : 1,
 		  out->keys.secret_access_key,
-		  sizeof(out->keys.secret_access_key), true },
+		  sizeof(out->keys.secret_access_key), true, JT_STRING },
 		{ { sso ? "roleCredentials" :
 		    kind == CDOC_PROCESS ? "SessionToken" : "Token",
 		    "sessionToken" }, sso ? 2 : 1, out->keys.session_token,
-		  sizeof(out->keys.session_token), kind != CDOC_PROCESS },
+		  sizeof(out->keys.session_token), kind != CDOC_PROCESS,
+		  JT_STRING },
 		{ { sso ? "roleCredentials" : "Expiration", "expiration" },
-		  sso ? 2 : 1, exp, sizeof(exp), kind != CDOC_PROCESS },
-		{ { "Version" }, 1, ver, sizeof(ver), kind == CDOC_PROCESS },
-		{ { "Code" }, 1, code, sizeof(code), false },
+		  sso ? 2 : 1, exp, sizeof(exp), kind != CDOC_PROCESS,
+		  sso ? JT_NUMBER : JT_STRING },
+		{ { "Version" }, 1, ver, sizeof(ver), kind == CDOC_PROCESS,
+		  JT_NUMBER },
+		{ { "Code" }, 1, code, sizeof(code), false, JT_STRING },
 	};
 	size_t nf = kind == CDOC_PROCESS ? 5 : kind == CDOC_IMDS ? 6 : 4;
 	int rc;
@@ -776,6 +797,7 @@ cdoc_parse_sts(const char *buf, size_t len, struct cdoc_creds *out)
 		if (rc < 0) {
 			cdoc_errorf(out, "<%s> is %s",
 			    names[i], rc == -E2BIG ? "too long" : "malformed");
+			rc = -EINVAL;
 			goto out_fail;
 		}
 	}

@@ -11,6 +11,7 @@
  */
 #include "creds_fetch.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -534,9 +536,10 @@ bool
 cfetch_ecs_url_allowed(const char *url)
 {
 	static const char *const hosts[] = {
-		"127.", "localhost", "[::1]", "169.254.170.2", "169.254.170.23",
+		"localhost", "[::1]", "169.254.170.2", "169.254.170.23",
 		"[fd00:ec2::23]",
 	};
+	struct in_addr a;
 	char host[256];
 
 	if (strncasecmp(url, "https://", 8) == 0)
@@ -548,13 +551,15 @@ cfetch_ecs_url_allowed(const char *url)
 		host[strcspn(host, ":")] = '\0';
 	else
 		host[strcspn(host, "]") + 1] = '\0';
-	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
-		size_t n = strlen(hosts[i]);
-
-		if (hosts[i][n - 1] == '.' ? strncmp(host, hosts[i], n) == 0 :
-		    strcmp(host, hosts[i]) == 0)
+	/* Any address of 127.0.0.0/8, written as an address: a name that
+	 * merely starts with "127." is not loopback. */
+	if (inet_pton(AF_INET, host, &a) == 1)
+		return (ntohl(a.s_addr) >> 24) == 127 ||
+		    strcmp(host, "169.254.170.2") == 0 ||
+		    strcmp(host, "169.254.170.23") == 0;
+	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
+		if (strcasecmp(host, hosts[i]) == 0)
 			return true;
-	}
 	return false;
 }
 
