@@ -380,7 +380,7 @@ credential_process_failures_are_refused_with_the_reason(void **state)
 		int err;
 		const char *logged;
 	} cases[] = {
-		{ "#!/bin/sh\necho oops >&2\nexit 1\n", ECHILD,
+		{ "#!/bin/sh\nexit 1\n", ECHILD,
 		  "exited with status 1" },
 		{ "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": '\n",
 		  EINVAL, "malformed" },
@@ -560,6 +560,9 @@ refresh_is_due_15_minutes_early_or_at_half_life(void **state)
 	/* 40 s left: no wait longer than 10 s. */
 	assert_int_equal(creds_retry_delay(20, 0, 40), 10);
 	assert_int_equal(creds_retry_delay(20, 0, 2), 1);
+	/* Expired: every 5 s at most. */
+	assert_int_equal(creds_retry_delay(20, 100, 50), 5);
+	assert_int_equal(creds_retry_delay(1, 100, 50), 2);
 }
 
 static void

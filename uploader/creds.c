@@ -372,8 +372,10 @@ load_file(const char *path, const char *what, const char *profile,
 		goto out_close;
 	}
 	/* Like ssh with a private key, but only a warning: refusing would
-	 * stop uploads on hosts that have always worked this way. */
-	if (!quiet && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+	 * stop uploads on hosts that have always worked this way. The config
+	 * file holds settings, and is often world-readable by design. */
+	if (!quiet && strcmp(what, "credentials file") == 0 &&
+	    (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
 		log_msg(LOG_LEVEL_WARN,
 		    "%s %s is accessible by group or others "
 		    "(mode %04o); run chmod 600 on it", what, path,
@@ -542,6 +544,12 @@ unsigned
 creds_retry_delay(unsigned attempt, int64_t now, int64_t expiration)
 {
 	unsigned d = attempt >= 6 ? 60 : 1u << attempt;
+
+	/* Keys that have expired stop all uploads: try again every few
+	 * seconds, a cheap request, so uploads resume soon after the
+	 * service does. */
+	if (expiration != 0 && expiration <= now && d > 5)
+		d = 5;
 
 	/* Closer to expiry, retry more often, so a service that recovers
 	 * is used before the keys run out; never faster than once a second. */

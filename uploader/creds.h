@@ -157,7 +157,7 @@ int64_t creds_refresh_due(int64_t obtained, int64_t expiration);
 
 /* Seconds to wait before the next attempt after `attempt` failed ones
  * (0, 1, ...): 1, 2, 4 ... 60, but at most a quarter of the time left
- * before expiration, and at least 1. */
+ * before expiration, at most 5 once the keys have expired, and at least 1. */
 unsigned creds_retry_delay(unsigned attempt, int64_t now, int64_t expiration);
 
 /* Writes a loggable form of an access key id ("AKIA...MPLE"). */
