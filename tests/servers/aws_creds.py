@@ -22,7 +22,9 @@ references) well enough for a client to be tested against it:
         (the role name) and .../ROLE (the document, Code "Success"); every GET
         without a valid X-aws-ec2-metadata-token gets 401, as IMDSv2 does.
 
-Every answer hands out --access-key / --secret-key with a new session token
+Every answer hands out --access-key / --secret-key (from the second answer
+on --next-access-key / --next-secret-key, when given, so a test can tell
+which answer signed a request) with a new session token
 ("<service>-token-<n>") that expires --ttl seconds from now. The behaviour
 can be switched while running by writing one word into DIR/mode: "ok",
 "error" (the service refuses: STS AccessDenied 403, SSO 403, ECS/IMDS 500),
@@ -85,7 +87,10 @@ def issue(service):
         hold()
     now = datetime.datetime.now(datetime.timezone.utc).timestamp()
     exp = now - 60 if mode() == "expired" else now + ARGS.ttl
-    return ARGS.access_key, ARGS.secret_key, "%s-token-%d" % (service, n), int(exp)
+    ak, sk = ARGS.access_key, ARGS.secret_key
+    if n > 1 and ARGS.next_access_key:
+        ak, sk = ARGS.next_access_key, ARGS.next_secret_key
+    return ak, sk, "%s-token-%d" % (service, n), int(exp)
 
 
 def record(entry):
@@ -289,6 +294,9 @@ def main():
     p.add_argument("--ttl", type=int, default=3600)
     p.add_argument("--access-key", default="S3RVER")
     p.add_argument("--secret-key", default="S3RVER")
+    p.add_argument("--next-access-key", default="",
+                   help="keys handed out from the second answer on")
+    p.add_argument("--next-secret-key", default="")
     p.add_argument("--source-key", default="", help="sts: AssumeRole signer")
     p.add_argument("--source-secret", default="")
     p.add_argument("--source-token", default="")
