@@ -1,14 +1,19 @@
-/* creds.c -- AWS credentials, region and endpoint, the AWS CLI way */
+/* creds.c -- the AWS SDKs' credential chain, its refresher, region and endpoint */
 /*
- * Secrets are held in exactly two places: struct creds (under its mutex)
- * and the struct creds_secret copies that callers take. Both are wiped
- * with explicit_bzero when they die, and so is every buffer the
- * credentials file passes through. Log lines and error paths name the
- * file, the profile, the line number and a masked access key id, never a
- * value. The parser is bounded: lines over CREDS_LINE_MAX and files over
+ * Secrets are held in struct creds (the current keys under its mutex, the
+ * static keys of the chain's steps), in the struct creds_secret copies
+ * that callers take, and briefly in the fetch buffers of creds_fetch.c.
+ * All are wiped with explicit_bzero when they die, and so is every buffer
+ * a credentials file or token passes through; struct creds is kept out of
+ * core dumps. Log lines and error paths name the source, the file, the
+ * profile, the line number and a masked access key id, never a value.
+ * The INI parser is bounded: lines over CREDS_LINE_MAX and files over
  * CREDS_FILE_MAX are refused, and it reads nothing past the given length
- * (it is fuzzed by tests/fuzz/fuzz_creds.c). The keys only ever change as
- * a whole, under the lock, with the generation bumped.
+ * (it is fuzzed by tests/fuzz/fuzz_creds.c). The chain is resolved once,
+ * in creds_new(), and immutable afterwards, so the refresher reads it
+ * without the lock. The keys only ever change as a whole, under the lock,
+ * with the generation bumped, and the lock is never held across I/O: an
+ * upload that takes a copy never waits for a refresh.
  */
 #include "creds.h"
 
@@ -22,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1351,6 +1357,32 @@ resolve(struct creds *c, const struct creds_options *opt, const struct ctx *x,
 
 /* ------------------------------------------------------------ the API */
 
+/* struct creds on pages of its own, left out of core dumps: a crash
+ * report must not carry the keys. */
+static size_t
+creds_alloc_size(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t p = pg > 0 ? (size_t)pg : 4096;
+
+	return (sizeof(struct creds) + p - 1) / p * p;
+}
+
+static struct creds *
+creds_alloc(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t sz = creds_alloc_size();
+	void *p = NULL;
+
+	if (posix_memalign(&p, pg > 0 ? (size_t)pg : 4096, sz) != 0)
+		return NULL;
+	memset(p, 0, sz);
+	/* Best effort: without it the keys are merely dumpable, as before. */
+	(void)madvise(p, sz, MADV_DONTDUMP);
+	return p;
+}
+
 struct creds *
 creds_new(const struct creds_options *opt)
 {
@@ -1365,7 +1397,7 @@ creds_new(const struct creds_options *opt)
 
 	if (opt == NULL)
 		opt = &none;
-	c = calloc(1, sizeof(*c));
+	c = creds_alloc();
 	prof = calloc(1, sizeof(*prof));
 	got = calloc(1, sizeof(*got));
 	x = calloc(1, sizeof(*x));

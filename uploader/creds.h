@@ -1,4 +1,4 @@
-/* creds.h -- AWS credentials, region and endpoint, the AWS CLI way */
+/* creds.h -- the AWS SDKs' credential chain, its refresher, region and endpoint */
 #ifndef S3RING_CREDS_H
 #define S3RING_CREDS_H
 

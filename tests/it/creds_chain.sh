@@ -10,7 +10,7 @@
 set -uo pipefail
 IT_NAME=creds-chain
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/creds_lib.sh"
+. "$(dirname "$0")/creds_lib.bash"
 
 it_s3rver bucket-creds
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY

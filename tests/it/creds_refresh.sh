@@ -11,7 +11,7 @@
 set -uo pipefail
 IT_NAME=creds-refresh
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/creds_lib.sh"
+. "$(dirname "$0")/creds_lib.bash"
 
 it_s3rver bucket-refresh
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY

@@ -10,7 +10,7 @@
 set -uo pipefail
 IT_NAME=creds-swift
 . "$(dirname "$0")/lib.sh"
-. "$(dirname "$0")/creds_lib.sh"
+. "$(dirname "$0")/creds_lib.bash"
 
 BUCKET=s3ring-creds
 PY=/usr/bin/python3

@@ -1,4 +1,5 @@
-# creds_lib.sh -- shared by the tests/it/creds_*.sh scripts (sourced after lib.sh).
+# creds_lib.bash -- shared by the tests/it/creds_*.sh scripts (sourced after lib.sh;
+# not named *.sh, so that tests/run.sh does not run it as a test).
 #
 # A clean AWS environment in $WORK/home (no keys, no profile, IMDS off
 # unless a test turns it on), the credential stand-ins of
