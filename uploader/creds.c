@@ -105,6 +105,7 @@ struct creds {
 	 * the keys of the step before it. */
 	struct source chain[CHAIN_MAX];
 	size_t nchain;
+	bool from_profile;		/* the chain came from a profile */
 	char source_name[PROFILE_MAX + 16];
 	char profile[PROFILE_MAX];
 	char path[PATH_MAX];		/* the file of SRC_STATIC keys */
@@ -1335,8 +1336,10 @@ resolve(struct creds *c, const struct creds_options *opt, const struct ctx *x,
 			return -ENAMETOOLONG;
 		return 0;
 	}
-	if (profile_found)
+	if (profile_found) {
+		c->from_profile = true;
 		return resolve_profile(c, x, c->profile, 0);
+	}
 	if (opt->profile != NULL || env_nonempty("AWS_PROFILE") != NULL) {
 		log_msg(LOG_LEVEL_ERROR, "profile [%s] not found in %s or %s",
 		    c->profile, x->cred_path, x->config_path);
@@ -1463,8 +1466,7 @@ creds_new(const struct creds_options *opt)
 	creds_mask_key_id(got->keys.access_key_id, masked, sizeof(masked));
 	format_time(got->expiration, when, sizeof(when));
 	log_kv(LOG_LEVEL_INFO, "credentials loaded", "source", c->source_name,
-	    "profile", c->chain[0].kind == SRC_ENV && c->nchain == 1 ? "-" :
-	    c->profile, "key_id", masked, "session_token",
+	    "profile", c->from_profile ? c->profile : "-", "key_id", masked, "session_token",
 	    got->keys.session_token[0] ? "yes" : "no", "expires", when,
 	    "region", c->region, "endpoint", c->endpoint[0] ? c->endpoint :
 	    "aws", (char *)NULL);

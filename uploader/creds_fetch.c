@@ -45,7 +45,8 @@ on_data(char *p, size_t sz, size_t n, void *ud)
 	struct sink *s = ud;
 	size_t len = sz * n;
 
-	if (len > s->cap - s->len) {
+	/* One byte stays free for the NUL. */
+	if (len >= s->cap - s->len) {
 		s->overflow = true;
 		return 0;	/* aborts the transfer */
 	}
@@ -132,7 +133,7 @@ http(const struct http_req *r, struct sink *s, struct cdoc_creds *out)
 	for (t = hl; t != NULL; t = t->next)
 		explicit_bzero(t->data, strlen(t->data));
 	curl_slist_free_all(hl);
-	s->buf[s->len < s->cap ? s->len : s->cap - 1] = '\0';
+	s->buf[s->len] = '\0';
 	if (s->overflow) {
 		cdoc_errorf(out, "%s: the answer from %s is larger than "
 		    "%zu bytes", r->what, r->url, s->cap - 1);
