@@ -20,6 +20,8 @@ STS=$(standin sts sts --ttl 3600 --web-token web-token-A \
 SSO=$(standin sso sso --sso-token sso-access-token-1)
 ECS=$(standin ecs ecs --auth ecs-auth-token)
 IMDS=$(standin imds imds)
+# A second instance role whose keys are the AssumeRole source STS expects.
+IMDS_BASE=$(standin imds-base imds --access-key AKIABASEBASEBASE --secret-key base-secret-value)
 echo web-token-A >"$WORK/web-token"
 echo ecs-auth-token >"$WORK/ecs-token"
 ENV_KEYS=(AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER)
@@ -61,6 +63,10 @@ role_arn = arn:aws:iam::111122223333:role/s3ring-app
 source_profile = base
 role_session_name = app-session
 external_id = ext-123
+
+[profile viaimds]
+role_arn = arn:aws:iam::111122223333:role/s3ring-from-instance
+credential_source = Ec2InstanceMetadata
 
 [profile badsig]
 role_arn = arn:aws:iam::111122223333:role/s3ring-app
@@ -145,6 +151,15 @@ assert r["role_arn"] == "arn:aws:iam::111122223333:role/s3ring-app", r
 assert r["session_name"] == "app-session" and r["external_id"] == "ext-123", r
 ' || fail "AssumeRole request: $(requests sts | tail -n 1)"
 expect_refusal "SignatureDoesNotMatch" AWS_PROFILE=badsig AWS_ENDPOINT_URL_STS="$STS"
+expect_source assume-role AWS_PROFILE=viaimds AWS_ENDPOINT_URL_STS="$STS" \
+	AWS_EC2_METADATA_DISABLED=false AWS_EC2_METADATA_SERVICE_ENDPOINT="$IMDS_BASE"
+requests sts | /usr/bin/python3 -c '
+import json, sys
+r = [json.loads(l) for l in sys.stdin][-1]
+assert r["action"] == "AssumeRole" and r["signature"].startswith("signature ok"), r
+assert r["role_arn"].endswith("/s3ring-from-instance"), r
+' || fail "AssumeRole from instance keys: $(requests sts | tail -n 1)"
+[ "$(count imds-base issued_token imds-token-1)" -eq 1 ] || fail "IMDS was not the source"
 expect_source process AWS_PROFILE=proc
 [ -s "$WORK/proc.runs" ] || fail "credential_process did not run"
 expect_refusal "credential_process exited with status 1" AWS_PROFILE=procfail
