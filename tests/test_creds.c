@@ -331,6 +331,42 @@ config_file_profile_with_static_keys(void **state)
 }
 
 static void
+profile_of_settings_only_lets_the_chain_go_on(void **state)
+{
+	struct fixture *f = *state;
+	char cfg[400];
+	struct creds *c;
+
+	snprintf(cfg, sizeof(cfg), "%s/.aws/config", f->home);
+	write_file(cfg, "[default]\nregion = eu-central-1\n", 0644);
+	/* On to ECS: nothing listens on port 1, which names it. */
+	setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/c", 1);
+	errno = 0;
+	assert_null(creds_new(NULL));
+	assert_int_equal(errno, EIO);
+	assert_true(log_contains(f, "source=ecs"));
+	assert_false(log_contains(f, "lacks"));
+	unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	/* Nothing further: the usual advice, not a complaint about it. */
+	assert_null(creds_new(NULL));
+	assert_int_equal(errno, ENOENT);
+	assert_true(log_contains(f, "no credentials"));
+	/* A half-configured profile is still refused by name. */
+	write_file(cfg, "[default]\naws_access_key_id = AKIAHALFHALFHALF\n", 0644);
+	assert_null(creds_new(NULL));
+	assert_int_equal(errno, EINVAL);
+	assert_true(log_contains(f, "lacks aws_access_key_id or"));
+	/* And the region of the settings-only profile applies to env keys. */
+	write_file(cfg, "[default]\nregion = eu-central-1\n", 0644);
+	setenv("AWS_ACCESS_KEY_ID", "AKIAENVENVENVENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	assert_string_equal(creds_region(c), "eu-central-1");
+	creds_free(c);
+}
+
+static void
 missing_named_profile_is_enoent_naming_both_files(void **state)
 {
 	struct fixture *f = *state;
@@ -868,6 +904,7 @@ main(void)
 		T(region_and_endpoint_follow_aws_order),
 		T(defaults_are_us_east_1_and_aws_endpoint),
 		T(config_file_profile_with_static_keys),
+		T(profile_of_settings_only_lets_the_chain_go_on),
 		T(missing_named_profile_is_enoent_naming_both_files),
 		T(credential_process_gives_keys_and_expiration),
 		T(credential_process_failures_are_refused_with_the_reason),

@@ -1153,10 +1153,23 @@ role_fields(struct source *s, const struct ctx *x,
 	snprintf(s->url, sizeof(s->url), "%s", x->sts_url);
 }
 
+/* True if the profile says anything about credentials. */
+static bool
+has_credential_settings(const struct creds_profile *p)
+{
+	return p->keys.access_key_id[0] || p->keys.secret_access_key[0] ||
+	    p->keys.session_token[0] || p->role_arn[0] ||
+	    p->source_profile[0] || p->credential_source[0] ||
+	    p->web_identity_token_file[0] || p->credential_process[0] ||
+	    p->sso_session[0] || p->sso_start_url[0] ||
+	    p->sso_account_id[0] || p->sso_role_name[0];
+}
+
 /*
  * Appends the steps that give profile name's keys to c->chain. Every
  * refusal is logged in one line naming the profile. Returns 0, -ENOENT
- * (no such profile) or -EINVAL.
+ * (no such profile), -EINVAL, or -ENODATA, not logged, for a top-level
+ * profile that has no credential settings at all.
  */
 static int
 resolve_profile(struct creds *c, const struct ctx *x, const char *name,
@@ -1222,6 +1235,10 @@ resolve_profile(struct creds *c, const struct ctx *x, const char *name,
 		snprintf(s->command, sizeof(s->command), "%s",
 		    p->credential_process);
 		rc = 0;
+	} else if (depth == 0 && !has_credential_settings(p)) {
+		/* A profile of settings only ([default] with a region, as on
+		 * many EC2 hosts): the chain goes on, as in the SDKs. */
+		rc = -ENODATA;
 	} else {
 		log_msg(LOG_LEVEL_ERROR, "profile [%s] in %s / %s lacks "
 		    "aws_access_key_id or aws_secret_access_key (and has no "
@@ -1338,9 +1355,12 @@ resolve(struct creds *c, const struct creds_options *opt, const struct ctx *x,
 	}
 	if (profile_found) {
 		c->from_profile = true;
-		return resolve_profile(c, x, c->profile, 0);
-	}
-	if (opt->profile != NULL || env_nonempty("AWS_PROFILE") != NULL) {
+		rc = resolve_profile(c, x, c->profile, 0);
+		if (rc != -ENODATA)
+			return rc;
+		c->from_profile = false;
+		c->nchain = 0;
+	} else if (opt->profile != NULL || env_nonempty("AWS_PROFILE") != NULL) {
 		log_msg(LOG_LEVEL_ERROR, "profile [%s] not found in %s or %s",
 		    c->profile, x->cred_path, x->config_path);
 		return -ENOENT;
