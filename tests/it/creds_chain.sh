@@ -15,13 +15,13 @@ IT_NAME=creds-chain
 it_s3rver bucket-creds
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 
-STS=$(standin sts sts --ttl 3600 --web-token web-token-A \
-	--source-key AKIABASEBASEBASE --source-secret base-secret-value)
-SSO=$(standin sso sso --sso-token sso-access-token-1)
-ECS=$(standin ecs ecs --auth ecs-auth-token)
-IMDS=$(standin imds imds)
+standin STS sts sts --ttl 3600 --web-token web-token-A \
+	--source-key AKIABASEBASEBASE --source-secret base-secret-value
+standin SSO sso sso --sso-token sso-access-token-1
+standin ECS ecs ecs --auth ecs-auth-token
+standin IMDS imds imds
 # A second instance role whose keys are the AssumeRole source STS expects.
-IMDS_BASE=$(standin imds-base imds --access-key AKIABASEBASEBASE --secret-key base-secret-value)
+standin IMDS_BASE imds-base imds --access-key AKIABASEBASEBASE --secret-key base-secret-value
 echo web-token-A >"$WORK/web-token"
 echo ecs-auth-token >"$WORK/ecs-token"
 ENV_KEYS=(AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER)
@@ -91,6 +91,12 @@ sso_account_id = 111122223333
 sso_role_name = S3RingWriter
 region = us-east-1
 
+[profile legacy]
+sso_start_url = https://legacy.awsapps.com/start
+sso_region = eu-west-1
+sso_account_id = 444455556666
+sso_role_name = Legacy
+
 [sso-session corp]
 sso_start_url = https://corp.awsapps.com/start
 sso_region = eu-west-1
@@ -100,6 +106,10 @@ mkdir -p "$HOME/.aws/sso/cache"
 cache="$HOME/.aws/sso/cache/$(printf corp | sha1sum | cut -d' ' -f1).json"
 printf '{"startUrl": "https://corp.awsapps.com/start", "region": "eu-west-1", "accessToken": "sso-access-token-1", "expiresAt": "%s"}\n' \
 	"$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)" >"$cache"
+# A legacy SSO profile: the cache is named after the start URL.
+printf '{"startUrl": "https://legacy.awsapps.com/start", "region": "eu-west-1", "accessToken": "sso-access-token-1", "expiresAt": "%s"}\n' \
+	"$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)" \
+	>"$HOME/.aws/sso/cache/$(printf https://legacy.awsapps.com/start | sha1sum | cut -d' ' -f1).json"
 
 log "the chain's order"
 expect_source env "${ENV_KEYS[@]}" "${WEB[@]}" "${ECS_ENV[@]}" "${IMDS_ENV[@]}"
@@ -113,6 +123,10 @@ expect_source ecs "${ECS_ENV[@]}" "${IMDS_ENV[@]}"
 [ "$(count imds method PUT)" -eq 0 ] || fail "ECS configured, yet IMDS was asked"
 expect_source imds "${IMDS_ENV[@]}"
 expect_refusal "no credentials: set AWS_ACCESS_KEY_ID"
+# AWS_EC2_METADATA_DISABLED=true (lib.sh's default) skips IMDS entirely.
+puts=$(count imds method PUT)
+expect_refusal "no credentials: set AWS_ACCESS_KEY_ID" AWS_EC2_METADATA_SERVICE_ENDPOINT="$IMDS"
+[ "$(count imds method PUT)" -eq "$puts" ] || fail "IMDS asked although disabled"
 mv "$WORK/credentials.saved" "$HOME/.aws/credentials"
 mv "$WORK/config.saved" "$HOME/.aws/config"
 
@@ -173,6 +187,8 @@ assert r["path"].startswith("/federation/credentials?"), r
 assert r["account_id"] == "111122223333" and r["role_name"] == "S3RingWriter", r
 assert r["bearer_ok"] is True, r
 ' || fail "SSO request: $(requests sso | tail -n 1)"
+expect_source sso AWS_PROFILE=legacy AWS_ENDPOINT_URL_SSO="$SSO"
+[ "$(count sso account_id 444455556666)" -eq 1 ] || fail "legacy SSO profile: $(requests sso | tail -n 1)"
 
 log "failure paths"
 "$TOP/tests/servers/aws_creds.sh" mode "$WORK/sts" error

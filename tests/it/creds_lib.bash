@@ -15,16 +15,17 @@ unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE \
 export HOME=$WORK/home AWS_EC2_METADATA_DISABLED=true
 mkdir -p "$HOME/.aws"
 
-# standin NAME SERVICE OPTION...: starts a stand-in in $WORK/NAME and
-# prints its URL; it is stopped by PID at exit.
+# standin VAR NAME SERVICE OPTION...: starts a stand-in in $WORK/NAME and
+# sets VAR to its URL; it is stopped by PID at exit. (Not called as $(...):
+# the registration for the cleanup must happen in this shell.)
 standin() {
-	local name=$1 svc=$2 url
-	shift 2
+	local var=$1 name=$2 svc=$3 url
+	shift 3
 	mkdir -p "$WORK/$name"
-	url=$("$TOP/tests/servers/aws_creds.sh" start "$WORK/$name" "$svc" "$@" 2>>"$WORK/$name.err") ||
-		fail "stand-in $svc did not start: $(cat "$WORK/$name.err")"
+	url=$("$TOP/tests/servers/aws_creds.sh" start "$WORK/$name" "$svc" "$@" 2>>"$WORK/$name.err")
 	IT_SERVERS+=("aws_creds:$WORK/$name")
-	echo "$url"
+	[ -n "$url" ] || fail "stand-in $svc did not start: $(cat "$WORK/$name.err")"
+	printf -v "$var" '%s' "$url"
 }
 
 # requests NAME: the stand-in's request log.

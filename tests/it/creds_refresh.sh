@@ -15,7 +15,7 @@ IT_NAME=creds-refresh
 
 it_s3rver bucket-refresh
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
-STS=$(standin sts sts --ttl 30 --hold)
+standin STS sts sts --ttl 30 --hold
 ctl() { "$TOP/tests/servers/aws_creds.sh" mode "$WORK/sts" "$1"; }
 echo web-token-1 >"$WORK/web-token"
 

@@ -35,8 +35,8 @@ keys_in() {
 	grep -o '<Key>' "$WORK/list.xml" | wc -l
 }
 
-STS=$(standin sts sts --ttl 30 --access-key "$KEY1" --secret-key "$SECRET1" \
-	--next-access-key "$KEY2" --next-secret-key "$SECRET2")
+standin STS sts sts --ttl 30 --access-key "$KEY1" --secret-key "$SECRET1" \
+	--next-access-key "$KEY2" --next-secret-key "$SECRET2"
 echo web-token >"$WORK/web-token"
 AWS_WEB_IDENTITY_TOKEN_FILE="$WORK/web-token" \
 AWS_ROLE_ARN=arn:aws:iam::111122223333:role/s3ring-writer \
