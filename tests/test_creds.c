@@ -2,7 +2,9 @@
 /*
  * Each test runs in a fresh temporary HOME with every AWS_* variable unset
  * and the log captured into a file, so the tests can grep the log for
- * secrets (there must be none).
+ * secrets (there must be none). IMDS is disabled, so no test reaches a
+ * real metadata service; the network sources are tested against the
+ * stand-ins in tests/it/creds_*.sh.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,8 +20,10 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <curl/curl.h>
 
 #include "creds.h"
+#include "creds_fetch.h"
 #include "log.h"
 
 #define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYSECRETKEY"
@@ -37,6 +41,13 @@ static const char *aws_vars[] = {
 	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
 	"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_S3",
 	"AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE",
+	"AWS_CONFIG_FILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+	"AWS_ROLE_SESSION_NAME", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+	"AWS_CONTAINER_CREDENTIALS_FULL_URI",
+	"AWS_CONTAINER_AUTHORIZATION_TOKEN",
+	"AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+	"AWS_EC2_METADATA_SERVICE_ENDPOINT", "AWS_ENDPOINT_URL_STS",
+	"AWS_ENDPOINT_URL_SSO",
 };
 
 static int
@@ -54,6 +65,8 @@ setup(void **state)
 	for (size_t i = 0; i < sizeof(aws_vars) / sizeof(aws_vars[0]); i++)
 		unsetenv(aws_vars[i]);
 	setenv("HOME", f->home, 1);
+	/* No test may reach a real metadata service. */
+	setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
 	f->logfd = open(f->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (f->logfd < 0)
 		return -1;
@@ -146,7 +159,7 @@ env_keys_take_precedence_over_file(void **state)
 	assert_string_equal(s.access_key_id, "AKIAENVENVENVENV");
 	assert_string_equal(s.secret_access_key, SECRET);
 	assert_string_equal(s.session_token, TOKEN);
-	assert_string_equal(creds_source(c), "environment");
+	assert_string_equal(creds_source(c), "env");
 	/* The file still supplies the region when nothing else does. */
 	assert_string_equal(creds_region(c), "eu-west-3");
 	/* The environment cannot change: reload is a no-op. */
@@ -198,7 +211,7 @@ file_profile_follows_aws_profile(void **state)
 	assert_string_equal(s.access_key_id, "AKIADEVDEVDEVDEV");
 	assert_string_equal(s.secret_access_key, SECRET);
 	assert_string_equal(s.session_token, TOKEN);
-	assert_string_equal(creds_source(c), "file");
+	assert_string_equal(creds_source(c), "profile:dev");
 	assert_string_equal(creds_profile(c), "dev");
 	assert_int_equal(s.generation, 1);
 	creds_secret_wipe(&s);
@@ -276,17 +289,316 @@ defaults_are_us_east_1_and_aws_endpoint(void **state)
 	creds_free(c);
 }
 
+/* Writes an executable credential_process script. */
 static void
-unsupported_credential_source_is_named(void **state)
+write_script(struct fixture *f, const char *name, const char *body,
+    char *path, size_t cap)
+{
+	snprintf(path, cap, "%s/%s", f->home, name);
+	write_file(path, body, 0700);
+}
+
+static void
+config_file_profile_with_static_keys(void **state)
+{
+	struct fixture *f = *state;
+	char cfg[400];
+	struct creds_secret s;
+	struct creds *c;
+
+	snprintf(cfg, sizeof(cfg), "%s/.aws/config", f->home);
+	write_file(cfg, "[profile dev]\naws_access_key_id = AKIACONFIGCONFIG\n"
+	    "aws_secret_access_key = " SECRET "\nregion = eu-west-2\n", 0600);
+	setenv("AWS_PROFILE", "dev", 1);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	assert_int_equal(creds_get(c, &s), 0);
+	assert_string_equal(s.access_key_id, "AKIACONFIGCONFIG");
+	assert_string_equal(creds_source(c), "profile:dev");
+	assert_string_equal(creds_region(c), "eu-west-2");
+	assert_int_equal(creds_expiration(c), 0);
+	creds_free(c);
+	/* The credentials file's values win over the config file's. */
+	write_file(f->file, "[dev]\naws_access_key_id = AKIACREDSCREDS00\n"
+	    "aws_secret_access_key = " SECRET2 "\n", 0600);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	assert_int_equal(creds_get(c, &s), 0);
+	assert_string_equal(s.access_key_id, "AKIACREDSCREDS00");
+	assert_string_equal(creds_region(c), "eu-west-2");
+	creds_secret_wipe(&s);
+	creds_free(c);
+}
+
+static void
+profile_of_settings_only_lets_the_chain_go_on(void **state)
+{
+	struct fixture *f = *state;
+	char cfg[400];
+	struct creds *c;
+
+	snprintf(cfg, sizeof(cfg), "%s/.aws/config", f->home);
+	write_file(cfg, "[default]\nregion = eu-central-1\n", 0644);
+	/* On to ECS: nothing listens on port 1, which names it. */
+	setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/c", 1);
+	errno = 0;
+	assert_null(creds_new(NULL));
+	assert_int_equal(errno, EIO);
+	assert_true(log_contains(f, "source=ecs"));
+	assert_false(log_contains(f, "lacks"));
+	unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+	/* Nothing further: the usual advice, not a complaint about it. */
+	assert_null(creds_new(NULL));
+	assert_int_equal(errno, ENOENT);
+	assert_true(log_contains(f, "no credentials"));
+	/* A half-configured profile is still refused by name. */
+	write_file(cfg, "[default]\naws_access_key_id = AKIAHALFHALFHALF\n", 0644);
+	assert_null(creds_new(NULL));
+	assert_int_equal(errno, EINVAL);
+	assert_true(log_contains(f, "lacks aws_access_key_id or"));
+	/* And the region of the settings-only profile applies to env keys. */
+	write_file(cfg, "[default]\nregion = eu-central-1\n", 0644);
+	setenv("AWS_ACCESS_KEY_ID", "AKIAENVENVENVENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	assert_string_equal(creds_region(c), "eu-central-1");
+	creds_free(c);
+}
+
+static void
+missing_named_profile_is_enoent_naming_both_files(void **state)
 {
 	struct fixture *f = *state;
 
-	write_file(f->file, "[default]\ncredential_process = /bin/get-creds\n",
-	    0600);
+	setenv("AWS_PROFILE", "nosuch", 1);
+	errno = 0;
+	assert_null(creds_new(NULL));
+	assert_int_equal(errno, ENOENT);
+	assert_true(log_contains(f, "profile [nosuch] not found"));
+	assert_true(log_contains(f, "/.aws/config"));
+}
+
+static void
+credential_process_gives_keys_and_expiration(void **state)
+{
+	struct fixture *f = *state;
+	char script[400], text[1200];
+	struct creds_secret s;
+	struct creds *c;
+
+	write_script(f, "proc.sh", "#!/bin/sh\ncat <<'J'\n{\"Version\": 1, "
+	    "\"AccessKeyId\": \"AKIAPROCESSPROC1\", \"SecretAccessKey\": \""
+	    SECRET "\", \"SessionToken\": \"" TOKEN "\", \"Expiration\": "
+	    "\"2999-01-01T00:00:00Z\"}\nJ\n", script, sizeof(script));
+	snprintf(text, sizeof(text), "[default]\ncredential_process = %s\n",
+	    script);
+	write_file(f->file, text, 0600);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	assert_string_equal(creds_source(c), "process");
+	assert_int_equal(creds_get(c, &s), 0);
+	assert_string_equal(s.access_key_id, "AKIAPROCESSPROC1");
+	assert_string_equal(s.secret_access_key, SECRET);
+	assert_string_equal(s.session_token, TOKEN);
+	assert_int_equal(creds_expiration(c), 32472144000LL);
+	assert_false(creds_expired(c, text, sizeof(text)));
+	creds_secret_wipe(&s);
+	creds_free(c);
+}
+
+static void
+credential_process_failures_are_refused_with_the_reason(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *body;
+		int err;
+		const char *logged;
+	} cases[] = {
+		{ "#!/bin/sh\nexit 1\n", ECHILD,
+		  "exited with status 1" },
+		{ "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": '\n",
+		  EINVAL, "malformed" },
+		{ "#!/bin/sh\necho '{\"Version\": 2, \"AccessKeyId\": \"A\", "
+		  "\"SecretAccessKey\": \"B\"}'\n", EINVAL, "Version 1" },
+		{ "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": "
+		  "\"AKIAEXPIREDEXPI1\", \"SecretAccessKey\": \"B\", "
+		  "\"Expiration\": \"2001-01-01T00:00:00Z\"}'\n", EKEYEXPIRED,
+		  "already expired" },
+	};
+	char script[400], text[600];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_script(f, "bad.sh", cases[i].body, script, sizeof(script));
+		snprintf(text, sizeof(text), "[default]\ncredential_process = "
+		    "%s\n", script);
+		write_file(f->file, text, 0600);
+		errno = 0;
+		assert_null(creds_new(NULL));
+		assert_int_equal(errno, cases[i].err);
+		assert_true(log_contains(f, cases[i].logged));
+	}
+}
+
+/* Keys that expire soon are refreshed ahead of time by the refresher
+ * while creds_get() keeps answering; once the process starts failing,
+ * the keys stay until they expire, and then creds_expired() says why. */
+static void
+short_lived_keys_are_refreshed_then_expire_when_refresh_fails(void **state)
+{
+	struct fixture *f = *state;
+	char script[400], text[1400], why[512];
+	struct creds_secret s;
+	struct creds *c;
+	uint64_t gen;
+	int i;
+
+	/* Each run hands out new keys that live 4 s, until the file "stop"
+	 * exists; then it fails. */
+	snprintf(text, sizeof(text), "#!/bin/sh\n[ -e %s/stop ] && exit 3\n"
+	    "n=$(cat %s/n 2>/dev/null || echo 0); n=$((n + 1)); "
+	    "echo $n > %s/n\nexp=$(date -u -d @$(($(date +%%s) + 4)) "
+	    "+%%Y-%%m-%%dT%%H:%%M:%%SZ)\nprintf '{\"Version\": 1, "
+	    "\"AccessKeyId\": \"AKIAREFRESH%%05d\", \"SecretAccessKey\": \"%s\", "
+	    "\"Expiration\": \"%%s\"}' $n $exp\n", f->home, f->home, f->home,
+	    SECRET);
+	write_script(f, "short.sh", text, script, sizeof(script));
+	snprintf(text, sizeof(text), "[default]\ncredential_process = %s\n",
+	    script);
+	write_file(f->file, text, 0600);
+	c = creds_new(NULL);
+	assert_non_null(c);
+	gen = creds_generation(c);
+	/* Due at half life (2 s); allow a loaded machine a lot more. */
+	for (i = 0; i < 300 && creds_generation(c) == gen; i++)
+		usleep(100 * 1000);
+	assert_true(creds_generation(c) > gen);
+	assert_int_equal(creds_get(c, &s), 0);
+	assert_string_not_equal(s.access_key_id, "AKIAREFRESH00001");
+	assert_true(log_contains(f, "credentials refreshed"));
+
+	snprintf(text, sizeof(text), "%s/stop", f->home);
+	write_file(text, "", 0600);
+	for (i = 0; i < 300 && !creds_expired(c, why, sizeof(why)); i++)
+		usleep(100 * 1000);
+	assert_true(creds_expired(c, why, sizeof(why)));
+	assert_non_null(strstr(why, "ExpiredToken"));
+	assert_non_null(strstr(why, "exited with status 3"));
+	assert_true(log_contains(f, "credentials refresh failed"));
+	/* The last keys are still handed out: the caller decides. */
+	assert_int_equal(creds_get(c, &s), 0);
+	assert_non_null(strstr(s.access_key_id, "AKIAREFRESH"));
+	creds_secret_wipe(&s);
+	creds_free(c);
+}
+
+static void
+role_profiles_without_a_valid_source_are_refused(void **state)
+{
+	struct fixture *f = *state;
+	char cfg[400];
+
+	snprintf(cfg, sizeof(cfg), "%s/.aws/config", f->home);
+	write_file(cfg, "[default]\nrole_arn = arn:aws:iam::1:role/r\n", 0600);
 	errno = 0;
 	assert_null(creds_new(NULL));
 	assert_int_equal(errno, EINVAL);
-	assert_true(log_contains(f, "credential_process"));
+	assert_true(log_contains(f, "neither source_profile"));
+
+	write_file(cfg, "[default]\nrole_arn = arn:aws:iam::1:role/r\n"
+	    "source_profile = a\n[profile a]\nrole_arn = arn:aws:iam::1:role/a\n"
+	    "source_profile = b\n[profile b]\nrole_arn = arn:aws:iam::1:role/b\n"
+	    "source_profile = a\n", 0600);
+	assert_null(creds_new(NULL));
+	assert_int_equal(errno, EINVAL);
+	assert_true(log_contains(f, "loop"));
+
+	write_file(cfg, "[default]\nrole_arn = arn:aws:iam::1:role/r\n"
+	    "credential_source = Environment\n", 0600);
+	assert_null(creds_new(NULL));
+	assert_int_equal(errno, EINVAL);
+	assert_true(log_contains(f, "credential_source = Environment"));
+}
+
+static void
+sso_profile_without_a_login_says_run_aws_sso_login(void **state)
+{
+	struct fixture *f = *state;
+	char cfg[400];
+
+	snprintf(cfg, sizeof(cfg), "%s/.aws/config", f->home);
+	write_file(cfg, "[default]\nsso_session = corp\nsso_account_id = 1\n"
+	    "sso_role_name = R\n[sso-session corp]\nsso_start_url = "
+	    "https://x.awsapps.com/start\nsso_region = eu-west-1\n", 0600);
+	errno = 0;
+	assert_null(creds_new(NULL));
+	assert_int_equal(errno, ENOENT);
+	assert_true(log_contains(f, "aws sso login"));
+	/* The cache is named after the SHA-1 of the session name. */
+	assert_true(log_contains(f,
+	    "/.aws/sso/cache/ee0bfd2552fbd840c02cc48b6e823320543c450f.json"));
+
+	write_file(cfg, "[default]\nsso_account_id = 1\nsso_role_name = R\n"
+	    "sso_session = nosuch\n", 0600);
+	assert_null(creds_new(NULL));
+	assert_true(log_contains(f, "[sso-session nosuch]"));
+}
+
+static void
+ecs_full_uri_must_be_https_or_a_local_agent(void **state)
+{
+	struct fixture *f = *state;
+
+	assert_true(cfetch_ecs_url_allowed("https://creds.example/x"));
+	assert_true(cfetch_ecs_url_allowed("http://127.0.0.1:8080/creds"));
+	assert_true(cfetch_ecs_url_allowed("http://169.254.170.2/v2/x"));
+	assert_true(cfetch_ecs_url_allowed("http://[fd00:ec2::23]/x"));
+	assert_true(cfetch_ecs_url_allowed("http://localhost:1/x"));
+	assert_false(cfetch_ecs_url_allowed("http://evil.example/x"));
+	assert_false(cfetch_ecs_url_allowed("http://127.0.0.1.evil.example/"));
+	assert_false(cfetch_ecs_url_allowed("ftp://127.0.0.1/x"));
+	setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://evil.example/c", 1);
+	errno = 0;
+	assert_null(creds_new(NULL));
+	assert_int_equal(errno, EINVAL);
+	assert_true(log_contains(f, "neither HTTPS"));
+}
+
+static void
+unreachable_ecs_agent_is_an_error_naming_it(void **state)
+{
+	struct fixture *f = *state;
+
+	/* Port 1 on loopback: nothing listens, the connection is refused. */
+	setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:1/c", 1);
+	errno = 0;
+	assert_null(creds_new(NULL));
+	assert_int_equal(errno, EIO);
+	assert_true(log_contains(f, "source=ecs"));
+	assert_true(log_contains(f, "127.0.0.1:1"));
+}
+
+static void
+refresh_is_due_15_minutes_early_or_at_half_life(void **state)
+{
+	(void)state;
+	assert_int_equal(creds_refresh_due(1000, 0), INT64_MAX);
+	/* An hour-long session: 15 minutes before the end. */
+	assert_int_equal(creds_refresh_due(0, 3600), 3600 - 900);
+	/* Two minutes: at one minute. */
+	assert_int_equal(creds_refresh_due(100, 220), 160);
+	/* Already expired when obtained: at least a second on. */
+	assert_int_equal(creds_refresh_due(100, 100), 99);
+	assert_int_equal(creds_retry_delay(0, 0, 0), 1);
+	assert_int_equal(creds_retry_delay(3, 0, 0), 8);
+	assert_int_equal(creds_retry_delay(20, 0, 0), 60);
+	/* 40 s left: no wait longer than 10 s. */
+	assert_int_equal(creds_retry_delay(20, 0, 40), 10);
+	assert_int_equal(creds_retry_delay(20, 0, 2), 1);
+	/* Expired: every 5 s at most. */
+	assert_int_equal(creds_retry_delay(20, 100, 50), 5);
+	assert_int_equal(creds_retry_delay(1, 100, 50), 2);
 }
 
 static void
@@ -591,7 +903,17 @@ main(void)
 		T(shared_credentials_file_variable_and_tilde),
 		T(region_and_endpoint_follow_aws_order),
 		T(defaults_are_us_east_1_and_aws_endpoint),
-		T(unsupported_credential_source_is_named),
+		T(config_file_profile_with_static_keys),
+		T(profile_of_settings_only_lets_the_chain_go_on),
+		T(missing_named_profile_is_enoent_naming_both_files),
+		T(credential_process_gives_keys_and_expiration),
+		T(credential_process_failures_are_refused_with_the_reason),
+		T(short_lived_keys_are_refreshed_then_expire_when_refresh_fails),
+		T(role_profiles_without_a_valid_source_are_refused),
+		T(sso_profile_without_a_login_says_run_aws_sso_login),
+		T(ecs_full_uri_must_be_https_or_a_local_agent),
+		T(unreachable_ecs_agent_is_an_error_naming_it),
+		T(refresh_is_due_15_minutes_early_or_at_half_life),
 		T(world_readable_file_warns),
 		T(reload_picks_up_a_changed_file),
 		T(reload_forced_rereads_a_file_that_looks_unchanged),
@@ -605,5 +927,7 @@ main(void)
 		T(secrets_never_reach_the_log),
 	};
 
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return 1;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -81,6 +81,7 @@ struct uploader {
 	struct ring_consumer cons;
 	struct journal journal;
 	struct creds *creds;
+	bool creds_alarm;	/* the alarm is raised for expired keys */
 	struct s3_config s3cfg;
 	char region[64];
 	char endpoint[CONFIG_STR_MAX];
@@ -304,6 +305,24 @@ static bool
 alarmed(struct uploader *u, unsigned flag)
 {
 	return (atomic_load(&u->ring.hdr->uploader_flags) & flag) != 0;
+}
+
+/* Keys that expired without a refresh cannot upload anything: that is
+ * the configuration alarm, raised once and cleared by the refresh that
+ * ends it (the refresher keeps retrying meanwhile). */
+static void
+check_creds_expiry(struct uploader *u)
+{
+	char why[512];
+
+	if (creds_expired(u->creds, why, sizeof(why))) {
+		if (!u->creds_alarm)
+			raise_alarm(u, RING_UPLOADER_CONFIG_ALARM, "configuration", why);
+		u->creds_alarm = true;
+	} else if (u->creds_alarm) {
+		u->creds_alarm = false;
+		clear_alarm(u, RING_UPLOADER_CONFIG_ALARM, "configuration");
+	}
 }
 
 /* Sleeps up to ms, or until the uploader stops. Returns false if
@@ -956,7 +975,7 @@ status(struct uploader *u, const char *state)
 static void
 run_loop(struct uploader *u)
 {
-	uint64_t next_creds = mono_ns() + 5 * SEC;
+	uint64_t next_creds = mono_ns() + 5 * SEC, next_expiry = 0;
 	bool corrupt_logged = false;
 
 	for (;;) {
@@ -972,6 +991,10 @@ run_loop(struct uploader *u)
 				log_kv(LOG_LEVEL_INFO, "credentials file changed, keys reloaded",
 				    (char *)NULL);
 			next_creds = now + 5 * SEC;
+		}
+		if (now >= next_expiry) {
+			check_creds_expiry(u);
+			next_expiry = now + SEC;
 		}
 		if (got_stop)
 			return;

@@ -10,6 +10,9 @@ RING=test-$IT_NAME-$$
 WORK=$(mktemp -d /tmp/s3ring-$IT_NAME.XXXXXX)
 UPL_PID=
 IT_SERVERS=()
+# No test may take keys from a real EC2 metadata service (a CI runner on
+# EC2 has one); the creds_* tests turn it on against their stand-in.
+export AWS_EC2_METADATA_DISABLED=${AWS_EC2_METADATA_DISABLED:-true}
 
 fail() { echo "FAIL: $*"; [ -f "$WORK/upl.log" ] && tail -n 20 "$WORK/upl.log"; exit 1; }
 log() { echo "$(date +%T) $*"; }
