@@ -6,6 +6,9 @@
  * outside the array, a closed handle, or a ring that cannot be opened. A
  * put allocates nothing on the Java heap; see s3ring_jni.c.
  *
+ * It is a Closeable (hence AutoCloseable) so that Kotlin's use {} works
+ * with the plain kotlin-stdlib of Kotlin 1.3 as well.
+ *
  * Closing is safe against puts running in other threads: each put holds a
  * use count, close() marks the handle closed, and whoever drops the last use
  * (close itself, or the last put still inside) releases the native handle,
@@ -13,10 +16,11 @@
  */
 package org.s3ring;
 
+import java.io.Closeable;
 import java.nio.ByteBuffer;
 import java.util.concurrent.atomic.AtomicIntegerFieldUpdater;
 
-public final class S3Ring implements AutoCloseable {
+public final class S3Ring implements Closeable {
     /** Committed: the uploader will deliver it. */
     public static final int OK = 0;
     /** The ring is full and the timeout was 0 (-EAGAIN); counted as a drop. */
