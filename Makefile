@@ -180,7 +180,7 @@ INSTALLED    := bin/shmstat bin/s3ring-put sbin/s3ring-uploader lib/libs3ring.a 
                 share/s3ring/uploader.conf.example share/s3ring/example.c \
                 $(foreach m,$(MAN_PAGES),share/man/man$(subst .,,$(suffix $(m)))/$(notdir $(m)))
 
-install: $(LIB_A) $(LIB_SO) $(INSTALL_BIN) $(INSTALL_SBIN)
+install: $(LIB_A) $(LIB_SO) $(INSTALL_BIN) $(INSTALL_SBIN) install-bindings
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	    $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/s3ring \
 	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3 \
@@ -203,9 +203,113 @@ install: $(LIB_A) $(LIB_SO) $(INSTALL_BIN) $(INSTALL_SBIN)
 
 # Removes exactly what install put there (and the share/s3ring directory
 # if it is then empty); a unit copied to /etc/systemd stays.
-uninstall:
+uninstall: uninstall-bindings
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
 	-rmdir $(DESTDIR)$(PREFIX)/share/s3ring 2>/dev/null
+
+# ---------------------------------------------------------------- bindings
+# The JVM and Python bindings (producer/java/, producer/python/,
+# producer/examples/*.kt). Each is built when its toolchain is present
+# (javac and the JDK's jni.h; kotlinc; /usr/bin/python3 with Python.h) and
+# skipped otherwise; `make test` installs the toolchains first, and the
+# bindings tests fail, not skip, when they are missing there. A sanitized
+# build leaves the bindings out: an ASan/TSan module cannot be loaded into
+# the unsanitized java and python3 (the plain build tests them).
+BINDINGS_JAVAC   := $(shell command -v javac 2>/dev/null)
+BINDINGS_JDK     := $(if $(BINDINGS_JAVAC),$(patsubst %/bin/javac,%,$(realpath $(BINDINGS_JAVAC))))
+BINDINGS_KOTLINC := $(shell command -v kotlinc 2>/dev/null)
+PYTHON3          ?= /usr/bin/python3
+BINDINGS_PYINC   := $(shell $(PYTHON3) -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null)
+BINDINGS_PYEXT   := $(shell $(PYTHON3) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
+BINDINGS_PYVER   := $(shell $(PYTHON3) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+JUNIT_JAR        ?= /usr/share/java/junit-platform-console-standalone.jar
+
+JAVA_SRC      := $(sort $(wildcard producer/java/src/org/s3ring/*.java))
+JAVA_TEST_SRC := $(sort $(wildcard producer/java/test/org/s3ring/*.java))
+S3RING_JAR    := $(BUILD)/lib/s3ring.jar
+JNI_SO        := $(BUILD)/lib/libs3ring_jni.so
+JAVA_TESTS    := $(BUILD)/java/test-classes/.built
+KOTLIN_JAR    := $(BUILD)/examples/StoreMessages.jar
+PY_SO         := $(BUILD)/python/s3ring$(BINDINGS_PYEXT)
+
+# The modules link the static library, and export nothing of it: only the
+# JNI entry points and PyInit_s3ring are visible.
+BINDINGS_LDFLAGS := -shared -Wl,--exclude-libs,ALL -Wl,-z,defs
+
+BINDINGS :=
+ifeq ($(SAN),)
+ifneq ($(and $(BINDINGS_JDK),$(wildcard $(BINDINGS_JDK)/include/jni.h)),)
+BINDINGS += $(S3RING_JAR) $(JNI_SO)
+ifneq ($(wildcard $(JUNIT_JAR)),)
+BINDINGS += $(JAVA_TESTS)
+endif
+ifneq ($(BINDINGS_KOTLINC),)
+BINDINGS += $(KOTLIN_JAR)
+endif
+endif
+ifneq ($(and $(BINDINGS_PYEXT),$(wildcard $(BINDINGS_PYINC)/Python.h)),)
+BINDINGS += $(PY_SO)
+endif
+endif
+
+.PHONY: bindings install-bindings uninstall-bindings
+all: bindings
+bindings: $(BINDINGS)
+
+$(BUILD)/java/classes/.built: $(JAVA_SRC)
+	@rm -rf $(dir $@) $(BUILD)/java/include && mkdir -p $(dir $@)
+	$(if $(Q),@echo "  JAVAC   producer/java/src")
+	$(Q)javac --release 11 -Xlint:all -Werror -h $(BUILD)/java/include -d $(dir $@) $^
+	@touch $@
+
+$(S3RING_JAR): $(BUILD)/java/classes/.built
+	@mkdir -p $(dir $@)
+	$(Q)jar --create --file $@ -C $(BUILD)/java/classes org
+
+$(JNI_SO): producer/java/s3ring_jni.c producer/s3ring.h $(BUILD)/java/classes/.built $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) -std=gnu11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -Iproducer \
+	    -I$(BUILD)/java/include -I$(BINDINGS_JDK)/include -I$(BINDINGS_JDK)/include/linux \
+	    $(BINDINGS_LDFLAGS) -o $@ $< $(LIB_A) -lpthread -lrt
+
+$(JAVA_TESTS): $(JAVA_TEST_SRC) $(S3RING_JAR)
+	@rm -rf $(dir $@) && mkdir -p $(dir $@)
+	$(if $(Q),@echo "  JAVAC   producer/java/test")
+	$(Q)javac --release 11 -Xlint:all,-options -cp $(S3RING_JAR):$(JUNIT_JAR) -d $(dir $@) $(JAVA_TEST_SRC)
+	@touch $@
+
+$(KOTLIN_JAR): producer/examples/StoreMessages.kt $(S3RING_JAR)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  KOTLINC $<")
+	$(Q)kotlinc -nowarn -cp $(S3RING_JAR) -include-runtime -d $@ $< 2>&1 | \
+	    { grep -v 'Options -Xverify:none and -noverify were deprecated' || true; }; test -s $@
+
+$(PY_SO): producer/python/s3ring_module.c producer/s3ring.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) -std=gnu11 $(OPT) $(WARN) -fPIC -fvisibility=hidden -Iproducer -I$(BINDINGS_PYINC) \
+	    -shared -Wl,--exclude-libs,ALL -o $@ $< $(LIB_A) -lpthread -lrt
+
+# Installs whichever bindings were built: the jar under share/java, the JNI
+# library next to libs3ring, the Python module where Debian's python3 looks
+# for site packages under PREFIX.
+PY_SITE := $(PREFIX)/lib/python$(BINDINGS_PYVER)/dist-packages
+install-bindings: $(filter-out $(JAVA_TESTS),$(BINDINGS))
+	$(if $(filter $(S3RING_JAR),$(BINDINGS)),install -d $(DESTDIR)$(PREFIX)/share/java $(DESTDIR)$(PREFIX)/lib && \
+	    install -m 644 $(S3RING_JAR) $(DESTDIR)$(PREFIX)/share/java/ && \
+	    install -m 755 $(JNI_SO) $(DESTDIR)$(PREFIX)/lib/ && \
+	    install -d $(DESTDIR)$(PREFIX)/share/s3ring && \
+	    install -m 644 producer/examples/StoreMessages.kt $(DESTDIR)$(PREFIX)/share/s3ring/ && \
+	    echo "installed $(PREFIX)/share/java/s3ring.jar $(PREFIX)/lib/libs3ring_jni.so",@echo "no JVM binding built: skipped")
+	$(if $(filter $(PY_SO),$(BINDINGS)),install -d $(DESTDIR)$(PY_SITE) && \
+	    install -m 644 $(PY_SO) $(DESTDIR)$(PY_SITE)/ && \
+	    echo "installed $(PY_SITE)/$(notdir $(PY_SO))",@echo "no Python binding built: skipped")
+
+uninstall-bindings:
+	rm -f $(DESTDIR)$(PREFIX)/share/java/s3ring.jar $(DESTDIR)$(PREFIX)/lib/libs3ring_jni.so \
+	    $(DESTDIR)$(PREFIX)/share/s3ring/StoreMessages.kt $(DESTDIR)$(PY_SITE)/$(notdir $(PY_SO))
+	-rmdir $(DESTDIR)$(PREFIX)/share/java 2>/dev/null
 
 demo:
 	@tests/install-deps.sh

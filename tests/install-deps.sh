@@ -30,6 +30,8 @@ PKGS=(
 	awscli time
 	# reliability suite: clock skew (faketime), leak check (valgrind)
 	faketime valgrind
+	# the JVM and Python bindings (producer/java, producer/python) and their tests
+	openjdk-17-jdk-headless junit5 kotlin python3-dev python3-pytest python3-numpy
 )
 # npm: Debian's package, unless a node distribution that ships npm is there.
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)

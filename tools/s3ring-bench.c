@@ -275,6 +275,8 @@ static const struct subcommand subcommands[] = {
 	  "s3ring against POSIX mq and Unix datagram sockets, in one run" },
 	{ "upload", bench_upload_main,
 	  "upload throughput through the uploader" },
+	{ "bindings", bench_bindings_main,
+	  "the JVM and Python bindings against their languages' own baselines" },
 };
 
 static void

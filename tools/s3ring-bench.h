@@ -26,6 +26,7 @@
  * as unknown; adding tools/s3ring-bench-upload.c is enough to enable it. */
 int bench_ring_main(int argc, char **argv);
 __attribute__((weak)) int bench_upload_main(int argc, char **argv);
+__attribute__((weak)) int bench_bindings_main(int argc, char **argv);
 
 /* The program name for messages. */
 extern const char *bench_prog;

@@ -1,0 +1,305 @@
+/* s3ring_module.c -- the Python module s3ring: Ring(name, create).put(key, body).
+ *
+ * put() returns the C API's result as an int: OK (0) or a negative errno,
+ * the common ones named by module constants (FULL, TIMED_OUT, ...). Only
+ * misuse raises: a key that is not a str, a body without the buffer
+ * protocol or not contiguous, a closed Ring, a ring that cannot be opened
+ * (an OSError naming the ring). The body is read through the buffer
+ * protocol and copied once, straight into the ring. The GIL is released
+ * only while a put waits for space: a put is first tried without waiting,
+ * with the GIL held, which is cheaper than giving it up.
+ *
+ * Closing while other threads wait in put(): each put holds a use count
+ * (changed only under the GIL), close() marks the Ring closed, and the
+ * native handle is released by whoever drops the last use.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <string.h>
+
+#include "s3ring.h"
+
+struct ring_object {
+	PyObject_HEAD
+	struct s3ring_producer *p;
+	PyObject *name;
+	long uses;
+	int closed;
+};
+
+static void
+ring_drop(struct ring_object *self)
+{
+	if (--self->uses == 0 && self->closed && self->p != NULL) {
+		s3ring_close(self->p);
+		self->p = NULL;
+	}
+}
+
+static int
+ring_init(PyObject *obj, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "name", "create", NULL };
+	struct ring_object *self = (struct ring_object *)obj;
+	const char *name = NULL, *shown;
+	int create = 0, err;
+	struct s3ring_producer *p;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|zp:Ring", kwlist, &name, &create))
+		return -1;
+	if (self->p != NULL || self->uses != 0) {
+		PyErr_SetString(PyExc_RuntimeError, "s3ring.Ring is already open");
+		return -1;
+	}
+	shown = name;
+	if (shown == NULL && ((shown = getenv("S3RING_RING")) == NULL || *shown == '\0'))
+		shown = "default";
+	p = s3ring_open(name, create ? S3RING_CREATE : 0);
+	if (p == NULL) {
+		err = errno;
+		if (err == ENOENT)
+			PyErr_Format(PyExc_FileNotFoundError, "s3ring: no such ring '%s' "
+			    "(/dev/shm/s3ring.%s): start s3ring-uploader --ring %s, which creates it, "
+			    "or use Ring(name, create=True)", shown, shown, shown);
+		else
+			PyErr_Format(PyExc_OSError, "s3ring: cannot open ring '%s': %s",
+			    shown, s3ring_strerror(err));
+		return -1;
+	}
+	self->p = p;
+	self->closed = 0;
+	Py_XSETREF(self->name, PyUnicode_FromString(shown));
+	return self->name == NULL ? -1 : 0;
+}
+
+static void
+ring_dealloc(PyObject *obj)
+{
+	struct ring_object *self = (struct ring_object *)obj;
+
+	/* No put can be running: each holds a reference to self. */
+	s3ring_close(self->p);
+	Py_XDECREF(self->name);
+	Py_TYPE(obj)->tp_free(obj);
+}
+
+static int
+ring_usable(struct ring_object *self)
+{
+	if (self->p == NULL || self->closed) {
+		PyErr_SetString(PyExc_ValueError, "s3ring: put on a closed Ring");
+		return 0;
+	}
+	return 1;
+}
+
+/* The key as UTF-8, or NULL with *rc = -EINVAL when it cannot be one (a
+ * lone surrogate, an embedded NUL): a bad key is a result, not an error. */
+static const char *
+key_utf8(PyObject *key, int *rc)
+{
+	Py_ssize_t n;
+	const char *k = PyUnicode_AsUTF8AndSize(key, &n);
+
+	if (k == NULL) {
+		if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
+			return NULL;
+		PyErr_Clear();
+		*rc = -EINVAL;
+		return NULL;
+	}
+	if ((size_t)n != strlen(k)) {
+		*rc = -EINVAL;
+		return NULL;
+	}
+	return k;
+}
+
+static PyObject *
+ring_put(PyObject *obj, PyObject *args, PyObject *kw)
+{
+	static char *kwlist[] = { "key", "body", "timeout_ms", NULL };
+	struct ring_object *self = (struct ring_object *)obj;
+	PyObject *key;
+	Py_buffer view;
+	int timeout_ms = 0, rc = 0;
+	const char *k;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "Uy*|i:put", kwlist, &key, &view, &timeout_ms))
+		return NULL;
+	if (!ring_usable(self))
+		goto out_release;
+	if ((k = key_utf8(key, &rc)) == NULL) {
+		if (rc == 0)
+			goto out_release;
+		goto out_result;
+	}
+	rc = s3ring_put(self->p, k, view.buf, (size_t)view.len, 0);
+	if (rc == -EAGAIN && timeout_ms != 0) {
+		struct s3ring_producer *p = self->p;
+
+		self->uses++;
+		Py_BEGIN_ALLOW_THREADS
+		rc = s3ring_put(p, k, view.buf, (size_t)view.len, timeout_ms);
+		Py_END_ALLOW_THREADS
+		ring_drop(self);
+	}
+out_result:
+	PyBuffer_Release(&view);
+	return PyLong_FromLong(rc);
+out_release:
+	PyBuffer_Release(&view);
+	return NULL;
+}
+
+static PyObject *
+ring_max_body(PyObject *obj, PyObject *arg)
+{
+	struct ring_object *self = (struct ring_object *)obj;
+	Py_ssize_t n = PyLong_AsSsize_t(arg);
+
+	if (n == -1 && PyErr_Occurred())
+		return NULL;
+	if (n < 0) {
+		PyErr_SetString(PyExc_ValueError, "key_len must be >= 0");
+		return NULL;
+	}
+	if (!ring_usable(self))
+		return NULL;
+	return PyLong_FromSize_t(s3ring_max_body(self->p, (size_t)n));
+}
+
+static PyObject *
+ring_close(PyObject *obj, PyObject *unused)
+{
+	struct ring_object *self = (struct ring_object *)obj;
+
+	if (!self->closed) {
+		self->closed = 1;
+		self->uses++;
+		ring_drop(self);
+	}
+	Py_RETURN_NONE;
+}
+
+static PyObject *
+ring_enter(PyObject *obj, PyObject *unused)
+{
+	if (!ring_usable((struct ring_object *)obj))
+		return NULL;
+	return Py_NewRef(obj);
+}
+
+static PyObject *
+ring_exit(PyObject *obj, PyObject *args)
+{
+	return ring_close(obj, NULL);
+}
+
+static PyObject *
+ring_get_name(PyObject *obj, void *closure)
+{
+	struct ring_object *self = (struct ring_object *)obj;
+
+	return Py_NewRef(self->name != NULL ? self->name : Py_None);
+}
+
+static PyObject *
+ring_get_closed(PyObject *obj, void *closure)
+{
+	struct ring_object *self = (struct ring_object *)obj;
+
+	return PyBool_FromLong(self->p == NULL || self->closed);
+}
+
+static PyObject *
+mod_strerror(PyObject *mod, PyObject *arg)
+{
+	long rc = PyLong_AsLong(arg);
+
+	if (rc == -1 && PyErr_Occurred())
+		return NULL;
+	return PyUnicode_FromString(s3ring_strerror((int)rc));
+}
+
+static PyMethodDef ring_methods[] = {
+	{ "put", (PyCFunction)(void (*)(void))ring_put, METH_VARARGS | METH_KEYWORDS,
+	  "put(key, body, timeout_ms=0) -> int\n\n"
+	  "Puts body (any contiguous buffer) under key (str). timeout_ms: 0 returns FULL\n"
+	  "at once when the ring is full, > 0 waits up to that long, < 0 forever.\n"
+	  "Returns OK (0) or a negative result: FULL, TIMED_OUT, TOO_LARGE, INVALID_KEY,\n"
+	  "INCOMPATIBLE, CORRUPT, RETIRED, or another negative errno." },
+	{ "max_body", ring_max_body, METH_O,
+	  "max_body(key_len) -> int: the largest body for a key of key_len UTF-8 bytes." },
+	{ "close", ring_close, METH_NOARGS,
+	  "Releases the producer slot (once puts waiting in other threads return)." },
+	{ "__enter__", ring_enter, METH_NOARGS, NULL },
+	{ "__exit__", ring_exit, METH_VARARGS, NULL },
+	{ NULL, NULL, 0, NULL },
+};
+
+static PyGetSetDef ring_getset[] = {
+	{ "name", ring_get_name, NULL, "the ring's name", NULL },
+	{ "closed", ring_get_closed, NULL, "True once closed", NULL },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+static PyTypeObject ring_type = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "s3ring.Ring",
+	.tp_basicsize = sizeof(struct ring_object),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "Ring(name=None, create=False): a producer handle on /dev/shm/s3ring.NAME.\n\n"
+	    "name None means $S3RING_RING, or \"default\". A missing ring raises\n"
+	    "FileNotFoundError unless create is true. Usable from many threads; after\n"
+	    "fork(), open a new Ring in the child.",
+	.tp_new = PyType_GenericNew,
+	.tp_init = ring_init,
+	.tp_dealloc = ring_dealloc,
+	.tp_methods = ring_methods,
+	.tp_getset = ring_getset,
+};
+
+static PyMethodDef mod_methods[] = {
+	{ "strerror", mod_strerror, METH_O, "strerror(rc) -> str: a message for a result." },
+	{ NULL, NULL, 0, NULL },
+};
+
+static struct PyModuleDef mod_def = {
+	PyModuleDef_HEAD_INIT,
+	.m_name = "s3ring",
+	.m_doc = "Put messages for S3 into an s3ring shared-memory ring.",
+	.m_size = -1,
+	.m_methods = mod_methods,
+};
+
+PyMODINIT_FUNC PyInit_s3ring(void);
+
+PyMODINIT_FUNC
+PyInit_s3ring(void)
+{
+	static const struct { const char *name; int value; } results[] = {
+		{ "OK", 0 }, { "FULL", -EAGAIN }, { "TIMED_OUT", -ETIMEDOUT },
+		{ "TOO_LARGE", -EMSGSIZE }, { "INVALID_KEY", -EINVAL },
+		{ "INCOMPATIBLE", -EPROTO }, { "CORRUPT", -EBADMSG }, { "RETIRED", -ESTALE },
+		{ "MAX_KEY", S3RING_MAX_KEY },
+	};
+	PyObject *m;
+
+	if (PyType_Ready(&ring_type) < 0)
+		return NULL;
+	if ((m = PyModule_Create(&mod_def)) == NULL)
+		return NULL;
+	if (PyModule_AddObjectRef(m, "Ring", (PyObject *)&ring_type) < 0)
+		goto out_decref;
+	for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++)
+		if (PyModule_AddIntConstant(m, results[i].name, results[i].value) < 0)
+			goto out_decref;
+	return m;
+
+out_decref:
+	Py_DECREF(m);
+	return NULL;
+}
