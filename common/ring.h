@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "crc32c.h"
 #include "ring_layout.h"
 
 #define RING_NAME_MAX 200 /* bytes of NAME in /dev/shm/s3ring.NAME */
@@ -102,9 +103,21 @@ bool ring_retired(const struct ring *r);
 
 /* The header CRC of a record: over the tag with its state bits cleared, the
  * rest of the first RING_HDR_CRC_SPAN bytes of hdr, and the key. The key is
- * covered, so a damaged key is never uploaded under another name. */
-uint32_t ring_record_crc(const struct ring_record *hdr, uint64_t tag,
-    const void *key, size_t key_len);
+ * covered, so a damaged key is never uploaded under another name. The tag
+ * is taken from the caller, never read from hdr: in the ring it is an
+ * atomic that others CAS. Inline: every put and every record read needs
+ * it. */
+static inline uint32_t
+ring_record_crc(const struct ring_record *hdr, uint64_t tag, const void *key,
+    size_t key_len)
+{
+	uint64_t t = ring_tag_with_state(tag, 0);
+	uint32_t crc = crc32c(0, &t, sizeof(t));
+
+	crc = crc32c(crc, (const uint8_t *)hdr + sizeof(t),
+	    RING_HDR_CRC_SPAN - sizeof(t));
+	return crc32c(crc, key, key_len);
+}
 
 /* Checks a header read from shared memory against what this build
  * understands and against the mapped size (0: not checked). Returns 0,
@@ -321,7 +334,12 @@ void ring_release(struct ring *r, uint64_t new_head);
 void ring_drop_pages(struct ring *r, uint64_t from, uint64_t to);
 
 /* True once the object was truncated under r (see sigbus.h): the caller
- * must stop trusting r. */
-bool ring_mapping_lost(const struct ring *r);
+ * must stop trusting r. Inline: every put asks. Acquire: pairs with the
+ * handler's store after it replaced the mapping. */
+static inline bool
+ring_mapping_lost(const struct ring *r)
+{
+	return atomic_load_explicit(&((struct ring *)r)->lost, memory_order_acquire) != 0;
+}
 
 #endif

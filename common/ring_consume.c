@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -38,8 +39,9 @@ rec_at(const struct ring *r, uint64_t pos)
 	return (struct ring_record *)(r->data + (pos & r->mask));
 }
 
-enum ring_verdict
-ring_record_check(const struct ring_geometry *g, uint64_t pos, uint64_t tail,
+/* The body of ring_record_check(), inlined into the consumer's loop. */
+static inline __attribute__((always_inline)) enum ring_verdict
+record_check(const struct ring_geometry *g, uint64_t pos, uint64_t tail,
     uint64_t tag, const struct ring_record *hd, uint64_t *len)
 {
 	uint64_t n = hd->len, off = pos & (g->capacity - 1);
@@ -78,6 +80,13 @@ ring_record_check(const struct ring_geometry *g, uint64_t pos, uint64_t tail,
 	default:
 		return RING_V_CORRUPT;
 	}
+}
+
+enum ring_verdict
+ring_record_check(const struct ring_geometry *g, uint64_t pos, uint64_t tail,
+    uint64_t tag, const struct ring_record *hd, uint64_t *len)
+{
+	return record_check(g, pos, tail, tag, hd, len);
 }
 
 static void
@@ -302,7 +311,7 @@ struct consume_args {
  * ring_record_check() with length len. Returns 1 with the message filled
  * in, or 0 if it was corrupt (given up and counted; *next says where to go
  * on, 0 if its tag changed under us). */
-static int
+static inline __attribute__((always_inline)) int
 take_record(struct consume_args *a, uint64_t pos, uint64_t tag,
     const struct ring_record *hd, uint64_t len, uint64_t tail, uint64_t *next)
 {
@@ -461,7 +470,7 @@ consume_unguarded(void *arg)
 		 * release CAS that publishes a PAD). */
 		tag = atomic_load_explicit(&rec_at(r, pos)->tag, memory_order_acquire);
 		read_header(r, pos, &hd);
-		switch (ring_record_check(&g, pos, tail, tag, &hd, &len)) {
+		switch (record_check(&g, pos, tail, tag, &hd, &len)) {
 		case RING_V_NOT_READY:
 			if (!handle_stuck(c, tag, tail))
 				return 0;
@@ -498,8 +507,16 @@ ring_consume(struct ring_consumer *c, struct ring_msg *m, void *buf,
     size_t cap)
 {
 	struct consume_args a = { c, m, buf, cap, false };
+	sigjmp_buf jb;
+	int rc;
 
-	return ring_guarded(consume_unguarded, &a);
+	/* The guard of sigbus.h, spelled out: this runs once per record. */
+	if (sigsetjmp(jb, 0) != 0)
+		return ring_guard_fault();
+	ring_guard_jmp = &jb;
+	rc = consume_unguarded(&a);
+	ring_guard_jmp = NULL;
+	return rc;
 }
 
 int
@@ -507,8 +524,15 @@ ring_consume_view(struct ring_consumer *c, struct ring_msg *m, char *keybuf,
     size_t keycap)
 {
 	struct consume_args a = { c, m, (uint8_t *)keybuf, keycap, true };
+	sigjmp_buf jb;
+	int rc;
 
-	return ring_guarded(consume_unguarded, &a);
+	if (sigsetjmp(jb, 0) != 0)
+		return ring_guard_fault();
+	ring_guard_jmp = &jb;
+	rc = consume_unguarded(&a);
+	ring_guard_jmp = NULL;
+	return rc;
 }
 
 static int

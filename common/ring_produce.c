@@ -221,21 +221,6 @@ rec_at(const struct ring *r, uint64_t pos)
 	return (struct ring_record *)(r->data + (pos & r->mask));
 }
 
-uint32_t
-ring_record_crc(const struct ring_record *hdr, uint64_t tag, const void *key,
-    size_t key_len)
-{
-	uint64_t t = ring_tag_with_state(tag, 0);
-	uint32_t crc;
-
-	/* The tag is taken from the caller, never read from hdr: in the ring
-	 * it is an atomic that others CAS. */
-	crc = crc32c(0, &t, sizeof(t));
-	crc = crc32c(crc, (const uint8_t *)hdr + sizeof(t),
-	    RING_HDR_CRC_SPAN - sizeof(t));
-	return crc32c(crc, key, key_len);
-}
-
 /* Waits for the space word to change, bounded by deadline (0: forever, in
  * 50 ms steps). Returns 0 to re-check, or -ETIMEDOUT. */
 static int
@@ -279,7 +264,7 @@ write_header(struct ring_record *rec, uint64_t pos, uint32_t len,
 
 /* Claims the header at pos for (slot, gen). False if the consumer gave
  * the space up first (it waited a second for a header and padded over). */
-static bool
+static inline __attribute__((always_inline)) bool
 claim_header(struct ring *r, uint64_t pos, unsigned slot, unsigned gen)
 {
 	struct ring_record *rec = rec_at(r, pos);
@@ -452,17 +437,15 @@ ring_resv_valid(const struct ring *r, const struct ring_resv *rv)
 	    (rv->pos & r->mask) + rv->len <= r->capacity;
 }
 
-int
-ring_commit(struct ring *r, struct ring_resv *rv, uint32_t body_crc)
+/* ring_commit() of a reservation known good (ring_put() made it). */
+static inline __attribute__((always_inline)) int
+commit_trusted(struct ring *r, const struct ring_resv *rv, uint32_t body_crc)
 {
 	struct ring_header *h = r->hdr;
-	struct ring_slot *s;
+	struct ring_slot *s = &h->slots[rv->slot];
 	struct ring_record *rec = rec_at(r, rv->pos);
 	uint64_t w = ring_tag_make_gen(rv->pos, rv->slot, rv->gen, RING_WRITING);
 
-	if (!ring_resv_valid(r, rv))
-		return -EINVAL;
-	s = &h->slots[rv->slot];
 	/* Read before the commit: once committed, the record belongs to the
 	 * consumer and its space may be reused by another producer. */
 	uint64_t put_ns = rec->put_ns;
@@ -489,6 +472,14 @@ ring_commit(struct ring *r, struct ring_resv *rv, uint32_t body_crc)
 	return 0;
 }
 
+int
+ring_commit(struct ring *r, struct ring_resv *rv, uint32_t body_crc)
+{
+	if (!ring_resv_valid(r, rv))
+		return -EINVAL;
+	return commit_trusted(r, rv, body_crc);
+}
+
 void
 ring_abort(struct ring *r, struct ring_resv *rv)
 {
@@ -512,5 +503,5 @@ ring_put(struct ring *r, unsigned slot, const char *key, size_t key_len,
 	/* CRC the caller's copy while it is hot in cache, then copy. */
 	crc = crc32c(0, body, len);
 	memcpy(rv.body, body, len);
-	return ring_commit(r, &rv, crc);
+	return commit_trusted(r, &rv, crc);
 }

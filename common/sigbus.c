@@ -34,7 +34,7 @@ static struct guard_entry registry[RING_GUARD_MAX];
 static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction previous;
 static pthread_mutex_t install_mu = PTHREAD_MUTEX_INITIALIZER;
-static __thread sigjmp_buf *guard_jmp;
+__thread sigjmp_buf *ring_guard_jmp;
 
 static struct guard_entry *
 lookup(uintptr_t addr)
@@ -76,9 +76,9 @@ sigbus_handler(int sig, siginfo_t *si, void *uc)
 		chain(sig, si, uc);
 		return;
 	}
-	jb = guard_jmp;
+	jb = ring_guard_jmp;
 	if (jb != NULL) {
-		guard_jmp = NULL;
+		ring_guard_jmp = NULL;
 		siglongjmp(*jb, 1);
 	}
 	uintptr_t b = atomic_load_explicit(&e->base, memory_order_relaxed);
@@ -160,19 +160,27 @@ unblock_sigbus(void)
 }
 
 int
+ring_guard_fault(void)
+{
+	unblock_sigbus();
+	ring_guard_jmp = NULL;
+	return -EFAULT;
+}
+
+int
 ring_guarded(int (*fn)(void *), void *arg)
 {
 	sigjmp_buf jb;
-	sigjmp_buf *outer = guard_jmp;
+	sigjmp_buf *outer = ring_guard_jmp;
 	int rc;
 
 	if (sigsetjmp(jb, 0) != 0) {
 		unblock_sigbus();
-		guard_jmp = outer;
+		ring_guard_jmp = outer;
 		return -EFAULT;
 	}
-	guard_jmp = &jb;
+	ring_guard_jmp = &jb;
 	rc = fn(arg);
-	guard_jmp = outer;
+	ring_guard_jmp = outer;
 	return rc;
 }
