@@ -1682,6 +1682,7 @@ creds_reload(struct creds *c, bool force)
 			c->kick = true;
 			pthread_cond_signal(&c->wake);
 			pthread_mutex_unlock(&c->lock);
+			return 2;
 		}
 		return 0;
 	}

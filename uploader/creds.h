@@ -112,7 +112,7 @@ uint64_t creds_generation(struct creds *c);
  * identity (inode, device, size, mtime) changed since the last read, or
  * unconditionally with force (S3 answered ExpiredToken). Temporary
  * credentials: with force, asks the refresher for a refresh now and
- * returns 0 at once (the new keys show up as a new generation); without,
+ * returns 2 at once (the new keys show up as a new generation); without,
  * returns 0. Returns 1 when the keys changed, 0 when they did not (or
  * they come from the environment, which cannot change), or -errno
  * when the file cannot be read or parsed: the previous keys stay in use.
