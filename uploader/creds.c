@@ -1521,11 +1521,23 @@ creds_free(struct creds *c)
 	if (c == NULL)
 		return;
 	if (c->have_thread) {
+		struct timespec ts;
+
 		pthread_mutex_lock(&c->lock);
 		c->stop = true;
 		pthread_cond_signal(&c->wake);
 		pthread_mutex_unlock(&c->lock);
-		pthread_join(c->thread, NULL);
+		/* A fetch in progress ends within its timeout (up to 30 s),
+		 * longer than a stop may take. Past 2 s, the thread is left to
+		 * finish on its own and c is not freed (it still uses it):
+		 * only the exit of the process follows a creds_free(). */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 2;
+		if (pthread_timedjoin_np(c->thread, NULL, &ts) != 0) {
+			log_msg(LOG_LEVEL_DEBUG, "credentials refresher still "
+			    "fetching; not waiting for it");
+			return;
+		}
 	}
 	pthread_cond_destroy(&c->wake);
 	pthread_mutex_destroy(&c->lock);

@@ -96,8 +96,9 @@ struct creds;
 struct creds *creds_new(const struct creds_options *opt)
 	__attribute__((warn_unused_result));
 
-/* Stops the refresher (waiting for a fetch in progress, at most its
- * timeout), wipes and frees. NULL is allowed. */
+/* Stops the refresher, wipes and frees. A fetch in progress is waited
+ * for 2 s at most; after that the refresher is left to end on its own and
+ * c is not freed (meant for the exit of the process). NULL is allowed. */
 void creds_free(struct creds *c);
 
 /* Copies the current keys into *out. Returns 0. */
