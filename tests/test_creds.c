@@ -403,6 +403,12 @@ credential_process_gives_keys_and_expiration(void **state)
 	assert_string_equal(s.session_token, TOKEN);
 	assert_int_equal(creds_expiration(c), 32472144000LL);
 	assert_false(creds_expired(c, text, sizeof(text)));
+	/* A forced reload (S3 said ExpiredToken) asks the refresher at
+	 * once, long before the keys are due, and returns without waiting. */
+	assert_int_equal(creds_reload(c, true), 2);
+	for (int i = 0; i < 300 && creds_generation(c) < 2; i++)
+		usleep(100 * 1000);
+	assert_int_equal(creds_generation(c), 2);
 	creds_secret_wipe(&s);
 	creds_free(c);
 }

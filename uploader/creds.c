@@ -6,10 +6,9 @@
  * All are wiped with explicit_bzero when they die, and so is every buffer
  * a credentials file or token passes through; struct creds is kept out of
  * core dumps. Log lines and error paths name the source, the file, the
- * profile, the line number and a masked access key id, never a value.
- * The INI parser is bounded: lines over CREDS_LINE_MAX and files over
- * CREDS_FILE_MAX are refused, and it reads nothing past the given length
- * (it is fuzzed by tests/fuzz/fuzz_creds.c). The chain is resolved once,
+ * profile and a masked access key id, never a value (the files
+ * themselves are read by creds_ini.c, the services' answers parsed by
+ * creds_doc.c and fetched by creds_fetch.c). The chain is resolved once,
  * in creds_new(), and immutable afterwards, so the refresher reads it
  * without the lock. The keys only ever change as a whole, under the lock,
  * with the generation bumped, and the lock is never held across I/O: an
@@ -35,19 +34,13 @@
 
 #include "creds_doc.h"
 #include "creds_fetch.h"
+#include "creds_ini.h"
 #include "log.h"
 
 #define DEFAULT_REGION	"us-east-1"
 #define DEFAULT_PROFILE	"default"
 #define PROFILE_MAX	128
 
-struct file_ident {
-	bool valid;
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime;
-};
 
 /* The ways to obtain keys. */
 enum src_kind {
@@ -98,8 +91,8 @@ struct creds {
 	 * failed to load, and whether the last stat failed: periodic checks
 	 * then stay quiet until something changes, instead of logging the
 	 * same error every second. */
-	struct file_ident ident;	/* guarded by lock */
-	struct file_ident failed;	/* guarded by lock */
+	struct creds_file_ident ident;	/* guarded by lock */
+	struct creds_file_ident failed;	/* guarded by lock */
 	bool stat_failed;		/* guarded by lock */
 	/* chain[nchain - 1] gives the keys; an assume-role step signs with
 	 * the keys of the step before it. */
@@ -134,292 +127,6 @@ creds_mask_key_id(const char *key_id, char *out, size_t cap)
 		snprintf(out, cap, "****");
 	else
 		snprintf(out, cap, "%.4s...%s", key_id, key_id + n - 4);
-}
-
-/* ------------------------------------------------------------ the parser */
-
-static bool
-is_blank(char c)
-{
-	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
-}
-
-static void
-trim(const char **s, const char **e)
-{
-	while (*s < *e && is_blank(**s))
-		(*s)++;
-	while (*e > *s && is_blank((*e)[-1]))
-		(*e)--;
-}
-
-static bool
-span_eq_ci(const char *s, const char *e, const char *word)
-{
-	size_t n = strlen(word);
-
-	return (size_t)(e - s) == n && strncasecmp(s, word, n) == 0;
-}
-
-static int
-copy_value(char *dst, size_t cap, const char *s, const char *e)
-{
-	size_t n = (size_t)(e - s);
-
-	if (n >= cap)
-		return -E2BIG;
-	memcpy(dst, s, n);
-	dst[n] = '\0';
-	return 0;
-}
-
-/* The keys a section may set, and where each goes. */
-#define FIELD(name, member) { name, offsetof(struct creds_profile, member), \
-	sizeof(((struct creds_profile *)0)->member) }
-static const struct ini_key {
-	const char *name;
-	size_t off, cap;
-} ini_keys[] = {
-	FIELD("aws_access_key_id", keys.access_key_id),
-	FIELD("aws_secret_access_key", keys.secret_access_key),
-	FIELD("aws_session_token", keys.session_token),
-	FIELD("aws_security_token", keys.session_token),
-	FIELD("region", region),
-	FIELD("endpoint_url", endpoint_url),
-	FIELD("role_arn", role_arn),
-	FIELD("source_profile", source_profile),
-	FIELD("credential_source", credential_source),
-	FIELD("web_identity_token_file", web_identity_token_file),
-	FIELD("role_session_name", role_session_name),
-	FIELD("external_id", external_id),
-	FIELD("duration_seconds", duration_seconds),
-	FIELD("credential_process", credential_process),
-	FIELD("sso_session", sso_session),
-	FIELD("sso_start_url", sso_start_url),
-	FIELD("sso_region", sso_region),
-	FIELD("sso_account_id", sso_account_id),
-	FIELD("sso_role_name", sso_role_name),
-};
-#undef FIELD
-
-int
-creds_parse_ini(const char *buf, size_t len, const char *profile,
-    struct creds_profile *out)
-{
-	const char *p = buf, *end = buf + len;
-	bool in_profile = false, found = false, any_section = false;
-	unsigned lineno = 0;
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	if (buf == NULL || profile == NULL)
-		return -ENOENT;
-	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
-		p += 3;
-	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		const char *ls = p, *le = nl ? nl : end, *sep;
-		bool indented;
-
-		p = nl ? nl + 1 : end;
-		lineno++;
-		if ((size_t)(le - ls) > CREDS_LINE_MAX) {
-			out->error_line = lineno;
-			return -E2BIG;
-		}
-		if (memchr(ls, '\0', (size_t)(le - ls)) != NULL) {
-			out->error_line = lineno;
-			return -EINVAL;
-		}
-		indented = ls < le && (*ls == ' ' || *ls == '\t');
-		trim(&ls, &le);
-		if (ls == le || *ls == '#' || *ls == ';')
-			continue;
-		if (indented && any_section)
-			continue;	/* a continuation: nested settings */
-		if (*ls == '[') {
-			const char *ns = ls + 1, *ne = le - 1;
-
-			if (le - ls < 2 || *ne != ']') {
-				out->error_line = lineno;
-				return -EINVAL;
-			}
-			trim(&ns, &ne);
-			any_section = true;
-			in_profile = (size_t)(ne - ns) == strlen(profile) &&
-			    memcmp(ns, profile, (size_t)(ne - ns)) == 0;
-			found |= in_profile;
-			continue;
-		}
-		for (sep = ls; sep < le && *sep != '=' && *sep != ':'; sep++)
-			;
-		if (sep == le || !any_section) {
-			out->error_line = lineno;
-			return -EINVAL;
-		}
-		{
-			const char *ks = ls, *ke = sep, *vs = sep + 1, *ve = le;
-
-			trim(&ks, &ke);
-			trim(&vs, &ve);
-			if (ks == ke) {
-				out->error_line = lineno;
-				return -EINVAL;
-			}
-			if (!in_profile)
-				continue;
-			rc = 0;
-			for (size_t i = 0; i < sizeof(ini_keys) /
-			    sizeof(ini_keys[0]); i++) {
-				if (span_eq_ci(ks, ke, ini_keys[i].name)) {
-					rc = copy_value((char *)out +
-					    ini_keys[i].off, ini_keys[i].cap,
-					    vs, ve);
-					break;
-				}
-			}
-			if (rc < 0) {
-				out->error_line = lineno;
-				return rc;
-			}
-		}
-	}
-	return found ? 0 : -ENOENT;
-}
-
-/* ------------------------------------------------------------ the file */
-
-static int
-expand_home(const char *in, char *out, size_t cap)
-{
-	const char *home;
-	int n;
-
-	if (in[0] != '~' || (in[1] != '/' && in[1] != '\0')) {
-		n = snprintf(out, cap, "%s", in);
-	} else {
-		home = getenv("HOME");
-		if (home == NULL || home[0] == '\0') {
-			struct passwd pw, *res = NULL;
-			char pwbuf[4096];
-
-			if (getpwuid_r(getuid(), &pw, pwbuf, sizeof(pwbuf), &res) != 0 ||
-			    res == NULL)
-				return -ENOENT;
-			home = res->pw_dir;
-			n = snprintf(out, cap, "%s%s", home, in + 1);
-		} else {
-			n = snprintf(out, cap, "%s%s", home, in + 1);
-		}
-	}
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
-static void
-ident_from_stat(struct file_ident *id, const struct stat *st)
-{
-	id->valid = true;
-	id->dev = st->st_dev;
-	id->ino = st->st_ino;
-	id->size = st->st_size;
-	id->mtime = st->st_mtim;
-}
-
-static bool
-ident_equal(const struct file_ident *a, const struct file_ident *b)
-{
-	return a->valid && b->valid && a->dev == b->dev && a->ino == b->ino &&
-	    a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
-	    a->mtime.tv_nsec == b->mtime.tv_nsec;
-}
-
-/*
- * Reads and parses the file into *prof and records its identity from the
- * descriptor actually read (no stat/open race). what names the file in
- * logs ("credentials file"). A missing file and a missing section are
- * not logged (the caller knows whether they matter); quiet suppresses the
- * other logs too.
- */
-static int
-load_file(const char *path, const char *what, const char *profile,
-    struct creds_profile *prof, struct file_ident *ident, bool quiet)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd, rc;
-
-	memset(prof, 0, sizeof(*prof));
-	do {
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	} while (fd < 0 && errno == EINTR);
-	if (fd < 0) {
-		rc = -errno;
-		if (!quiet && rc != -ENOENT)
-			log_msg(LOG_LEVEL_ERROR, "cannot open %s %s: %s", what,
-			    path, strerror(-rc));
-		return rc;
-	}
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		goto out_close;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = -EINVAL;
-		if (!quiet)
-			log_msg(LOG_LEVEL_ERROR, "%s %s is not a regular file",
-			    what, path);
-		goto out_close;
-	}
-	if (st.st_size > CREDS_FILE_MAX) {
-		rc = -EFBIG;
-		if (!quiet)
-			log_msg(LOG_LEVEL_ERROR, "%s %s is larger than %d bytes",
-			    what, path, CREDS_FILE_MAX);
-		goto out_close;
-	}
-	/* Like ssh with a private key, but only a warning: refusing would
-	 * stop uploads on hosts that have always worked this way. The config
-	 * file holds settings, and is often world-readable by design. */
-	if (!quiet && strcmp(what, "credentials file") == 0 &&
-	    (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		log_msg(LOG_LEVEL_WARN,
-		    "%s %s is accessible by group or others "
-		    "(mode %04o); run chmod 600 on it", what, path,
-		    (unsigned)(st.st_mode & 07777));
-
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		rc = -ENOMEM;
-		goto out_close;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			goto out_free;
-		}
-		if (n == 0)
-			break;	/* shrank under us: parse what is there */
-		got += (size_t)n;
-	}
-	rc = creds_parse_ini(buf, got, profile, prof);
-	if (rc < 0 && rc != -ENOENT && !quiet)
-		log_msg(LOG_LEVEL_ERROR, "%s %s: %s at line %u", what, path,
-		    rc == -E2BIG ? "line or value too long" : "syntax error",
-		    prof->error_line);
-	if (rc == 0)
-		ident_from_stat(ident, &st);
-
-out_free:
-	explicit_bzero(buf, (size_t)st.st_size + 1);
-	free(buf);
-out_close:
-	close(fd);
-	return rc;
 }
 
 /* ------------------------------------------------------------ helpers */
@@ -926,18 +633,6 @@ imds_from_env(struct creds *c, const char *profile)
 	return 1;
 }
 
-/* Copies every non-empty field of from over into. */
-static void
-merge_profile(struct creds_profile *into, const struct creds_profile *from)
-{
-	for (size_t i = 0; i < sizeof(ini_keys) / sizeof(ini_keys[0]); i++) {
-		const char *v = (const char *)from + ini_keys[i].off;
-
-		if (v[0] != '\0')
-			memcpy((char *)into + ini_keys[i].off, v, ini_keys[i].cap);
-	}
-}
-
 /*
  * Loads profile name from both files, the credentials file's values
  * winning. Returns 0 (found in either), -ENOENT (in neither) or -errno
@@ -949,7 +644,7 @@ load_profile(const struct ctx *x, const char *name, struct creds_profile *out,
     bool quiet, const char **keys_in, char *section, size_t seccap)
 {
 	struct creds_profile *tmp = calloc(1, sizeof(*tmp));
-	struct file_ident id;
+	struct creds_file_ident id;
 	char sec[PROFILE_MAX + 16];
 	bool found = false;
 	int rc;
@@ -959,15 +654,15 @@ load_profile(const struct ctx *x, const char *name, struct creds_profile *out,
 		return -ENOMEM;
 	*keys_in = NULL;
 	snprintf(sec, sizeof(sec), "profile %s", name);
-	rc = load_file(x->config_path, "config file", sec, tmp, &id, quiet);
+	rc = creds_load_file(x->config_path, "config file", sec, tmp, &id, quiet);
 	if (rc == -ENOENT && strcmp(name, DEFAULT_PROFILE) == 0) {
 		snprintf(sec, sizeof(sec), "%s", name);
-		rc = load_file(x->config_path, "config file", sec, tmp, &id,
+		rc = creds_load_file(x->config_path, "config file", sec, tmp, &id,
 		    quiet);
 	}
 	if (rc == 0) {
 		found = true;
-		merge_profile(out, tmp);
+		creds_merge_profile(out, tmp);
 		if (out->keys.access_key_id[0] != '\0') {
 			*keys_in = x->config_path;
 			snprintf(section, seccap, "%s", sec);
@@ -975,10 +670,10 @@ load_profile(const struct ctx *x, const char *name, struct creds_profile *out,
 	} else if (rc != -ENOENT) {
 		goto out_free;
 	}
-	rc = load_file(x->cred_path, "credentials file", name, tmp, &id, quiet);
+	rc = creds_load_file(x->cred_path, "credentials file", name, tmp, &id, quiet);
 	if (rc == 0) {
 		found = true;
-		merge_profile(out, tmp);
+		creds_merge_profile(out, tmp);
 		if (tmp->keys.access_key_id[0] != '\0') {
 			*keys_in = x->cred_path;
 			snprintf(section, seccap, "%s", name);
@@ -1024,13 +719,13 @@ add_sso(struct creds *c, const struct ctx *x, const char *name,
 		return -EINVAL;
 	}
 	if (p->sso_session[0] != '\0') {
-		struct file_ident id;
+		struct creds_file_ident id;
 
 		ss = calloc(1, sizeof(*ss));
 		if (ss == NULL)
 			return -ENOMEM;
 		snprintf(sec, sizeof(sec), "sso-session %s", p->sso_session);
-		rc = load_file(x->config_path, "config file", sec, ss, &id, false);
+		rc = creds_load_file(x->config_path, "config file", sec, ss, &id, false);
 		if (rc < 0) {
 			log_msg(LOG_LEVEL_ERROR, "profile [%s] names sso_session "
 			    "%s, but %s has no [%s]", name, p->sso_session,
@@ -1200,7 +895,7 @@ resolve_profile(struct creds *c, const struct ctx *x, const char *name,
 		if (s == NULL)
 			goto out_free;
 		role_fields(s, x, p);
-		if (expand_home(p->web_identity_token_file, s->token_file,
+		if (creds_expand_home(p->web_identity_token_file, s->token_file,
 		    sizeof(s->token_file)) < 0)
 			goto out_free;
 		rc = 0;
@@ -1283,11 +978,11 @@ setup_ctx(struct creds *c, const struct creds_options *opt, struct ctx *x,
 	file = first_of(opt->file, env_nonempty("AWS_SHARED_CREDENTIALS_FILE"),
 	    "~/.aws/credentials");
 	cfg = first_of(env_nonempty("AWS_CONFIG_FILE"), NULL, "~/.aws/config");
-	rc = expand_home(file, x->cred_path, sizeof(x->cred_path));
+	rc = creds_expand_home(file, x->cred_path, sizeof(x->cred_path));
 	if (rc == 0)
-		rc = expand_home(cfg, x->config_path, sizeof(x->config_path));
+		rc = creds_expand_home(cfg, x->config_path, sizeof(x->config_path));
 	if (rc == 0)
-		rc = expand_home("~/.aws", x->home_aws, sizeof(x->home_aws));
+		rc = creds_expand_home("~/.aws", x->home_aws, sizeof(x->home_aws));
 	if (rc < 0) {
 		log_msg(LOG_LEVEL_ERROR, "cannot resolve the AWS file paths: %s",
 		    strerror(-rc));
@@ -1521,11 +1216,23 @@ creds_free(struct creds *c)
 	if (c == NULL)
 		return;
 	if (c->have_thread) {
+		struct timespec ts;
+
 		pthread_mutex_lock(&c->lock);
 		c->stop = true;
 		pthread_cond_signal(&c->wake);
 		pthread_mutex_unlock(&c->lock);
-		pthread_join(c->thread, NULL);
+		/* A fetch in progress ends within its timeout (up to 30 s),
+		 * longer than a stop may take. Past 2 s, the thread is left to
+		 * finish on its own and c is not freed (it still uses it):
+		 * only the exit of the process follows a creds_free(). */
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 2;
+		if (pthread_timedjoin_np(c->thread, NULL, &ts) != 0) {
+			log_msg(LOG_LEVEL_DEBUG, "credentials refresher still "
+			    "fetching; not waiting for it");
+			return;
+		}
 	}
 	pthread_cond_destroy(&c->wake);
 	pthread_mutex_destroy(&c->lock);
@@ -1588,7 +1295,7 @@ static int
 reload_file(struct creds *c, bool force)
 {
 	struct creds_profile *prof;
-	struct file_ident now = { 0 }, loaded = { 0 };
+	struct creds_file_ident now = { 0 }, loaded = { 0 };
 	struct stat st;
 	char masked[32];
 	bool same;
@@ -1608,10 +1315,10 @@ reload_file(struct creds *c, bool force)
 			    "current keys", c->path, strerror(-rc));
 		return rc;
 	}
-	ident_from_stat(&now, &st);
+	creds_ident_from_stat(&now, &st);
 	pthread_mutex_lock(&c->lock);
 	c->stat_failed = false;
-	same = ident_equal(&now, &c->ident) || ident_equal(&now, &c->failed);
+	same = creds_ident_equal(&now, &c->ident) || creds_ident_equal(&now, &c->failed);
 	if (!c->ident.valid && c->cur.generation == 1 && !force) {
 		/* The first call, from creds_new(): just note the file. */
 		c->ident = now;
@@ -1624,7 +1331,7 @@ reload_file(struct creds *c, bool force)
 	prof = calloc(1, sizeof(*prof));
 	if (prof == NULL)
 		return -ENOMEM;
-	rc = load_file(c->path, "credentials file", c->section, prof, &loaded,
+	rc = creds_load_file(c->path, "credentials file", c->section, prof, &loaded,
 	    false);
 	if (rc == -ENOENT)
 		log_msg(LOG_LEVEL_ERROR, "profile [%s] not found in %s",
@@ -1682,6 +1389,7 @@ creds_reload(struct creds *c, bool force)
 			c->kick = true;
 			pthread_cond_signal(&c->wake);
 			pthread_mutex_unlock(&c->lock);
+			return 2;
 		}
 		return 0;
 	}

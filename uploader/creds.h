@@ -96,8 +96,9 @@ struct creds;
 struct creds *creds_new(const struct creds_options *opt)
 	__attribute__((warn_unused_result));
 
-/* Stops the refresher (waiting for a fetch in progress, at most its
- * timeout), wipes and frees. NULL is allowed. */
+/* Stops the refresher, wipes and frees. A fetch in progress is waited
+ * for 2 s at most; after that the refresher is left to end on its own and
+ * c is not freed (meant for the exit of the process). NULL is allowed. */
 void creds_free(struct creds *c);
 
 /* Copies the current keys into *out. Returns 0. */
@@ -112,7 +113,7 @@ uint64_t creds_generation(struct creds *c);
  * identity (inode, device, size, mtime) changed since the last read, or
  * unconditionally with force (S3 answered ExpiredToken). Temporary
  * credentials: with force, asks the refresher for a refresh now and
- * returns 0 at once (the new keys show up as a new generation); without,
+ * returns 2 at once (the new keys show up as a new generation); without,
  * returns 0. Returns 1 when the keys changed, 0 when they did not (or
  * they come from the environment, which cannot change), or -errno
  * when the file cannot be read or parsed: the previous keys stay in use.

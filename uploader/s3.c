@@ -1234,8 +1234,8 @@ s3_finish(struct s3_client *c, CURLcode result)
 		int rc = creds_reload(c->creds, true);
 
 		log_msg(LOG_LEVEL_INFO, "S3 answered %s; credentials %s",
-		    r->verdict.reason, rc == 1 ? "reloaded" :
-		    "re-read but unchanged");
+		    r->verdict.reason, rc == 1 ? "reloaded" : rc == 2 ?
+		    "refresh requested" : "re-read but unchanged");
 	}
 	return -EIO;
 }

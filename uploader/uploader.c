@@ -872,7 +872,8 @@ tick(struct uploader *u, const char *state)
 			    "file", u->cfg->log_file, "error", strerror(errno), (char *)NULL);
 		rc = creds_reload(u->creds, true);
 		log_kv(LOG_LEVEL_INFO, "SIGHUP: credentials re-read", "changed",
-		    rc == 1 ? "yes" : rc == 0 ? "no" : "error", (char *)NULL);
+		    rc == 1 ? "yes" : rc == 0 ? "no" : rc == 2 ? "refreshing" : "error",
+		    (char *)NULL);
 	}
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # creds_refresh.sh -- temporary credentials are refreshed before they expire,
 # and a refresh never blocks uploads. Web identity keys from the STS stand-in
-# live 30 s, so the refresher asks again at 15 s, with the token re-read from
+# live 40 s, so the refresher asks again at 20 s, with the token re-read from
 # its file. The stand-in holds that answer until the test releases it; in the
 # meantime 100 messages are produced and must all be uploaded with the
 # current keys. Then STS starts refusing: each refresh fails and is retried
@@ -15,7 +15,7 @@ IT_NAME=creds-refresh
 
 it_s3rver bucket-refresh
 unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
-standin STS sts sts --ttl 30 --hold
+standin STS sts sts --ttl 40 --hold
 ctl() { "$TOP/tests/servers/aws_creds.sh" mode "$WORK/sts" "$1"; }
 echo web-token-1 >"$WORK/web-token"
 
@@ -28,7 +28,7 @@ grep -q 'credentials=web-identity' "$WORK/upl.log" || fail "not started with web
 "$B/tests/tool_produce" "$RING" 1 20 before/ 1 1024 || fail "producer"
 it_wait_uploaded 20 60
 
-log "waiting for the refresh (due 15 s after start), rotating the token"
+log "waiting for the refresh (due 20 s after start), rotating the token"
 echo web-token-2 >"$WORK/web-token"
 for _ in $(seq 1 600); do [ -e "$WORK/sts/held" ] && break; sleep 0.1; done
 [ -e "$WORK/sts/held" ] || fail "no refresh within 60 s"
