@@ -502,21 +502,31 @@ consume_unguarded(void *arg)
 	}
 }
 
+/* The guard of sigbus.h, spelled out rather than through ring_guarded()
+ * (a direct call, not one through a pointer): this runs once per record.
+ * The jump buffer lives in this frame for as long as consume_unguarded()
+ * runs. */
+static int
+consume_guarded(struct consume_args *a)
+{
+	sigjmp_buf jb;
+	int rc;
+
+	if (sigsetjmp(jb, 0) != 0)
+		return ring_guard_fault();
+	ring_guard_jmp = &jb;
+	rc = consume_unguarded(a);
+	ring_guard_jmp = NULL;
+	return rc;
+}
+
 int
 ring_consume(struct ring_consumer *c, struct ring_msg *m, void *buf,
     size_t cap)
 {
 	struct consume_args a = { c, m, buf, cap, false };
-	sigjmp_buf jb;
-	int rc;
 
-	/* The guard of sigbus.h, spelled out: this runs once per record. */
-	if (sigsetjmp(jb, 0) != 0)
-		return ring_guard_fault();
-	ring_guard_jmp = &jb;
-	rc = consume_unguarded(&a);
-	ring_guard_jmp = NULL;
-	return rc;
+	return consume_guarded(&a);
 }
 
 int
@@ -524,15 +534,8 @@ ring_consume_view(struct ring_consumer *c, struct ring_msg *m, char *keybuf,
     size_t keycap)
 {
 	struct consume_args a = { c, m, (uint8_t *)keybuf, keycap, true };
-	sigjmp_buf jb;
-	int rc;
 
-	if (sigsetjmp(jb, 0) != 0)
-		return ring_guard_fault();
-	ring_guard_jmp = &jb;
-	rc = consume_unguarded(&a);
-	ring_guard_jmp = NULL;
-	return rc;
+	return consume_guarded(&a);
 }
 
 static int
