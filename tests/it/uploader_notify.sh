@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # uploader_notify.sh -- the uploader speaks sd_notify as systemd expects:
 # this script plays systemd with an AF_UNIX datagram socket as
-# $NOTIFY_SOCKET and WATCHDOG_USEC=200000. Checks READY=1, STATUS=...,
+# $NOTIFY_SOCKET and WATCHDOG_USEC=1000000. Checks READY=1, STATUS=...,
 # WATCHDOG=1 more often than the watchdog timeout (from the main pid),
 # STOPPING=1 after SIGTERM and exit 0 within 10 s; and that the watchdog
 # keeps being fed while the bucket check fails at start (configuration
@@ -11,7 +11,10 @@ set -uo pipefail
 IT_NAME=notify
 . "$(dirname "$0")/lib.sh"
 
-WD_USEC=200000
+# A watchdog of 1 s, pinged every 500 ms: a gap past it is a real fault,
+# while a busy machine's scheduling delays (300 ms were seen at a load of 9
+# on 2 cores, with a 200 ms watchdog) are not.
+WD_USEC=1000000
 FAKE_PID= LISTEN_PID=
 stop_helpers() {
 	[ -n "$FAKE_PID" ] && kill -TERM "$FAKE_PID" 2>/dev/null
@@ -97,7 +100,7 @@ sleep 3
 read -r wd gap < <(watchdog_stats "$N" "$upid" "$t0")
 log "healthy: $wd WATCHDOG=1 in about 3 s, largest gap $gap ms"
 grep -q "^[0-9.]* $upid .*STATUS=" "$N" || fail "no STATUS= from the uploader's pid"
-[ "$wd" -ge 5 ] || fail "only $wd WATCHDOG=1 in 3 s with WATCHDOG_USEC=$WD_USEC"
+[ "$wd" -ge 3 ] || fail "only $wd WATCHDOG=1 in 3 s with WATCHDOG_USEC=$WD_USEC"
 [ "$gap" -lt "$max_gap_ms" ] || fail "WATCHDOG=1 gap of $gap ms, over the $max_gap_ms ms limit"
 others=$(awk -v pid="$upid" '$2 != pid && $2 != 0' "$N" | wc -l)
 [ "$others" -eq 0 ] || fail "$others notifications from another pid (NotifyAccess=main would drop them)"
