@@ -2,9 +2,10 @@
  *
  *   tool_consume NAME COUNT IDLE_MS [-q]
  *
- * Consumes records like the uploader would, releasing each one as soon as
- * it is read, so that producers can put any number of messages through a
- * ring of any size (tool_ring drain releases only at the end). Prints
+ * Consumes records like the uploader would, releasing them as it goes
+ * (every 64 records, and whenever it waits), so that producers can put any
+ * number of messages through a ring of any size (tool_ring drain releases
+ * only at the end). Prints
  * "KEY<TAB>BODY_LEN<TAB>CRC32C-hex" per record unless -q. Stops after COUNT
  * records (0: no limit), or when nothing arrived for IDLE_MS. Prints
  * "consumed N" on stderr; exits 0 if COUNT records were consumed (or COUNT
@@ -54,14 +55,17 @@ main(int argc, char **argv)
 		if (rc == 0) {
 			if (mono_ns() - last >= idle_ns)
 				break;
+			ring_release(&r, c.cursor);
 			ring_consumer_wait(&c, last + idle_ns);
 			continue;
 		}
 		if (!quiet)
 			printf("%s\t%u\t%08x\n", m.key, m.body_len,
 			    crc32c(0, m.body, m.body_len));
-		ring_release(&r, c.cursor);
-		got++;
+		/* Release in batches, as the uploader does: each release may
+		 * wake the producers waiting for space. */
+		if (++got % 64 == 0)
+			ring_release(&r, c.cursor);
 		last = mono_ns();
 	}
 	ring_release(&r, c.cursor);

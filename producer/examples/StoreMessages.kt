@@ -10,10 +10,11 @@
  * Build against the installed jar, and run with the JNI library's directory:
  *     kotlinc -cp /usr/local/share/java/s3ring.jar -include-runtime -d store.jar StoreMessages.kt
  *     java -Djava.library.path=/usr/local/lib -cp store.jar:/usr/local/share/java/s3ring.jar \
- *         StoreMessagesKt [--ring NAME] [--count N] [--prefix P]
+ *         StoreMessagesKt [--ring NAME] [--count N] [--prefix P] [--wait-ms MS]
  *
- * It stores N messages under PREFIXp0/1 .. PREFIXp0/N, waiting up to a
- * second for space when the ring is full, and exits 0 when none was dropped.
+ * It stores N messages under PREFIXp0/1 .. PREFIXp0/N, waiting up to MS
+ * (default 1000) milliseconds for space when the ring is full, and exits 0
+ * when none was dropped.
  * The message bodies come from a small deterministic generator (the same
  * one as the test suite's C producers), so a test can check every object
  * in the bucket byte for byte.
@@ -21,13 +22,13 @@
 import org.s3ring.S3Ring
 import kotlin.system.exitProcess
 
-class MessageStore(private val ring: S3Ring) : java.io.Closeable {
+class MessageStore(private val ring: S3Ring, private val waitMs: Int = 1000) : java.io.Closeable {
     var dropped = 0L
         private set
 
     /** What used to be `channel.send(key to message)`. */
     fun storeMessage(key: String, message: ByteArray, length: Int = message.size): Boolean {
-        val rc = ring.put(key, message, 0, length, 1000)
+        val rc = ring.put(key, message, 0, length, waitMs)
         when (rc) {
             S3Ring.OK -> return true
             S3Ring.FULL, S3Ring.TIMED_OUT -> dropped++ // the uploader is behind: counted, not queued
@@ -59,19 +60,24 @@ fun main(args: Array<String>) {
     var ring: String? = null
     var count = 10_000L
     var prefix = "kotlin/"
+    var waitMs = 1000
     var i = 0
     while (i < args.size) {
         when (args[i]) {
             "--ring" -> ring = args[++i]
             "--count" -> count = args[++i].toLong()
             "--prefix" -> prefix = args[++i]
-            else -> { System.err.println("usage: StoreMessagesKt [--ring NAME] [--count N] [--prefix P]"); exitProcess(64) }
+            "--wait-ms" -> waitMs = args[++i].toInt()
+            else -> {
+                System.err.println("usage: StoreMessagesKt [--ring NAME] [--count N] [--prefix P] [--wait-ms MS]")
+                exitProcess(64)
+            }
         }
         i++
     }
     val buf = ByteArray(4096)
     var stored = 0L
-    MessageStore(S3Ring.open(ring)).use { store ->
+    MessageStore(S3Ring.open(ring), waitMs).use { store ->
         for (seq in 1..count) {
             val len = messageBody(buf, 0, seq, 1, 4096)
             if (store.storeMessage("${prefix}p0/$seq", buf, len)) stored++

@@ -119,6 +119,12 @@ Java_org_s3ring_S3Ring_nPut(JNIEnv *env, jclass cls, jlong h, jstring key, jbyte
 	if ((rc = s3ring_reserve(handle(h), k, (size_t)len, &r, timeout_ms)) < 0)
 		return rc;
 	(*env)->GetByteArrayRegion(env, body, off, len, r.data);
+	if ((*env)->ExceptionCheck(env)) {
+		/* S3Ring.java checked the bounds, so this cannot happen; if it
+		 * does, nothing half-copied is committed. */
+		s3ring_abort(handle(h), &r);
+		return -EINVAL;
+	}
 	return s3ring_commit(handle(h), &r);
 }
 

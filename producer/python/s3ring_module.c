@@ -17,6 +17,7 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "s3ring.h"
@@ -117,20 +118,70 @@ key_utf8(PyObject *key, int *rc)
 	return k;
 }
 
-static PyObject *
-ring_put(PyObject *obj, PyObject *args, PyObject *kw)
+/* Fills *key, *body and *timeout (NULL when absent) from put()'s vectorcall
+ * arguments: put(key, body, timeout_ms=0), any of them by keyword. A put is
+ * called millions of times, so this does by hand what
+ * PyArg_ParseTupleAndKeywords would do at several times the cost. */
+static int
+put_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+    PyObject **key, PyObject **body, PyObject **timeout)
 {
-	static char *kwlist[] = { "key", "body", "timeout_ms", NULL };
+	static const char *const names[] = { "key", "body", "timeout_ms" };
+	PyObject **slot[] = { key, body, timeout };
+	Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
+
+	*key = *body = *timeout = NULL;
+	if (nargs > 3)
+		goto out_usage;
+	for (Py_ssize_t i = 0; i < nargs; i++)
+		*slot[i] = args[i];
+	for (Py_ssize_t i = 0; i < nkw; i++) {
+		PyObject *name = PyTuple_GET_ITEM(kwnames, i);
+		size_t j;
+
+		for (j = 0; j < 3; j++)
+			if (PyUnicode_CompareWithASCIIString(name, names[j]) == 0)
+				break;
+		if (j == 3 || *slot[j] != NULL)
+			goto out_usage;
+		*slot[j] = args[nargs + i];
+	}
+	if (*key == NULL || *body == NULL)
+		goto out_usage;
+	if (!PyUnicode_Check(*key)) {
+		PyErr_Format(PyExc_TypeError, "put(): key must be str, not %.100s",
+		    Py_TYPE(*key)->tp_name);
+		return -1;
+	}
+	return 0;
+
+out_usage:
+	PyErr_SetString(PyExc_TypeError, "usage: put(key, body, timeout_ms=0)");
+	return -1;
+}
+
+static PyObject *
+ring_put(PyObject *obj, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
 	struct ring_object *self = (struct ring_object *)obj;
-	PyObject *key;
+	PyObject *key, *body, *timeout;
 	Py_buffer view;
 	int timeout_ms = 0, rc = 0;
 	const char *k;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "Uy*|i:put", kwlist, &key, &view, &timeout_ms))
+	if (put_args(args, nargs, kwnames, &key, &body, &timeout) < 0)
 		return NULL;
+	if (timeout != NULL) {
+		long t = PyLong_AsLong(timeout);
+
+		if (t == -1 && PyErr_Occurred())
+			return NULL;
+		timeout_ms = t > INT_MAX ? INT_MAX : t < -1 ? -1 : (int)t;
+	}
 	if (!ring_usable(self))
-		goto out_release;
+		return NULL;
+	if (PyObject_GetBuffer(body, &view, PyBUF_SIMPLE) < 0)
+		return NULL;
 	if ((k = key_utf8(key, &rc)) == NULL) {
 		if (rc == 0)
 			goto out_release;
@@ -225,7 +276,7 @@ mod_strerror(PyObject *mod, PyObject *arg)
 }
 
 static PyMethodDef ring_methods[] = {
-	{ "put", (PyCFunction)(void (*)(void))ring_put, METH_VARARGS | METH_KEYWORDS,
+	{ "put", (PyCFunction)(void (*)(void))ring_put, METH_FASTCALL | METH_KEYWORDS,
 	  "put(key, body, timeout_ms=0) -> int\n\n"
 	  "Puts body (any contiguous buffer) under key (str). timeout_ms: 0 returns FULL\n"
 	  "at once when the ring is full, > 0 waits up to that long, < 0 forever.\n"

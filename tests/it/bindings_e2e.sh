@@ -26,7 +26,7 @@ timeout -s KILL 600 java "${jopts[@]}" -cp "$cp" org.s3ring.E2EProducer "$RING" 
 	>"$WORK/java.log" 2>&1 &
 pj=$!
 timeout -s KILL 600 java "${jopts[@]}" -cp "$KOTLIN_JAR:$S3RING_JAR" StoreMessagesKt \
-	--ring "$RING" --count "$N" --prefix "kotlin/" >"$WORK/kotlin.log" 2>&1 &
+	--ring "$RING" --count "$N" --prefix "kotlin/" --wait-ms 120000 >"$WORK/kotlin.log" 2>&1 &
 pk=$!
 PYTHONPATH=$PWD/$PY_DIR timeout -s KILL 600 "$PY" producer/python/tests/produce.py "$RING" "python/" "$N" \
 	>"$WORK/python.log" 2>&1 &

@@ -4,7 +4,8 @@
 
 Puts PREFIXp0/1 .. PREFIXp0/COUNT with the bodies of tests/helpers/testbody.c
 (1 to 4096 bytes), so that tool_s3check can check the bucket byte for byte.
-Waits up to 30 s for space per put; exits 0 when every put committed.
+Waits up to 120 s for space per put (a busy machine slows the uploader);
+exits 0 when every put committed.
 """
 import sys
 
@@ -37,7 +38,7 @@ def main():
     with s3ring.Ring(ring) as r:
         for i in range(1, count + 1):
             n = fill(buf, 0, i, 1, 4096)
-            rc = r.put("%sp0/%d" % (prefix, i), view[:n], timeout_ms=30000)
+            rc = r.put("%sp0/%d" % (prefix, i), view[:n], timeout_ms=120000)
             if rc != s3ring.OK:
                 sys.exit("produce.py: put %d: %s" % (i, s3ring.strerror(rc)))
     print("produce.py: put", count)

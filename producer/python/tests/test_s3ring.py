@@ -88,6 +88,11 @@ def test_non_contiguous_buffer_is_misuse(ring):
             r.put("k", "a str is not bytes")
         with pytest.raises(TypeError):
             r.put(b"bytes-key", b"x")
+        for bad in [lambda: r.put("k"), lambda: r.put("k", b"x", 1, 2), lambda: r.put("k", b"x", key="j"),
+                    lambda: r.put("k", b"x", nope=1), lambda: r.put("k", b"x", "1")]:
+            with pytest.raises(TypeError):
+                bad()
+        assert r.put(key="k", body=b"x", timeout_ms=5) == s3ring.OK
 
 
 def test_keys_outside_the_bmp_reach_the_ring_as_utf8(ring):

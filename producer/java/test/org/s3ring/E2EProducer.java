@@ -4,7 +4,8 @@
  *
  * Puts PREFIXp0/1 .. PREFIXp0/COUNT with the bodies of tests/helpers/testbody.c
  * (1 to 4096 bytes), so that tool_s3check can check the bucket byte for byte.
- * Waits up to 30 s for space per put; exits 0 when every put committed.
+ * Waits up to 120 s for space per put (a busy machine slows the uploader);
+ * exits 0 when every put committed.
  */
 package org.s3ring;
 
@@ -44,7 +45,7 @@ final class E2EProducer {
         try (S3Ring r = S3Ring.open(args[0])) {
             for (long i = 1; i <= count; i++) {
                 int len = fill(buf, 0, i, 1, 4096);
-                int rc = r.put(prefix + "p0/" + i, buf, 0, len, 30_000);
+                int rc = r.put(prefix + "p0/" + i, buf, 0, len, 120_000);
                 if (rc != S3Ring.OK) {
                     System.err.println("E2EProducer: put " + i + ": " + S3Ring.strerror(rc));
                     System.exit(1);

@@ -217,6 +217,27 @@ class S3RingTest {
     }
 
     @Test
+    void close_while_another_thread_waits_takes_effect_when_it_returns() throws Exception {
+        S3Ring r = S3Ring.open(ring, true);
+        byte[] big = new byte[(int) r.maxBody(8) - 256];
+        while (r.tryPut("fill", big) == S3Ring.OK) {
+            continue;
+        }
+        int[] rc = new int[1];
+        Thread t = new Thread(() -> rc[0] = r.put("wait", big, 300));
+        t.start();
+        Thread.sleep(50);
+        r.close();
+        assertThrows(IllegalStateException.class, () -> r.tryPut("k", new byte[1]));
+        t.join();
+        assertEquals(S3Ring.TIMED_OUT, rc[0]);
+        assertThrows(IllegalStateException.class, () -> r.tryPut("k", new byte[1]));
+        try (S3Ring again = S3Ring.open(ring)) {
+            assertEquals(S3Ring.FULL, again.tryPut("k", big), "the ring itself is untouched");
+        }
+    }
+
+    @Test
     void missing_ring_names_the_ring_and_how_to_create_it() {
         S3RingException e = assertThrows(S3RingException.class, () -> S3Ring.open(ring));
         assertEquals(2, e.errno());
