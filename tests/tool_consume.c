@@ -55,7 +55,7 @@ main(int argc, char **argv)
 		if (rc == 0) {
 			if (mono_ns() - last >= idle_ns)
 				break;
-			ring_release(&r, c.cursor);
+			ring_release(&r, ring_consumer_floor(&c));
 			ring_consumer_wait(&c, last + idle_ns);
 			continue;
 		}
@@ -65,10 +65,10 @@ main(int argc, char **argv)
 		/* Release in batches, as the uploader does: each release may
 		 * wake the producers waiting for space. */
 		if (++got % 64 == 0)
-			ring_release(&r, c.cursor);
+			ring_release(&r, ring_consumer_floor(&c));
 		last = mono_ns();
 	}
-	ring_release(&r, c.cursor);
+	ring_release(&r, ring_consumer_floor(&c));
 	ring_close(&r);
 	fflush(stdout);
 	fprintf(stderr, "tool_consume: consumed %llu\n", got);

@@ -166,6 +166,18 @@ def test_corrupt_control_words_are_a_corrupt_result(ring):
         assert r.put("after", b"1") == s3ring.CORRUPT
 
 
+def test_put_into_a_retired_ring_is_a_retired_result(ring):
+    with s3ring.Ring(ring, create=True) as r:
+        assert r.put("before", b"1") == s3ring.OK
+        # The uploader's mark for a removed or replaced ring: the 32-bit
+        # word after tail (ring_layout.h, "retired").
+        with open("/dev/shm/s3ring." + ring, "r+b") as f:
+            f.seek(136)
+            f.write((1).to_bytes(4, "little"))
+        assert r.put("after", b"1") == s3ring.RETIRED
+        assert "open it again" in s3ring.strerror(s3ring.RETIRED)
+
+
 def test_closed_ring_is_misuse(ring):
     r = s3ring.Ring(ring, create=True)
     r.close()
