@@ -46,7 +46,7 @@ echo "$out" | grep -qi 'no such' || fail "unknown ring: unclear: $out"
 # ---- a newer layout version (producer and uploader)
 VRING=test-bad-ver-$$
 trap '"$B/tests/tool_ring" unlink "$VRING" 2>/dev/null; it_cleanup' EXIT
-"$B/tests/tool_ring" create "$VRING" 65536 && "$B/tests/tool_ring" set-version "$VRING" 2 ||
+"$B/tests/tool_ring" create "$VRING" 65536 && "$B/tests/tool_ring" set-version "$VRING" 99 ||
 	fail "tool_ring"
 out=$(echo x | "$B/bin/s3ring-put" --ring "$VRING" k 2>&1); rc=$?
 [ $rc -eq 1 ] || fail "newer layout: exit $rc"
