@@ -631,6 +631,87 @@ signature_mismatch_403_is_config(void **state)
 }
 
 static void
+put_with_object_headers_signs_every_header_it_sends(void **state)
+{
+	struct fx *f = *state;
+	const struct sigv4_kv hdrs[] = {
+		{ "Content-Type", "text/plain; charset=utf-8" },
+		{ "Cache-Control", "no-cache,  max-age=0" },
+		{ "Content-Encoding", "gzip" },
+		{ "x-amz-storage-class", "STANDARD_IA" },
+		{ "x-amz-server-side-encryption", "aws:kms" },
+		{ "x-amz-server-side-encryption-aws-kms-key-id", "alias/logs" },
+		{ "x-amz-acl", "bucket-owner-full-control" },
+		{ "x-amz-tagging", "env=prod%20%26%20more" },
+		{ "x-amz-meta-Team", "Platform" },
+	};
+	char v[512], auth[4096];
+
+	assert_int_equal(s3_prepare_put_headers(f->c, "logs/a.txt", "hi", 2, 0, hdrs,
+	    sizeof(hdrs) / sizeof(hdrs[0])), 0);
+	assert_int_equal(s3_perform(f->c), 0);
+	for (size_t i = 0; i < sizeof(hdrs) / sizeof(hdrs[0]); i++) {
+		assert_non_null(rec_header(server_rec(0), hdrs[i].name, v, sizeof(v)));
+		assert_string_equal(v, hdrs[i].value);
+	}
+	assert_non_null(rec_header(server_rec(0), "Authorization", auth, sizeof(auth)));
+	assert_non_null(strstr(auth, "SignedHeaders=cache-control;content-encoding;content-type;"
+	    "host;x-amz-acl;x-amz-checksum-crc32c;x-amz-content-sha256;x-amz-date;"
+	    "x-amz-meta-team;x-amz-server-side-encryption;"
+	    "x-amz-server-side-encryption-aws-kms-key-id;x-amz-storage-class;x-amz-tagging,"));
+	assert_signature_valid(server_rec(0));
+	/* Over the cap: refused, nothing sent. */
+	{
+		struct sigv4_kv many[S3_PUT_HEADERS_MAX + 1];
+		for (size_t i = 0; i < S3_PUT_HEADERS_MAX + 1; i++)
+			many[i] = hdrs[0];
+		assert_int_equal(s3_prepare_put_headers(f->c, "k", "x", 1, 0, many,
+		    S3_PUT_HEADERS_MAX + 1), -E2BIG);
+	}
+}
+
+static void
+wrong_region_answers_name_the_bucket_region(void **state)
+{
+	struct fx *f = *state;
+	char auth[4096];
+
+	/* HEAD: no body, the header only. */
+	server_script(&(struct canned){ .status = 301,
+	    .headers = "x-amz-bucket-region: eu-west-1\r\n" });
+	assert_int_equal(s3_head_bucket(f->c), -EIO);
+	assert_string_equal(s3_response(f->c)->bucket_region, "eu-west-1");
+	assert_int_equal(s3_response(f->c)->verdict.cls, S3ERR_CONFIG);
+	/* PUT: the XML's Endpoint only. */
+	server_script(&(struct canned){ .status = 301,
+	    .body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>PermanentRedirect</Code>"
+	    "<Message>The bucket you are attempting to access must be addressed using the specified endpoint."
+	    "</Message><Endpoint>bucket.s3.ap-southeast-2.amazonaws.com</Endpoint>"
+	    "<Bucket>bucket</Bucket></Error>" });
+	assert_int_equal(s3_put_object(f->c, "k", "x", 1, 0), -EIO);
+	assert_string_equal(s3_response(f->c)->bucket_region, "ap-southeast-2");
+	/* 400 AuthorizationHeaderMalformed names it in <Region>. */
+	server_script(&(struct canned){ .status = 400,
+	    .body = "<Error><Code>AuthorizationHeaderMalformed</Code><Message>the region 'us-east-1' "
+	    "is wrong; expecting 'eu-central-1'</Message><Region>eu-central-1</Region></Error>" });
+	assert_int_equal(s3_put_object(f->c, "k", "x", 1, 0), -EIO);
+	assert_string_equal(s3_response(f->c)->bucket_region, "eu-central-1");
+	assert_int_equal(s3_response(f->c)->verdict.cls, S3ERR_CONFIG);
+	/* A hostile region is not taken. */
+	server_script(&(struct canned){ .status = 301,
+	    .headers = "x-amz-bucket-region: ../../evil\r\n" });
+	assert_int_equal(s3_head_bucket(f->c), -EIO);
+	assert_string_equal(s3_response(f->c)->bucket_region, "");
+	/* Switching signs for the new region. */
+	assert_int_equal(s3_set_region(f->c, "eu-west-1"), 0);
+	assert_string_equal(s3_region(f->c), "eu-west-1");
+	assert_int_equal(s3_put_object(f->c, "k", "x", 1, 0), 0);
+	assert_non_null(rec_header(server_rec(4), "Authorization", auth, sizeof(auth)));
+	assert_non_null(strstr(auth, "/eu-west-1/s3/aws4_request"));
+	assert_int_equal(s3_set_region(f->c, "Bad Region"), -EINVAL);
+}
+
+static void
 keep_alive_reuses_one_connection(void **state)
 {
 	struct fx *f = *state;
@@ -1125,6 +1206,8 @@ main(void)
 		T(head_bucket_404_is_config),
 		T(put_503_slowdown_is_transient_with_retry_after),
 		T(signature_mismatch_403_is_config),
+		T(put_with_object_headers_signs_every_header_it_sends),
+		T(wrong_region_answers_name_the_bucket_region),
 		T(keep_alive_reuses_one_connection),
 		T(reconnects_after_server_closes_connection),
 		T(response_body_is_capped),

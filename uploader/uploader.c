@@ -902,6 +902,7 @@ check_bucket(struct uploader *u)
 				continue;
 			}
 			describe(r, why, sizeof(why));
+			note_failure(u, why);
 			raise_alarm(u, RING_UPLOADER_CONFIG_ALARM, "configuration", why);
 			wait_ms = (uint64_t)u->cfg->recheck_s * 1000;
 			goto wait;
@@ -928,13 +929,13 @@ check_bucket(struct uploader *u)
 		if (rc == -EIO && r->error.code[0] == '\0' && r->status == 404)
 			snprintf(why, sizeof(why), "NoSuchBucket: bucket %s does not exist (HTTP 404 on HEAD)",
 			    u->cfg->bucket);
-		else if (rc == -EIO && r->error.code[0] == '\0' && r->status == 403)
-			snprintf(why, sizeof(why), "AccessDenied: credentials refused for bucket %s (HTTP 403 on HEAD)",
-			    u->cfg->bucket);
 		else if (rc == -EIO)
 			describe(r, why, sizeof(why));
 		else
 			snprintf(why, sizeof(why), "%s", strerror(-rc));
+		/* An uploader stuck here fails every upload too: the outage
+		 * log, last_error and failing_since say so. */
+		note_failure(u, why);
 		if (rc == -EIO && r->verdict.cls == S3ERR_CONFIG) {
 			raise_alarm(u, RING_UPLOADER_CONFIG_ALARM, "configuration", why);
 			wait_ms = (uint64_t)u->cfg->recheck_s * 1000;
