@@ -255,9 +255,10 @@ void ring_consumer_init(struct ring_consumer *c, struct ring *r, uint64_t from);
 uint64_t ring_consumer_floor(const struct ring_consumer *c);
 
 /* Gives up every record still WRITING at or after the cursor's floor,
- * whatever its owner's state (their commits then fail with -ESTALE), and
- * moves the cursor to tail. Only for a retired ring whose remaining
- * records nobody will read. Returns how many were given up. */
+ * whatever its owner's state (their commits then fail with -ESTALE). Only
+ * for a retired ring. The cursor stays: records already committed (their
+ * puts returned 0), holes committed meanwhile included, are still for
+ * ring_consume() to deliver. Returns how many were given up. */
 unsigned ring_consumer_abandon_rest(struct ring_consumer *c);
 
 /* The verdict of ring_record_check() on one record header. */

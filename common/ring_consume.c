@@ -538,6 +538,17 @@ ring_consume_view(struct ring_consumer *c, struct ring_msg *m, char *keybuf,
 	return consume_guarded(&a);
 }
 
+/* The first stamped header at or after q (below limit), or limit; reads
+ * only. */
+static uint64_t
+next_stamped(const struct ring *r, uint64_t q, uint64_t limit)
+{
+	while (q < limit && !ring_tag_stamped(atomic_load_explicit(&rec_at(r, q)->tag,
+	    memory_order_acquire), q))
+		q += RING_ALIGN;
+	return q;
+}
+
 static int
 abandon_rest_unguarded(void *arg)
 {
@@ -545,34 +556,60 @@ abandon_rest_unguarded(void *arg)
 	struct ring *r = c->r;
 	struct ring_header *h = r->hdr;
 	uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+	struct ring_geometry g;
 	unsigned n = 0;
 
-	if (tail < c->cursor || tail - c->cursor > r->capacity || tail % RING_ALIGN != 0)
+	if (tail < c->cursor || tail - c->cursor > r->capacity ||
+	    tail % RING_ALIGN != 0 || c->cursor % RING_ALIGN != 0)
 		return -EBADMSG;
-	for (unsigned i = 0; i < c->nholes; i++) {
+	geometry_of(r, &g);
+	/* A hole whose CAS fails was committed (or aborted) meanwhile: it
+	 * stays, for poll_holes() to deliver. */
+	for (unsigned i = 0; i < c->nholes;) {
 		uint64_t expect = c->holes[i].tag;
 		if (atomic_compare_exchange_strong_explicit(&rec_at(r, c->holes[i].pos)->tag,
 		    &expect, ring_tag_with_state(expect, RING_ABANDONED),
 		    memory_order_acq_rel, memory_order_acquire)) {
 			atomic_fetch_add_explicit(&h->abandoned_hard, 1, memory_order_relaxed);
 			n++;
-		}
-	}
-	c->nholes = 0;
-	while (c->cursor < tail) {
-		uint64_t pos = c->cursor;
-		uint64_t tag = atomic_load_explicit(&rec_at(r, pos)->tag, memory_order_acquire);
-		if (ring_tag_stamped(tag, pos) && ring_tag_state(tag) == RING_WRITING) {
-			uint64_t end = abandon_writing(c, pos, tag, tail, &h->abandoned_hard);
-			if (end != 0) {
-				n++;
-				c->cursor = end;
-			}
+			drop_hole(c, i);
 			continue;
 		}
-		c->cursor = poison_until_header(r, pos + RING_ALIGN, tail);
+		i++;
 	}
-	atomic_store_explicit(&h->cursor, c->cursor, memory_order_relaxed);
+	/* Walk [cursor, tail) without moving the cursor: only records still
+	 * WRITING are given up. Committed records (their puts returned 0),
+	 * padding and anything corrupt are left for ring_consume(). */
+	for (uint64_t q = c->cursor; q < tail;) {
+		uint64_t tag = atomic_load_explicit(&rec_at(r, q)->tag, memory_order_acquire);
+		struct ring_record hd;
+		uint64_t len = 0;
+
+		if (!ring_tag_stamped(tag, q)) {
+			/* Nobody claimed this header yet: a producer that does
+			 * sees retired and pads it. */
+			q = next_stamped(r, q + RING_ALIGN, tail);
+			continue;
+		}
+		if (ring_tag_state(tag) == RING_WRITING) {
+			uint64_t end = abandon_writing(c, q, tag, tail, &h->abandoned_hard);
+			if (end != 0) {
+				n++;
+				q = end;
+			}
+			continue; /* 0: its tag changed, look again */
+		}
+		read_header(r, q, &hd);
+		switch (ring_record_check(&g, q, tail, tag, &hd, &len)) {
+		case RING_V_SKIP:
+		case RING_V_RECORD:
+			q += len;
+			break;
+		default:
+			q = next_stamped(r, q + RING_ALIGN, tail);
+			break;
+		}
+	}
 	return (int)n;
 }
 

@@ -418,6 +418,14 @@ ring_retire(struct ring *r)
 	 * or its reservation is below the tail the retiring consumer reads
 	 * after this store, and so is consumed. */
 	atomic_store_explicit(&r->hdr->retired, 1, memory_order_seq_cst);
+	/* The caller's later loads of tail are acquire or relaxed, outside
+	 * the seq_cst order: this fence keeps the pair a Dekker pair. Either
+	 * a producer's tail CAS precedes the fence, and every later load of
+	 * tail here sees it, or the fence (and the store before it) precedes
+	 * the CAS, and the producer's seq_cst load of retired sees 1. Without
+	 * it, a weakly ordered CPU (an RCpc acquire load on arm64) may read
+	 * tail before the store is visible, while the producer reads 0. */
+	atomic_thread_fence(memory_order_seq_cst);
 }
 
 bool

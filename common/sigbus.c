@@ -7,7 +7,9 @@
  *   the C library taken.
  * - A fault whose address lies in no registered mapping is not ours: it is
  *   passed to the previous handler, or the default action is restored so
- *   the faulting access kills the process as it would have without us.
+ *   the faulting access kills the process as it would have without us. A
+ *   fault that the previous handler passes back to us (it chains to the
+ *   handler it replaced, and that was ours) takes the default action.
  * - sigsetjmp(jb, 0) does not save the signal mask (that would cost a
  *   system call per guarded call). A runtime that wraps handlers
  *   (ThreadSanitizer's does) may leave SIGBUS blocked after a handler that
@@ -20,6 +22,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -35,6 +38,9 @@ static pthread_mutex_t registry_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction previous;
 static pthread_mutex_t install_mu = PTHREAD_MUTEX_INITIALIZER;
 __thread sigjmp_buf *ring_guard_jmp;
+/* The fault this thread is passing to the previous handler, if any. */
+static __thread bool chaining;
+static __thread void *chaining_addr;
 
 static struct guard_entry *
 lookup(uintptr_t addr)
@@ -52,13 +58,28 @@ lookup(uintptr_t addr)
 static void
 chain(int sig, siginfo_t *si, void *uc)
 {
+	/* The handler we pass the fault to may pass it back: one installed
+	 * over ours, which we then re-installed over it, chains to what it
+	 * replaced, which was us. The second time round, end the loop with
+	 * the default action instead of recursing until the stack is gone. */
+	if (chaining && chaining_addr == si->si_addr) {
+		chaining = false;
+		signal(sig, SIG_DFL);
+		return;
+	}
 	if (previous.sa_flags & SA_SIGINFO) {
 		if (previous.sa_sigaction != NULL) {
+			chaining = true;
+			chaining_addr = si->si_addr;
 			previous.sa_sigaction(sig, si, uc);
+			chaining = false;
 			return;
 		}
 	} else if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+		chaining = true;
+		chaining_addr = si->si_addr;
 		previous.sa_handler(sig);
+		chaining = false;
 		return;
 	}
 	/* Returning restarts the access, which faults again with the

@@ -524,6 +524,106 @@ close_in_a_forked_child_keeps_the_parents_slot(void **state)
 	ring_close(&watcher);
 }
 
+/* The header allows a forked child to go on using its parent's handle. A
+ * child killed in the middle of a put (a pre-fork server's worker, say)
+ * is dead, whatever its parent does: its record must be abandoned within
+ * milliseconds, so head moves on, instead of being held for as long as the
+ * parent keeps the handle open. */
+static void
+record_of_a_forked_child_killed_mid_put_is_abandoned(void **state)
+{
+	struct s3ring_producer *p = s3ring_open(name, 0);
+	struct ring up;
+	struct ring_consumer c;
+	struct ring_msg m;
+	static uint8_t cbuf[(1 << 20) + 2];
+	uint64_t t0;
+	int st;
+	pid_t kid;
+
+	(void)state;
+	assert_non_null(p);
+	kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		struct s3ring_reservation rv;
+		if (s3ring_reserve(p, "child/dies", 10, &rv, 0) != 0)
+			_exit(1);
+		raise(SIGKILL);
+		_exit(2);
+	}
+	assert_int_equal(waitpid(kid, &st, 0), kid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	assert_int_equal(s3ring_put(p, "parent/1", "y", 1, 0), 0);
+	assert_int_equal(ring_open(&up, name, 0, NULL), 0);
+	ring_consumer_init(&c, &up, 0);
+	t0 = mono_ns();
+	while (atomic_load(&up.hdr->abandoned) == 0 &&
+	    mono_ns() - t0 < 5ull * 1000 * 1000 * 1000) {
+		if (ring_consume(&c, &m, cbuf, sizeof(cbuf)) == 0)
+			ring_consumer_wait(&c, mono_ns() + 10 * 1000 * 1000);
+	}
+	assert_int_equal(atomic_load(&up.hdr->abandoned), 1);
+	assert_int_equal(ring_consumer_floor(&c), c.cursor);
+	ring_close(&up);
+	s3ring_close(p);
+}
+
+/* The other way round: the parent closes its handle while a forked child,
+ * still using it as the header allows, is in the middle of a put. The
+ * child lives, so its record must not be given up (its space would then be
+ * handed to another producer while the child still writes into it). */
+static void
+parent_close_leaves_a_forked_childs_put_alive(void **state)
+{
+	struct s3ring_producer *p = s3ring_open(name, 0);
+	struct ring up;
+	struct ring_consumer c;
+	struct ring_msg m;
+	static uint8_t cbuf[(1 << 20) + 2];
+	int to_kid[2], to_parent[2], st;
+	char ch = 0;
+	uint64_t t0;
+	pid_t kid;
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(pipe(to_kid), 0);
+	assert_int_equal(pipe(to_parent), 0);
+	kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		struct s3ring_reservation rv;
+		alarm(10); /* never outlives a failed test */
+		if (s3ring_reserve(p, "child/slow", 10, &rv, 0) != 0)
+			_exit(1);
+		if (write(to_parent[1], "r", 1) != 1 || read(to_kid[0], &ch, 1) != 1)
+			_exit(2);
+		memset(rv.data, 'c', 10);
+		_exit(s3ring_commit(p, &rv) == 0 ? 0 : 3);
+	}
+	assert_int_equal(read(to_parent[0], &ch, 1), 1);
+	s3ring_close(p);
+	assert_int_equal(ring_open(&up, name, 0, NULL), 0);
+	ring_consumer_init(&c, &up, 0);
+	/* Longer than the consumer's owner checks (10 ms). */
+	t0 = mono_ns();
+	while (mono_ns() - t0 < 300ull * 1000 * 1000) {
+		if (ring_consume(&c, &m, cbuf, sizeof(cbuf)) == 0)
+			ring_consumer_wait(&c, mono_ns() + 10 * 1000 * 1000);
+	}
+	assert_int_equal(atomic_load(&up.hdr->abandoned), 0);
+	assert_int_equal(write(to_kid[1], "c", 1), 1);
+	assert_int_equal(waitpid(kid, &st, 0), kid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	close(to_kid[0]);
+	close(to_kid[1]);
+	close(to_parent[0]);
+	close(to_parent[1]);
+	ring_close(&up);
+}
+
 /* A handle whose ring was removed and retired: the put fails with -ESTALE
  * and its text says what to do. */
 static void
@@ -579,6 +679,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(put_makes_no_system_call_while_the_consumer_is_awake, setup, teardown),
 		cmocka_unit_test_setup_teardown(one_handle_is_safe_from_many_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(close_in_a_forked_child_keeps_the_parents_slot, setup, teardown),
+		cmocka_unit_test_setup_teardown(record_of_a_forked_child_killed_mid_put_is_abandoned, setup, teardown),
+		cmocka_unit_test_setup_teardown(parent_close_leaves_a_forked_childs_put_alive, setup, teardown),
 		cmocka_unit_test_setup_teardown(put_into_a_removed_ring_is_estale_once_retired, setup, teardown),
 		cmocka_unit_test_setup_teardown(reserve_of_size_max_is_emsgsize, setup, teardown),
 	};

@@ -1388,6 +1388,202 @@ view_hands_out_the_body_in_place_and_checks_it(void **state)
 	ring_close(&r);
 }
 
+/* ---------------------------------------------- review: retirement, gen, guard */
+
+/* A retired ring whose stop timeout ran out while committed records still
+ * lay between the cursor and tail (the uploader had no free worker, S3
+ * being slow): those puts returned 0, so giving up the rest must give up
+ * only what is still being written, and the committed records must still
+ * come out of the consumer. */
+static void
+abandon_rest_keeps_records_committed_behind_the_cursor(void **state)
+{
+	struct ring r, pr;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned pslot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	assert_int_equal(ring_open(&pr, ring_name, 0, NULL), 0);
+	pslot = (unsigned)ring_slot_claim(&pr, getpid(), 0);
+	ring_consumer_init(&c, &r, 0);
+	assert_int_equal(put_str(&pr, pslot, "done/1", "committed before", 0), 0);
+	assert_int_equal(put_str(&pr, pslot, "done/2", "the retirement", 0), 0);
+	ring_retire(&r);
+	(void)ring_consumer_abandon_rest(&c);
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "done/1");
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "done/2");
+	ring_close(&pr);
+	ring_close(&r);
+}
+
+/* A stopped producer's record was read past as a hole; it commits (its put
+ * returns 0) just before the retiring uploader gives up the rest. The
+ * record is committed, not writing: it must still be delivered. */
+static void
+abandon_rest_keeps_a_hole_committed_meanwhile(void **state)
+{
+	struct ring r, pr;
+	struct ring_consumer c;
+	struct ring_msg m;
+	struct ring_resv rv;
+	unsigned slot, pslot;
+	uint64_t t0;
+	int rc;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	assert_int_equal(ring_open(&pr, ring_name, 0, NULL), 0);
+	pslot = (unsigned)ring_slot_claim(&pr, getpid(), 0);
+	slot = claim(&r);
+	assert_int_equal(ring_reserve(&pr, pslot, "slow/1", 6, 10, 0, &rv), 0);
+	assert_int_equal(put_str(&r, slot, "fast/1", "one", 0), 0);
+	ring_consumer_init(&c, &r, 0);
+	c.owner_wait_ns = 1000 * 1000;
+	c.hole_wait_ns = 0;
+	t0 = mono_ns();
+	while ((rc = consume(&c, &m)) == 0) {
+		assert_true(mono_ns() - t0 < 10ull * 1000 * 1000 * 1000);
+		ring_consumer_wait(&c, 0);
+	}
+	assert_int_equal(rc, 1);
+	assert_string_equal(m.key, "fast/1");
+	assert_int_equal(c.nholes, 1);
+	ring_retire(&r);
+	memset(rv.body, 's', 10);
+	assert_int_equal(ring_commit(&pr, &rv, crc32c(0, rv.body, 10)), 0);
+	(void)ring_consumer_abandon_rest(&c);
+	/* The put above returned 0: the record must come out. */
+	t0 = mono_ns();
+	while ((rc = consume(&c, &m)) == 0 && mono_ns() - t0 < 500ull * 1000 * 1000)
+		ring_consumer_wait(&c, mono_ns() + 10 * 1000 * 1000);
+	assert_int_equal(rc, 1);
+	assert_string_equal(m.key, "slow/1");
+	ring_close(&pr);
+	ring_close(&r);
+}
+
+/* The tag holds 8 bits of the slot's generation. A producer dies writing
+ * with generation g; the slot is then claimed and released 255 times (a
+ * short-lived producer per message, say) and its 256th new owner, alive,
+ * has generation g + 256: the dead record must still be seen as dead and
+ * abandoned within milliseconds, not held until that owner closes. */
+static void
+dead_record_is_abandoned_after_its_slot_generation_wraps(void **state)
+{
+	struct ring r, pr;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned slot = 0;
+	uint64_t t0;
+	int st;
+	pid_t kid;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	assert_int_equal(ring_open(&pr, ring_name, 0, NULL), 0);
+	/* Use every slot once, so that later claims reuse slot 0. */
+	for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++)
+		assert_int_equal(ring_slot_claim(&pr, getpid(), 0), (int)i);
+	for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++)
+		ring_slot_release(&pr, i);
+	kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		struct ring kr;
+		struct ring_resv rv;
+		if (ring_open(&kr, ring_name, 0, NULL) != 0)
+			_exit(1);
+		int s = ring_slot_claim(&kr, getpid(), 0);
+		if (s != 0 || ring_reserve(&kr, 0, "dead/1", 6, 10, 0, &rv) != 0)
+			_exit(2);
+		raise(SIGKILL);
+		_exit(3);
+	}
+	assert_int_equal(waitpid(kid, &st, 0), kid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	for (unsigned i = 0; i < 255; i++) {
+		assert_int_equal(ring_slot_claim(&pr, getpid(), 0), 0);
+		ring_slot_release(&pr, 0);
+	}
+	assert_int_equal(ring_slot_claim(&pr, getpid(), 0), (int)slot);
+	assert_int_equal(put_str(&pr, slot, "alive/1", "after", 0), 0);
+	ring_consumer_init(&c, &r, 0);
+	t0 = mono_ns();
+	while (atomic_load(&r.hdr->abandoned) == 0 &&
+	    mono_ns() - t0 < 5ull * 1000 * 1000 * 1000) {
+		if (consume(&c, &m) == 0)
+			ring_consumer_wait(&c, mono_ns() + 10 * 1000 * 1000);
+	}
+	assert_int_equal(atomic_load(&r.hdr->abandoned), 1);
+	ring_close(&pr);
+	ring_close(&r);
+}
+
+/* An application's SIGBUS handler installed after ours, which passes
+ * faults it does not handle to the handler it replaced (ours), as most
+ * do. A later ring_open() puts ours first again. A SIGBUS in no ring's
+ * mapping must then reach the application's handler once and end as it
+ * decides, not bounce between the two handlers until the stack overflows. */
+static struct sigaction app_prev;
+static volatile sig_atomic_t app_calls;
+
+static void
+app_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	if (++app_calls > 1)
+		_exit(43); /* called again: the handlers chain in a loop */
+	if ((app_prev.sa_flags & SA_SIGINFO) && app_prev.sa_sigaction != NULL)
+		app_prev.sa_sigaction(sig, si, uc);
+	_exit(42);
+}
+
+static void
+sigbus_outside_the_rings_reaches_a_chaining_handler_once(void **state)
+{
+	struct ring r;
+	pid_t kid;
+	int st;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	ring_close(&r);
+	kid = fork();
+	assert_true(kid >= 0);
+	if (kid == 0) {
+		struct ring a, b;
+		struct sigaction sa;
+		char path[] = "/tmp/s3ring-sigbus-XXXXXX";
+		int fd;
+		volatile uint8_t *p;
+
+		if (ring_open(&a, ring_name, 0, NULL) != 0)
+			_exit(1);
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = app_sigbus;
+		sa.sa_flags = SA_SIGINFO;
+		if (sigaction(SIGBUS, &sa, &app_prev) != 0)
+			_exit(2);
+		if (ring_open(&b, ring_name, 0, NULL) != 0)
+			_exit(3);
+		fd = mkstemp(path);
+		if (fd < 0 || ftruncate(fd, 4096) != 0)
+			_exit(4);
+		unlink(path);
+		p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED || ftruncate(fd, 0) != 0)
+			_exit(5);
+		(void)p[0]; /* SIGBUS, in no ring's mapping */
+		_exit(6);
+	}
+	assert_int_equal(waitpid(kid, &st, 0), kid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 42);
+}
+
 int
 main(void)
 {
@@ -1435,6 +1631,10 @@ main(void)
 		cmocka_unit_test_teardown(put_into_a_retired_ring_is_estale, teardown),
 		cmocka_unit_test_teardown(commit_after_the_ring_was_given_up_is_estale, teardown),
 		cmocka_unit_test_teardown(view_hands_out_the_body_in_place_and_checks_it, teardown),
+		cmocka_unit_test_teardown(abandon_rest_keeps_records_committed_behind_the_cursor, teardown),
+		cmocka_unit_test_teardown(abandon_rest_keeps_a_hole_committed_meanwhile, teardown),
+		cmocka_unit_test_teardown(dead_record_is_abandoned_after_its_slot_generation_wraps, teardown),
+		cmocka_unit_test_teardown(sigbus_outside_the_rings_reaches_a_chaining_handler_once, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

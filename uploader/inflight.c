@@ -2,7 +2,9 @@
  *
  * The table is a ring of entries in push order; only the front is ever
  * removed, so a finished entry behind an unfinished one waits, and the
- * journal keeps it DONE for a restart to skip.
+ * journal keeps it DONE for a restart to skip. A finished entry at or above
+ * head (read past a hole that holds head back) stays too, until head passes
+ * it or a push needs its room: only then can a restart deliver it again.
  */
 #include "inflight.h"
 
@@ -20,7 +22,7 @@ inflight_init(struct inflight *t, struct inflight_entry *mem, uint32_t cap)
 bool
 inflight_full(const struct inflight *t)
 {
-	return t->count == t->cap;
+	return t->count == t->cap && t->e[t->first].state != INFLIGHT_DONE;
 }
 
 int
@@ -28,8 +30,14 @@ inflight_push(struct inflight *t, uint64_t pos, uint64_t end)
 {
 	uint32_t i;
 
-	if (t->count == t->cap)
+	if (inflight_full(t))
 		return -ENOSPC;
+	if (t->count == t->cap) {
+		/* A finished front entry gives way. */
+		t->e[t->first].state = INFLIGHT_FREE;
+		t->first = (t->first + 1) % t->cap;
+		t->count--;
+	}
 	i = (t->first + t->count) % t->cap;
 	t->e[i].pos = pos;
 	t->e[i].end = end;
@@ -50,17 +58,19 @@ inflight_release(struct inflight *t, uint64_t floor)
 {
 	uint64_t head = floor;
 
-	while (t->count > 0 && t->e[t->first].state == INFLIGHT_DONE) {
-		t->e[t->first].state = INFLIGHT_FREE;
-		t->first = (t->first + 1) % t->cap;
-		t->count--;
-	}
 	/* At most JOURNAL_ENTRIES (4096) entries, and usually the front one
 	 * is the lowest: a scan per release costs less than keeping a heap. */
 	for (uint32_t k = 0; k < t->count; k++) {
 		const struct inflight_entry *e = &t->e[(t->first + k) % t->cap];
 		if (e->state == INFLIGHT_CLAIMED && e->pos < head)
 			head = e->pos;
+	}
+	/* Only what lies below head leaves: the journal keeps the rest. */
+	while (t->count > 0 && t->e[t->first].state == INFLIGHT_DONE &&
+	    t->e[t->first].end <= head) {
+		t->e[t->first].state = INFLIGHT_FREE;
+		t->first = (t->first + 1) % t->cap;
+		t->count--;
 	}
 	return head;
 }

@@ -31,12 +31,15 @@ struct inflight {
 
 void inflight_init(struct inflight *t, struct inflight_entry *mem,
     uint32_t cap);
+/* Full: every entry in use, and the front one unfinished. */
 bool inflight_full(const struct inflight *t);
-/* Appends [pos, end). Returns its index, or -ENOSPC when full. */
+/* Appends [pos, end), dropping a finished front entry if it needs the
+ * room. Returns its index, or -ENOSPC when full. */
 int inflight_push(struct inflight *t, uint64_t pos, uint64_t end);
 void inflight_done(struct inflight *t, uint32_t idx);
-/* Drops finished entries from the front; returns the new head: the lowest
- * pos of an unfinished entry, or floor if that is lower or none is left. */
+/* Returns the new head: the lowest pos of an unfinished entry, or floor if
+ * that is lower or none is left; drops the finished entries at the front
+ * that end at or below it (the journal keeps the others DONE). */
 uint64_t inflight_release(struct inflight *t, uint64_t floor);
 
 #endif

@@ -120,6 +120,7 @@ struct uploader {
 	bool retiring;             /* removed or replaced: finish, then re-attach */
 	bool reattach;             /* retired and finished: start again */
 	uint64_t retire_deadline;
+	uint64_t next_give_up;     /* past the deadline: when to give up writers again */
 	uint64_t next_identity;    /* when to look at the ring's name again */
 	uint64_t dropped_upto;     /* ring pages below this are unmapped */
 	uint64_t drop_step;
@@ -759,7 +760,9 @@ check_identity(struct uploader *u, uint64_t now)
 
 /* True once a retiring ring holds nothing more for us: every committed
  * record read and uploaded, no producer still writing (or the stop timeout
- * is up, and what they still write is given up: their commits fail). */
+ * is up, and what they still write is given up: their commits fail).
+ * Records already committed are never given up, whatever the time: their
+ * puts returned 0, and the old object goes away with us. */
 static bool
 retired_and_done(struct uploader *u, unsigned busy)
 {
@@ -769,12 +772,19 @@ retired_and_done(struct uploader *u, unsigned busy)
 		return false;
 	tail = atomic_load_explicit(&u->ring.hdr->tail, memory_order_acquire);
 	if (u->cons.cursor < tail || u->cons.nholes != 0) {
-		if (mono_ns() < u->retire_deadline)
+		uint64_t now = mono_ns();
+		if (now < u->retire_deadline || now < u->next_give_up)
 			return false;
+		/* A walk over what is left, so once a second, not per record:
+		 * a put that reserves after the retirement pads its record and
+		 * fails, so writers left behind are rare. */
+		u->next_give_up = now + SEC;
 		unsigned n = ring_consumer_abandon_rest(&u->cons);
 		if (n != 0)
 			log_kv(LOG_LEVEL_WARN, "retired ring: gave up records still being written; their puts fail",
 			    "records", n == 1 ? "1" : "several", (char *)NULL);
+		/* What is left is committed: read and upload it first. */
+		return false;
 	}
 	return busy == 0;
 }

@@ -5,7 +5,8 @@
  * The input is a program of 11-byte steps: an opcode, a 2-byte offset and
  * an 8-byte value. Opcodes write the value into the header (at one of its
  * hot words, or anywhere in its first lines) or into the data region, put a
- * message through the producer side, or run the consumer. The image sits
+ * message through the producer side, or run the consumer (after giving up
+ * the rest of a retired ring, for some). The image sits
  * between PROT_NONE guard pages, so a read or write outside the mapping
  * crashes the harness. Both sides must never crash, never touch outside the
  * mapping and always terminate; a record the consumer hands out must check
@@ -122,6 +123,11 @@ LLVMFuzzerTestOneInput(const uint8_t *in, size_t n)
 			break;
 		}
 		default:
+			/* The retiring uploader's last step: it must stay inside
+			 * the mapping, end, and leave committed records to the
+			 * consumer. */
+			if (op & 0x80)
+				(void)ring_consumer_abandon_rest(&c);
 			for (int k = 0; k < 64; k++) {
 				rc = ring_consume(&c, &m, msgbuf, sizeof(msgbuf));
 				if (rc < 0)
