@@ -46,6 +46,7 @@ struct ring {
 	 * mapping, stamped into its records' tags (process-local: a scribbled
 	 * header cannot make us stamp another owner's generation). */
 	uint8_t slot_gen[RING_MAX_PRODUCERS];
+	uint32_t slot_gen32[RING_MAX_PRODUCERS];
 	bool slot_owned[RING_MAX_PRODUCERS];
 	char name[RING_NAME_MAX + 1];
 };
@@ -146,6 +147,8 @@ void ring_slot_release(struct ring *r, unsigned slot);
  * producer in this very process may share r's), opened on first use and
  * closed by ring_close(). */
 bool ring_slot_alive(struct ring *r, unsigned slot, unsigned gen);
+/* The same with the whole 32-bit generation (from a sealed header). */
+bool ring_slot_alive_gen(struct ring *r, unsigned slot, uint32_t gen);
 
 /* 1 if some open file description other than fd's holds slot's lock, 0 if
  * none does, or -errno. For readers without a struct ring (shmstat). */

@@ -99,23 +99,32 @@ geometry_of(const struct ring *r, struct ring_geometry *g)
 
 /* The length a WRITING record's owner sealed, or 0 if the seal does not
  * match (not written yet, or stale from an earlier lap) or the length is
- * impossible here. */
+ * impossible here. With a match, *gen gets the owner's generation. */
 static uint64_t
-sealed_len(const struct ring *r, uint64_t pos, uint64_t tail)
+sealed_header(const struct ring *r, uint64_t pos, uint64_t tail, uint32_t *gen)
 {
 	const struct ring_record *rec = rec_at(r, pos);
 	/* Acquire: pairs with the release store of len_seal in
 	 * write_header(); len below is the one the seal vouches for. */
 	uint32_t seal = atomic_load_explicit(&((struct ring_record *)rec)->len_seal,
 	    memory_order_acquire);
-	uint32_t len = rec->len;
+	uint32_t len = rec->len, owner_gen = rec->owner_gen;
 	uint64_t off = pos & r->mask;
 
-	if (seal != ring_len_seal(pos, len) || len < RING_ALIGN ||
+	if (seal != ring_len_seal(pos, len, owner_gen) || len < RING_ALIGN ||
 	    len % RING_ALIGN != 0 || len > r->max_record || len > tail - pos ||
 	    len > r->capacity - off)
 		return 0;
+	*gen = owner_gen;
 	return len;
+}
+
+static uint64_t
+sealed_len(const struct ring *r, uint64_t pos, uint64_t tail)
+{
+	uint32_t gen;
+
+	return sealed_header(r, pos, tail, &gen);
 }
 
 void
@@ -150,9 +159,20 @@ ring_consumer_floor(const struct ring_consumer *c)
 	return f;
 }
 
+/* Whether the owner of the WRITING record at pos (tag read from it) may
+ * still write it. The tag's 8 bits of generation tell a dead owner from
+ * the slot's next ones only for 255 claims; the sealed header, once
+ * written, holds the whole generation. */
 static bool
-owner_alive(const struct ring_consumer *c, uint64_t tag)
+owner_alive(const struct ring_consumer *c, uint64_t pos, uint64_t tag)
 {
+	uint32_t gen;
+	uint64_t tail = atomic_load_explicit(&c->r->hdr->tail, memory_order_acquire);
+
+	if (tail < pos || tail - pos > c->r->capacity)
+		return true; /* cannot tell: wait */
+	if (sealed_header(c->r, pos, tail, &gen) != 0)
+		return ring_slot_alive_gen(c->r, ring_tag_slot(tag), gen);
 	return ring_slot_alive(c->r, ring_tag_slot(tag), ring_tag_gen(tag));
 }
 
@@ -253,7 +273,7 @@ handle_stuck(struct ring_consumer *c, uint64_t tag, uint64_t tail)
 	}
 
 	/* WRITING: give it up only if its owner is dead. */
-	if (!owner_alive(c, tag)) {
+	if (!owner_alive(c, pos, tag)) {
 		end = abandon_writing(c, pos, tag, tail, &h->abandoned);
 		if (end != 0)
 			c->cursor = end;
@@ -399,7 +419,7 @@ poll_holes(struct consume_args *a, uint64_t tail)
 			if (now == 0)
 				now = mono_ns();
 			if (now >= ho->next_check_ns) {
-				if (owner_alive(c, tag)) {
+				if (owner_alive(c, ho->pos, tag)) {
 					ho->next_check_ns = now + c->owner_wait_ns;
 				} else if (abandon_writing(c, ho->pos, tag, tail,
 				    &r->hdr->abandoned) != 0) {

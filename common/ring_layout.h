@@ -116,9 +116,12 @@ ring_tag_state(uint64_t tag)
  * state changes from WRITING to COMMITTED), followed by the key.
  *
  * len_seal lets the consumer read past a record that is still WRITING (its
- * owner alive but slow or stopped): the owner stores len, then len_seal =
- * ring_len_seal(pos, len) with release, so a seal that matches proves len
- * was written in this lap, for this position. */
+ * owner alive but slow or stopped): the owner stores len and owner_gen (the
+ * whole 32-bit generation of its slot claim), then len_seal =
+ * ring_len_seal(pos, len, owner_gen) with release, so a seal that matches
+ * proves both were written in this lap, for this position. owner_gen
+ * settles what the tag's 8 bits of generation cannot after 256 claims of
+ * one slot: whether the slot's current owner is the record's. */
 struct ring_record {
 	_Atomic uint64_t tag;
 	uint32_t len;        /* whole record, header included, multiple of 64 */
@@ -130,7 +133,8 @@ struct ring_record {
 	uint64_t seq;        /* per-slot sequence number, from 1 */
 	_Atomic uint32_t len_seal;
 	uint32_t hdr_crc;
-	uint8_t pad_[16];
+	uint32_t owner_gen;  /* sealed by len_seal; not covered by hdr_crc */
+	uint8_t pad_[12];
 };
 _Static_assert(sizeof(struct ring_record) == RING_ALIGN, "record header");
 _Static_assert(offsetof(struct ring_record, len) == 8, "len");
@@ -141,12 +145,14 @@ _Static_assert(offsetof(struct ring_record, put_ns) == 24, "put_ns");
 _Static_assert(offsetof(struct ring_record, seq) == 32, "seq");
 _Static_assert(offsetof(struct ring_record, len_seal) == 40, "len_seal");
 _Static_assert(offsetof(struct ring_record, hdr_crc) == 44, "hdr_crc");
+_Static_assert(offsetof(struct ring_record, owner_gen) == 48, "owner_gen");
 #define RING_HDR_CRC_SPAN 40u /* bytes of the header covered by hdr_crc */
 
 static inline uint32_t
-ring_len_seal(uint64_t pos, uint32_t len)
+ring_len_seal(uint64_t pos, uint32_t len, uint32_t owner_gen)
 {
-	uint64_t x = (pos / RING_ALIGN) * UINT64_C(0x9e3779b97f4a7c15);
+	uint64_t x = ((pos / RING_ALIGN) ^ ((uint64_t)owner_gen << 32)) *
+	    UINT64_C(0x9e3779b97f4a7c15);
 
 	return len ^ (uint32_t)(x >> 32) ^ UINT32_C(0x5ea1ed00);
 }

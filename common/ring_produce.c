@@ -97,6 +97,7 @@ ring_slot_claim(struct ring *r, pid_t pid, uint64_t start_time)
 			uint32_t gen = atomic_fetch_add_explicit(&s->gen, 1,
 			    memory_order_acq_rel) + 1;
 			r->slot_gen[i] = (uint8_t)(gen & RING_TAG_GEN_MASK);
+			r->slot_gen32[i] = gen;
 			r->slot_owned[i] = true;
 			atomic_store_explicit(&s->pid, (uint32_t)pid, memory_order_relaxed);
 			atomic_store_explicit(&s->start_time, start_time, memory_order_relaxed);
@@ -191,19 +192,13 @@ ring_slot_locked(int fd, unsigned slot)
 	return fl.l_type != F_UNLCK;
 }
 
-bool
-ring_slot_alive(struct ring *r, unsigned slot, unsigned gen)
+/* The lock half of the liveness test, once the generation matched. */
+static bool
+slot_locked_now(struct ring *r, unsigned slot)
 {
-	const struct ring_slot *s;
+	const struct ring_slot *s = &r->hdr->slots[slot];
 	int fd;
 
-	if (slot >= RING_MAX_PRODUCERS)
-		return false;
-	s = &r->hdr->slots[slot];
-	/* Acquire: pairs with the claim's fetch_add. A new generation means
-	 * the owner of gen released the slot or died before it was taken. */
-	if ((atomic_load_explicit(&s->gen, memory_order_acquire) & RING_TAG_GEN_MASK) != gen)
-		return false;
 	if (r->fd < 0)
 		return atomic_load_explicit(&s->pid, memory_order_relaxed) != 0;
 	if (r->lock_fd < 0)
@@ -211,6 +206,30 @@ ring_slot_alive(struct ring *r, unsigned slot, unsigned gen)
 	fd = r->lock_fd >= 0 ? r->lock_fd : r->fd;
 	/* Cannot tell (an error): never give up a live owner's record. */
 	return ring_slot_locked(fd, slot) != 0;
+}
+
+bool
+ring_slot_alive(struct ring *r, unsigned slot, unsigned gen)
+{
+	if (slot >= RING_MAX_PRODUCERS)
+		return false;
+	/* Acquire: pairs with the claim's fetch_add. A new generation means
+	 * the owner of gen released the slot or died before it was taken. */
+	if ((atomic_load_explicit(&r->hdr->slots[slot].gen, memory_order_acquire) &
+	    RING_TAG_GEN_MASK) != gen)
+		return false;
+	return slot_locked_now(r, slot);
+}
+
+bool
+ring_slot_alive_gen(struct ring *r, unsigned slot, uint32_t gen)
+{
+	if (slot >= RING_MAX_PRODUCERS)
+		return false;
+	/* Acquire: as in ring_slot_alive(), on the whole generation. */
+	if (atomic_load_explicit(&r->hdr->slots[slot].gen, memory_order_acquire) != gen)
+		return false;
+	return slot_locked_now(r, slot);
 }
 
 /* ------------------------------------------------------------ records */
@@ -247,9 +266,11 @@ wait_space(struct ring *r, uint64_t need_pos, uint64_t deadline)
  * seals its length, so the consumer may read past it while we write. */
 static void
 write_header(struct ring_record *rec, uint64_t pos, uint32_t len,
-    uint32_t body_len, uint16_t key_len, uint64_t seq, uint64_t put_ns)
+    uint32_t body_len, uint16_t key_len, uint64_t seq, uint64_t put_ns,
+    uint32_t owner_gen)
 {
 	rec->len = len;
+	rec->owner_gen = owner_gen;
 	rec->body_len = body_len;
 	rec->key_len = key_len;
 	rec->flags = 0;
@@ -258,7 +279,7 @@ write_header(struct ring_record *rec, uint64_t pos, uint32_t len,
 	rec->seq = seq;
 	/* Release: len is visible before the seal that vouches for it; pairs
 	 * with the acquire load of len_seal in the consumer's hole check. */
-	atomic_store_explicit(&rec->len_seal, ring_len_seal(pos, len),
+	atomic_store_explicit(&rec->len_seal, ring_len_seal(pos, len, owner_gen),
 	    memory_order_release);
 }
 
@@ -286,7 +307,7 @@ publish_pad(struct ring *r, uint64_t pos, uint32_t len, unsigned slot,
 	struct ring_record *rec = rec_at(r, pos);
 	uint64_t w = ring_tag_make_gen(pos, slot, gen, RING_WRITING);
 
-	write_header(rec, pos, len, 0, 0, 0, 0);
+	write_header(rec, pos, len, 0, 0, 0, 0, r->slot_gen32[slot]);
 	rec->hdr_crc = ring_record_crc(rec, w, NULL, 0);
 	/* Release: the pad's length and CRC are visible before its state;
 	 * pairs with the acquire load of the tag in ring_consume(). */
@@ -395,7 +416,7 @@ ring_reserve(struct ring *r, unsigned slot, const char *key, size_t key_len,
 	write_header(rec, pos, (uint32_t)need, (uint32_t)body_len,
 	    (uint16_t)key_len,
 	    atomic_fetch_add_explicit(&s->seq, 1, memory_order_relaxed) + 1,
-	    mono_coarse_ns());
+	    mono_coarse_ns(), r->slot_gen32[slot]);
 	memcpy(rec + 1, key, key_len);
 
 	rv->pos = pos;

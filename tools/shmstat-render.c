@@ -100,7 +100,7 @@ note_writing(struct shmstat_snap *s, const struct walk *w, uint64_t pos,
 {
 	uint64_t off = pos & w->mask;
 
-	if (rec->len_seal != ring_len_seal(pos, rec->len) || rec->len < RING_ALIGN ||
+	if (rec->len_seal != ring_len_seal(pos, rec->len, rec->owner_gen) || rec->len < RING_ALIGN ||
 	    rec->len % RING_ALIGN != 0 || rec->len > w->tail - pos ||
 	    rec->len > w->mask + 1 - off)
 		return 0;
