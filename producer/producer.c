@@ -8,6 +8,8 @@
 #include "s3ring.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,79 @@
 _Static_assert(sizeof(((struct s3ring_reservation *)0)->opaque_) >= 2 * sizeof(uint64_t),
     "reservation has room for the position and the slot");
 
+/* Forks. A child shares its parent's open file description, and so its
+ * slot lock: the uploader could not tell their records apart, nor see the
+ * child die while the parent lives. So a handle used in a process other
+ * than the one that opened it first opens the ring again for itself. The
+ * count is bumped in the child by pthread_atfork(), so a put pays two
+ * loads, not a getpid(). */
+static _Atomic unsigned forks;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+count_fork(void)
+{
+	atomic_fetch_add_explicit(&forks, 1, memory_order_relaxed);
+}
+
+static void
+install_atfork(void)
+{
+	(void)pthread_atfork(NULL, NULL, count_fork);
+}
+
+/* The slow path of own_handle(): this process is a child of the one that
+ * claimed p's slot. Drops the inherited mapping (not the parent's slot or
+ * lock) and opens the ring again with a slot of our own. Once per child. */
+static int
+reopen_after_fork(struct s3ring_producer *p)
+{
+	char name[RING_NAME_MAX + 1];
+	unsigned now;
+	int rc = 0;
+
+	pthread_mutex_lock(&p->mu);
+	now = atomic_load_explicit(&forks, memory_order_relaxed);
+	if (p->broken != 0) {
+		rc = p->broken;
+		goto out_unlock;
+	}
+	if (atomic_load_explicit(&p->forks, memory_order_relaxed) == now)
+		goto out_unlock; /* another thread of ours did it */
+	snprintf(name, sizeof(name), "%s", p->ring.name);
+	ring_close(&p->ring);
+	rc = ring_open(&p->ring, name, 0, NULL);
+	if (rc == 0) {
+		rc = ring_slot_claim(&p->ring, getpid(), proc_start_time(getpid()));
+		if (rc < 0)
+			ring_close(&p->ring);
+	}
+	if (rc < 0) {
+		p->broken = rc;
+		goto out_unlock;
+	}
+	p->slot = (unsigned)rc;
+	p->owner = getpid();
+	rc = 0;
+	/* Release: a thread that sees the new count sees the new ring. */
+	atomic_store_explicit(&p->forks, now, memory_order_release);
+out_unlock:
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+/* 0 if p belongs to this process (the common case: two loads), else the
+ * result of opening the ring again for it. */
+static inline int
+own_handle(struct s3ring_producer *p)
+{
+	/* Acquire: pairs with the release in reopen_after_fork(). */
+	if (atomic_load_explicit(&p->forks, memory_order_acquire) ==
+	    atomic_load_explicit(&forks, memory_order_relaxed) && p->broken == 0)
+		return 0;
+	return reopen_after_fork(p);
+}
+
 S3RING_API struct s3ring_producer *
 s3ring_open(const char *ring_name, unsigned flags)
 {
@@ -32,9 +107,12 @@ s3ring_open(const char *ring_name, unsigned flags)
 		errno = EINVAL;
 		return NULL;
 	}
+	(void)pthread_once(&atfork_once, install_atfork);
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return NULL;
+	atomic_store_explicit(&p->forks, atomic_load(&forks), memory_order_relaxed);
+	pthread_mutex_init(&p->mu, NULL);
 	rc = ring_open(&p->ring, ring_name,
 	    (flags & S3RING_CREATE) ? RING_OPEN_CREATE : 0, NULL);
 	if (rc < 0)
@@ -50,6 +128,7 @@ out_close:
 	ring_close(&p->ring);
 out_free:
 	saved = -rc;
+	pthread_mutex_destroy(&p->mu);
 	free(p);
 	errno = saved;
 	return NULL;
@@ -80,6 +159,8 @@ s3ring_put(struct s3ring_producer *p, const char *key, const void *body,
 
 	if (p == NULL || (body == NULL && len != 0))
 		return -EINVAL;
+	if ((rc = own_handle(p)) < 0)
+		return rc;
 	if ((rc = key_check(p, key, &klen)) < 0)
 		return rc;
 	return ring_put(&p->ring, p->slot, key, klen, body, len, timeout_ms);
@@ -95,6 +176,8 @@ s3ring_reserve(struct s3ring_producer *p, const char *key, size_t len,
 
 	if (p == NULL || r == NULL)
 		return -EINVAL;
+	if ((rc = own_handle(p)) < 0)
+		return rc;
 	if ((rc = key_check(p, key, &klen)) < 0)
 		return rc;
 	rc = ring_reserve(&p->ring, p->slot, key, klen, len, timeout_ms, &rv);
@@ -106,6 +189,18 @@ s3ring_reserve(struct s3ring_producer *p, const char *key, size_t len,
 	r->opaque_[1] = (unsigned long long)rv.len << 32 |
 	    (unsigned long long)rv.key_len << 16 | (unsigned)rv.gen << 8 | rv.slot;
 	return 0;
+}
+
+/* True if rv could have come from p's ring: consistent sizes, and the body
+ * pointer the one this mapping handed out (the checksum in commit reads
+ * body_len bytes from it). A reservation made before a fork() is not the
+ * child's: its mapping was replaced. */
+static bool
+resv_ours(const struct s3ring_producer *p, const struct ring_resv *rv)
+{
+	return ring_resv_valid(&p->ring, rv) &&
+	    rv->body == p->ring.data + (rv->pos & p->ring.mask) +
+	    sizeof(struct ring_record) + rv->key_len;
 }
 
 static void
@@ -127,13 +222,11 @@ s3ring_commit(struct s3ring_producer *p, struct s3ring_reservation *r)
 
 	if (p == NULL || r == NULL || r->data == NULL)
 		return -EINVAL;
+	if (own_handle(p) < 0)
+		return -EINVAL;
 	resv_unpack(r, &rv);
 	r->data = NULL;
-	/* The body pointer must be the one the reservation handed out: the
-	 * checksum below reads body_len bytes from it. */
-	if (!ring_resv_valid(&p->ring, &rv) ||
-	    rv.body != p->ring.data + (rv.pos & p->ring.mask) +
-	    sizeof(struct ring_record) + rv.key_len)
+	if (!resv_ours(p, &rv))
 		return -EINVAL;
 	return ring_commit(&p->ring, &rv, crc32c(0, rv.body, rv.body_len));
 }
@@ -143,11 +236,12 @@ s3ring_abort(struct s3ring_producer *p, struct s3ring_reservation *r)
 {
 	struct ring_resv rv;
 
-	if (p == NULL || r == NULL || r->data == NULL)
+	if (p == NULL || r == NULL || r->data == NULL || own_handle(p) < 0)
 		return;
 	resv_unpack(r, &rv);
 	r->data = NULL;
-	ring_abort(&p->ring, &rv);
+	if (resv_ours(p, &rv))
+		ring_abort(&p->ring, &rv);
 }
 
 S3RING_API size_t
@@ -165,9 +259,10 @@ s3ring_close(struct s3ring_producer *p)
 		return;
 	/* A forked child shares its parent's open file description, and so
 	 * its slot lock: closing the child's handle must leave both alone. */
-	if (p->owner == getpid())
+	if (p->owner == getpid() && p->broken == 0)
 		ring_slot_release(&p->ring, p->slot);
 	ring_close(&p->ring);
+	pthread_mutex_destroy(&p->mu);
 	free(p);
 }
 

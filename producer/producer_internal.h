@@ -7,6 +7,8 @@
 #ifndef S3RING_PRODUCER_INTERNAL_H
 #define S3RING_PRODUCER_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/types.h>
 
 #include "ring.h"
@@ -14,7 +16,10 @@
 struct s3ring_producer {
 	struct ring ring;
 	unsigned slot;
-	pid_t owner;   /* the process that claimed the slot */
+	pid_t owner;            /* the process that claimed the slot */
+	_Atomic unsigned forks; /* the process's fork count when it did */
+	int broken;             /* a reopen after fork() failed: its -errno */
+	pthread_mutex_t mu;     /* serialises that reopen */
 };
 
 #endif

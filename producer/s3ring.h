@@ -30,8 +30,11 @@
  *
  * Thread safety: one struct s3ring_producer may be used by any number of
  * threads at once. After fork(), the child may go on using the parent's
- * handle (they share its slot), or s3ring_open() its own; s3ring_close() in
- * the child leaves the parent's slot alone.
+ * handle: its first call opens the ring again for the child (system calls
+ * and a mapping, once), so that the uploader tells the two processes apart
+ * and sees either die. A reservation made before fork() cannot be
+ * committed in the child (-EINVAL). s3ring_close() in a child that never
+ * used the handle leaves the parent's slot alone.
  */
 #ifndef S3RING_H
 #define S3RING_H
