@@ -223,8 +223,12 @@ uint64_t ring_consumer_floor(const struct ring_consumer *c);
 
 /* Gives up every record still WRITING at or after the cursor's floor,
  * whatever its owner's state (their commits then fail with -ESTALE), and
- * moves the cursor to tail. Only for a retired ring whose remaining
- * records nobody will read. Returns how many were given up. */
+ * moves the cursor past them up to the next record that is stamped
+ * otherwise (committed, a pad, given up), which it leaves for
+ * ring_consume(), or to tail. Holes that were committed meanwhile stay for
+ * ring_consume() too. Only for a retired ring, once its producers have had
+ * their time: call it again whenever the cursor is stuck, until the cursor
+ * is at tail with no holes. Returns how many were given up. */
 unsigned ring_consumer_abandon_rest(struct ring_consumer *c);
 
 /* The verdict of ring_record_check() on one record header. */

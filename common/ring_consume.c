@@ -500,16 +500,19 @@ abandon_rest_unguarded(void *arg)
 
 	if (tail < c->cursor || tail - c->cursor > r->capacity || tail % RING_ALIGN != 0)
 		return -EBADMSG;
-	for (unsigned i = 0; i < c->nholes; i++) {
+	for (unsigned i = 0; i < c->nholes;) {
 		uint64_t expect = c->holes[i].tag;
 		if (atomic_compare_exchange_strong_explicit(&rec_at(r, c->holes[i].pos)->tag,
 		    &expect, ring_tag_with_state(expect, RING_ABANDONED),
 		    memory_order_acq_rel, memory_order_acquire)) {
 			atomic_fetch_add_explicit(&h->abandoned_hard, 1, memory_order_relaxed);
 			n++;
+			drop_hole(c, i);
+			continue;
 		}
+		/* Committed (or aborted) just now: poll_holes() takes it. */
+		i++;
 	}
-	c->nholes = 0;
 	while (c->cursor < tail) {
 		uint64_t pos = c->cursor;
 		uint64_t tag = atomic_load_explicit(&rec_at(r, pos)->tag, memory_order_acquire);
@@ -521,6 +524,10 @@ abandon_rest_unguarded(void *arg)
 			}
 			continue;
 		}
+		/* A committed record (or a pad, or given-up space) is for
+		 * ring_consume() to read or skip: its put returned 0. */
+		if (ring_tag_stamped(tag, pos))
+			break;
 		c->cursor = poison_until_header(r, pos + RING_ALIGN, tail);
 	}
 	atomic_store_explicit(&h->cursor, c->cursor, memory_order_relaxed);

@@ -973,6 +973,76 @@ four_producers_through_a_small_ring_lose_nothing(void **state)
 	ring_close(&r);
 }
 
+/* Retiring gives up what is still being written, never what was
+ * committed: the records before and behind an open reservation are still
+ * read, and the reservation's commit fails. */
+static void
+retired_ring_gives_up_open_reservations_but_not_committed_records(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	struct ring_resv rv;
+	unsigned slot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	ring_consumer_init(&c, &r, 0);
+	assert_int_equal(put_str(&r, slot, "before", "committed", 0), 0);
+	assert_int_equal(ring_reserve(&r, slot, "open", 4, 100, 0, &rv), 0);
+	memset(rv.body, 'w', 100);
+	assert_int_equal(put_str(&r, slot, "behind", "committed", 0), 0);
+	ring_retire(&r);
+
+	assert_int_equal(ring_consumer_abandon_rest(&c), 0);
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "before");
+	assert_int_equal(ring_consumer_abandon_rest(&c), 1);
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "behind");
+	assert_int_equal(ring_commit(&r, &rv, crc32c(0, rv.body, 100)), -ESTALE);
+	assert_int_equal(consume(&c, &m), 0);
+	assert_int_equal(c.cursor, atomic_load(&r.hdr->tail));
+	assert_int_equal(r.hdr->abandoned_hard, 1);
+	assert_int_equal(r.hdr->abandoned, 0);
+	ring_close(&r);
+}
+
+/* A hole (a live writer's record read past) committed before the ring's
+ * rest is given up is still read. */
+static void
+retired_ring_keeps_a_hole_committed_in_time(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	struct ring_resv rv;
+	unsigned slot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	ring_consumer_init(&c, &r, 0);
+	c.owner_wait_ns = 0; /* read past a live writer at the second look */
+	assert_int_equal(ring_reserve(&r, slot, "slow", 4, 100, 0, &rv), 0);
+	memset(rv.body, 's', 100);
+	assert_int_equal(put_str(&r, slot, "fast", "committed", 0), 0);
+	assert_int_equal(consume(&c, &m), 0);
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "fast");
+	assert_int_equal(c.nholes, 1);
+	assert_int_equal(ring_commit(&r, &rv, crc32c(0, rv.body, 100)), 0);
+	ring_retire(&r);
+
+	assert_int_equal(ring_consumer_abandon_rest(&c), 0);
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "slow");
+	assert_int_equal(c.nholes, 0);
+	assert_int_equal(r.hdr->abandoned_hard, 0);
+	ring_close(&r);
+}
+
 int
 main(void)
 {
@@ -1007,6 +1077,8 @@ main(void)
 		cmocka_unit_test_teardown(slots_are_reclaimed_from_dead_owners_only, teardown),
 		cmocka_unit_test_teardown(truncated_ring_makes_consume_fail_not_crash, teardown),
 		cmocka_unit_test_teardown(corrupt_tail_is_reported_not_followed, teardown),
+		cmocka_unit_test_teardown(retired_ring_gives_up_open_reservations_but_not_committed_records, teardown),
+		cmocka_unit_test_teardown(retired_ring_keeps_a_hole_committed_in_time, teardown),
 		cmocka_unit_test(keys_are_validated_as_utf8_without_controls),
 		cmocka_unit_test_teardown(four_producers_through_a_small_ring_lose_nothing, teardown),
 	};

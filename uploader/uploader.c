@@ -548,7 +548,9 @@ check_identity(struct uploader *u, uint64_t now)
 
 /* True once a retiring ring holds nothing more for us: every committed
  * record read and uploaded, no producer still writing (or the stop timeout
- * is up, and what they still write is given up: their commits fail). */
+ * is up, and what they still write is given up: their commits fail). The
+ * timeout is for the writers only: committed records are read however
+ * long that takes, since their puts returned 0. */
 static bool
 retired_and_done(struct uploader *u, unsigned busy)
 {
@@ -564,6 +566,9 @@ retired_and_done(struct uploader *u, unsigned busy)
 		if (n != 0)
 			log_kv(LOG_LEVEL_WARN, "retired ring: gave up records still being written; their puts fail",
 			    "records", n == 1 ? "1" : "several", (char *)NULL);
+		tail = atomic_load_explicit(&u->ring.hdr->tail, memory_order_acquire);
+		if (u->cons.cursor < tail || u->cons.nholes != 0)
+			return false;
 	}
 	return busy == 0;
 }
