@@ -895,7 +895,10 @@ scale_div(void)
 
 /* 4 producer processes each put 250,000 messages of 1 B to 16 KiB into a
  * 1 MiB ring while one consumer drains it: every message arrives exactly
- * once, intact, and in each producer's order. */
+ * once, intact. Not necessarily in each producer's order: a producer
+ * preempted between reserve and commit is read past (a hole), and its
+ * record may come back after its next one. Head is released up to the
+ * consumer's floor, never past a hole. */
 static void
 four_producers_through_a_small_ring_lose_nothing(void **state)
 {
@@ -905,7 +908,8 @@ four_producers_through_a_small_ring_lose_nothing(void **state)
 	struct ring_consumer c;
 	struct ring_msg m;
 	pid_t kids[NPROD];
-	unsigned long next[NPROD] = { 0 };
+	unsigned long got[NPROD] = { 0 };
+	static uint8_t seen[NPROD][250000 + 1];
 	static uint8_t expect[MAXLEN];
 	unsigned long total = 0;
 
@@ -937,7 +941,7 @@ four_producers_through_a_small_ring_lose_nothing(void **state)
 	while (total < per * NPROD) {
 		int rc = consume(&c, &m);
 		if (rc == 0) {
-			ring_release(&r, c.cursor);
+			ring_release(&r, ring_consumer_floor(&c));
 			assert_true(mono_ns() < deadline);
 			ring_consumer_wait(&c, 0);
 			continue;
@@ -947,22 +951,23 @@ four_producers_through_a_small_ring_lose_nothing(void **state)
 		unsigned long i;
 		assert_int_equal(sscanf(m.key, "p%u/%lu", &p, &i), 2);
 		assert_true(p < NPROD);
-		if (i != next[p] + 1)
-			fail_msg("producer %u: got %lu after %lu", p, i, next[p]);
-		next[p] = i;
+		if (i == 0 || i > per || seen[p][i])
+			fail_msg("producer %u: message %lu again or out of range", p, i);
+		seen[p][i] = 1;
+		got[p]++;
 		size_t len = testbody_fill(expect, p, i, 1, MAXLEN);
 		assert_int_equal(m.body_len, len);
 		assert_memory_equal(m.body, expect, len);
 		total++;
 		if ((total & 63) == 0)
-			ring_release(&r, c.cursor);
+			ring_release(&r, ring_consumer_floor(&c));
 	}
-	ring_release(&r, c.cursor);
+	ring_release(&r, ring_consumer_floor(&c));
 	for (unsigned p = 0; p < NPROD; p++) {
 		int st;
 		assert_int_equal(waitpid(kids[p], &st, 0), kids[p]);
 		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-		assert_int_equal(next[p], per);
+		assert_int_equal(got[p], per);
 	}
 	assert_int_equal(consume(&c, &m), 0);
 	assert_int_equal(r.hdr->corrupt, 0);

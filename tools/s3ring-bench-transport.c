@@ -192,7 +192,7 @@ s3_recv(void *vs, const uint8_t **msg, size_t *len)
 			/* The record is in our buffer now: its ring bytes can
 			 * go back to the producers. */
 			if (++s->unreleased >= RELEASE_BATCH) {
-				ring_release(&s->r, s->c.cursor);
+				ring_release(&s->r, ring_consumer_floor(&s->c));
 				s->unreleased = 0;
 			}
 			*msg = s->m.body;
@@ -203,7 +203,7 @@ s3_recv(void *vs, const uint8_t **msg, size_t *len)
 			return rc;
 		/* Empty: give everything back before sleeping, or producers
 		 * waiting for space would wait for us while we wait for them. */
-		ring_release(&s->r, s->c.cursor);
+		ring_release(&s->r, ring_consumer_floor(&s->c));
 		s->unreleased = 0;
 		ring_consumer_wait(&s->c, 0);
 	}
@@ -224,7 +224,7 @@ s3_cons_close(void *vs)
 {
 	struct s3_cons *s = vs;
 
-	ring_release(&s->r, s->c.cursor);
+	ring_release(&s->r, ring_consumer_floor(&s->c));
 	ring_close(&s->r);
 	free(s->buf);
 	free(s);
