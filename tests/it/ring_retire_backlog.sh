@@ -13,8 +13,10 @@ set -uo pipefail
 IT_NAME=backlog
 . "$(dirname "$0")/lib.sh"
 
-DIV=${S3RING_TEST_SCALE_DIV:-1}
-N=$((5000 / DIV))
+# Not scaled down under the sanitizers: the drain must outlast the stop
+# timeout for the test to mean anything (a sanitized uploader is slower
+# too, so it takes about as long).
+N=5000
 DATA=$WORK/s3rver/data/bucket-bl
 
 it_s3rver bucket-bl
