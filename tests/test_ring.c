@@ -897,20 +897,12 @@ scale_div(void)
 /* 4 producer processes each put 250,000 messages of 1 B to 16 KiB into a
  * 1 MiB ring while one consumer drains it: every message arrives exactly
  * once, intact, and in each producer's order. */
-static uint8_t seen_bits[4][250000 / 8 + 1];
-
-static bool
-seen(unsigned p, unsigned long i)
-{
-	return seen_bits[p][i / 8] & (1u << (i % 8));
-}
-
-static void
-mark_seen(unsigned p, unsigned long i)
-{
-	seen_bits[p][i / 8] |= (uint8_t)(1u << (i % 8));
-}
-
+/* 4 producer processes each put 250,000 messages of 1 B to 16 KiB into a
+ * 1 MiB ring while one consumer drains it: every message arrives exactly
+ * once, intact. Not necessarily in each producer's order: a producer
+ * preempted between reserve and commit is read past (a hole), and its
+ * record may come back after its next one. Head is released up to the
+ * consumer's floor, never past a hole. */
 static void
 four_producers_through_a_small_ring_lose_nothing(void **state)
 {
@@ -920,7 +912,8 @@ four_producers_through_a_small_ring_lose_nothing(void **state)
 	struct ring_consumer c;
 	struct ring_msg m;
 	pid_t kids[NPROD];
-	unsigned long next[NPROD] = { 0 };
+	unsigned long got[NPROD] = { 0 };
+	static uint8_t seen[NPROD][250000 + 1];
 	static uint8_t expect[MAXLEN];
 	unsigned long total = 0;
 
@@ -962,14 +955,10 @@ four_producers_through_a_small_ring_lose_nothing(void **state)
 		unsigned long i;
 		assert_int_equal(sscanf(m.key, "p%u/%lu", &p, &i), 2);
 		assert_true(p < NPROD);
-		/* In order, except that a producer slower than the owner
-		 * check (10 ms between its two CASes: a preempted one, on a
-		 * busy machine) is read past and delivered later. */
-		if (i <= next[p] && seen(p, i))
-			fail_msg("producer %u: %lu twice", p, i);
-		mark_seen(p, i);
-		if (i > next[p])
-			next[p] = i;
+		if (i == 0 || i > per || seen[p][i])
+			fail_msg("producer %u: message %lu again or out of range", p, i);
+		seen[p][i] = 1;
+		got[p]++;
 		size_t len = testbody_fill(expect, p, i, 1, MAXLEN);
 		assert_int_equal(m.body_len, len);
 		assert_memory_equal(m.body, expect, len);
@@ -982,10 +971,7 @@ four_producers_through_a_small_ring_lose_nothing(void **state)
 		int st;
 		assert_int_equal(waitpid(kids[p], &st, 0), kids[p]);
 		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-		assert_int_equal(next[p], per);
-		for (unsigned long i = 1; i <= per; i++)
-			if (!seen(p, i))
-				fail_msg("producer %u: %lu lost", p, i);
+		assert_int_equal(got[p], per);
 	}
 	assert_int_equal(consume(&c, &m), 0);
 	assert_int_equal(r.hdr->corrupt, 0);

@@ -49,6 +49,7 @@ drain(const char *name, long count, long timeout_ms)
 		printf("%s\t%u\t%08x\n", m.key, m.body_len, crc32c(0, m.body, m.body_len));
 		count--;
 	}
+	/* Never past a record still being written (a hole). */
 	ring_release(&r, ring_consumer_floor(&c));
 	ring_close(&r);
 	return count == 0 ? 0 : 1;
