@@ -4,6 +4,12 @@
 # the median ratio this/other of msgs/s and of p50 per (size, producers).
 #
 #   tools/bench/ring-ab.sh [REV] [ROUNDS]     (REV: HEAD~1, ROUNDS: 5)
+#   tools/bench/ring-ab.sh --instructions [REV]
+#
+# --instructions counts, with callgrind, the instructions of one
+# s3ring_put() and of one ring_consume() (tools/bench/put_loop.c and
+# consume_loop.c, built against each tree's library): a figure that does not
+# depend on the machine's load.
 #
 # REV is built from a temporary git worktree under build/ab/; this tree's
 # build/bin/s3ring-bench must exist (make). Prints the machine and its load
@@ -11,6 +17,8 @@
 # like, but both sides are noisy.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+instr=
+if [ "${1:-}" = --instructions ]; then instr=1; shift; fi
 rev=${1:-HEAD~1}
 rounds=${2:-5}
 sha=$(git rev-parse --short "$rev")
@@ -19,6 +27,39 @@ if [ ! -x "$other/build/bin/s3ring-bench" ]; then
 	rm -rf "$other"
 	git worktree add -q --detach "$other" "$sha"
 	make -C "$other" -j2 build/bin/s3ring-bench >/dev/null
+fi
+if [ -n "$instr" ]; then
+	make -C "$other" -j2 build/lib/libs3ring.a >/dev/null
+	tmp=$(mktemp -d)
+	trap 'rm -rf "$tmp"' EXIT
+	# An internal archive where this tree has one; the old tree's archive
+	# was not localized.
+	new_int=build/lib/libs3ring-internal.a
+	old_int=$other/build/lib/libs3ring-internal.a
+	[ -f "$old_int" ] || old_int=$other/build/lib/libs3ring.a
+	for side in new old; do
+		top=.; lib=$new_int
+		[ $side = old ] && { top=$other; lib=$old_int; }
+		cc -O2 -I"$top/producer" -o "$tmp/put_$side" tools/bench/put_loop.c "$top/build/lib/libs3ring.a" -lpthread -lrt
+		cc -O2 -D_GNU_SOURCE -I"$top" -I"$top/common" -o "$tmp/cons_$side" tools/bench/consume_loop.c "$lib" -lpthread -lrt
+	done
+	echo "instructions per call (callgrind), this tree ($(git rev-parse --short HEAD)) against $sha"
+	printf '%-8s %6s %8s %8s %6s\n' call size new old ratio
+	for sz in 64 1024; do
+		for call in put cons; do
+			fn=s3ring_put; [ $call = cons ] && fn=ring_consume
+			for side in new old; do
+				ring=ab-ic-$side-$$-$sz
+				n=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null --toggle-collect=$fn \
+				    "$tmp/${call}_$side" "$ring" 20000 "$sz" 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
+				rm -f "/dev/shm/s3ring.$ring"
+				eval "ic_$side=\$((n / 20000))"
+			done
+			printf '%-8s %6s %8s %8s %6.3f\n' "$fn" "$sz" "$ic_new" "$ic_old" \
+			    "$(awk -v a="$ic_new" -v b="$ic_old" 'BEGIN { print a / b }')"
+		done
+	done
+	exit 0
 fi
 args=(ring --json --transports s3ring --sizes 64,1024 --producers 1,4 --repeat 3
 	--msgs 200000 --wake-samples 50 --full-tries 50000)
