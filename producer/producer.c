@@ -57,8 +57,9 @@ reopen_after_fork(struct s3ring_producer *p)
 
 	pthread_mutex_lock(&p->mu);
 	now = atomic_load_explicit(&forks, memory_order_relaxed);
-	if (p->broken != 0) {
-		rc = p->broken;
+	/* Relaxed: broken is written under mu, which we hold. */
+	if (atomic_load_explicit(&p->broken, memory_order_relaxed) != 0) {
+		rc = atomic_load_explicit(&p->broken, memory_order_relaxed);
 		goto out_unlock;
 	}
 	if (atomic_load_explicit(&p->forks, memory_order_relaxed) == now)
@@ -72,7 +73,7 @@ reopen_after_fork(struct s3ring_producer *p)
 			ring_close(&p->ring);
 	}
 	if (rc < 0) {
-		p->broken = rc;
+		atomic_store_explicit(&p->broken, rc, memory_order_relaxed);
 		goto out_unlock;
 	}
 	p->slot = (unsigned)rc;
@@ -92,7 +93,8 @@ own_handle(struct s3ring_producer *p)
 {
 	/* Acquire: pairs with the release in reopen_after_fork(). */
 	if (atomic_load_explicit(&p->forks, memory_order_acquire) ==
-	    atomic_load_explicit(&forks, memory_order_relaxed) && p->broken == 0)
+	    atomic_load_explicit(&forks, memory_order_relaxed) &&
+	    atomic_load_explicit(&p->broken, memory_order_relaxed) == 0)
 		return 0;
 	return reopen_after_fork(p);
 }
@@ -259,7 +261,8 @@ s3ring_close(struct s3ring_producer *p)
 		return;
 	/* A forked child shares its parent's open file description, and so
 	 * its slot lock: closing the child's handle must leave both alone. */
-	if (p->owner == getpid() && p->broken == 0)
+	if (p->owner == getpid() &&
+	    atomic_load_explicit(&p->broken, memory_order_relaxed) == 0)
 		ring_slot_release(&p->ring, p->slot);
 	ring_close(&p->ring);
 	pthread_mutex_destroy(&p->mu);

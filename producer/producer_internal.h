@@ -18,7 +18,7 @@ struct s3ring_producer {
 	unsigned slot;
 	pid_t owner;            /* the process that claimed the slot */
 	_Atomic unsigned forks; /* the process's fork count when it did */
-	int broken;             /* a reopen after fork() failed: its -errno */
+	_Atomic int broken;     /* a reopen after fork() failed: its -errno */
 	pthread_mutex_t mu;     /* serialises that reopen */
 };
 
