@@ -231,6 +231,8 @@ struct ring_consumer {
 	 * are delivered in commit order unless a producer stalls this long in
 	 * the middle of a put. */
 	uint64_t hole_wait_ns;
+	uint64_t heartbeat_ns;  /* last store of upstats.heartbeat_mono_ns */
+	uint64_t calls;         /* ring_consume*() calls, for the heartbeat */
 	unsigned nholes;
 	struct ring_hole holes[RING_MAX_HOLES];
 };

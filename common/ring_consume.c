@@ -144,6 +144,11 @@ ring_consumer_init(struct ring_consumer *c, struct ring *r, uint64_t from)
 	c->owner_wait_ns = 10 * MS;
 	c->stale_wait_ns = 1000 * MS;
 	c->hole_wait_ns = 200 * MS;
+	if (!r->readonly) {
+		c->heartbeat_ns = mono_coarse_ns();
+		atomic_store_explicit(&r->hdr->upstats.heartbeat_mono_ns,
+		    c->heartbeat_ns, memory_order_relaxed);
+	}
 	if (!r->readonly)
 		atomic_store_explicit(&r->hdr->cursor, c->cursor, memory_order_relaxed);
 }
@@ -526,12 +531,32 @@ consume_unguarded(void *arg)
  * (a direct call, not one through a pointer): this runs once per record.
  * The jump buffer lives in this frame for as long as consume_unguarded()
  * runs. */
+static void
+consumer_heartbeat(struct ring_consumer *c)
+{
+	uint64_t now = mono_coarse_ns();
+
+	if (now - c->heartbeat_ns >= 100 * MS) {
+		c->heartbeat_ns = now;
+		atomic_store_explicit(&c->r->hdr->upstats.heartbeat_mono_ns, now,
+		    memory_order_relaxed);
+	}
+}
+
 static int
 consume_guarded(struct consume_args *a)
 {
+	struct ring *r = a->c->r;
 	sigjmp_buf jb;
 	int rc;
 
+	/* The consumer's heartbeat for producers (ring_layout.h): a consumer
+	 * is reading, so a removed ring will be retired by it. The clock is
+	 * read every 64th call, and the word stored every 100 ms, so the line
+	 * stays in the producers' caches. A consumer that calls less often
+	 * than that sleeps in between, and ring_consumer_wait*() stores it. */
+	if ((++a->c->calls & 63) == 0 && !r->readonly)
+		consumer_heartbeat(a->c);
 	if (sigsetjmp(jb, 0) != 0)
 		return ring_guard_fault();
 	ring_guard_jmp = &jb;
@@ -684,6 +709,8 @@ ring_consumer_wait_or(struct ring_consumer *c, uint64_t deadline_ns,
 	struct sleep_args s = { c, 0, deadline_ns, other, arg };
 	uint64_t now = mono_ns();
 
+	if (!c->r->readonly)
+		consumer_heartbeat(c);
 	s.seq = atomic_load_explicit(&c->r->hdr->data_seq, memory_order_acquire);
 	if (s.deadline_ns == 0 || s.deadline_ns > now + FUTEX_MAX_WAIT_NS)
 		s.deadline_ns = now + FUTEX_MAX_WAIT_NS;

@@ -222,13 +222,22 @@ struct ring_upstats {
 	_Atomic uint64_t lat_bucket[RING_LAT_BUCKETS];
 	uint8_t pad1_[2 * RING_LINE - 144];
 
-	/* Lines 3-31: reserved, zero; they keep the data page aligned. */
-	uint8_t reserved_[29 * RING_LINE];
+	/* Line 3: CLOCK_MONOTONIC of the uploader's last heartbeat, stored at
+	 * most every 100 ms so that producers, which read it on every put,
+	 * keep the line in their caches. A producer that finds it stale
+	 * checks whether its object was removed while no uploader ran (see
+	 * orphaned() in ring_produce.c). */
+	_Atomic uint64_t heartbeat_mono_ns;
+	uint8_t pad3_[RING_LINE - 8];
+
+	/* Lines 4-31: reserved, zero; they keep the data page aligned. */
+	uint8_t reserved_[28 * RING_LINE];
 };
 _Static_assert(offsetof(struct ring_upstats, errors) == 24, "errors");
 _Static_assert(offsetof(struct ring_upstats, lat_count) == RING_LINE, "latency");
 _Static_assert(offsetof(struct ring_upstats, lat_bucket) == RING_LINE + 16, "buckets");
-_Static_assert(offsetof(struct ring_upstats, reserved_) == 3 * RING_LINE, "reserved");
+_Static_assert(offsetof(struct ring_upstats, heartbeat_mono_ns) == 3 * RING_LINE, "hb");
+_Static_assert(offsetof(struct ring_upstats, reserved_) == 4 * RING_LINE, "reserved");
 _Static_assert(sizeof(struct ring_upstats) == 32 * RING_LINE, "upstats is 4 KiB");
 
 /* Uploader flags, in uploader.flags. */

@@ -316,6 +316,30 @@ publish_pad(struct ring *r, uint64_t pos, uint32_t len, unsigned slot,
 	    memory_order_relaxed);
 }
 
+/* With no uploader running (its heartbeat over a second old, or none ever),
+ * nobody would retire this object if it were removed: a put would return 0
+ * for a record no uploader can see. So a producer that finds the heartbeat
+ * stale looks whether the object still has a name (one fstat per put, only
+ * while no uploader runs: with a live uploader the put path makes no system
+ * call) and retires it itself if not. Returns true if it is retired. A
+ * removal at the very moment of a put, with no uploader running, can still
+ * slip between the fstat and the commit: remove rings while the uploader
+ * runs (README, "Resizing a ring"). */
+static bool
+orphaned(struct ring *r, uint64_t now)
+{
+	uint64_t hb = atomic_load_explicit(&r->hdr->upstats.heartbeat_mono_ns,
+	    memory_order_relaxed);
+	struct stat st;
+
+	if (hb != 0 && now - hb < 1000 * MS)
+		return false;
+	if (r->fd < 0 || fstat(r->fd, &st) < 0 || st.st_nlink != 0)
+		return false;
+	ring_retire(r);
+	return true;
+}
+
 int
 ring_reserve(struct ring *r, unsigned slot, const char *key, size_t key_len,
     size_t body_len, int timeout_ms, struct ring_resv *rv)
@@ -403,7 +427,9 @@ ring_reserve(struct ring *r, unsigned slot, const char *key, size_t key_len,
 		atomic_fetch_add_explicit(&s->failed, 1, memory_order_relaxed);
 		return -ETIMEDOUT;
 	}
-	if (atomic_load_explicit(&h->retired, memory_order_seq_cst)) {
+	uint64_t now = mono_coarse_ns();
+	if (atomic_load_explicit(&h->retired, memory_order_seq_cst) ||
+	    orphaned(r, now)) {
 		/* Retired after we looked at it: the consumer may or may not
 		 * read this far, so the record becomes padding it skips. */
 		(void)publish_pad(r, pos, (uint32_t)need, slot, gen);
@@ -416,7 +442,7 @@ ring_reserve(struct ring *r, unsigned slot, const char *key, size_t key_len,
 	write_header(rec, pos, (uint32_t)need, (uint32_t)body_len,
 	    (uint16_t)key_len,
 	    atomic_fetch_add_explicit(&s->seq, 1, memory_order_relaxed) + 1,
-	    mono_coarse_ns(), r->slot_gen32[slot]);
+	    now, r->slot_gen32[slot]);
 	memcpy(rec + 1, key, key_len);
 
 	rv->pos = pos;

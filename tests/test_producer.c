@@ -375,9 +375,14 @@ puts_under_seccomp(int consumer_sleeping)
 		if (p == NULL || ring_open(&r, name, 0, NULL) != 0)
 			syscall(SYS_exit, 2);
 		atomic_store(&r.hdr->consumer_sleeping, (uint32_t)consumer_sleeping);
+		/* A live uploader's heartbeat: without one, a put looks (one
+		 * fstat) whether its ring was removed. */
+		atomic_store(&r.hdr->upstats.heartbeat_mono_ns, mono_coarse_ns());
 		if (allow_only_exit() != 0)
 			syscall(SYS_exit, 3);
 		for (int i = 0; i < 5000; i++) {
+			if (i % 100 == 0)
+				atomic_store(&r.hdr->upstats.heartbeat_mono_ns, mono_coarse_ns());
 			int rc = s3ring_put(p, "sys/call", body, sizeof(body), 0);
 			if (rc != 0 && rc != -EAGAIN)
 				syscall(SYS_exit, 4);
@@ -648,6 +653,24 @@ put_into_a_removed_ring_is_estale_once_retired(void **state)
 	s3ring_close(p);
 }
 
+/* A ring removed while no uploader runs (no heartbeat): nobody else will
+ * retire it, so the producer notices the missing name itself and its put
+ * fails instead of returning 0 for a record nobody can read. With the name
+ * still there, the put succeeds and waits in the ring for an uploader. */
+static void
+put_into_a_ring_removed_while_no_uploader_runs_is_estale(void **state)
+{
+	struct s3ring_producer *p = s3ring_open(name, 0);
+
+	(void)state;
+	assert_non_null(p);
+	assert_int_equal(s3ring_put(p, "k", "waits", 5, 0), 0);
+	assert_int_equal(ring_unlink(name), 0);
+	assert_int_equal(s3ring_put(p, "k", "lost", 4, 0), -ESTALE);
+	assert_int_equal(s3ring_put(p, "k", "lost", 4, 0), -ESTALE);
+	s3ring_close(p);
+}
+
 /* A reservation with a length of SIZE_MAX is refused, not a 64-byte
  * reservation whose commit would checksum 4 GiB. */
 static void
@@ -687,6 +710,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(parent_close_leaves_a_forked_childs_put_alive, setup, teardown),
 		cmocka_unit_test_setup_teardown(put_into_a_removed_ring_is_estale_once_retired, setup, teardown),
 		cmocka_unit_test_setup_teardown(reserve_of_size_max_is_emsgsize, setup, teardown),
+		cmocka_unit_test_setup_teardown(put_into_a_ring_removed_while_no_uploader_runs_is_estale, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -852,6 +852,10 @@ tick(struct uploader *u, const char *state)
 	}
 	atomic_store_explicit(&h->heartbeat_realtime_ns, realtime_ns(),
 	    memory_order_relaxed);
+	if (now - atomic_load_explicit(&h->upstats.heartbeat_mono_ns,
+	    memory_order_relaxed) >= 100 * MS)
+		atomic_store_explicit(&h->upstats.heartbeat_mono_ns, now,
+		    memory_order_relaxed);
 	/* Restored every tick, in case something scribbled over them:
 	 * shmstat judges liveness by pid and start time. */
 	atomic_store_explicit(&h->uploader_pid, (uint32_t)getpid(), memory_order_relaxed);

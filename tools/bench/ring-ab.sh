@@ -40,7 +40,12 @@ if [ -n "$instr" ]; then
 	for side in new old; do
 		top=.; lib=$new_int
 		[ $side = old ] && { top=$other; lib=$old_int; }
-		cc -O2 -I"$top/producer" -o "$tmp/put_$side" tools/bench/put_loop.c "$top/build/lib/libs3ring.a" -lpthread -lrt
+		if [ $side = new ]; then
+			cc -O2 -D_GNU_SOURCE -DRING_HEARTBEAT -I"$top" -I"$top/common" -I"$top/producer" \
+			    -o "$tmp/put_$side" tools/bench/put_loop.c "$lib" -lpthread -lrt
+		else
+			cc -O2 -I"$top/producer" -o "$tmp/put_$side" tools/bench/put_loop.c "$top/build/lib/libs3ring.a" -lpthread -lrt
+		fi
 		cc -O2 -D_GNU_SOURCE -I"$top" -I"$top/common" -o "$tmp/cons_$side" tools/bench/consume_loop.c "$lib" -lpthread -lrt
 	done
 	echo "instructions per call (callgrind), this tree ($(git rev-parse --short HEAD)) against $sha"
