@@ -388,7 +388,10 @@ ring_reserve(struct ring *r, unsigned slot, const char *key, size_t key_len,
 		    r->capacity - (t & r->mask) : 0;
 		if (t + pad + need - hd > r->capacity) {
 			int rc;
-			if (ring_retired(r))
+			/* Full: a ring removed while no uploader runs would
+			 * stay full forever (orphaned() is a system call, but
+			 * a full ring's put is on its slow path anyway). */
+			if (ring_retired(r) || orphaned(r, mono_coarse_ns()))
 				return -ESTALE;
 			if (timeout_ms == 0) {
 				atomic_fetch_add_explicit(&s->dropped_full, 1,

@@ -1360,6 +1360,10 @@ uploader_run(const struct config *cfg)
 	if (check_bucket(&u))
 		run_loop(&u);
 	drain(&u);
+	/* No heartbeat from here on: producers check at once, not after a
+	 * second, whether a removed ring is left without a reader. */
+	if (!u.lost)
+		atomic_store_explicit(&h->upstats.heartbeat_mono_ns, 0, memory_order_relaxed);
 	clean_exit = true;
 	rc = u.lost ? UPLOADER_EXIT_FAIL : u.reattach ? UPLOADER_EXIT_REATTACH : 0;
 	/* The pid stays, so shmstat can tell "stopped" (pid dead) from
