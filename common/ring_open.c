@@ -11,6 +11,7 @@
  */
 #include "ring.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -208,15 +209,72 @@ link_tmpfile(int fd, const char *path)
 	    -errno : 0;
 }
 
+/* A lock on the whole of a temporary object, held by its creator while it
+ * builds it: a temporary that nobody holds was left by a killed creator. */
+static int
+lock_whole(int fd, short type, int cmd)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = type;
+	fl.l_whence = SEEK_SET;
+	return fcntl(fd, cmd, &fl);
+}
+
+/* Removes the temporaries of ring path (NAME.new-*) that no creator holds:
+ * the leftovers of creators killed where O_TMPFILE could not be used. */
+static void
+sweep_temporaries(const char *path)
+{
+	const char *base = strrchr(path, '/') + 1;
+	char prefix[sizeof(RING_SHM_PREFIX) + RING_NAME_MAX + 8];
+	struct dirent *de;
+	DIR *d = opendir(RING_SHM_DIR);
+
+	if (d == NULL)
+		return;
+	snprintf(prefix, sizeof(prefix), "%s.new-", base);
+	while ((de = readdir(d)) != NULL) {
+		struct flock fl;
+		int fd;
+
+		if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		memset(&fl, 0, sizeof(fl));
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		if (fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type == F_UNLCK)
+			(void)unlinkat(dirfd(d), de->d_name, 0);
+		close(fd);
+	}
+	closedir(d);
+}
+
 /* Opens a fresh object under a temporary name beside path, for building a
- * ring where O_TMPFILE cannot be linked in. A killed creator leaves it, but
- * nobody opens it by the ring's name. */
+ * ring where O_TMPFILE cannot be linked in, and locks it whole while it is
+ * built. A killed creator leaves it behind; the next creator of the ring
+ * removes it (sweep_temporaries()). Nobody opens it by the ring's name. */
 static int
 open_temporary(char *tmp, size_t cap, const char *path, mode_t mode)
 {
+	int fd;
+
+	sweep_temporaries(path);
 	snprintf(tmp, cap, "%s.new-%d-%llx", path, (int)getpid(),
 	    (unsigned long long)(mono_ns() & 0xffffffffffull));
-	return open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd >= 0 && lock_whole(fd, F_WRLCK, F_OFD_SETLK) < 0) {
+		int saved = errno;
+		unlink(tmp);
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
 }
 
 static void
@@ -273,6 +331,9 @@ ring_create(struct ring *r, const char *shm, const struct ring_config *cfg)
 	rc = link(tmp, path) < 0 ? -errno : 0;
 	unlink(tmp);
 	tmp[0] = '\0';
+	/* The ring is complete: its producers lock their slots from now on,
+	 * which a whole-object lock of ours would refuse. */
+	(void)lock_whole(r->fd, F_UNLCK, F_OFD_SETLK);
 out_linked:
 	if (rc < 0)
 		goto out_discard;

@@ -70,6 +70,11 @@ kill_creators() {
 		if [ "$mode" = plain ] && [ "$n" -ne 0 ]; then
 			fail "a killed creator left $(ls "$SHM".new-*)"
 		fi
+		# Without /proc, the last killed creator may leave its
+		# temporary, but the next creator removes it: never more.
+		if [ "$mode" = noproc ] && [ "$n" -gt 1 ]; then
+			fail "killed creators' temporaries pile up: $(ls "$SHM".new-*)"
+		fi
 		leftovers=$n
 		# Keep what the last kill left, for the uploader.
 		if [ "$state" = complete ] && [ "$i" -lt "$KILLS" ]; then
