@@ -58,6 +58,12 @@ for _ in $(seq 1 600); do
 done
 [ "$(it_stat '["config_alarm"]')" = True ] || fail "no configuration alarm after the keys expired"
 grep -q 'credentials refresh failed' "$WORK/upl.log" || fail "no 'refresh failed' line"
+# The refresher logs the expiry at its next wake, up to a second after the
+# uploader raised the alarm for it: wait for the line, do not race it.
+for _ in $(seq 1 100); do
+	grep -q 'credentials expired and could not be refreshed' "$WORK/upl.log" && break
+	sleep 0.1
+done
 grep -q 'credentials expired and could not be refreshed' "$WORK/upl.log" ||
 	fail "no 'expired' line"
 it_stat '["last_error"]' | grep -q ExpiredToken || fail "last_error: $(it_stat '["last_error"]')"
