@@ -142,6 +142,18 @@ on_signal(int sig)
 		got_stop = 1;
 }
 
+static void
+signals_for_main_only(int how)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	(void)pthread_sigmask(how, &set, NULL);
+}
+
 static int
 install_signals(void)
 {
@@ -1289,6 +1301,11 @@ uploader_run(const struct config *cfg)
 		fprintf(stderr, "s3ring-uploader: cannot initialise: %s\n", strerror(errno));
 		return UPLOADER_EXIT_FAIL;
 	}
+	/* The threads started from here on (the credentials refresher, the
+	 * workers, libcurl's resolver threads) inherit a mask that blocks the
+	 * stop and reload signals, so their handler runs on this thread, the
+	 * one that reads its flags; they are unblocked below. */
+	signals_for_main_only(SIG_BLOCK);
 	/* An existing ring is checked first (owner, version), then the
 	 * credentials, and only then is a missing ring created: a bad
 	 * credentials file leaves no new ring behind, and every refusal is one
@@ -1350,6 +1367,7 @@ uploader_run(const struct config *cfg)
 	pthread_mutex_unlock(&u.alarm_mu);
 	atomic_store(&h->upstats.failing_since_realtime_ns, 0);
 	u.wd_us = notify_watchdog_usec();
+	signals_for_main_only(SIG_UNBLOCK);
 	tick(&u, "starting;");
 	ring_consumer_init(&u.cons, &u.ring, u.journal.redelivered_from);
 	log_kv(LOG_LEVEL_INFO, "started", "ring", u.ring.name, "bucket", cfg->bucket,
