@@ -7,9 +7,10 @@
  * put into the shared-memory ring: no channel, no coroutine, no SDK, no
  * allocation. s3ring-uploader, a separate process, does the uploading.
  *
- * Build against the installed jar, and run with the JNI library's directory:
- *     kotlinc -cp /usr/local/share/java/s3ring.jar -include-runtime -d store.jar StoreMessages.kt
- *     java -Djava.library.path=/usr/local/lib -cp store.jar:/usr/local/share/java/s3ring.jar \
+ * Build against the installed jar, and run with the JNI library's directory
+ * (PREFIX is where `make install` put them):
+ *     kotlinc -cp $PREFIX/share/java/s3ring.jar -include-runtime -d store.jar StoreMessages.kt
+ *     java -Djava.library.path=$PREFIX/lib -cp store.jar:$PREFIX/share/java/s3ring.jar \
  *         StoreMessagesKt [--ring NAME] [--count N] [--prefix P] [--wait-ms MS]
  *
  * It stores N messages under PREFIXp0/1 .. PREFIXp0/N, waiting up to MS
