@@ -230,14 +230,28 @@ struct ring_upstats {
 	_Atomic uint64_t heartbeat_mono_ns;
 	uint8_t pad3_[RING_LINE - 8];
 
-	/* Lines 4-31: reserved, zero; they keep the data page aligned. */
-	uint8_t reserved_[28 * RING_LINE];
+	/* Line 4: the engine's adaptive concurrency. concurrency_limit is how
+	 * many uploads it lets be in flight now (1 to uploader.workers): it
+	 * halves on 503 SlowDown or 429 (slowdowns counts those) and grows by
+	 * one per window of successes. 0 from an uploader that predates it. */
+	_Atomic uint32_t concurrency_limit;
+	uint32_t pad4a_;
+	_Atomic uint64_t slowdowns;
+	/* Multipart uploads of large messages: started, completed, aborted. */
+	_Atomic uint64_t multipart_started;
+	_Atomic uint64_t multipart_completed;
+	_Atomic uint64_t multipart_aborted;
+	uint8_t pad4_[RING_LINE - 40];
+
+	/* Lines 5-31: reserved, zero; they keep the data page aligned. */
+	uint8_t reserved_[27 * RING_LINE];
 };
 _Static_assert(offsetof(struct ring_upstats, errors) == 24, "errors");
 _Static_assert(offsetof(struct ring_upstats, lat_count) == RING_LINE, "latency");
 _Static_assert(offsetof(struct ring_upstats, lat_bucket) == RING_LINE + 16, "buckets");
 _Static_assert(offsetof(struct ring_upstats, heartbeat_mono_ns) == 3 * RING_LINE, "hb");
-_Static_assert(offsetof(struct ring_upstats, reserved_) == 4 * RING_LINE, "reserved");
+_Static_assert(offsetof(struct ring_upstats, concurrency_limit) == 4 * RING_LINE, "limit");
+_Static_assert(offsetof(struct ring_upstats, reserved_) == 5 * RING_LINE, "reserved");
 _Static_assert(sizeof(struct ring_upstats) == 32 * RING_LINE, "upstats is 4 KiB");
 
 /* Uploader flags, in uploader.flags. */

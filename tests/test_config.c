@@ -45,7 +45,7 @@ defaults_apply_when_only_the_bucket_is_given(void **state)
 	assert_string_equal(c.bucket, "b1");
 	assert_string_equal(c.ring, "default");
 	assert_string_equal(c.region, ""); /* resolved later with the profile */
-	assert_int_equal(c.workers, 8);
+	assert_int_equal(c.workers, 64);
 	assert_int_equal(c.ring_size, 64 << 20);
 	assert_int_equal(c.max_message, 1 << 20);
 	assert_int_equal(c.max_attempts, 10);
@@ -81,6 +81,8 @@ bad_values_are_refused_with_the_setting_named(void **state)
 	const char *a9[] = { "u", "--bucket" };
 	const char *a10[] = { "u", "--bucket", "b", "--endpoint", "http://h:9000/some/path" };
 	const char *a11[] = { "u", "--bucket", "b", "--endpoint", "http://h:9000/" };
+	const char *a12[] = { "u", "--bucket", "b", "--workers", "4097" };
+	const char *ok[] = { "u", "--bucket", "b", "--workers", "4096" };
 
 	(void)state;
 	clear_env();
@@ -88,6 +90,10 @@ bad_values_are_refused_with_the_setting_named(void **state)
 	assert_non_null(strstr(err, "workers"));
 	assert_int_equal(load(&c, 5, a2), -EINVAL);
 	assert_non_null(strstr(err, "workers"));
+	assert_int_equal(load(&c, 5, a12), -EINVAL);
+	assert_non_null(strstr(err, "workers"));
+	assert_int_equal(load(&c, 5, ok), 0);
+	assert_int_equal(c.workers, 4096);
 	assert_int_equal(load(&c, 5, a3), -EINVAL);
 	assert_non_null(strstr(err, "power of two"));
 	assert_int_equal(load(&c, 5, a4), -EINVAL);
@@ -281,7 +287,7 @@ reload_applies_run_time_settings_and_names_the_rest(void **state)
 	assert_int_equal(live.max_attempts, 3);
 	assert_string_equal(live.log_level, "debug");
 	assert_string_equal(live.obj[0].acl, "bucket-owner-full-control");
-	assert_int_equal(live.workers, 8);          /* needs a restart: kept */
+	assert_int_equal(live.workers, 64);          /* needs a restart: kept */
 	assert_string_equal(live.bucket, "");
 }
 

@@ -51,7 +51,7 @@ static const struct opt opts[] = {
 	{ "path-style", T_BOOL, offsetof(struct config, path_style), 0, 0, 0, "path-style addressing" },
 	{ "insecure", T_BOOL, offsetof(struct config, insecure), 0, 0, 0, "do not verify TLS certificates" },
 	{ "allow-foreign-ring", T_BOOL, offsetof(struct config, allow_foreign_ring), 0, 0, 0, "attach to a ring owned by another user" },
-	{ "workers", T_UINT, offsetof(struct config, workers), 0, 1, 256, "concurrent uploads" },
+	{ "workers", T_UINT, offsetof(struct config, workers), 0, 1, 4096, "uploads in flight at most" },
 	{ "ring-size", T_SIZE, offsetof(struct config, ring_size), 0, 0, 0, "ring capacity when creating it" },
 	{ "max-message", T_SIZE, offsetof(struct config, max_message), 0, 0, 0, "largest key + body when creating the ring" },
 	{ "max-attempts", T_UINT, offsetof(struct config, max_attempts), 0, 1, 1000000, "attempts before dead-lettering" },
@@ -93,7 +93,7 @@ config_defaults(struct config *c)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->ring, sizeof(c->ring), "default");
 	snprintf(c->log_level, sizeof(c->log_level), "info");
-	c->workers = 8;
+	c->workers = 64;
 	c->ring_size = RING_DEFAULT_CAPACITY;
 	c->max_message = 0; /* min(1 MiB, ring-size / 8) unless set */
 	c->max_attempts = 10;

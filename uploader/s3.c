@@ -23,8 +23,14 @@
 #include <strings.h>
 #include <time.h>
 
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "crc32c.h"
 #include "log.h"
 #include "sigv4.h"
 
@@ -38,7 +44,6 @@ enum op {
 	OP_PUT,
 	OP_HEAD_BUCKET,
 	OP_GET,
-	OP_DELETE,
 	OP_CREATE_MP,
 	OP_UPLOAD_PART,
 	OP_COMPLETE_MP,
@@ -89,6 +94,9 @@ struct s3_client {
 	size_t body_len;
 	size_t body_off;
 	bool body_is_xml;
+	bool body_check;		/* compare what is sent with body_crc */
+	uint32_t body_crc;
+	uint32_t sent_crc;		/* of body[0, body_off) as sent */
 	struct xmlgen xml;
 	unsigned char *get_buf;
 	size_t get_cap;
@@ -99,9 +107,13 @@ struct s3_client {
 	char *upload_id_out;
 	size_t upload_id_cap;
 	struct s3_part *part_out;
+	void *multi_user;		/* s3_multi_start()'s */
 
 	struct s3_response resp;
 };
+
+_Static_assert(CURL_ERROR_SIZE <= sizeof(((struct s3_response *)0)->curl_error),
+    "curl_error holds CURL_ERROR_SIZE bytes");
 
 /* ------------------------------------------------------------ helpers */
 
@@ -358,12 +370,6 @@ s3_response(const struct s3_client *c)
 	return &c->resp;
 }
 
-CURL *
-s3_easy(struct s3_client *c)
-{
-	return c->easy;
-}
-
 /* ------------------------------------------------------------ callbacks */
 
 static void
@@ -553,6 +559,16 @@ on_read(char *dst, size_t size, size_t nitems, void *arg)
 	if (take > 0)
 		memcpy(dst, c->body + c->body_off, take);
 	c->body_off += take;
+	if (c->body_check) {
+		/* The CRC of the bytes as curl sends them, not as they were
+		 * when checked: a body that changed meanwhile never gets its
+		 * last byte sent, so no server stores it. */
+		c->sent_crc = crc32c(c->sent_crc, dst, take);
+		if (c->body_off == c->body_len && c->sent_crc != c->body_crc) {
+			c->resp.body_changed = true;
+			return CURL_READFUNC_ABORT;
+		}
+	}
 	return take;
 }
 
@@ -570,6 +586,7 @@ on_seek(void *arg, curl_off_t offset, int origin)
 		if ((size_t)offset > c->body_len)
 			return CURL_SEEKFUNC_FAIL;
 		c->body_off = (size_t)offset;
+		c->sent_crc = crc32c(0, c->body, c->body_off);
 		return CURL_SEEKFUNC_OK;
 	}
 	xml_rewind(&c->xml);
@@ -606,11 +623,16 @@ begin(struct s3_client *c, enum op op)
 	curl_slist_free_all(c->headers);
 	c->headers = NULL;
 	curl_easy_reset(e);
-	memset(&c->resp, 0, sizeof(c->resp));
+	/* Not the body buffer: the pages a short answer never touched stay
+	 * untouched, which is most of the client with 1,000 of them. */
+	memset(&c->resp, 0, offsetof(struct s3_response, body));
+	c->resp.body[0] = '\0';
 	c->op = op;
 	c->body = NULL;
 	c->body_len = c->body_off = 0;
 	c->body_is_xml = false;
+	c->body_check = false;
+	c->sent_crc = 0;
 	c->get_buf = NULL;
 	c->get_cap = c->get_len = 0;
 	c->get_overflow = false;
@@ -824,12 +846,18 @@ put_like(struct s3_client *c, enum op op, const char *key,
 	rc = begin(c, op);
 	if (rc < 0)
 		return rc;
-	rc = sigv4_sha256_hex(body ? body : "", len, hash);
-	if (rc < 0)
+	/* Over https, a body whose CRC-32C S3 verifies needs no signed
+	 * SHA-256 (one pass over it saved): TLS protects it in transit, the
+	 * checksum end to end. Over http the payload stays signed. */
+	if (with_crc && strcmp(c->scheme, "https") == 0)
+		snprintf(hash, sizeof(hash), "%s", SIGV4_UNSIGNED_PAYLOAD);
+	else if ((rc = sigv4_sha256_hex(body ? body : "", len, hash)) < 0)
 		return rc;
 	if (with_crc) {
 		s3_crc32c_base64(crc32c, crc);
 		extra[nextra++] = (struct sigv4_kv){ "x-amz-checksum-crc32c", crc };
+		c->body_check = true;
+		c->body_crc = crc32c;
 	}
 	for (size_t i = 0; i < nhdrs; i++)
 		extra[nextra++] = hdrs[i];
@@ -926,12 +954,6 @@ delete_like(struct s3_client *c, enum op op, const char *key,
 	rc = sign_and_set(c, "DELETE", key, query, nquery, NULL, 0,
 	    SIGV4_EMPTY_SHA256);
 	return rc < 0 ? rc : s3_perform(c);
-}
-
-int
-s3_delete_object(struct s3_client *c, const char *key)
-{
-	return delete_like(c, OP_DELETE, key, NULL, 0);
 }
 
 int
@@ -1157,8 +1179,6 @@ op_name(enum op op)
 		return "head_bucket";
 	case OP_GET:
 		return "get";
-	case OP_DELETE:
-		return "delete";
 	case OP_CREATE_MP:
 		return "create_multipart";
 	case OP_UPLOAD_PART:
@@ -1173,7 +1193,7 @@ op_name(enum op op)
 	return "none";
 }
 
-int
+static int
 s3_finish(struct s3_client *c, CURLcode result)
 {
 	struct s3_response *r = &c->resp;
@@ -1200,6 +1220,12 @@ s3_finish(struct s3_client *c, CURLcode result)
 	if (error_doc && r->verdict.cls == S3ERR_OK) {
 		r->verdict.cls = S3ERR_TRANSIENT;
 		r->verdict.reason = "error in a 2xx response";
+	}
+	if (r->body_changed) {
+		r->verdict = (struct s3err_verdict){ .cls = S3ERR_MESSAGE,
+		    .reason = "the body changed while it was sent" };
+		snprintf(r->curl_error, sizeof(r->curl_error),
+		    "its bytes no longer match their CRC-32C; aborted before the last byte");
 	}
 	if (c->retry_after[0] != '\0' && s3err_parse_retry_after(c->retry_after,
 	    time(NULL), &r->retry_after_ms) == 0)
@@ -1244,4 +1270,227 @@ int
 s3_perform(struct s3_client *c)
 {
 	return s3_finish(c, curl_easy_perform(c->easy));
+}
+
+/* ------------------------------------------------------------ multi */
+
+/*
+ * libcurl's socket interface over epoll: curl says which sockets it wants
+ * watched (on_socket) and when it wants to be called back (on_timer); a
+ * wait is one epoll_wait() and a curl_multi_socket_action() per ready
+ * socket, so its cost grows with the sockets that are ready, not with the
+ * transfers in flight. An eventfd in the same epoll set is the wake-up.
+ */
+struct s3_multi {
+	CURLM *multi;
+	CURLSH *share;
+	int epfd;
+	int evfd;
+	uint64_t timer_due_ns;	/* CLOCK_MONOTONIC; 0: no timer */
+	unsigned count;		/* started, not yet returned */
+};
+
+static uint64_t
+multi_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int
+on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+	struct s3_multi *m = userp;
+	struct epoll_event ev = { 0 };
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		/* curl may have closed it already: then it left the set. */
+		(void)epoll_ctl(m->epfd, EPOLL_CTL_DEL, s, NULL);
+		(void)curl_multi_assign(m->multi, s, NULL);
+		return 0;
+	}
+	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
+	    (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
+	ev.data.fd = s;
+	if (epoll_ctl(m->epfd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) < 0) {
+		/* A descriptor number reused before curl said REMOVE. */
+		if (errno == ENOENT)
+			(void)epoll_ctl(m->epfd, EPOLL_CTL_ADD, s, &ev);
+		else if (errno == EEXIST)
+			(void)epoll_ctl(m->epfd, EPOLL_CTL_MOD, s, &ev);
+	}
+	(void)curl_multi_assign(m->multi, s, m);
+	return 0;
+}
+
+static int
+on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct s3_multi *m = userp;
+
+	(void)multi;
+	m->timer_due_ns = timeout_ms < 0 ? 0 :
+	    multi_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	return 0;
+}
+
+struct s3_multi *
+s3_multi_new(unsigned max_host_connections)
+{
+	struct s3_multi *m = calloc(1, sizeof(*m));
+	struct epoll_event ev = { .events = EPOLLIN };
+	CURLMcode mc = CURLM_OK;
+
+	if (m == NULL)
+		return NULL;
+	m->epfd = epoll_create1(EPOLL_CLOEXEC);
+	m->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	m->multi = curl_multi_init();
+	m->share = curl_share_init();
+	if (m->epfd < 0 || m->evfd < 0 || m->multi == NULL || m->share == NULL)
+		goto fail;
+	ev.data.fd = m->evfd;
+	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->evfd, &ev) < 0)
+		goto fail;
+	/* One thread uses the share, so it needs no lock callbacks. TLS
+	 * sessions are resumed by every client; DNS answers are shared by
+	 * the multi handle itself. */
+	if (curl_share_setopt(m->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
+		goto fail;
+#define MSET(opt, val) do { if (mc == CURLM_OK) mc = curl_multi_setopt(m->multi, opt, val); } while (0)
+	MSET(CURLMOPT_SOCKETFUNCTION, on_socket);
+	MSET(CURLMOPT_SOCKETDATA, m);
+	MSET(CURLMOPT_TIMERFUNCTION, on_timer);
+	MSET(CURLMOPT_TIMERDATA, m);
+	MSET(CURLMOPT_MAX_HOST_CONNECTIONS, (long)max_host_connections);
+	/* Idle connections kept for reuse: as many as may be in use. */
+	MSET(CURLMOPT_MAXCONNECTS, max_host_connections ? (long)max_host_connections : 0L);
+#undef MSET
+	if (mc != CURLM_OK)
+		goto fail;
+	return m;
+fail:
+	s3_multi_free(m);
+	errno = ENOMEM;
+	return NULL;
+}
+
+void
+s3_multi_free(struct s3_multi *m)
+{
+	if (m == NULL)
+		return;
+	if (m->multi != NULL)
+		curl_multi_cleanup(m->multi);
+	if (m->share != NULL)
+		curl_share_cleanup(m->share);
+	if (m->epfd >= 0)
+		close(m->epfd);
+	if (m->evfd >= 0)
+		close(m->evfd);
+	free(m);
+}
+
+int
+s3_multi_start(struct s3_multi *m, struct s3_client *c, void *user)
+{
+	CURLcode rc = curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
+
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c->easy, CURLOPT_SHARE, m->share);
+	if (rc != CURLE_OK)
+		return setopt_failed(c, rc);
+	c->multi_user = user;
+	if (curl_multi_add_handle(m->multi, c->easy) != CURLM_OK)
+		return -ENOMEM;
+	m->count++;
+	return 0;
+}
+
+void
+s3_multi_cancel(struct s3_multi *m, struct s3_client *c)
+{
+	if (curl_multi_remove_handle(m->multi, c->easy) == CURLM_OK && m->count > 0)
+		m->count--;
+}
+
+int
+s3_multi_wait(struct s3_multi *m, int timeout_ms)
+{
+	struct epoll_event ev[64];
+	uint64_t now = multi_now_ns();
+	int running, n;
+
+	if (m->timer_due_ns != 0) {
+		uint64_t left = m->timer_due_ns > now ?
+		    (m->timer_due_ns - now + 999999) / 1000000 : 0;
+		if (left < (uint64_t)timeout_ms)
+			timeout_ms = (int)left;
+	}
+	n = epoll_wait(m->epfd, ev, 64, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		int fd = ev[i].data.fd, mask = 0;
+
+		if (fd == m->evfd) {
+			uint64_t v;
+			(void)!read(m->evfd, &v, sizeof(v));
+			continue;
+		}
+		if (ev[i].events & (EPOLLIN | EPOLLHUP))
+			mask |= CURL_CSELECT_IN;
+		if (ev[i].events & EPOLLOUT)
+			mask |= CURL_CSELECT_OUT;
+		if (ev[i].events & EPOLLERR)
+			mask |= CURL_CSELECT_ERR;
+		(void)curl_multi_socket_action(m->multi, fd, mask, &running);
+	}
+	if (m->timer_due_ns != 0 && multi_now_ns() >= m->timer_due_ns) {
+		m->timer_due_ns = 0;
+		(void)curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	}
+	return 0;
+}
+
+struct s3_client *
+s3_multi_done(struct s3_multi *m, int *rc, void **user)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
+		struct s3_client *c = NULL;
+		CURLcode result = msg->data.result;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		(void)curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
+		(void)curl_multi_remove_handle(m->multi, msg->easy_handle);
+		if (m->count > 0)
+			m->count--;
+		if (c == NULL)
+			continue;
+		*rc = s3_finish(c, result);
+		*user = c->multi_user;
+		return c;
+	}
+	return NULL;
+}
+
+unsigned
+s3_multi_count(const struct s3_multi *m)
+{
+	return m->count;
+}
+
+void
+s3_multi_wakeup(struct s3_multi *m)
+{
+	uint64_t one = 1;
+
+	(void)!write(m->evfd, &one, sizeof(one));
 }

@@ -6,25 +6,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
-
 #include "creds.h"
 #include "s3err.h"
 #include "sigv4.h"
 
 /*
  * One struct s3_client owns one curl easy handle, one signer, one capped
- * response buffer and a copy of the credentials; the daemon has one per
- * worker, and a client is used by one thread at a time. Connections are
- * kept alive inside the easy handle, so consecutive requests of a client
- * reuse one TCP/TLS connection.
+ * response buffer and a copy of the credentials; the uploader has one per
+ * upload in flight, and a client is used by one thread at a time.
+ * Connections are kept alive, so consecutive requests reuse one TCP/TLS
+ * connection (and, under an s3_multi, any idle one to the endpoint).
  *
  * Each operation is "prepare" (build URL, headers and signature into the
- * easy handle) followed by "perform" (curl_easy_perform, then s3_finish).
- * A caller that drives many clients through one curl multi handle instead
- * calls s3_prepare_*(), adds s3_easy(client) to its multi handle, and calls
- * s3_finish(client, result) when the transfer completes. Request bodies are
- * borrowed: they must stay valid and unchanged until the transfer ends.
+ * easy handle) followed by "perform" (the transfer, then s3_finish). A
+ * caller that drives many clients at once calls s3_prepare_*() and hands
+ * the client to an s3_multi (below), which performs and finishes it.
+ * Request bodies are borrowed: they must stay valid until the transfer
+ * ends. A body sent with its CRC-32C is checked while it is sent: if the
+ * bytes curl reads differ from that CRC (the memory changed after it was
+ * checked), the transfer is aborted before its last byte, so the server
+ * never stores it, and s3_response()->body_changed is set.
  *
  * Return values of the operations: 0 on success; -EIO when the request was
  * sent (or attempted) and failed: s3_response() then says why and how to
@@ -70,10 +71,11 @@ struct s3_config {
 
 struct s3_response {
 	int curl_code;			/* CURLcode; 0 is CURLE_OK */
+	/* The body no longer matched its CRC-32C as it was sent: aborted. */
+	bool body_changed;
 	long status;			/* HTTP status, 0 if none */
 	struct s3err_verdict verdict;
 	struct s3err_body error;	/* parsed <Error>, or empty fields */
-	char body[S3_BODY_MAX + 1];	/* NUL-terminated, capped */
 	size_t body_len;
 	bool body_truncated;		/* more arrived and was dropped */
 	char etag[S3_ETAG_MAX];
@@ -87,7 +89,9 @@ struct s3_response {
 	 * none. A 301 PermanentRedirect or a 400 AuthorizationHeaderMalformed
 	 * names it when the request was signed for another region. */
 	char bucket_region[64];
-	char curl_error[CURL_ERROR_SIZE];
+	char curl_error[256];		/* CURL_ERROR_SIZE */
+	/* Last, so that a request resets the fields above only. */
+	char body[S3_BODY_MAX + 1];	/* NUL-terminated, capped */
 };
 
 struct s3_part {
@@ -131,15 +135,8 @@ void s3_global_cleanup(void);
 /* The last request's outcome; valid until the next prepare. */
 const struct s3_response *s3_response(const struct s3_client *c);
 
-/* The easy handle, for a caller that drives transfers with a multi handle. */
-CURL *s3_easy(struct s3_client *c);
-
-/* Completes a transfer that the caller performed itself: reads status and
- * headers, parses an error body, classifies. Returns 0 or -EIO. */
-int s3_finish(struct s3_client *c, CURLcode result)
-	__attribute__((warn_unused_result));
-
-/* curl_easy_perform() then s3_finish(). */
+/* Performs the prepared request and finishes it (reads status and
+ * headers, parses an error body, classifies). Returns 0 or -EIO. */
 int s3_perform(struct s3_client *c) __attribute__((warn_unused_result));
 
 /*
@@ -173,10 +170,6 @@ int s3_head_bucket(struct s3_client *c) __attribute__((warn_unused_result));
 int s3_get_object(struct s3_client *c, const char *key, void *buf, size_t cap,
     size_t *len) __attribute__((warn_unused_result));
 
-/* DELETE object (tests and cleanup). */
-int s3_delete_object(struct s3_client *c, const char *key)
-	__attribute__((warn_unused_result));
-
 /*
  * Multipart upload. create writes the UploadId into upload_id (cap
  * S3_UPLOAD_ID_MAX); with_crc32c asks for CRC-32C part checksums, after
@@ -199,6 +192,44 @@ int s3_complete_multipart(struct s3_client *c, const char *key,
 	__attribute__((warn_unused_result));
 int s3_abort_multipart(struct s3_client *c, const char *key,
     const char *upload_id) __attribute__((warn_unused_result));
+
+/*
+ * Many transfers at once, in one thread: an s3_multi drives the prepared
+ * requests of any number of clients over one event loop (epoll), sharing
+ * connections (keep-alive), the DNS cache and TLS sessions between them.
+ * Not thread-safe, except s3_multi_wakeup().
+ */
+struct s3_multi;
+
+/* max_host_connections: at most this many connections to the endpoint
+ * (the uploads in flight); 0 for no limit. NULL with errno on failure. */
+struct s3_multi *s3_multi_new(unsigned max_host_connections)
+	__attribute__((warn_unused_result));
+void s3_multi_free(struct s3_multi *m);
+
+/* Starts c's prepared request; user comes back with it from
+ * s3_multi_done(). A client is in at most one transfer. Returns 0, or
+ * -ENOMEM (then c is not started). */
+int s3_multi_start(struct s3_multi *m, struct s3_client *c, void *user)
+	__attribute__((warn_unused_result));
+
+/* Aborts c's transfer; it will not come back from s3_multi_done(). */
+void s3_multi_cancel(struct s3_multi *m, struct s3_client *c);
+
+/* Waits up to timeout_ms (0: not at all) for sockets to be ready, for
+ * libcurl's own timers, or for s3_multi_wakeup(), and moves the transfers
+ * on. Returns 0 or -errno (epoll). */
+int s3_multi_wait(struct s3_multi *m, int timeout_ms);
+
+/* The next finished transfer: its client, finished (*rc is 0 or -EIO, as
+ * s3_perform() returns), and its user pointer; NULL when none is left. */
+struct s3_client *s3_multi_done(struct s3_multi *m, int *rc, void **user);
+
+/* Transfers started and not yet returned by s3_multi_done(). */
+unsigned s3_multi_count(const struct s3_multi *m);
+
+/* Interrupts s3_multi_wait(), from any thread (an eventfd write). */
+void s3_multi_wakeup(struct s3_multi *m);
 
 /* Writes the base64 of the big-endian CRC (8 characters and a NUL), the
  * form of x-amz-checksum-crc32c. */

@@ -1,0 +1,166 @@
+/* daemon.h -- the uploader's internals, shared by its parts:
+ *
+ *   uploader.c  start-up and shutdown: signals, ring, journal, clients
+ *   engine.c    the event loop: read the ring, start uploads, release
+ *   upload.c    one upload's state machine, from the record to DONE
+ *   retry.c     what to do after an attempt (a pure decision)
+ *   status.c    alarms, the outage log, the heartbeat, STATUS, SIGHUP
+ *   replay.c    --replay of the dead-letter spool
+ *
+ * Everything runs on one thread, the loop's, except the ring watcher
+ * (engine.c), which only sleeps on the ring's futex and wakes the loop,
+ * and the credentials refresher (creds.c).
+ */
+#ifndef S3RING_DAEMON_H
+#define S3RING_DAEMON_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "creds.h"
+#include "health.h"
+#include "journal.h"
+#include "objopts.h"
+#include "retry.h"
+#include "ring.h"
+#include "s3.h"
+
+#define MS (1000ull * 1000)
+#define SEC (1000ull * MS)
+#define KEY_BUF (2 * S3_KEY_MAX + 2)
+
+enum upload_state {
+	UP_FREE,     /* on the free list */
+	UP_RUNNING,  /* a request is in flight */
+	UP_WAITING,  /* backing off, paused by an alarm, or the spool is down */
+};
+
+/* One record on its way to S3. The body is read from the ring in place
+ * (m.body points into it): the record stays reserved until it is DONE. */
+struct upload {
+	struct upload *next;         /* free list */
+	struct s3_client *s3;        /* created on first use */
+	struct ring_msg m;
+	char key[RING_MAX_KEY + 1];  /* as the producer put it */
+	int slot;                    /* in the journal's in-flight table */
+	enum upload_state state;
+	bool spooling;               /* waiting to be written to the spool */
+	struct retry_state rs;
+	uint64_t due_ns;             /* UP_WAITING: when to try again */
+	uint64_t t0;                 /* the attempt's start */
+	unsigned region_gen;
+	char *reason;                /* spooling: why (malloc'd) */
+};
+
+struct uploader {
+	const struct config *cfg;    /* = live */
+	struct config *live;         /* our copy; SIGHUP updates it */
+	struct ring ring;
+	struct ring_consumer cons;
+	struct journal journal;
+	struct creds *creds;
+	bool creds_alarm;            /* the alarm is raised for expired keys */
+	struct s3_config s3cfg;
+	char region[64];
+	char endpoint[CONFIG_STR_MAX];
+	char spool[CONFIG_STR_MAX];
+	uint64_t epoch;
+
+	/* The engine. */
+	struct s3_multi *multi;
+	struct upload *up;           /* cfg->workers of them */
+	unsigned nup;
+	struct upload *free_list;
+	unsigned running;            /* UP_RUNNING */
+	unsigned busy;               /* not UP_FREE */
+	unsigned waiting;            /* UP_WAITING */
+	uint64_t next_due_ns;        /* the earliest due_ns, 0: none */
+	double limit;                /* adaptive: uploads allowed in flight */
+	uint64_t last_slowdown_ns;
+	struct objopts_headers *hdrs; /* scratch for one prepare */
+	char keybuf[KEY_BUF];        /* scratch: prefix + key */
+	struct s3_client *probe;     /* HEAD bucket, one a second at most */
+	bool probe_running;
+	uint64_t last_probe_ns;      /* when the last probe was started */
+	uint64_t probe_answered_ns;  /* when it answered */
+	bool last_probe_ok;
+	uint64_t last_success_ns;
+	unsigned handed_back;
+
+	/* The ring watcher (engine.c). */
+	pthread_t watcher;
+	bool watcher_started;
+	_Atomic uint32_t watch_armed;
+	_Atomic bool watch_quit;
+	struct ring_consumer watch_cons; /* the loop's copy, when armed */
+
+	/* The region the clients sign for. When none was set explicitly it
+	 * follows the bucket's (a 301 or x-amz-bucket-region names it):
+	 * region_gen grows on each switch, and each client adopts u->region
+	 * before its next request. */
+	unsigned region_gen;
+	bool region_explicit;
+
+	struct health health;        /* the outage log */
+	uint64_t wd_us;              /* systemd watchdog interval, 0: none */
+	uint64_t start_time;         /* ours, from /proc, for the ring header */
+	bool lost;                   /* the ring was truncated under us */
+	bool retiring;               /* removed or replaced: finish, then re-attach */
+	bool reattach;               /* retired and finished: start again */
+	bool stopping;               /* SIGTERM: no new attempts */
+	bool corrupt_logged;
+	uint64_t retire_deadline;
+	uint64_t next_give_up;       /* past the deadline: when to give up writers again */
+	uint64_t next_identity;      /* when to look at the ring's name again */
+	uint64_t dropped_upto;       /* ring pages below this are unmapped */
+	uint64_t drop_step;
+	uint64_t next_wd, next_status, next_creds, next_expiry;
+};
+
+extern volatile sig_atomic_t uploader_got_stop, uploader_got_reload;
+
+/* uploader.c */
+int uploader_init(struct uploader *u, const struct config *cfg);
+/* The credentials, the region and the S3 settings (u->s3cfg). Logs why on
+ * failure. */
+int uploader_make_clients(struct uploader *u);
+
+/* status.c */
+void status_note_failure(struct uploader *u, const char *why);
+void status_note_success(struct uploader *u);
+void status_note_attempt(struct uploader *u, uint64_t t0, const struct s3_response *r,
+    bool ok);
+void status_raise(struct uploader *u, unsigned flag, const char *what, const char *detail);
+void status_clear(struct uploader *u, unsigned flag, const char *what);
+bool status_alarmed(const struct uploader *u, unsigned flag);
+void status_tick(struct uploader *u, const char *state);
+void status_notify(struct uploader *u, const char *state);
+void status_publish_limit(struct uploader *u);
+
+/* upload.c */
+int upload_engine_init(struct uploader *u);
+void upload_engine_free(struct uploader *u);
+/* A record just read: uploads it (or skips it, or spools it). */
+void upload_begin(struct uploader *u, struct upload *up);
+/* Its transfer ended with rc (as s3_perform() returns). */
+void upload_finished(struct uploader *u, struct upload *up, int rc);
+/* UP_WAITING and due: the next attempt (or spool write). */
+void upload_resume(struct uploader *u, struct upload *up);
+/* Stopping: leave it in the ring for the next start. */
+void upload_hand_back(struct uploader *u, struct upload *up);
+void upload_probe_finished(struct uploader *u, int rc);
+bool upload_follow_region(struct uploader *u, const struct s3_response *r,
+    const char *signed_for);
+void upload_adopt_region(struct uploader *u, struct s3_client *s3, unsigned *gen);
+
+/* engine.c */
+void engine_run(struct uploader *u);
+void engine_drain(struct uploader *u);
+int engine_start_watcher(struct uploader *u);
+void engine_stop_watcher(struct uploader *u);
+
+#endif

@@ -1,0 +1,419 @@
+/* upload.c -- one upload's state machine, from a record read to DONE.
+ *
+ *   begin --> attempt --> RUNNING --finished--> decide (retry.c)
+ *                ^                                 |
+ *                |      UPLOADED, CORRUPT, spooled: done (inflight DONE)
+ *                |      AGAIN, PAUSE: WAITING until due_ns
+ *                +------ resume <-- WAITING        HAND_BACK: stays CLAIMED
+ *
+ * A record is marked DONE only after S3 confirmed it, after it was written
+ * to the dead-letter spool, or when its bytes in the ring no longer match
+ * their CRC (a corrupt record: counted). Handed back, it stays CLAIMED in
+ * the journal, so head stops before it and the next start uploads it.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc32c.h"
+#include "futex.h"
+#include "log.h"
+#include "spool.h"
+
+static void attempt(struct uploader *u, struct upload *up);
+
+int
+upload_engine_init(struct uploader *u)
+{
+	u->nup = u->cfg->workers;
+	u->up = calloc(u->nup, sizeof(*u->up));
+	u->hdrs = malloc(sizeof(*u->hdrs));
+	u->multi = s3_multi_new(u->nup);
+	u->probe = s3_client_new(&u->s3cfg, u->creds);
+	if (u->up == NULL || u->hdrs == NULL || u->multi == NULL || u->probe == NULL)
+		return -ENOMEM;
+	/* Clients are made on first use: an uploader allowed 4,096 uploads
+	 * in flight that never needs more than 10 has 10. */
+	for (unsigned i = u->nup; i-- > 0;) {
+		u->up[i].next = u->free_list;
+		u->free_list = &u->up[i];
+	}
+	u->limit = u->nup;
+	status_publish_limit(u);
+	return 0;
+}
+
+void
+upload_engine_free(struct uploader *u)
+{
+	for (unsigned i = 0; u->up != NULL && i < u->nup; i++) {
+		if (u->up[i].state == UP_RUNNING)
+			s3_multi_cancel(u->multi, u->up[i].s3);
+		s3_client_free(u->up[i].s3);
+		free(u->up[i].reason);
+	}
+	if (u->probe_running)
+		s3_multi_cancel(u->multi, u->probe);
+	s3_client_free(u->probe);
+	s3_multi_free(u->multi);
+	free(u->up);
+	free(u->hdrs);
+	u->up = NULL;
+	u->multi = NULL;
+	u->probe = NULL;
+}
+
+static void
+set_state(struct uploader *u, struct upload *up, enum upload_state st)
+{
+	if (up->state == UP_RUNNING)
+		u->running--;
+	else if (up->state == UP_WAITING)
+		u->waiting--;
+	else
+		u->busy++;
+	if (st == UP_RUNNING)
+		u->running++;
+	else if (st == UP_WAITING)
+		u->waiting++;
+	else
+		u->busy--;
+	up->state = st;
+}
+
+/* The record is finished with: done (DONE in the journal) or handed back. */
+static void
+finish(struct uploader *u, struct upload *up, bool done)
+{
+	if (done)
+		inflight_done(&u->journal.table, (uint32_t)up->slot);
+	else
+		u->handed_back++;
+	free(up->reason);
+	up->reason = NULL;
+	up->spooling = false;
+	set_state(u, up, UP_FREE);
+	up->next = u->free_list;
+	u->free_list = up;
+}
+
+static void
+wait_until(struct uploader *u, struct upload *up, uint64_t delay_ms)
+{
+	up->due_ns = mono_ns() + delay_ms * MS;
+	if (u->next_due_ns == 0 || up->due_ns < u->next_due_ns)
+		u->next_due_ns = up->due_ns;
+	set_state(u, up, UP_WAITING);
+}
+
+/* Writes the message to the spool; if the spool is unusable, raises its
+ * alarm and tries again in 5 s (the record stays in the ring meanwhile). */
+static void
+dead_letter(struct uploader *u, struct upload *up, const char *reason)
+{
+	char hint[64];
+	int rc;
+
+	snprintf(hint, sizeof(hint), "%llu-%llu", (unsigned long long)u->epoch,
+	    (unsigned long long)up->m.pos);
+	rc = spool_write(u->spool, hint, up->m.key, up->m.key_len, up->m.body,
+	    up->m.body_len, reason, up->rs.tries);
+	if (rc < 0) {
+		status_raise(u, RING_UPLOADER_SPOOL_ALARM, "dead-letter spool unusable",
+		    strerror(-rc));
+		if (up->reason == NULL)
+			up->reason = strdup(reason);
+		up->spooling = true;
+		wait_until(u, up, 5000);
+		return;
+	}
+	status_clear(u, RING_UPLOADER_SPOOL_ALARM, "dead-letter spool unusable");
+	atomic_fetch_add_explicit(&u->ring.hdr->dead_lettered, 1, memory_order_relaxed);
+	log_kv(LOG_LEVEL_WARN, "message dead-lettered", "key", up->key,
+	    "reason", reason, "spool", u->spool, (char *)NULL);
+	finish(u, up, true);
+}
+
+void
+upload_begin(struct uploader *u, struct upload *up)
+{
+	int idx;
+
+	up->m.key = up->key;
+	if (journal_was_done(&u->journal, up->m.pos)) {
+		/* Confirmed by the previous run: skip it, keep the order. */
+		idx = inflight_push(&u->journal.table, up->m.pos, up->m.end);
+		inflight_done(&u->journal.table, (uint32_t)idx);
+		up->next = u->free_list;
+		u->free_list = up;
+		return;
+	}
+	/* The caller checked that the table has room. */
+	up->slot = inflight_push(&u->journal.table, up->m.pos, up->m.end);
+	memset(&up->rs, 0, sizeof(up->rs));
+	set_state(u, up, UP_WAITING);
+	if (!ring_key_valid(up->m.key, up->m.key_len)) {
+		dead_letter(u, up, "InvalidKey: not a valid S3 key");
+		return;
+	}
+	attempt(u, up);
+}
+
+static void
+decide(struct uploader *u, struct upload *up, int rc, const struct s3_response *r);
+
+/* One request for the record: prepare (sign) and start it. */
+static void
+attempt(struct uploader *u, struct upload *up)
+{
+	const struct config *cfg = u->cfg;
+	int n, rc;
+
+	if (up->s3 == NULL) {
+		up->s3 = s3_client_new(&u->s3cfg, u->creds);
+		if (up->s3 == NULL) {
+			/* Out of memory: try again in a second. */
+			log_kv(LOG_LEVEL_ERROR, "cannot make an S3 client; retrying",
+			    "error", strerror(errno), (char *)NULL);
+			wait_until(u, up, 1000);
+			return;
+		}
+		up->region_gen = 0;
+	}
+	/* The key and the object options follow SIGHUP: prefix rules match
+	 * the key as the producer put it. */
+	n = snprintf(u->keybuf, sizeof(u->keybuf), "%s%s", cfg->key_prefix, up->key);
+	if (n < 0 || (size_t)n > S3_KEY_MAX) {
+		dead_letter(u, up, "KeyTooLongError: key-prefix + key over 1024 bytes");
+		return;
+	}
+	if (objopts_headers(cfg->obj, cfg->nobj, up->key, u->hdrs) < 0) {
+		dead_letter(u, up, "InvalidArgument: the object options do not fit a request");
+		return;
+	}
+	upload_adopt_region(u, up->s3, &up->region_gen);
+	up->t0 = mono_ns();
+	rc = s3_prepare_put_headers(up->s3, u->keybuf, up->m.body, up->m.body_len,
+	    up->m.body_crc, u->hdrs->h, u->hdrs->n);
+	if (rc == 0)
+		rc = s3_multi_start(u->multi, up->s3, up);
+	if (rc < 0) {
+		decide(u, up, rc, s3_response(up->s3));
+		return;
+	}
+	set_state(u, up, UP_RUNNING);
+}
+
+/* A HEAD of the bucket, started when a failure needs to know whether the
+ * service works; one a second at most, whose answer stands for that
+ * second. Then a failure of this message is its own, not an outage's. */
+static void
+start_probe(struct uploader *u, uint64_t now)
+{
+	if (u->probe_running || now - u->last_probe_ns < SEC)
+		return;
+	u->last_probe_ns = now;
+	if (s3_prepare_head_bucket(u->probe) < 0 ||
+	    s3_multi_start(u->multi, u->probe, NULL) < 0)
+		return;
+	u->probe_running = true;
+}
+
+void
+upload_probe_finished(struct uploader *u, int rc)
+{
+	u->probe_running = false;
+	u->probe_answered_ns = mono_ns();
+	u->last_probe_ok = health_probe_answered(rc, s3_response(u->probe)->status);
+}
+
+static int
+probe_fact(const struct uploader *u, uint64_t now)
+{
+	if (u->probe_answered_ns == 0 || now - u->probe_answered_ns > SEC)
+		return -1;
+	return u->last_probe_ok ? 1 : 0;
+}
+
+/* Additive increase: one more upload in flight per window of successes. */
+static void
+grow_limit(struct uploader *u)
+{
+	if (u->limit >= u->nup)
+		return;
+	u->limit += 1.0 / u->limit;
+	if (u->limit > u->nup)
+		u->limit = u->nup;
+	status_publish_limit(u);
+}
+
+/* Multiplicative decrease on 503 SlowDown or 429, once per 100 ms: the
+ * answers of one window all say the same. */
+static void
+shrink_limit(struct uploader *u, uint64_t now)
+{
+	struct ring_upstats *st = &u->ring.hdr->upstats;
+
+	atomic_fetch_add_explicit(&st->slowdowns, 1, memory_order_relaxed);
+	if (now - u->last_slowdown_ns < 100 * MS)
+		return;
+	u->last_slowdown_ns = now;
+	u->limit = u->limit / 2 < 1 ? 1 : u->limit / 2;
+	status_publish_limit(u);
+	if (log_enabled(LOG_LEVEL_INFO)) {
+		char lim[16];
+		snprintf(lim, sizeof(lim), "%u", (unsigned)u->limit);
+		log_kv(LOG_LEVEL_INFO, "the service asks to slow down; fewer uploads in flight",
+		    "limit", lim, (char *)NULL);
+	}
+}
+
+static void
+decide(struct uploader *u, struct upload *up, int rc, const struct s3_response *r)
+{
+	struct ring_header *h = u->ring.hdr;
+	struct retry_policy pol = {
+		.max_attempts = u->cfg->max_attempts,
+		.max_age_ns = (uint64_t)u->cfg->max_age_s * SEC,
+		.recheck_ms = (uint64_t)u->cfg->recheck_s * 1000,
+	};
+	struct retry_facts f = {
+		.rc = rc, .r = r, .stopping = u->stopping, .now_ns = mono_ns(),
+		.put_ns = up->m.put_ns, .last_success_ns = u->last_success_ns,
+		.ring_bytes_intact = true,
+	};
+	struct retry_decision d;
+
+	f.probe = probe_fact(u, f.now_ns);
+	arc4random_buf(&f.rnd, sizeof(f.rnd));
+	if (rc == -EIO && retry_is_region_error(r))
+		f.region_followed = upload_follow_region(u, r, s3_region(up->s3));
+	if (rc == -EIO && (r->body_changed || r->status == 400))
+		f.ring_bytes_intact = crc32c(0, up->m.body, up->m.body_len) == up->m.body_crc;
+	retry_decide(&pol, &up->rs, &f, &d);
+	if (d.retried)
+		atomic_fetch_add_explicit(&h->retried, 1, memory_order_relaxed);
+	switch (d.action) {
+	case RETRY_UPLOADED:
+		status_note_success(u);
+		u->last_success_ns = f.now_ns;
+		atomic_fetch_add_explicit(&h->uploaded, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&h->uploaded_bytes, up->m.body_len,
+		    memory_order_relaxed);
+		if (status_alarmed(u, RING_UPLOADER_CONFIG_ALARM) && !u->creds_alarm)
+			status_clear(u, RING_UPLOADER_CONFIG_ALARM, "configuration");
+		if (log_enabled(LOG_LEVEL_DEBUG))
+			log_kv(LOG_LEVEL_DEBUG, "uploaded", "key", up->key, (char *)NULL);
+		grow_limit(u);
+		finish(u, up, true);
+		return;
+	case RETRY_NOW:
+		attempt(u, up);
+		return;
+	case RETRY_PAUSE:
+		status_note_failure(u, d.why);
+		status_raise(u, RING_UPLOADER_CONFIG_ALARM, "configuration", d.why);
+		wait_until(u, up, d.delay_ms);
+		return;
+	case RETRY_AGAIN:
+		status_note_failure(u, d.why);
+		if (d.slow_down)
+			shrink_limit(u, f.now_ns);
+		if (d.want_probe)
+			start_probe(u, f.now_ns);
+		if (log_enabled(LOG_LEVEL_DEBUG))
+			log_kv(LOG_LEVEL_DEBUG, "retrying", "key", up->key, "error", d.why,
+			    (char *)NULL);
+		wait_until(u, up, d.delay_ms);
+		return;
+	case RETRY_DEAD_LETTER:
+		dead_letter(u, up, d.reason);
+		return;
+	case RETRY_CORRUPT:
+		atomic_fetch_add_explicit(&h->corrupt, 1, memory_order_relaxed);
+		log_kv(LOG_LEVEL_ERROR, "record changed in the ring after it was read; counted corrupt, not uploaded",
+		    "key", up->key, "error", d.why, (char *)NULL);
+		finish(u, up, true);
+		return;
+	case RETRY_HAND_BACK:
+		finish(u, up, false);
+		return;
+	}
+}
+
+void
+upload_finished(struct uploader *u, struct upload *up, int rc)
+{
+	const struct s3_response *r = s3_response(up->s3);
+
+	set_state(u, up, UP_WAITING);
+	status_note_attempt(u, up->t0, r, rc == 0);
+	decide(u, up, rc, r);
+}
+
+void
+upload_resume(struct uploader *u, struct upload *up)
+{
+	if (u->stopping) {
+		finish(u, up, false);
+		return;
+	}
+	if (up->spooling) {
+		char *reason = up->reason;
+
+		up->reason = NULL;
+		dead_letter(u, up, reason ? reason : "dead-lettered");
+		free(reason);
+		return;
+	}
+	attempt(u, up);
+}
+
+void
+upload_hand_back(struct uploader *u, struct upload *up)
+{
+	if (up->state == UP_RUNNING)
+		s3_multi_cancel(u->multi, up->s3);
+	finish(u, up, false);
+}
+
+/* A request signed for region `signed_for` failed because the bucket
+ * lives in another region (r names it). If no region was set explicitly,
+ * every client switches to it (logged once) and this returns true: retry
+ * at once. Otherwise, or when the server names the very region the
+ * request was signed for (following it again would loop), returns false:
+ * the configuration alarm names the region. */
+bool
+upload_follow_region(struct uploader *u, const struct s3_response *r,
+    const char *signed_for)
+{
+	char old[64];
+
+	if (r->bucket_region[0] == '\0' || u->region_explicit ||
+	    strcmp(signed_for, r->bucket_region) == 0)
+		return false;
+	if (strcmp(u->region, r->bucket_region) != 0) {
+		snprintf(old, sizeof(old), "%s", u->region);
+		snprintf(u->region, sizeof(u->region), "%s", r->bucket_region);
+		u->region_gen++;
+		log_kv(LOG_LEVEL_INFO, "the bucket is in another region; switched to it "
+		    "(set --region to make this explicit)", "bucket", u->cfg->bucket,
+		    "from", old, "region", r->bucket_region, (char *)NULL);
+	}
+	return true;
+}
+
+/* Makes a client sign for the uploader's current region. */
+void
+upload_adopt_region(struct uploader *u, struct s3_client *s3, unsigned *gen)
+{
+	if (*gen == u->region_gen && strcmp(s3_region(s3), u->region) == 0)
+		return;
+	if (s3_set_region(s3, u->region) < 0)
+		log_kv(LOG_LEVEL_ERROR, "cannot sign for the bucket's region", "region",
+		    u->region, (char *)NULL);
+	*gen = u->region_gen;
+}
