@@ -999,6 +999,302 @@ abort_multipart_sends_delete(void **state)
 	assert_signature_valid(server_rec(0));
 }
 
+/* The prepare-only forms send nothing; the caller performs, and the
+ * results (UploadId, ETags) are filled in when the transfer finishes. */
+static void
+prepared_multipart_sends_nothing_until_performed(void **state)
+{
+	struct fx *f = *state;
+	const struct sigv4_kv hdrs[] = {
+		{ "Content-Type", "image/png" },
+		{ "x-amz-meta-team", "Platform" },
+	};
+	char upload_id[S3_UPLOAD_ID_MAX], v[512];
+	static const char body[] = "aaaabbbbcc";
+	struct s3_part parts[3];
+	const struct rec *r;
+
+	server_script(&(struct canned){ .status = 200, .body =
+	    "<InitiateMultipartUploadResult><UploadId>id&lt;7&gt;</UploadId>"
+	    "</InitiateMultipartUploadResult>" });
+	for (int i = 0; i < 3; i++)
+		server_script(&(struct canned){ .status = 200, .headers =
+		    i == 0 ? "ETag: \"e1\"\r\n" : i == 1 ? "ETag: \"e2\"\r\n" :
+		    "ETag: \"e3\"\r\n" });
+	server_script(&(struct canned){ .status = 200, .body =
+	    "<CompleteMultipartUploadResult><ETag>\"x-3\"</ETag>"
+	    "</CompleteMultipartUploadResult>" });
+
+	assert_int_equal(s3_prepare_create_multipart(f->c, "img/a.png", false,
+	    hdrs, 2, upload_id, sizeof(upload_id)), 0);
+	assert_int_equal(srv->nreq, 0);
+	assert_string_equal(upload_id, "");
+	assert_int_equal(s3_perform(f->c), 0);
+	assert_string_equal(upload_id, "id<7>");
+	r = server_rec(0);
+	assert_string_equal(r->line, "POST /bucket/img/a.png?uploads= HTTP/1.1");
+	assert_string_equal(rec_header(r, "Content-Type", v, sizeof(v)),
+	    "image/png");
+	assert_null(strstr(strcasestr(r->headers, "Content-Type:") + 1,
+	    "Content-Type:"));
+	assert_string_equal(rec_header(r, "x-amz-meta-team", v, sizeof(v)),
+	    "Platform");
+	assert_null(rec_header(r, "x-amz-checksum-algorithm", v, sizeof(v)));
+	assert_non_null(strstr(rec_header(r, "Authorization", v, sizeof(v)),
+	    "SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;"
+	    "x-amz-meta-team,"));
+	assert_signature_valid(r);
+
+	for (int i = 0; i < 3; i++) {
+		const char *p = body + 4 * i;
+		size_t n = i < 2 ? 4 : 2;
+
+		assert_int_equal(s3_prepare_upload_part(f->c, "img/a.png",
+		    upload_id, i + 1, p, n, false, 0, &parts[i]), 0);
+		assert_int_equal(srv->nreq, (size_t)(1 + i));
+		assert_int_equal(s3_perform(f->c), 0);
+		assert_int_equal(parts[i].number, i + 1);
+		assert_false(parts[i].has_crc32c);
+		assert_int_equal(server_rec((size_t)(1 + i))->body_len, n);
+		assert_memory_equal(server_rec((size_t)(1 + i))->body, p, n);
+	}
+	assert_string_equal(parts[0].etag, "\"e1\"");
+	assert_string_equal(parts[2].etag, "\"e3\"");
+	assert_string_equal(server_rec(3)->line, "PUT /bucket/img/a.png?"
+	    "partNumber=3&uploadId=id%3C7%3E HTTP/1.1");
+	assert_signature_valid(server_rec(3));
+
+	assert_int_equal(s3_prepare_complete_multipart(f->c, "img/a.png",
+	    upload_id, parts, 3), 0);
+	assert_int_equal(srv->nreq, 4);
+	assert_int_equal(s3_perform(f->c), 0);
+	assert_non_null(strstr(server_rec(4)->body, "<Part><PartNumber>3"
+	    "</PartNumber><ETag>\"e3\"</ETag></Part></CompleteMultipartUpload>"));
+	assert_signature_valid(server_rec(4));
+
+	assert_int_equal(s3_prepare_abort_multipart(f->c, "img/a.png",
+	    upload_id), 0);
+	assert_int_equal(srv->nreq, 5);
+	assert_int_equal(s3_perform(f->c), 0);
+	assert_string_equal(server_rec(5)->line,
+	    "DELETE /bucket/img/a.png?uploadId=id%3C7%3E HTTP/1.1");
+	assert_signature_valid(server_rec(5));
+}
+
+static void
+prepared_create_without_upload_id_in_answer_fails(void **state)
+{
+	struct fx *f = *state;
+	char upload_id[S3_UPLOAD_ID_MAX];
+	struct sigv4_kv many[S3_PUT_HEADERS_MAX + 1];
+
+	server_script(&(struct canned){ .status = 200, .body =
+	    "<InitiateMultipartUploadResult></InitiateMultipartUploadResult>" });
+	assert_int_equal(s3_prepare_create_multipart(f->c, "k", true, NULL, 0,
+	    upload_id, sizeof(upload_id)), 0);
+	assert_int_equal(s3_perform(f->c), -EIO);
+	assert_int_equal(s3_response(f->c)->verdict.cls, S3ERR_TRANSIENT);
+	assert_string_equal(upload_id, "");
+	for (size_t i = 0; i < S3_PUT_HEADERS_MAX + 1; i++)
+		many[i] = (struct sigv4_kv){ "x-amz-meta-a", "b" };
+	assert_int_equal(s3_prepare_create_multipart(f->c, "k", true, many,
+	    S3_PUT_HEADERS_MAX + 1, upload_id, sizeof(upload_id)), -E2BIG);
+	assert_int_equal(s3_prepare_upload_part(f->c, "k", "", 1, "x", 1,
+	    false, 0, &(struct s3_part){ 0 }), -EINVAL);
+	assert_int_equal(s3_prepare_abort_multipart(f->c, "k", NULL), -EINVAL);
+	assert_int_equal(srv->nreq, 1);
+}
+
+struct listed {
+	struct s3_client *abort_with;	/* aborts each upload when set */
+	int stop_after;			/* 0: never */
+	size_t n;
+	char keys[8][64];
+	char ids[8][64];
+};
+
+static int
+on_listed(const char *key, const char *upload_id, void *arg)
+{
+	struct listed *l = arg;
+
+	assert_true(l->n < 8);
+	snprintf(l->keys[l->n], sizeof(l->keys[0]), "%s", key);
+	snprintf(l->ids[l->n], sizeof(l->ids[0]), "%s", upload_id);
+	l->n++;
+	if (l->abort_with != NULL)
+		assert_int_equal(s3_abort_multipart(l->abort_with, key,
+		    upload_id), 0);
+	return l->stop_after != 0 && (int)l->n == l->stop_after ? -ECANCELED : 0;
+}
+
+#define LIST_HEAD "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" \
+	"<ListMultipartUploadsResult xmlns=\"http://s3.amazonaws.com/doc/" \
+	"2006-03-01/\"><Bucket>bucket</Bucket>"
+#define UPLOAD(k, id) "<Upload><Key>" k "</Key><UploadId>" id "</UploadId>" \
+	"<Initiator><ID>i</ID></Initiator><StorageClass>STANDARD" \
+	"</StorageClass></Upload>"
+
+static void
+list_multipart_uploads_follows_pages_and_decodes_keys(void **state)
+{
+	struct fx *f = *state;
+	struct listed l = { 0 };
+
+	server_script(&(struct canned){ .status = 200, .body = LIST_HEAD
+	    "<KeyMarker></KeyMarker><NextKeyMarker>p/b&amp;c</NextKeyMarker>"
+	    "<NextUploadIdMarker>id+2</NextUploadIdMarker><IsTruncated>true"
+	    "</IsTruncated>" UPLOAD("p/a&lt;1&gt;", "id1")
+	    UPLOAD("p/b&amp;c", "id+2") "</ListMultipartUploadsResult>" });
+	server_script(&(struct canned){ .status = 200, .body = LIST_HEAD
+	    "<NextKeyMarker/><IsTruncated>false</IsTruncated>"
+	    UPLOAD("p/&quot;d&apos;", "id3") "</ListMultipartUploadsResult>" });
+
+	assert_int_equal(s3_list_multipart_uploads(f->c, "p/", on_listed, &l), 0);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(l.keys[0], "p/a<1>");
+	assert_string_equal(l.ids[0], "id1");
+	assert_string_equal(l.keys[1], "p/b&c");
+	assert_string_equal(l.ids[1], "id+2");
+	assert_string_equal(l.keys[2], "p/\"d'");
+	assert_int_equal(srv->nreq, 2);
+	assert_string_equal(server_rec(0)->line,
+	    "GET /bucket?max-uploads=10&prefix=p%2F&uploads= HTTP/1.1");
+	assert_string_equal(server_rec(1)->line,
+	    "GET /bucket?key-marker=p%2Fb%26c&max-uploads=10&prefix=p%2F&"
+	    "upload-id-marker=id%2B2&uploads= HTTP/1.1");
+	assert_signature_valid(server_rec(0));
+	assert_signature_valid(server_rec(1));
+}
+
+/* Swift's s3api leaves the Next*Marker empty on a truncated page of one
+ * upload: the listing goes on after the last upload it saw. */
+static void
+list_without_next_markers_goes_on_after_the_last_upload(void **state)
+{
+	struct fx *f = *state;
+	struct listed l = { 0 };
+
+	server_script(&(struct canned){ .status = 200, .body = LIST_HEAD
+	    "<NextKeyMarker></NextKeyMarker><NextUploadIdMarker>"
+	    "</NextUploadIdMarker><IsTruncated>true</IsTruncated>"
+	    UPLOAD("k1", "u1") "</ListMultipartUploadsResult>" });
+	server_script(&(struct canned){ .status = 200, .body = LIST_HEAD
+	    "<IsTruncated>false</IsTruncated></ListMultipartUploadsResult>" });
+	assert_int_equal(s3_list_multipart_uploads(f->c, NULL, on_listed, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(server_rec(0)->line,
+	    "GET /bucket?max-uploads=10&uploads= HTTP/1.1");
+	assert_string_equal(server_rec(1)->line, "GET /bucket?key-marker=k1&"
+	    "max-uploads=10&upload-id-marker=u1&uploads= HTTP/1.1");
+}
+
+static void
+list_whose_markers_do_not_move_fails_with_eproto(void **state)
+{
+	struct fx *f = *state;
+	struct listed l = { 0 };
+	const char *same = LIST_HEAD "<NextKeyMarker>k</NextKeyMarker>"
+	    "<NextUploadIdMarker>u</NextUploadIdMarker><IsTruncated>true"
+	    "</IsTruncated></ListMultipartUploadsResult>";
+
+	server_script(&(struct canned){ .status = 200, .body = same });
+	server_script(&(struct canned){ .status = 200, .body = same });
+	assert_int_equal(s3_list_multipart_uploads(f->c, "", on_listed, &l),
+	    -EPROTO);
+	assert_int_equal(srv->nreq, 2);
+	/* A truncated page with no upload and no marker cannot go on. */
+	server_script(&(struct canned){ .status = 200, .body = LIST_HEAD
+	    "<IsTruncated>true</IsTruncated></ListMultipartUploadsResult>" });
+	assert_int_equal(s3_list_multipart_uploads(f->c, "", on_listed, &l),
+	    -EPROTO);
+	/* Not a listing at all. */
+	server_script(&(struct canned){ .status = 200, .body = "<Other/>" });
+	assert_int_equal(s3_list_multipart_uploads(f->c, "", on_listed, &l),
+	    -EPROTO);
+	/* An upload without its id. */
+	server_script(&(struct canned){ .status = 200, .body = LIST_HEAD
+	    "<IsTruncated>false</IsTruncated><Upload><Key>k</Key></Upload>"
+	    "</ListMultipartUploadsResult>" });
+	assert_int_equal(s3_list_multipart_uploads(f->c, "", on_listed, &l),
+	    -EPROTO);
+	assert_int_equal(l.n, 0);
+}
+
+/* A page that overflows the response buffer is never half-reported: it is
+ * asked for again with half as many uploads, down to one. */
+static void
+list_asks_for_fewer_uploads_when_a_page_does_not_fit(void **state)
+{
+	struct fx *f = *state;
+	static char big[S3_BODY_MAX + 512];
+	struct listed l = { 0 };
+	int n;
+
+	n = snprintf(big, sizeof(big), LIST_HEAD "<IsTruncated>false"
+	    "</IsTruncated>" UPLOAD("k", "u") "<Upload><Key>");
+	memset(big + n, 'x', sizeof(big) - (size_t)n - 1);
+	server_script(&(struct canned){ .status = 200, .body = big });
+	server_script(&(struct canned){ .status = 200, .body = LIST_HEAD
+	    "<IsTruncated>false</IsTruncated>" UPLOAD("k", "u")
+	    "</ListMultipartUploadsResult>" });
+	assert_int_equal(s3_list_multipart_uploads(f->c, "", on_listed, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_non_null(strstr(server_rec(1)->line, "max-uploads=5&"));
+
+	for (int i = 0; i < 4; i++)	/* 10, 5, 2, 1 */
+		server_script(&(struct canned){ .status = 200, .body = big });
+	assert_int_equal(s3_list_multipart_uploads(f->c, "", on_listed, &l),
+	    -EFBIG);
+	assert_int_equal(l.n, 1);
+	assert_non_null(strstr(server_rec(5)->line, "max-uploads=1&"));
+}
+
+static void
+list_callback_may_abort_with_the_same_client_or_stop(void **state)
+{
+	struct fx *f = *state;
+	struct listed l = { .abort_with = f->c };
+	const char *page = LIST_HEAD "<IsTruncated>false</IsTruncated>"
+	    UPLOAD("a", "1") UPLOAD("b", "2") UPLOAD("c", "3")
+	    "</ListMultipartUploadsResult>";
+
+	server_script(&(struct canned){ .status = 200, .body = page });
+	for (int i = 0; i < 3; i++)
+		server_script(&(struct canned){ .status = 204 });
+	assert_int_equal(s3_list_multipart_uploads(f->c, "", on_listed, &l), 0);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(server_rec(3)->line,
+	    "DELETE /bucket/c?uploadId=3 HTTP/1.1");
+
+	memset(&l, 0, sizeof(l));
+	l.stop_after = 2;
+	server_script(&(struct canned){ .status = 200, .body = page });
+	assert_int_equal(s3_list_multipart_uploads(f->c, "", on_listed, &l),
+	    -ECANCELED);
+	assert_int_equal(l.n, 2);
+}
+
+static void
+list_on_a_server_without_it_fails_with_eio(void **state)
+{
+	struct fx *f = *state;
+	struct listed l = { 0 };
+	char prefix[S3_KEY_MAX + 2];
+
+	server_script(&(struct canned){ .status = 501, .body = "<Error><Code>"
+	    "NotImplemented</Code></Error>" });
+	assert_int_equal(s3_list_multipart_uploads(f->c, "", on_listed, &l),
+	    -EIO);
+	assert_string_equal(s3_response(f->c)->error.code, "NotImplemented");
+	memset(prefix, 'p', sizeof(prefix) - 1);
+	prefix[sizeof(prefix) - 1] = '\0';
+	assert_int_equal(s3_list_multipart_uploads(f->c, prefix, on_listed, &l),
+	    -ENAMETOOLONG);
+	assert_int_equal(s3_list_multipart_uploads(f->c, "", NULL, &l), -EINVAL);
+	assert_int_equal(srv->nreq, 1);
+}
+
 static void
 get_object_reads_body_and_refuses_overflow(void **state)
 {
@@ -1281,6 +1577,14 @@ main(void)
 		T(complete_with_error_inside_200_fails),
 		T(complete_refuses_unordered_parts),
 		T(abort_multipart_sends_delete),
+		T(prepared_multipart_sends_nothing_until_performed),
+		T(prepared_create_without_upload_id_in_answer_fails),
+		T(list_multipart_uploads_follows_pages_and_decodes_keys),
+		T(list_without_next_markers_goes_on_after_the_last_upload),
+		T(list_whose_markers_do_not_move_fails_with_eproto),
+		T(list_asks_for_fewer_uploads_when_a_page_does_not_fit),
+		T(list_callback_may_abort_with_the_same_client_or_stop),
+		T(list_on_a_server_without_it_fails_with_eio),
 		T(get_object_reads_body_and_refuses_overflow),
 		T(key_checks_send_nothing),
 		T(expired_token_reloads_credentials),

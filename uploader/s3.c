@@ -48,6 +48,7 @@ enum op {
 	OP_UPLOAD_PART,
 	OP_COMPLETE_MP,
 	OP_ABORT_MP,
+	OP_LIST_MP,
 };
 
 /* The CompleteMultipartUpload body, generated chunk by chunk: chunk 0 is
@@ -939,51 +940,54 @@ s3_get_object(struct s3_client *c, const char *key, void *buf, size_t cap,
 	return rc;
 }
 
-static int
-delete_like(struct s3_client *c, enum op op, const char *key,
-    const struct sigv4_kv *query, size_t nquery)
+int
+s3_prepare_create_multipart(struct s3_client *c, const char *key,
+    bool with_crc32c, const struct sigv4_kv *hdrs, size_t nhdrs,
+    char *upload_id, size_t cap)
 {
+	struct sigv4_kv q[] = { { "uploads", "" } };
+	struct sigv4_kv extra[1 + S3_PUT_HEADERS_MAX];
+	size_t nextra = 0;
 	int rc = check_key(key);
 
+	if (rc == 0 && (upload_id == NULL || cap == 0 ||
+	    (hdrs == NULL && nhdrs > 0)))
+		rc = -EINVAL;
+	if (rc == 0 && nhdrs > S3_PUT_HEADERS_MAX)
+		rc = -E2BIG;
 	if (rc == 0)
-		rc = begin(c, op);
+		rc = begin(c, OP_CREATE_MP);
 	if (rc < 0)
 		return rc;
-	if (curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, "DELETE") != CURLE_OK)
-		return -EINVAL;
-	rc = sign_and_set(c, "DELETE", key, query, nquery, NULL, 0,
-	    SIGV4_EMPTY_SHA256);
-	return rc < 0 ? rc : s3_perform(c);
+	if (with_crc32c)
+		extra[nextra++] = (struct sigv4_kv){ "x-amz-checksum-algorithm",
+		    "CRC32C" };
+	for (size_t i = 0; i < nhdrs; i++)
+		extra[nextra++] = hdrs[i];
+	upload_id[0] = '\0';
+	c->upload_id_out = upload_id;
+	c->upload_id_cap = cap;
+	rc = set_upload_body(c, true, 0);
+	if (rc == 0)
+		rc = sign_and_set(c, "POST", key, q, 1, extra, nextra,
+		    SIGV4_EMPTY_SHA256);
+	return rc;
 }
 
 int
 s3_create_multipart(struct s3_client *c, const char *key, bool with_crc32c,
     char *upload_id, size_t cap)
 {
-	struct sigv4_kv q[] = { { "uploads", "" } };
-	struct sigv4_kv extra[] = { { "x-amz-checksum-algorithm", "CRC32C" } };
-	int rc = check_key(key);
+	int rc = s3_prepare_create_multipart(c, key, with_crc32c, NULL, 0,
+	    upload_id, cap);
 
-	if (rc == 0 && (upload_id == NULL || cap == 0))
-		rc = -EINVAL;
-	if (rc == 0)
-		rc = begin(c, OP_CREATE_MP);
-	if (rc < 0)
-		return rc;
-	upload_id[0] = '\0';
-	c->upload_id_out = upload_id;
-	c->upload_id_cap = cap;
-	rc = set_upload_body(c, true, 0);
-	if (rc == 0)
-		rc = sign_and_set(c, "POST", key, q, 1, extra, with_crc32c ? 1 : 0,
-		    SIGV4_EMPTY_SHA256);
 	return rc < 0 ? rc : s3_perform(c);
 }
 
 int
-s3_upload_part(struct s3_client *c, const char *key, const char *upload_id,
-    int part_number, const void *body, size_t len, bool with_crc32c,
-    uint32_t crc32c, struct s3_part *part)
+s3_prepare_upload_part(struct s3_client *c, const char *key,
+    const char *upload_id, int part_number, const void *body, size_t len,
+    bool with_crc32c, uint32_t crc32c, struct s3_part *part)
 {
 	char num[16];
 	struct sigv4_kv q[] = { { "partNumber", num }, { "uploadId", upload_id } };
@@ -1001,12 +1005,24 @@ s3_upload_part(struct s3_client *c, const char *key, const char *upload_id,
 	part->number = part_number;
 	part->has_crc32c = with_crc32c;
 	part->crc32c = crc32c;
+	/* After put_like(): begin() forgets the previous request's part. */
 	c->part_out = part;
-	return s3_perform(c);
+	return 0;
 }
 
 int
-s3_complete_multipart(struct s3_client *c, const char *key,
+s3_upload_part(struct s3_client *c, const char *key, const char *upload_id,
+    int part_number, const void *body, size_t len, bool with_crc32c,
+    uint32_t crc32c, struct s3_part *part)
+{
+	int rc = s3_prepare_upload_part(c, key, upload_id, part_number, body,
+	    len, with_crc32c, crc32c, part);
+
+	return rc < 0 ? rc : s3_perform(c);
+}
+
+int
+s3_prepare_complete_multipart(struct s3_client *c, const char *key,
     const char *upload_id, const struct s3_part *parts, size_t nparts)
 {
 	struct sigv4_kv q[] = { { "uploadId", upload_id } };
@@ -1059,17 +1075,182 @@ s3_complete_multipart(struct s3_client *c, const char *key,
 	rc = set_upload_body(c, true, total);
 	if (rc == 0)
 		rc = sign_and_set(c, "POST", key, q, 1, NULL, 0, hash);
+	return rc;
+}
+
+int
+s3_complete_multipart(struct s3_client *c, const char *key,
+    const char *upload_id, const struct s3_part *parts, size_t nparts)
+{
+	int rc = s3_prepare_complete_multipart(c, key, upload_id, parts, nparts);
+
 	return rc < 0 ? rc : s3_perform(c);
+}
+
+int
+s3_prepare_abort_multipart(struct s3_client *c, const char *key,
+    const char *upload_id)
+{
+	struct sigv4_kv q[] = { { "uploadId", upload_id } };
+	int rc;
+
+	if (upload_id == NULL || upload_id[0] == '\0')
+		return -EINVAL;
+	rc = check_key(key);
+	if (rc == 0)
+		rc = begin(c, OP_ABORT_MP);
+	if (rc < 0)
+		return rc;
+	if (curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, "DELETE") != CURLE_OK)
+		return -EINVAL;
+	return sign_and_set(c, "DELETE", key, q, 1, NULL, 0, SIGV4_EMPTY_SHA256);
 }
 
 int
 s3_abort_multipart(struct s3_client *c, const char *key, const char *upload_id)
 {
-	struct sigv4_kv q[] = { { "uploadId", upload_id } };
+	int rc = s3_prepare_abort_multipart(c, key, upload_id);
 
-	if (upload_id == NULL || upload_id[0] == '\0')
+	return rc < 0 ? rc : s3_perform(c);
+}
+
+/* ------------------------------------------------------------ listing */
+
+static int xml_text(const char *body, size_t len, const char *name, char *out,
+    size_t cap);
+
+/* The first page asks for this many uploads. A page must fit in
+ * S3_BODY_MAX: AWS describes each upload in about 600 bytes besides its
+ * key and UploadId (initiator, owner, storage class, date), so ten short
+ * keys fit; a page that does not fit is asked for again with half as many. */
+#define LIST_UPLOADS_FIRST	10
+
+/* One GET /BUCKET?uploads page into the response buffer. */
+static int
+list_uploads_page(struct s3_client *c, const char *prefix,
+    const char *key_marker, const char *id_marker, int max_uploads)
+{
+	char max[16];
+	struct sigv4_kv q[5];
+	size_t nq = 0;
+	int rc = begin(c, OP_LIST_MP);
+
+	if (rc < 0)
+		return rc;
+	snprintf(max, sizeof(max), "%d", max_uploads);
+	q[nq++] = (struct sigv4_kv){ "uploads", "" };
+	q[nq++] = (struct sigv4_kv){ "max-uploads", max };
+	if (prefix[0] != '\0')
+		q[nq++] = (struct sigv4_kv){ "prefix", prefix };
+	if (key_marker[0] != '\0') {
+		q[nq++] = (struct sigv4_kv){ "key-marker", key_marker };
+		if (id_marker[0] != '\0')
+			q[nq++] = (struct sigv4_kv){ "upload-id-marker", id_marker };
+	}
+	if (curl_easy_setopt(c->easy, CURLOPT_HTTPGET, 1L) != CURLE_OK)
 		return -EINVAL;
-	return delete_like(c, OP_ABORT_MP, key, q, 1);
+	rc = sign_and_set(c, "GET", NULL, q, nq, NULL, 0, SIGV4_EMPTY_SHA256);
+	return rc < 0 ? rc : s3_perform(c);
+}
+
+/* The text of <name> in [s, s + len), "" when the element is absent or
+ * empty (<NextKeyMarker/>). */
+static int
+xml_text_or_empty(const char *s, size_t len, const char *name, char *out,
+    size_t cap)
+{
+	int rc = xml_text(s, len, name, out, cap);
+
+	if (rc == -ENOENT) {
+		out[0] = '\0';
+		rc = 0;
+	}
+	return rc;
+}
+
+int
+s3_list_multipart_uploads(struct s3_client *c, const char *prefix,
+    int (*cb)(const char *key, const char *upload_id, void *arg), void *arg)
+{
+	/* The page is copied out of the response, so that the callback may
+	 * use this client (to abort what it was given). */
+	char page[S3_BODY_MAX + 1], trunc[8];
+	char key[S3_KEY_MAX + 1], id[S3_UPLOAD_ID_MAX];
+	char key_marker[S3_KEY_MAX + 1] = "", id_marker[S3_UPLOAD_ID_MAX] = "";
+	int max_uploads = LIST_UPLOADS_FIRST, rc;
+
+	if (cb == NULL)
+		return -EINVAL;
+	if (prefix == NULL)
+		prefix = "";
+	if (strnlen(prefix, S3_KEY_MAX + 1) > S3_KEY_MAX)
+		return -ENAMETOOLONG;
+	for (;;) {
+		const struct s3_response *r;
+		const char *p, *end;
+		size_t len;
+
+		rc = list_uploads_page(c, prefix, key_marker, id_marker,
+		    max_uploads);
+		if (rc < 0)
+			return rc;
+		r = &c->resp;
+		if (r->body_truncated) {
+			if (max_uploads == 1)
+				return -EFBIG;
+			max_uploads /= 2;
+			continue;
+		}
+		len = r->body_len;
+		memcpy(page, r->body, len);
+		page[len] = '\0';
+		if (memmem(page, len, "<ListMultipartUploadsResult", 27) == NULL)
+			return -EPROTO;
+		if (xml_text_or_empty(page, len, "IsTruncated", trunc,
+		    sizeof(trunc)) < 0)
+			return -EPROTO;
+
+		/* Keys are XML text, so "<Upload>" cannot occur inside one. */
+		key[0] = id[0] = '\0';
+		for (p = page, end = page + len;
+		    (p = memmem(p, (size_t)(end - p), "<Upload>", 8)) != NULL;) {
+			const char *e = memmem(p, (size_t)(end - p), "</Upload>", 9);
+
+			if (e == NULL || xml_text(p, (size_t)(e - p), "Key", key,
+			    sizeof(key)) < 0 || xml_text(p, (size_t)(e - p),
+			    "UploadId", id, sizeof(id)) < 0 || key[0] == '\0' ||
+			    id[0] == '\0')
+				return -EPROTO;
+			rc = cb(key, id, arg);
+			if (rc != 0)
+				return rc;
+			p = e + 9;
+		}
+		if (strcmp(trunc, "true") != 0)
+			return 0;
+
+		/* The next page starts after Next*Marker, or after the last
+		 * upload of this one where the server leaves them empty
+		 * (Swift's s3api does on a page of one). A marker that does
+		 * not move would list the same page forever. */
+		{
+			char nk[S3_KEY_MAX + 1], ni[S3_UPLOAD_ID_MAX];
+
+			if (xml_text_or_empty(page, len, "NextKeyMarker", nk,
+			    sizeof(nk)) < 0 || xml_text_or_empty(page, len,
+			    "NextUploadIdMarker", ni, sizeof(ni)) < 0)
+				return -EPROTO;
+			if (nk[0] == '\0') {
+				snprintf(nk, sizeof(nk), "%s", key);
+				snprintf(ni, sizeof(ni), "%s", id);
+			}
+			if (nk[0] == '\0' || (strcmp(nk, key_marker) == 0 &&
+			    strcmp(ni, id_marker) == 0))
+				return -EPROTO;
+			snprintf(key_marker, sizeof(key_marker), "%s", nk);
+			snprintf(id_marker, sizeof(id_marker), "%s", ni);
+		}
+	}
 }
 
 /* ------------------------------------------------------------ results */
@@ -1187,6 +1368,8 @@ op_name(enum op op)
 		return "complete_multipart";
 	case OP_ABORT_MP:
 		return "abort_multipart";
+	case OP_LIST_MP:
+		return "list_multipart_uploads";
 	case OP_NONE:
 		break;
 	}

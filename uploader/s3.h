@@ -181,17 +181,68 @@ int s3_get_object(struct s3_client *c, const char *key, void *buf, size_t cap,
  * part checksums: Swift's s3api (Debian bookworm) ignores the part CRCs
  * and answers MalformedXML to the <ChecksumCRC32C> elements of the
  * completion, so with_crc32c is for servers that implement them.
+ *
+ * Each s3_prepare_*() builds and signs the request without sending it,
+ * for a caller that hands the client to an s3_multi (s3_multi_start());
+ * the blocking forms are prepare + s3_perform(). The prepare functions
+ * return 0 or the -errno of "nothing was sent"; the outputs (upload_id,
+ * part->etag) are filled when the transfer is finished (s3_perform(), or
+ * s3_multi_done() returning the client), so upload_id, part, parts and
+ * body are borrowed until then.
+ * upload_id is set to "" by the prepare, and stays "" on failure.
+ * hdrs of create are object options (Content-Type, x-amz-meta-*, ...):
+ * up to S3_PUT_HEADERS_MAX, signed and sent on the create, which is where
+ * S3 takes them for the object (-E2BIG for more); the strings are
+ * borrowed until the request is prepared.
  */
+int s3_prepare_create_multipart(struct s3_client *c, const char *key,
+    bool with_crc32c, const struct sigv4_kv *hdrs, size_t nhdrs,
+    char *upload_id, size_t cap) __attribute__((warn_unused_result));
 int s3_create_multipart(struct s3_client *c, const char *key, bool with_crc32c,
     char *upload_id, size_t cap) __attribute__((warn_unused_result));
+int s3_prepare_upload_part(struct s3_client *c, const char *key,
+    const char *upload_id, int part_number, const void *body, size_t len,
+    bool with_crc32c, uint32_t crc32c, struct s3_part *part)
+	__attribute__((warn_unused_result));
 int s3_upload_part(struct s3_client *c, const char *key, const char *upload_id,
     int part_number, const void *body, size_t len, bool with_crc32c,
     uint32_t crc32c, struct s3_part *part) __attribute__((warn_unused_result));
+int s3_prepare_complete_multipart(struct s3_client *c, const char *key,
+    const char *upload_id, const struct s3_part *parts, size_t nparts)
+	__attribute__((warn_unused_result));
 int s3_complete_multipart(struct s3_client *c, const char *key,
     const char *upload_id, const struct s3_part *parts, size_t nparts)
 	__attribute__((warn_unused_result));
+int s3_prepare_abort_multipart(struct s3_client *c, const char *key,
+    const char *upload_id) __attribute__((warn_unused_result));
 int s3_abort_multipart(struct s3_client *c, const char *key,
     const char *upload_id) __attribute__((warn_unused_result));
+
+/*
+ * ListMultipartUploads: calls cb(key, upload_id, arg) for every multipart
+ * upload open in the bucket whose key starts with prefix (NULL or "": all
+ * of them), in the server's order, following the pages (IsTruncated,
+ * NextKeyMarker, NextUploadIdMarker). The strings passed to cb are
+ * decoded from the XML and valid during the call only. cb returns 0 to go
+ * on, anything else stops the listing and is returned; cb may use c (to
+ * abort the upload it was given): a page is copied out of the response
+ * before its uploads are reported. A prefix matches more keys than
+ * itself: to find one key's uploads, compare the key in cb.
+ *
+ * Memory is constant: a page must fit in S3_BODY_MAX, so pages are asked
+ * for ten uploads at a time, and for half as many again when one does not
+ * fit; a page of one upload that does not fit fails with -EFBIG (keys near
+ * S3_KEY_MAX with many characters to escape). Returns 0 when the last page
+ * was read; -EIO when a request failed (s3_response() says why: servers
+ * that do not implement the call answer NotImplemented); -EPROTO for an
+ * answer that is not a listing, or whose markers do not move; -EINVAL
+ * (no cb), -ENAMETOOLONG (prefix over S3_KEY_MAX); or cb's value. Uploads
+ * reported before a failure stay reported: cb must tolerate seeing one
+ * again on a retry.
+ */
+int s3_list_multipart_uploads(struct s3_client *c, const char *prefix,
+    int (*cb)(const char *key, const char *upload_id, void *arg), void *arg)
+	__attribute__((warn_unused_result));
 
 /*
  * Many transfers at once, in one thread: an s3_multi drives the prepared
