@@ -1,4 +1,5 @@
-/* test_journal.c -- tests for uploader/journal.c: instance lock, epoch, head. */
+/* test_journal.c -- tests for uploader/journal.c: instance lock, epoch, head,
+ * multipart table. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -6,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -154,6 +156,245 @@ journal_of_a_recreated_ring_is_reset(void **state)
 	journal_close(&j);
 }
 
+static void
+mpu_leftover_survives_close_and_reopen(void **state)
+{
+	struct journal j;
+	const char *key, *id;
+	int idx;
+
+	(void)state;
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	idx = journal_mpu_begin(&j, RING_POS_BASE + 64, "logs/big & <odd>");
+	assert_true(idx >= 0);
+	journal_mpu_opened(&j, idx, "upload/id+1");
+	journal_close(&j); /* the kill -9: nothing more is written */
+
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	assert_int_equal(journal_mpu_next_leftover(&j, 0, &key, &id), idx);
+	assert_string_equal(key, "logs/big & <odd>");
+	assert_non_null(id);
+	assert_string_equal(id, "upload/id+1");
+	assert_int_equal(journal_mpu_next_leftover(&j, idx + 1, &key, &id),
+	    -ENOENT);
+	/* Not aborted yet: still there after another restart. */
+	journal_close(&j);
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	assert_int_equal(journal_mpu_next_leftover(&j, 0, &key, &id), idx);
+	journal_mpu_end(&j, idx);
+	assert_int_equal(journal_mpu_next_leftover(&j, 0, &key, &id), -ENOENT);
+	journal_close(&j);
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	assert_int_equal(journal_mpu_next_leftover(&j, 0, &key, &id), -ENOENT);
+	journal_close(&j);
+}
+
+/* A crash between journal_mpu_begin() and the create's answer: the upload
+ * may exist, but only its key is known. */
+static void
+mpu_creating_leftover_has_a_key_and_no_upload_id(void **state)
+{
+	struct journal j;
+	const char *key, *id = "unset";
+	int a, b;
+
+	(void)state;
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	a = journal_mpu_begin(&j, RING_POS_BASE, "a");
+	b = journal_mpu_begin(&j, RING_POS_BASE + 128, "b");
+	assert_true(a >= 0 && b >= 0 && a != b);
+	journal_mpu_opened(&j, a, "id-a");
+	journal_close(&j);
+
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	assert_int_equal(journal_mpu_next_leftover(&j, 0, &key, &id), a);
+	assert_string_equal(id, "id-a");
+	assert_int_equal(journal_mpu_next_leftover(&j, a + 1, &key, &id), b);
+	assert_string_equal(key, "b");
+	assert_null(id);
+	journal_close(&j);
+}
+
+static void
+mpu_entries_of_this_run_are_not_leftovers(void **state)
+{
+	struct journal j;
+	const char *key, *id;
+	int idx;
+
+	(void)state;
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	idx = journal_mpu_begin(&j, RING_POS_BASE, "mine");
+	assert_true(idx >= 0);
+	journal_mpu_opened(&j, idx, "id");
+	assert_int_equal(journal_mpu_next_leftover(&j, 0, &key, &id), -ENOENT);
+	journal_close(&j);
+}
+
+static void
+mpu_table_full_returns_enospc(void **state)
+{
+	struct journal j;
+	char key[32];
+	int idx = -1;
+
+	(void)state;
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	for (unsigned i = 0; i < JOURNAL_MPU_ENTRIES; i++) {
+		snprintf(key, sizeof(key), "k%u", i);
+		idx = journal_mpu_begin(&j, RING_POS_BASE + 64 * i, key);
+		assert_int_equal(idx, (int)i);
+	}
+	assert_int_equal(journal_mpu_begin(&j, RING_POS_BASE, "one more"),
+	    -ENOSPC);
+	journal_mpu_end(&j, 7);
+	assert_int_equal(journal_mpu_begin(&j, RING_POS_BASE, "one more"), 7);
+	journal_close(&j);
+}
+
+static void
+mpu_begin_refuses_empty_and_too_long_keys(void **state)
+{
+	struct journal j;
+	char key[JOURNAL_MPU_KEY_MAX + 2];
+
+	(void)state;
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0';
+	assert_int_equal(journal_mpu_begin(&j, RING_POS_BASE, key), -ENAMETOOLONG);
+	assert_int_equal(journal_mpu_begin(&j, RING_POS_BASE, ""), -EINVAL);
+	assert_int_equal(journal_mpu_begin(&j, RING_POS_BASE, NULL), -EINVAL);
+	key[JOURNAL_MPU_KEY_MAX] = '\0';
+	assert_int_equal(journal_mpu_begin(&j, RING_POS_BASE, key), 0);
+	assert_int_equal(strlen(j.f->mpu[0].key), JOURNAL_MPU_KEY_MAX);
+	journal_close(&j);
+}
+
+/* A crash in the middle of writing an entry leaves the state it had: the
+ * bytes of a FREE entry, or the id of a CREATING one, are never read. */
+static void
+mpu_torn_write_is_not_reported(void **state)
+{
+	struct journal j;
+	const char *key, *id;
+	int idx;
+
+	(void)state;
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	/* Killed in journal_mpu_begin(), before the state store. */
+	snprintf(j.f->mpu[0].key, sizeof(j.f->mpu[0].key), "half-begun");
+	j.f->mpu[0].epoch = j.f->epoch;
+	/* Killed in journal_mpu_opened(), before the state store. */
+	idx = journal_mpu_begin(&j, RING_POS_BASE, "half-opened");
+	assert_int_equal(idx, 0);
+	snprintf(j.f->mpu[idx].upload_id, sizeof(j.f->mpu[idx].upload_id),
+	    "torn-i");
+	/* Killed in journal_mpu_begin() of a reused entry. */
+	assert_int_equal(journal_mpu_begin(&j, RING_POS_BASE, "reused"), 1);
+	journal_mpu_opened(&j, 1, "done");
+	journal_mpu_end(&j, 1);
+	snprintf(j.f->mpu[1].key, sizeof(j.f->mpu[1].key), "new key");
+	journal_close(&j);
+
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	assert_int_equal(journal_mpu_next_leftover(&j, 0, &key, &id), 0);
+	assert_string_equal(key, "half-opened");
+	assert_null(id);
+	assert_int_equal(journal_mpu_next_leftover(&j, 1, &key, &id), -ENOENT);
+	journal_close(&j);
+}
+
+static void
+mpu_entry_that_is_not_valid_is_dropped(void **state)
+{
+	struct journal j;
+	const char *key, *id;
+
+	(void)state;
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	assert_int_equal(journal_mpu_begin(&j, RING_POS_BASE, "k"), 0);
+	memset(j.f->mpu[0].key, 'x', sizeof(j.f->mpu[0].key)); /* no NUL */
+	assert_int_equal(journal_mpu_begin(&j, RING_POS_BASE, "k"), 1);
+	atomic_store(&j.f->mpu[1].state, 7);
+	assert_int_equal(journal_mpu_begin(&j, RING_POS_BASE, "k2"), 2);
+	journal_mpu_opened(&j, 2, "id");
+	memset(j.f->mpu[2].upload_id, 'i', sizeof(j.f->mpu[2].upload_id));
+	journal_close(&j);
+
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	/* An OPEN entry whose id is bad is still found by its key. */
+	assert_int_equal(journal_mpu_next_leftover(&j, 0, &key, &id), 2);
+	assert_string_equal(key, "k2");
+	assert_null(id);
+	assert_int_equal(atomic_load(&j.f->mpu[0].state), JOURNAL_MPU_FREE);
+	assert_int_equal(atomic_load(&j.f->mpu[1].state), JOURNAL_MPU_FREE);
+	journal_close(&j);
+}
+
+/* The uploads are open on the server whatever became of the ring. */
+static void
+mpu_table_survives_a_recreated_ring(void **state)
+{
+	struct journal j;
+	const char *key, *id;
+
+	(void)state;
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	assert_int_equal(journal_mpu_begin(&j, RING_POS_BASE, "kept"), 0);
+	journal_mpu_opened(&j, 0, "id");
+	atomic_store(&j.f->head, RING_POS_BASE + 4096);
+	journal_close(&j);
+	r.hdr->created_realtime_ns++;
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	assert_int_equal(atomic_load(&j.f->head), atomic_load(&r.hdr->head));
+	assert_int_equal(journal_mpu_next_leftover(&j, 0, &key, &id), 0);
+	assert_string_equal(key, "kept");
+	assert_string_equal(id, "id");
+	journal_close(&j);
+}
+
+/* A journal of layout version 2 (no multipart table, a smaller file) is
+ * reset as a journal of another ring is: head from the ring, epoch kept. */
+static void
+journal_of_an_older_version_is_reset(void **state)
+{
+	const size_t v2_size = 128 + JOURNAL_ENTRIES * sizeof(struct inflight_entry);
+	struct journal_file *f;
+	struct journal j;
+	const char *key, *id;
+	char jp[128];
+	int fd;
+
+	(void)state;
+	snprintf(jp, sizeof(jp), "/s3ring.%s.journal", name);
+	fd = shm_open(jp, O_RDWR | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)v2_size), 0);
+	f = mmap(NULL, v2_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(f != MAP_FAILED);
+	f->magic = JOURNAL_MAGIC;
+	f->version = 2;
+	f->entries = JOURNAL_ENTRIES;
+	f->epoch = 41;
+	atomic_store(&f->head, RING_POS_BASE + 4096);
+	f->ring_created_ns = r.hdr->created_realtime_ns;
+	f->ring_capacity = r.hdr->capacity;
+	f->ring_id = r.ring_id;
+	f->entry[0] = (struct inflight_entry){ RING_POS_BASE, RING_POS_BASE + 64,
+	    INFLIGHT_DONE, 0 };
+	munmap(f, v2_size);
+	close(fd);
+
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	assert_int_equal(j.f->version, JOURNAL_VERSION);
+	assert_int_equal(j.f->epoch, 42);
+	assert_int_equal(atomic_load(&j.f->head), atomic_load(&r.hdr->head));
+	assert_false(journal_was_done(&j, RING_POS_BASE));
+	assert_int_equal(journal_mpu_next_leftover(&j, 0, &key, &id), -ENOENT);
+	journal_close(&j);
+}
+
 int
 main(void)
 {
@@ -163,6 +404,15 @@ main(void)
 		cmocka_unit_test_setup_teardown(confirmed_records_beyond_head_survive_a_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(release_moves_the_journal_head_before_the_rings, setup, teardown),
 		cmocka_unit_test_setup_teardown(journal_of_a_recreated_ring_is_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(mpu_leftover_survives_close_and_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(mpu_creating_leftover_has_a_key_and_no_upload_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(mpu_entries_of_this_run_are_not_leftovers, setup, teardown),
+		cmocka_unit_test_setup_teardown(mpu_table_full_returns_enospc, setup, teardown),
+		cmocka_unit_test_setup_teardown(mpu_begin_refuses_empty_and_too_long_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(mpu_torn_write_is_not_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(mpu_entry_that_is_not_valid_is_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(mpu_table_survives_a_recreated_ring, setup, teardown),
+		cmocka_unit_test_setup_teardown(journal_of_an_older_version_is_reset, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

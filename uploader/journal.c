@@ -1,4 +1,5 @@
-/* journal.c -- single instance, epoch, authoritative head and in-flight table.
+/* journal.c -- single instance, epoch, authoritative head, in-flight and
+ * multipart tables.
  *
  * The journal lives in /dev/shm beside the ring, so it survives the uploader
  * (kill -9, OOM, upgrade) exactly as long as the ring does. Invariants:
@@ -7,6 +8,10 @@
  *   everything from head on is read again; DONE entries are skipped, every
  *   other committed record is delivered again (at least once).
  * - Only the holder of the flock on the journal consumes the ring.
+ * - A multipart upload that may be open on the server has a CREATING or
+ *   OPEN entry: the entry is written before the create request is sent,
+ *   and freed only after the complete or the abort succeeded. Its state is
+ *   stored last, so a FREE entry's bytes are never trusted.
  */
 #include "journal.h"
 
@@ -21,6 +26,16 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "s3.h"
+
+_Static_assert(JOURNAL_MPU_KEY_MAX == S3_KEY_MAX, "journal keys are S3 keys");
+_Static_assert(JOURNAL_MPU_ID_MAX == S3_UPLOAD_ID_MAX, "journal ids are S3's");
+_Static_assert(offsetof(struct journal_file, head) == 24, "journal head");
+_Static_assert(offsetof(struct journal_file, entry) == 128, "journal header");
+_Static_assert(offsetof(struct journal_mpu, key) == 24, "journal mpu key");
+_Static_assert(sizeof(struct journal_mpu) == 2080, "journal mpu entry");
+_Static_assert(offsetof(struct journal_file, mpu) ==
+    128 + JOURNAL_ENTRIES * sizeof(struct inflight_entry), "journal mpu table");
 
 static int
 cmp_u64(const void *a, const void *b)
@@ -37,6 +52,7 @@ journal_open(struct journal *j, struct ring *r, char *err, size_t errlen)
 	struct journal_file *f;
 	struct stat st;
 	uint64_t rhead, rtail, head;
+	bool same_layout;
 	int rc;
 
 	memset(j, 0, sizeof(*j));
@@ -71,22 +87,33 @@ journal_open(struct journal *j, struct ring *r, char *err, size_t errlen)
 	rhead = atomic_load_explicit(&h->head, memory_order_acquire);
 	rtail = atomic_load_explicit(&h->tail, memory_order_acquire);
 	head = atomic_load_explicit(&f->head, memory_order_relaxed);
-	if (f->magic != JOURNAL_MAGIC || f->version != JOURNAL_VERSION ||
-	    f->entries != JOURNAL_ENTRIES ||
-	    f->ring_created_ns != h->created_realtime_ns ||
+	same_layout = f->magic == JOURNAL_MAGIC && f->version == JOURNAL_VERSION &&
+	    f->entries == JOURNAL_ENTRIES && f->mpu_entries == JOURNAL_MPU_ENTRIES;
+	if (!same_layout || f->ring_created_ns != h->created_realtime_ns ||
 	    f->ring_capacity != h->capacity || f->ring_id != r->ring_id) {
-		if (f->magic == JOURNAL_MAGIC)
+		if (f->magic == JOURNAL_MAGIC && !same_layout)
+			log_msg(LOG_LEVEL_WARN, "journal has layout version %u, this uploader writes %u; starting from the ring's head",
+			    f->version, JOURNAL_VERSION);
+		else if (f->magic == JOURNAL_MAGIC)
 			log_msg(LOG_LEVEL_WARN, "journal belongs to an earlier ring of this name; starting from the ring's head");
-		uint64_t epoch = f->magic == JOURNAL_MAGIC ? f->epoch : 0;
-		memset(f, 0, sizeof(*f));
-		f->version = JOURNAL_VERSION;
-		f->entries = JOURNAL_ENTRIES;
-		f->epoch = epoch;
+		/* A journal of this layout keeps its multipart table and its
+		 * magic: the ring's identity is stored last, so a crash in
+		 * here leaves a mismatch that the next start resets again. */
+		if (!same_layout) {
+			uint64_t epoch = f->magic == JOURNAL_MAGIC ? f->epoch : 0;
+
+			memset(f, 0, sizeof(*f));
+			f->version = JOURNAL_VERSION;
+			f->entries = JOURNAL_ENTRIES;
+			f->mpu_entries = JOURNAL_MPU_ENTRIES;
+			f->epoch = epoch;
+		}
+		atomic_store(&f->head, rhead);
+		head = rhead;
+		memset(f->entry, 0, sizeof(f->entry));
 		f->ring_created_ns = h->created_realtime_ns;
 		f->ring_capacity = h->capacity;
 		f->ring_id = r->ring_id;
-		atomic_store(&f->head, rhead);
-		head = rhead;
 		f->magic = JOURNAL_MAGIC;
 	} else if (head < rhead || head > rtail || head % RING_ALIGN != 0) {
 		log_msg(LOG_LEVEL_WARN, "journal head is outside the ring's [head, tail]; starting from the ring's head");
@@ -166,4 +193,124 @@ journal_release(struct journal *j, struct ring *r, uint64_t head)
 	 * would still need to read. */
 	atomic_store_explicit(&j->f->head, head, memory_order_release);
 	ring_release(r, head);
+}
+
+int
+journal_mpu_begin(struct journal *j, uint64_t pos, const char *key)
+{
+	size_t n;
+
+	if (key == NULL || key[0] == '\0')
+		return -EINVAL;
+	n = strnlen(key, JOURNAL_MPU_KEY_MAX + 1);
+	if (n > JOURNAL_MPU_KEY_MAX)
+		return -ENAMETOOLONG;
+	for (uint32_t i = 0; i < JOURNAL_MPU_ENTRIES; i++) {
+		struct journal_mpu *e = &j->f->mpu[i];
+
+		/* Only this thread writes the table. */
+		if (atomic_load_explicit(&e->state, memory_order_relaxed) !=
+		    JOURNAL_MPU_FREE)
+			continue;
+		e->epoch = j->f->epoch;
+		e->pos = pos;
+		memcpy(e->key, key, n);
+		e->key[n] = '\0';
+		e->upload_id[0] = '\0';
+		/* The key before the state: pairs with the acquire load in
+		 * journal_mpu_next_leftover() of the next start. */
+		atomic_store_explicit(&e->state, JOURNAL_MPU_CREATING,
+		    memory_order_release);
+		return (int)i;
+	}
+	return -ENOSPC;
+}
+
+static struct journal_mpu *
+mpu_entry(struct journal *j, int idx, uint32_t want, const char *what)
+{
+	struct journal_mpu *e;
+
+	if (idx < 0 || (uint32_t)idx >= JOURNAL_MPU_ENTRIES) {
+		log_msg(LOG_LEVEL_ERROR, "journal: %s of multipart entry %d, "
+		    "which does not exist", what, idx);
+		return NULL;
+	}
+	e = &j->f->mpu[idx];
+	if (atomic_load_explicit(&e->state, memory_order_relaxed) != want) {
+		log_msg(LOG_LEVEL_ERROR, "journal: %s of multipart entry %d in "
+		    "state %u", what, idx, atomic_load_explicit(&e->state,
+		    memory_order_relaxed));
+		return NULL;
+	}
+	return e;
+}
+
+void
+journal_mpu_opened(struct journal *j, int idx, const char *upload_id)
+{
+	struct journal_mpu *e = mpu_entry(j, idx, JOURNAL_MPU_CREATING, "open");
+	size_t n;
+
+	if (e == NULL || upload_id == NULL || upload_id[0] == '\0')
+		return;
+	n = strnlen(upload_id, JOURNAL_MPU_ID_MAX);
+	if (n == JOURNAL_MPU_ID_MAX) {
+		log_msg(LOG_LEVEL_WARN, "journal: an UploadId of %u bytes or more "
+		    "is not stored; a restart finds the upload by its key",
+		    JOURNAL_MPU_ID_MAX);
+		return;
+	}
+	memcpy(e->upload_id, upload_id, n + 1);
+	/* The id before the state: pairs with the acquire load in
+	 * journal_mpu_next_leftover() of the next start. A crash before this
+	 * store leaves the entry CREATING, whose id is not read. */
+	atomic_store_explicit(&e->state, JOURNAL_MPU_OPEN, memory_order_release);
+}
+
+void
+journal_mpu_end(struct journal *j, int idx)
+{
+	struct journal_mpu *e;
+
+	if (idx < 0 || (uint32_t)idx >= JOURNAL_MPU_ENTRIES) {
+		log_msg(LOG_LEVEL_ERROR, "journal: end of multipart entry %d, "
+		    "which does not exist", idx);
+		return;
+	}
+	e = &j->f->mpu[idx];
+	/* Release: a later journal_mpu_begin() rewrites the bytes only after
+	 * this store, and the state is read before them. */
+	atomic_store_explicit(&e->state, JOURNAL_MPU_FREE, memory_order_release);
+}
+
+int
+journal_mpu_next_leftover(struct journal *j, int from, const char **key,
+    const char **upload_id)
+{
+	for (uint32_t i = from < 0 ? 0 : (uint32_t)from; i < JOURNAL_MPU_ENTRIES;
+	    i++) {
+		struct journal_mpu *e = &j->f->mpu[i];
+		/* Pairs with the release stores of the run that wrote it. */
+		uint32_t st = atomic_load_explicit(&e->state,
+		    memory_order_acquire);
+
+		if (st == JOURNAL_MPU_FREE || e->epoch == j->f->epoch)
+			continue;
+		if ((st != JOURNAL_MPU_CREATING && st != JOURNAL_MPU_OPEN) ||
+		    e->key[0] == '\0' ||
+		    memchr(e->key, '\0', sizeof(e->key)) == NULL) {
+			log_msg(LOG_LEVEL_WARN, "journal: multipart entry %u is "
+			    "not valid (state %u); dropped", i, st);
+			atomic_store_explicit(&e->state, JOURNAL_MPU_FREE,
+			    memory_order_relaxed);
+			continue;
+		}
+		*key = e->key;
+		*upload_id = st == JOURNAL_MPU_OPEN && e->upload_id[0] != '\0' &&
+		    memchr(e->upload_id, '\0', sizeof(e->upload_id)) != NULL ?
+		    e->upload_id : NULL;
+		return (int)i;
+	}
+	return -ENOENT;
 }

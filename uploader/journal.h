@@ -1,4 +1,5 @@
-/* journal.h -- the uploader's own state beside the ring: head, epoch, in flight. */
+/* journal.h -- the uploader's own state beside the ring: head, epoch, in
+ * flight, multipart uploads open. */
 #ifndef S3RING_JOURNAL_H
 #define S3RING_JOURNAL_H
 
@@ -10,8 +11,30 @@
 #include "ring.h"
 
 #define JOURNAL_MAGIC   UINT64_C(0x314c4e524a523353) /* "S3RJRNL1" */
-#define JOURNAL_VERSION 2u
+#define JOURNAL_VERSION 3u
 #define JOURNAL_ENTRIES 4096u /* records in flight or finished out of order */
+
+/* Multipart uploads that may be open on the server, so that a start after
+ * a kill -9 can abort what the previous run left. An entry is CREATING
+ * from before the create request is sent (its UploadId is not known yet)
+ * and OPEN once the UploadId is stored; it is FREE again after the
+ * complete or the abort succeeded. The state word is stored last, with a
+ * release store, so a crash in the middle of an entry leaves the state it
+ * had before: the bytes of a FREE entry mean nothing. */
+#define JOURNAL_MPU_ENTRIES 64u
+#define JOURNAL_MPU_KEY_MAX 1024u /* S3_KEY_MAX */
+#define JOURNAL_MPU_ID_MAX  1024u /* S3_UPLOAD_ID_MAX, incl. NUL */
+
+enum { JOURNAL_MPU_FREE = 0, JOURNAL_MPU_CREATING = 1, JOURNAL_MPU_OPEN = 2 };
+
+struct journal_mpu {
+	_Atomic uint32_t state;
+	uint32_t reserved;
+	uint64_t epoch;            /* the run that began it */
+	uint64_t pos;              /* ring position of its record */
+	char key[JOURNAL_MPU_KEY_MAX + 1]; /* the full key, prefix applied */
+	char upload_id[JOURNAL_MPU_ID_MAX];
+};
 
 /* /dev/shm/s3ring.NAME.journal, mapped by the uploader alone (mode 0600).
  * head is authoritative: it is stored here before the ring's copy, so after
@@ -25,8 +48,13 @@ struct journal_file {
 	uint64_t ring_created_ns;  /* which ring this journal belongs to */
 	uint64_t ring_capacity;
 	uint64_t ring_id;          /* the ring's random identity (layout 2) */
-	uint8_t pad_[128 - 56];
+	uint32_t mpu_entries;
+	uint32_t reserved;
+	uint8_t pad_[128 - 64];
 	struct inflight_entry entry[JOURNAL_ENTRIES];
+	/* Not reset with the rest when the ring was made again: the uploads
+	 * are open on the server whatever became of the ring. */
+	struct journal_mpu mpu[JOURNAL_MPU_ENTRIES];
 };
 
 struct journal {
@@ -53,5 +81,48 @@ bool journal_was_done(const struct journal *j, uint64_t pos);
 
 /* Publishes a new head: the journal's first, then the ring's. */
 void journal_release(struct journal *j, struct ring *r, uint64_t head);
+
+/*
+ * The multipart table. Only the thread that owns the journal calls these;
+ * the atomics order the bytes against a crash, not against other threads.
+ *
+ * journal_mpu_begin records that a multipart upload of key (the object key
+ * as sent, 1 to JOURNAL_MPU_KEY_MAX bytes) for the record at pos is about
+ * to be created: call it before the create request is sent. Returns the
+ * entry's index, -ENOSPC when every entry is in use (start the upload
+ * later, or send the record in one PUT), -EINVAL for an empty key, or
+ * -ENAMETOOLONG.
+ */
+int journal_mpu_begin(struct journal *j, uint64_t pos, const char *key)
+    __attribute__((warn_unused_result));
+
+/* Stores the UploadId of entry idx, which becomes OPEN. An id that does not
+ * fit (JOURNAL_MPU_ID_MAX) is not stored and the entry stays CREATING: a
+ * restart then finds the upload by its key, which is slower but as sure.
+ * An idx that is not CREATING is logged and ignored. */
+void journal_mpu_opened(struct journal *j, int idx, const char *upload_id);
+
+/* Frees entry idx: call it once the complete or the abort succeeded (an
+ * abort answered NoSuchUpload counts: the upload is gone). */
+void journal_mpu_end(struct journal *j, int idx);
+
+/*
+ * Walks the entries that earlier runs left open (this run's own entries
+ * are never reported). Returns the index of the first one at or after
+ * from, with *key set to its key and *upload_id to its UploadId, or NULL
+ * for an entry still CREATING: list the uploads with that key as prefix
+ * and abort those whose key is exactly it. Returns -ENOENT when there is
+ * none left. The strings point into the journal and stay valid until
+ * journal_mpu_end(idx). An entry whose state or strings are not valid is
+ * logged and freed, never reported. Abort the leftovers before this run
+ * starts multipart uploads of its own: a CREATING leftover's listing
+ * would also find a new upload of the same key.
+ *
+ *   for (int i = 0; (i = journal_mpu_next_leftover(j, i, &k, &id)) >= 0; i++)
+ *           if (abort_all(k, id) == 0)
+ *                   journal_mpu_end(j, i);
+ */
+int journal_mpu_next_leftover(struct journal *j, int from, const char **key,
+    const char **upload_id);
 
 #endif
