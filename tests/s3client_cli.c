@@ -31,7 +31,16 @@ static const char usage[] =
 	"  roundtrip FILE            FILE: one hex-encoded key a line; PUT each,\n"
 	"                            then GET each back and compare\n"
 	"  multipart KEY PARTSIZE NPARTS [crc]   upload, complete, GET, compare\n"
-	"  abort KEY                 create a multipart upload, then abort it\n";
+	"  abort KEY                 create a multipart upload, then abort it\n"
+	"  multipart-prepared KEY PARTSIZE NPARTS [crc]   the same as multipart,\n"
+	"                            through the prepare-only calls and\n"
+	"                            s3_perform, with a Content-Type on create\n"
+	"  create-only KEY [N]       create N (1) multipart uploads of KEY, leave\n"
+	"                            them open, print each \"upload_id=ID\"\n"
+	"  abort-id KEY ID           abort one multipart upload\n"
+	"  list-uploads [PREFIX]     print \"upload key=HEX id=ID\" for each open\n"
+	"                            multipart upload (key hex-encoded)\n"
+	"  abort-listed [PREFIX]     abort every upload the listing reports\n";
 
 static struct s3_client *client;
 
@@ -218,45 +227,76 @@ cmd_put(const char *key, size_t n, int how)
 	return report(rc, "op=put");
 }
 
+/*
+ * Creates, uploads nparts parts, completes, GETs the object back and
+ * compares. prepared: through the prepare-only calls, each request
+ * performed by s3_perform() and its result read after it, as an event loop
+ * drives them; the create also carries a Content-Type.
+ */
 static int
-cmd_multipart(const char *key, size_t part_size, int nparts, bool with_crc)
+cmd_multipart(const char *key, size_t part_size, int nparts, bool with_crc,
+    bool prepared)
 {
-	struct s3_part *parts = calloc((size_t)nparts, sizeof(*parts));
-	unsigned char *body = malloc(part_size * (size_t)nparts);
+	const struct sigv4_kv hdrs[] = { { "Content-Type", "application/x-test" } };
+	struct s3_part *parts = calloc((size_t)(nparts > 0 ? nparts : 1),
+	    sizeof(*parts));
+	unsigned char *body = malloc(part_size * (size_t)nparts + 1);
 	unsigned char *got = malloc(part_size * (size_t)nparts + 1);
 	char upload_id[S3_UPLOAD_ID_MAX];
-	size_t total = part_size * (size_t)nparts, len;
-	const char *op = "op=multipart";
+	size_t total = part_size * (size_t)nparts, len = 0;
+	const char *op = "op=create_multipart";
 	int rc = 2;
 
 	if (parts == NULL || body == NULL || got == NULL || nparts < 1)
 		goto out_free;
 	fill_body(body, total, key, 7);
-	rc = s3_create_multipart(client, key, with_crc, upload_id,
-	    sizeof(upload_id));
-	op = "op=create_multipart";
+	if (prepared) {
+		rc = s3_prepare_create_multipart(client, key, with_crc, hdrs, 1,
+		    upload_id, sizeof(upload_id));
+		if (rc == 0)
+			rc = s3_perform(client);
+	} else {
+		rc = s3_create_multipart(client, key, with_crc, upload_id,
+		    sizeof(upload_id));
+	}
 	for (int i = 0; rc == 0 && i < nparts; i++) {
 		const unsigned char *p = body + (size_t)i * part_size;
+		uint32_t crc = crc32c(0, p, part_size);
 
-		rc = s3_upload_part(client, key, upload_id, i + 1, p, part_size,
-		    with_crc, crc32c(0, p, part_size), &parts[i]);
 		op = "op=upload_part";
+		if (prepared) {
+			rc = s3_prepare_upload_part(client, key, upload_id, i + 1,
+			    p, part_size, with_crc, crc, &parts[i]);
+			if (rc == 0)
+				rc = s3_perform(client);
+		} else {
+			rc = s3_upload_part(client, key, upload_id, i + 1, p,
+			    part_size, with_crc, crc, &parts[i]);
+		}
 	}
 	if (rc == 0) {
-		rc = s3_complete_multipart(client, key, upload_id, parts,
-		    (size_t)nparts);
 		op = "op=complete_multipart";
+		if (prepared) {
+			rc = s3_prepare_complete_multipart(client, key, upload_id,
+			    parts, (size_t)nparts);
+			if (rc == 0)
+				rc = s3_perform(client);
+		} else {
+			rc = s3_complete_multipart(client, key, upload_id, parts,
+			    (size_t)nparts);
+		}
 	}
 	if (rc == 0) {
-		rc = s3_get_object(client, key, got, total + 1, &len);
 		op = "op=get";
+		rc = s3_get_object(client, key, got, total + 1, &len);
 	}
 	if (rc == 0 && (len != total || memcmp(got, body, total) != 0)) {
 		printf("result=mismatch len=%zu want=%zu\n", len, total);
 		rc = 1;
 		goto out_free;
 	}
-	rc = report(rc, rc == 0 ? "op=multipart" : op);
+	rc = report(rc, rc != 0 ? op : prepared ? "op=multipart_prepared" :
+	    "op=multipart");
 out_free:
 	free(parts);
 	free(body);
@@ -275,6 +315,54 @@ cmd_abort(const char *key)
 	if (rc != 0)
 		return report(rc, "op=create_multipart");
 	return report(s3_abort_multipart(client, key, upload_id), "op=abort");
+}
+
+static int
+cmd_create_only(const char *key, int n)
+{
+	char upload_id[S3_UPLOAD_ID_MAX];
+
+	for (int i = 0; i < n; i++) {
+		int rc = s3_create_multipart(client, key, false, upload_id,
+		    sizeof(upload_id));
+
+		if (rc != 0)
+			return report(rc, "op=create_multipart");
+		printf("upload_id=%s\n", upload_id);
+	}
+	return report(0, "op=create_only");
+}
+
+struct listing {
+	bool abort;
+	size_t count;
+};
+
+static int
+on_upload(const char *key, const char *upload_id, void *arg)
+{
+	struct listing *l = arg;
+
+	l->count++;
+	printf("upload key=");
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		printf("%02x", *p);
+	printf(" id=%s\n", upload_id);
+	if (!l->abort)
+		return 0;
+	return s3_abort_multipart(client, key, upload_id);
+}
+
+static int
+cmd_list_uploads(const char *prefix, bool abort)
+{
+	struct listing l = { .abort = abort };
+	char what[64];
+	int rc = s3_list_multipart_uploads(client, prefix, on_upload, &l);
+
+	snprintf(what, sizeof(what), "op=%s count=%zu",
+	    abort ? "abort_listed" : "list_uploads", l.count);
+	return report(rc, what);
 }
 
 int
@@ -331,9 +419,22 @@ main(int argc, char **argv)
 		rc = cmd_roundtrip(argv[i + 1]);
 	else if (strcmp(argv[i], "multipart") == 0 && i + 3 < argc)
 		rc = cmd_multipart(argv[i + 1], strtoul(argv[i + 2], NULL, 10),
-		    (int)strtol(argv[i + 3], NULL, 10), i + 4 < argc);
+		    (int)strtol(argv[i + 3], NULL, 10), i + 4 < argc, false);
 	else if (strcmp(argv[i], "abort") == 0 && i + 1 < argc)
 		rc = cmd_abort(argv[i + 1]);
+	else if (strcmp(argv[i], "multipart-prepared") == 0 && i + 3 < argc)
+		rc = cmd_multipart(argv[i + 1], strtoul(argv[i + 2], NULL, 10),
+		    (int)strtol(argv[i + 3], NULL, 10), i + 4 < argc, true);
+	else if (strcmp(argv[i], "create-only") == 0 && i + 1 < argc)
+		rc = cmd_create_only(argv[i + 1], i + 2 < argc ?
+		    (int)strtol(argv[i + 2], NULL, 10) : 1);
+	else if (strcmp(argv[i], "abort-id") == 0 && i + 2 < argc)
+		rc = report(s3_abort_multipart(client, argv[i + 1], argv[i + 2]),
+		    "op=abort");
+	else if (strcmp(argv[i], "list-uploads") == 0)
+		rc = cmd_list_uploads(i + 1 < argc ? argv[i + 1] : "", false);
+	else if (strcmp(argv[i], "abort-listed") == 0)
+		rc = cmd_list_uploads(i + 1 < argc ? argv[i + 1] : "", true);
 	else
 		fputs(usage, stderr);
 

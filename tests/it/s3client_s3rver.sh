@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # s3client_s3rver.sh -- the S3 client against s3rver: 250 objects with
 # hostile keys PUT and read back byte for byte, HEAD bucket, multipart with
-# and without CRC-32C part checksums, the CONFIG class for an unknown access
-# key, and no secret in any log line. s3rver verifies neither signatures
-# nor checksums, so those cases are only reported as figures here; the
-# Swift test asserts them.
+# and without CRC-32C part checksums (blocking and through the prepare-only
+# calls), the CONFIG class for an unknown access key, and no secret in any
+# log line. s3rver verifies neither signatures nor checksums, so those cases
+# are only reported as figures here; the Swift test asserts them. s3rver
+# implements neither ListMultipartUploads nor AbortMultipartUpload: the
+# orphan-upload checks run against Swift.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
@@ -55,6 +57,13 @@ expect "result=ok op=multipart" "$(run multipart "multi part/obj" 5242880 2)" \
 	"multipart upload of 2 x 5 MiB, read back"
 expect "result=ok op=multipart" "$(run multipart "multi part/crc" 1048576 3 crc)" \
 	"multipart upload with CRC-32C part checksums, read back"
+
+expect "result=ok op=multipart_prepared" "$(run multipart-prepared "multi part/prepared" 1048576 3 crc)" \
+	"multipart upload of 3 parts with CRC-32C through the prepare-only calls, read back"
+expect "result=error class=config status=501 code=NotImplemented" "$(run list-uploads)" \
+	"ListMultipartUploads is not implemented by s3rver"
+expect "result=error class=config status=405 code=MethodNotAllowed" \
+	"$(run abort-id "multi part/obj" no-such-upload)" "AbortMultipartUpload is not allowed by s3rver"
 
 for c in put-bad-sha256 put-bad-crc; do
 	out=$(run "$c" "bad/$c")
