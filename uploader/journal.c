@@ -302,6 +302,8 @@ journal_mpu_next_leftover(struct journal *j, int from, const char **key,
 		    memchr(e->key, '\0', sizeof(e->key)) == NULL) {
 			log_msg(LOG_LEVEL_WARN, "journal: multipart entry %u is "
 			    "not valid (state %u); dropped", i, st);
+			/* Relaxed: no byte of the entry is read again
+			 * before a journal_mpu_begin() rewrites it. */
 			atomic_store_explicit(&e->state, JOURNAL_MPU_FREE,
 			    memory_order_relaxed);
 			continue;

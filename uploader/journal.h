@@ -123,6 +123,6 @@ void journal_mpu_end(struct journal *j, int idx);
  *                   journal_mpu_end(j, i);
  */
 int journal_mpu_next_leftover(struct journal *j, int from, const char **key,
-    const char **upload_id);
+    const char **upload_id) __attribute__((warn_unused_result));
 
 #endif
