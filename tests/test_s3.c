@@ -1549,6 +1549,82 @@ multi_wakeup_interrupts_a_wait(void **state)
 	s3_multi_free(m);
 }
 
+/* The engine's path for a large message: the create, then the parts in
+ * flight together on their own clients, then the complete, each through
+ * an s3_multi; the UploadId and every part's ETag are filled in when the
+ * multi hands the client back. */
+static void
+prepared_multipart_parts_run_in_parallel_through_a_multi(void **state)
+{
+	struct fx *f = *state;
+	struct s3_multi *m = s3_multi_new(4);
+	struct s3_client *pc[3], *done[3];
+	char upload_id[S3_UPLOAD_ID_MAX];
+	static char body[3][2000];
+	struct s3_part parts[3];
+	bool seen[3] = { false };
+	int rcs[3];
+
+	assert_non_null(m);
+	server_script(&(struct canned){ .status = 200, .body =
+	    "<InitiateMultipartUploadResult><UploadId>up-9</UploadId>"
+	    "</InitiateMultipartUploadResult>" });
+	server_script(&(struct canned){ .status = 200, .headers = "ETag: \"e1\"\r\n" });
+	server_script(&(struct canned){ .status = 200, .headers = "ETag: \"e2\"\r\n" });
+	server_script(&(struct canned){ .status = 200, .headers = "ETag: \"e3\"\r\n" });
+	server_script(&(struct canned){ .status = 200, .body =
+	    "<CompleteMultipartUploadResult/>" });
+
+	assert_int_equal(s3_prepare_create_multipart(f->c, "big", true, NULL, 0,
+	    upload_id, sizeof(upload_id)), 0);
+	assert_int_equal(s3_multi_start(m, f->c, f->c), 0);
+	assert_int_equal(multi_run(m, done, rcs, 1), 1);
+	assert_int_equal(rcs[0], 0);
+	assert_string_equal(upload_id, "up-9");
+
+	for (int i = 0; i < 3; i++) {
+		memset(body[i], 'a' + i, sizeof(body[i]));
+		pc[i] = make_client(f, true);
+		assert_non_null(pc[i]);
+		assert_int_equal(s3_prepare_upload_part(pc[i], "big", upload_id,
+		    i + 1, body[i], sizeof(body[i]), true,
+		    crc32c(0, body[i], sizeof(body[i])), &parts[i]), 0);
+		assert_int_equal(s3_multi_start(m, pc[i], pc[i]), 0);
+	}
+	assert_int_equal(s3_multi_count(m), 3);
+	assert_int_equal(multi_run(m, done, rcs, 3), 3);
+	for (int i = 0; i < 3; i++) {
+		int e;
+
+		assert_int_equal(rcs[i], 0);
+		assert_int_equal(parts[i].number, i + 1);
+		assert_true(parts[i].has_crc32c);
+		/* The server answers in arrival order: which part got which
+		 * ETag is not fixed, but each got one of its own. */
+		assert_int_equal(sscanf(parts[i].etag, "\"e%d\"", &e), 1);
+		assert_true(e >= 1 && e <= 3 && !seen[e - 1]);
+		seen[e - 1] = true;
+	}
+
+	assert_int_equal(s3_prepare_complete_multipart(f->c, "big", upload_id,
+	    parts, 3), 0);
+	assert_int_equal(s3_multi_start(m, f->c, f->c), 0);
+	assert_int_equal(multi_run(m, done, rcs, 1), 1);
+	assert_int_equal(rcs[0], 0);
+	assert_string_equal(server_rec(4)->line,
+	    "POST /bucket/big?uploadId=up-9 HTTP/1.1");
+	for (int i = 0; i < 3; i++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "<PartNumber>%d</PartNumber><ETag>%s",
+		    i + 1, parts[i].etag);
+		assert_non_null(strstr(server_rec(4)->body, want));
+		s3_client_free(pc[i]);
+	}
+	assert_signature_valid(server_rec(4));
+	s3_multi_free(m);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1585,6 +1661,7 @@ main(void)
 		T(list_asks_for_fewer_uploads_when_a_page_does_not_fit),
 		T(list_callback_may_abort_with_the_same_client_or_stop),
 		T(list_on_a_server_without_it_fails_with_eio),
+		T(prepared_multipart_parts_run_in_parallel_through_a_multi),
 		T(get_object_reads_body_and_refuses_overflow),
 		T(key_checks_send_nothing),
 		T(expired_token_reloads_credentials),
