@@ -145,6 +145,25 @@ a_fresh_probe_answer_counts_the_failure(void **state)
 }
 
 static void
+a_plain_transient_failure_without_proof_needs_a_probe(void **state)
+{
+	struct s3_response r = answer(503, "", S3ERR_TRANSIENT);
+	struct s3_response cfg = answer(403, "AccessDenied", S3ERR_CONFIG);
+	struct retry_state st = { 0 };
+	struct retry_facts f = facts(&r, 10 * SEC);
+
+	(void)state;
+	assert_true(retry_needs_probe(&st, &f));
+	f.probe = 1;
+	assert_false(retry_needs_probe(&st, &f));
+	f.probe = -1;
+	f.last_success_ns = 11 * SEC;	/* a success after it: proof enough */
+	assert_false(retry_needs_probe(&st, &f));
+	f = facts(&cfg, 10 * SEC);
+	assert_false(retry_needs_probe(&st, &f));
+}
+
+static void
 backoff_grows_and_honours_retry_after(void **state)
 {
 	struct s3_response r = answer(503, "SlowDown", S3ERR_TRANSIENT);
@@ -310,6 +329,7 @@ main(void)
 		cmocka_unit_test(transient_failure_while_others_succeed_is_given_up_after_max_attempts),
 		cmocka_unit_test(a_success_from_before_the_failure_proves_nothing),
 		cmocka_unit_test(a_fresh_probe_answer_counts_the_failure),
+		cmocka_unit_test(a_plain_transient_failure_without_proof_needs_a_probe),
 		cmocka_unit_test(backoff_grows_and_honours_retry_after),
 		cmocka_unit_test(slow_down_and_429_ask_for_fewer_in_flight),
 		cmocka_unit_test(configuration_error_pauses_for_the_recheck_interval),

@@ -287,6 +287,13 @@ shmstat_snapshot(struct shmstat_snap *s, const char *ring_name,
 	s->uploader_start_time = load64(&h->uploader_start_time);
 	s->uploader_epoch = load64(&h->uploader_epoch);
 	s->uploader_workers = load32(&h->uploader_workers);
+	s->concurrency_limit = load32(&h->upstats.concurrency_limit);
+	if (s->concurrency_limit > s->uploader_workers)
+		s->concurrency_limit = s->uploader_workers;
+	s->slowdowns = load64(&h->upstats.slowdowns);
+	s->multipart_started = load64(&h->upstats.multipart_started);
+	s->multipart_completed = load64(&h->upstats.multipart_completed);
+	s->multipart_aborted = load64(&h->upstats.multipart_aborted);
 	s->uploader_alive = s->uploader_pid != 0 &&
 	    ((env->uploader_locked != NULL && env->uploader_locked(env->slot_arg)) ||
 	    (s->uploader_pid <= INT32_MAX &&
@@ -573,11 +580,18 @@ shmstat_render_text(FILE *f, const struct shmstat_snap *s)
 		fprintf(f, "uploader: none has attached to this ring\n");
 	} else {
 		fprintf(f, "uploader: pid %" PRIu32 " %s, epoch %" PRIu64
-		    ", %" PRIu32 " workers, heartbeat %s%s\n", s->uploader_pid,
+		    ", %" PRIu32 " workers (in flight now at most %" PRIu32
+		    "), heartbeat %s%s\n", s->uploader_pid,
 		    s->uploader_alive ? "alive" : "DEAD", s->uploader_epoch,
 		    s->uploader_workers,
+		    s->concurrency_limit ? s->concurrency_limit : s->uploader_workers,
 		    s->have_heartbeat ? hage(a, s->heartbeat_age_ms) : "never",
 		    s->have_heartbeat ? " ago" : "");
+		if (s->slowdowns != 0 || s->multipart_started != 0)
+			fprintf(f, "uploader: %" PRIu64 " slow-downs; multipart %" PRIu64
+			    " started, %" PRIu64 " completed, %" PRIu64 " aborted\n",
+			    s->slowdowns, s->multipart_started, s->multipart_completed,
+			    s->multipart_aborted);
 	}
 	if (s->uploader_flags & RING_UPLOADER_CONFIG_ALARM)
 		fprintf(f, "ALARM: configuration error, uploads paused until it is fixed\n");
@@ -753,6 +767,11 @@ shmstat_render_json(FILE *f, const struct shmstat_snap *s,
 	json_u64(f, "start_time", s->uploader_start_time);
 	json_u64(f, "epoch", s->uploader_epoch);
 	json_u64(f, "workers", s->uploader_workers);
+	json_u64(f, "concurrency_limit", s->concurrency_limit);
+	json_u64(f, "slowdowns", s->slowdowns);
+	json_u64(f, "multipart_started", s->multipart_started);
+	json_u64(f, "multipart_completed", s->multipart_completed);
+	json_u64(f, "multipart_aborted", s->multipart_aborted);
 	json_u64(f, "flags", s->uploader_flags);
 	json_bool(f, "config_alarm", s->uploader_flags & RING_UPLOADER_CONFIG_ALARM);
 	fputs("\"heartbeat_age_ms\":", f);
@@ -871,7 +890,17 @@ shmstat_render_prometheus(FILE *f, const struct shmstat_snap *s)
 	PROM_G("uploader_pid", "Process id of the last uploader (0: none ever).",
 	    s->uploader_pid);
 	PROM_G("uploader_epoch", "Uploader start count, from its journal.", s->uploader_epoch);
-	PROM_G("uploader_workers", "Upload workers.", s->uploader_workers);
+	PROM_G("uploader_workers", "Uploads in flight at most (--workers).", s->uploader_workers);
+	PROM_G("uploader_concurrency_limit", "Uploads allowed in flight now (adaptive).",
+	    s->concurrency_limit);
+	PROM_C("uploader_slowdowns", "Answers asking to slow down (503 SlowDown, 429).",
+	    s->slowdowns);
+	PROM_C("uploader_multipart_started", "Multipart uploads started.",
+	    s->multipart_started);
+	PROM_C("uploader_multipart_completed", "Multipart uploads completed.",
+	    s->multipart_completed);
+	PROM_C("uploader_multipart_aborted", "Multipart uploads aborted.",
+	    s->multipart_aborted);
 	if (s->have_heartbeat) {
 		prom_family(f, "uploader_heartbeat_age_seconds", "gauge",
 		    "Seconds since the uploader's last heartbeat.");

@@ -92,6 +92,9 @@ struct shmstat_snap {
 	bool uploader_alive;
 	uint64_t uploader_epoch;
 	uint32_t uploader_workers;
+	uint32_t concurrency_limit;     /* adaptive, 0: not published */
+	uint64_t slowdowns;
+	uint64_t multipart_started, multipart_completed, multipart_aborted;
 	uint32_t uploader_flags;
 	bool have_heartbeat;
 	uint64_t heartbeat_age_ms;

@@ -54,6 +54,10 @@ static const struct opt opts[] = {
 	{ "workers", T_UINT, offsetof(struct config, workers), 0, 1, 4096, "uploads in flight at most" },
 	{ "ring-size", T_SIZE, offsetof(struct config, ring_size), 0, 0, 0, "ring capacity when creating it" },
 	{ "max-message", T_SIZE, offsetof(struct config, max_message), 0, 0, 0, "largest key + body when creating the ring" },
+	{ "multipart-threshold", T_SIZE, offsetof(struct config, multipart_threshold), 0, 0, 0, "bodies this large go as multipart uploads (0: never)" },
+	{ "part-size", T_SIZE, offsetof(struct config, part_size), 0, 0, 0, "multipart part size (5M to 5G)" },
+	{ "multipart-parallel", T_UINT, offsetof(struct config, multipart_parallel), 0, 1, 64, "parts in flight per multipart upload" },
+	{ "part-checksums", T_BOOL, offsetof(struct config, part_checksums), 0, 0, 0, "send each part's CRC-32C (off for servers without them)" },
 	{ "max-attempts", T_UINT, offsetof(struct config, max_attempts), 0, 1, 1000000, "attempts before dead-lettering" },
 	{ "max-age", T_SECS, offsetof(struct config, max_age_s), 0, 0, 30 * 86400, "dead-letter a failing message this old (0: never)" },
 	{ "recheck-interval", T_SECS, offsetof(struct config, recheck_s), 0, 1, 86400, "re-check a configuration error every" },
@@ -97,6 +101,10 @@ config_defaults(struct config *c)
 	c->ring_size = RING_DEFAULT_CAPACITY;
 	c->max_message = 0; /* min(1 MiB, ring-size / 8) unless set */
 	c->max_attempts = 10;
+	c->multipart_threshold = 16u << 20;
+	c->part_size = 8u << 20;
+	c->multipart_parallel = 4;
+	c->part_checksums = true;
 	c->recheck_s = 30;
 	c->connect_timeout_s = 10;
 	c->request_timeout_s = 60;
@@ -242,7 +250,19 @@ config_set(struct config *c, const char *name, const char *value, char *err,
 			seterr(err, errlen, "%s: '%s' is not a size (e.g. 65536, 64M, 1G)", o->name, value);
 			return -EINVAL;
 		}
-		if (o->off == offsetof(struct config, ring_size)) {
+		if (o->off == offsetof(struct config, multipart_threshold)) {
+			if (sz != 0 && sz < (5u << 20)) {
+				seterr(err, errlen, "multipart-threshold: %s must be 0 or at least 5M (S3's smallest part)", value);
+				return -EINVAL;
+			}
+			c->multipart_threshold = sz;
+		} else if (o->off == offsetof(struct config, part_size)) {
+			if (sz < (5u << 20) || sz > (5ull << 30)) {
+				seterr(err, errlen, "part-size: %s must be from 5M to 5G", value);
+				return -EINVAL;
+			}
+			c->part_size = sz;
+		} else if (o->off == offsetof(struct config, ring_size)) {
 			if (sz < RING_MIN_CAPACITY || sz > RING_MAX_CAPACITY || (sz & (sz - 1))) {
 				seterr(err, errlen, "ring-size: %s must be a power of two from 64K to 1G", value);
 				return -EINVAL;
@@ -630,7 +650,8 @@ config_reload_diff(const struct config *live, const struct config *fresh,
 		"ring", "bucket", "endpoint", "region", "spool", "ca-file",
 		"path-style", "insecure", "allow-foreign-ring", "workers",
 		"ring-size", "max-message", "connect-timeout", "request-timeout",
-		"ring-mode", "ring-group",
+		"ring-mode", "ring-group", "multipart-threshold", "part-size",
+		"multipart-parallel", "part-checksums",
 	};
 
 	applied[0] = restart[0] = '\0';
@@ -669,7 +690,9 @@ config_reload_diff(const struct config *live, const struct config *fresh,
 		case T_SIZE:
 			same = o->off == offsetof(struct config, ring_size) ?
 			    live->ring_size == fresh->ring_size :
-			    live->max_message == fresh->max_message;
+			    o->off == offsetof(struct config, max_message) ?
+			    live->max_message == fresh->max_message :
+			    *(const uint64_t *)a == *(const uint64_t *)b;
 			break;
 		case T_MODE:
 			same = live->ring_mode == fresh->ring_mode;

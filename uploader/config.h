@@ -31,6 +31,13 @@ struct config {
 	uint64_t ring_size;
 	bool ring_size_set;        /* given by flag or file, not the default */
 	uint32_t max_message;
+	/* Bodies of at least multipart_threshold bytes (0: none) go as
+	 * multipart uploads of part_size parts, multipart_parallel of them in
+	 * flight per message, each with its CRC-32C if part_checksums. */
+	uint64_t multipart_threshold;
+	uint64_t part_size;
+	unsigned multipart_parallel;
+	bool part_checksums;
 	unsigned max_attempts;
 	unsigned max_age_s;              /* 0: no age limit */
 	unsigned recheck_s;              /* configuration alarm re-check */

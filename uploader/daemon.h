@@ -37,18 +37,28 @@ enum upload_state {
 	UP_FREE,     /* on the free list */
 	UP_RUNNING,  /* a request is in flight */
 	UP_WAITING,  /* backing off, paused by an alarm, or the spool is down */
+	UP_MULTI,    /* a multipart upload (multipart.c counts its requests) */
 };
+
+/* What a transfer's user pointer points to: both start with the kind. */
+enum xfer_kind { XFER_UPLOAD = 1, XFER_PART = 2 };
+
+struct mpart;
+struct mp_req;
 
 /* One record on its way to S3. The body is read from the ring in place
  * (m.body points into it): the record stays reserved until it is DONE. */
 struct upload {
+	enum xfer_kind kind;         /* XFER_UPLOAD */
 	struct upload *next;         /* free list */
+	struct mpart *mp;            /* UP_MULTI */
 	struct s3_client *s3;        /* created on first use */
 	struct ring_msg m;
 	char key[RING_MAX_KEY + 1];  /* as the producer put it */
 	int slot;                    /* in the journal's in-flight table */
 	enum upload_state state;
 	bool spooling;               /* waiting to be written to the spool */
+	bool awaiting_probe;         /* its failure is decided when the probe answers */
 	struct retry_state rs;
 	uint64_t due_ns;             /* UP_WAITING: when to try again */
 	uint64_t t0;                 /* the attempt's start */
@@ -78,6 +88,7 @@ struct uploader {
 	unsigned running;            /* UP_RUNNING */
 	unsigned busy;               /* not UP_FREE */
 	unsigned waiting;            /* UP_WAITING */
+	unsigned nmulti;             /* UP_MULTI */
 	uint64_t next_due_ns;        /* the earliest due_ns, 0: none */
 	double limit;                /* adaptive: uploads allowed in flight */
 	uint64_t last_slowdown_ns;
@@ -156,6 +167,25 @@ void upload_probe_finished(struct uploader *u, int rc);
 bool upload_follow_region(struct uploader *u, const struct s3_response *r,
     const char *signed_for);
 void upload_adopt_region(struct uploader *u, struct s3_client *s3, unsigned *gen);
+
+/* The multipart side of upload.c, for multipart.c. */
+void upload_set_multi(struct uploader *u, struct upload *up);
+void upload_decide_multipart(struct uploader *u, struct upload *up, int rc,
+    const struct s3_response *r, struct retry_decision *d);
+void upload_after_multipart(struct uploader *u, struct upload *up,
+    enum retry_action done, const char *reason);
+
+/* multipart.c */
+bool multipart_wanted(const struct uploader *u, const struct upload *up);
+bool multipart_begin(struct uploader *u, struct upload *up, const char *key);
+void multipart_pump(struct uploader *u, struct upload *up, uint64_t now);
+void multipart_finished(struct uploader *u, struct upload *up,
+    const struct s3_response *r, int rc);
+void multipart_part_finished(struct uploader *u, struct mp_req *q, int rc);
+void multipart_aborted_then(struct uploader *u, struct upload *up);
+void multipart_stop(struct uploader *u, struct upload *up);
+void multipart_drop(struct uploader *u, struct upload *up);
+void multipart_abort_leftovers(struct uploader *u);
 
 /* engine.c */
 void engine_run(struct uploader *u);

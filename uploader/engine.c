@@ -98,10 +98,16 @@ reap(struct uploader *u)
 	int rc;
 
 	while ((c = s3_multi_done(u->multi, &rc, &user)) != NULL) {
+		struct upload *up = user;
+
 		if (user == NULL)
 			upload_probe_finished(u, rc);
+		else if (*(const enum xfer_kind *)user == XFER_PART)
+			multipart_part_finished(u, user, rc);
+		else if (up->mp != NULL)
+			multipart_finished(u, up, s3_response(c), rc);
 		else
-			upload_finished(u, user, rc);
+			upload_finished(u, up, rc);
 	}
 	atomic_store_explicit(&u->ring.hdr->in_flight, u->busy, memory_order_relaxed);
 }
@@ -119,12 +125,22 @@ resume_due(struct uploader *u, uint64_t now)
 
 		if (up->state != UP_WAITING)
 			continue;
-		if (up->due_ns <= now && (u->running < (unsigned)u->limit || u->stopping))
+		if (up->due_ns <= now && (u->running < (unsigned)u->limit || u->stopping)) {
+			up->awaiting_probe = false;
 			upload_resume(u, up);
+		}
 		else if (next == 0 || up->due_ns < next)
 			next = up->due_ns < now ? now + MS : up->due_ns;
 	}
 	u->next_due_ns = u->waiting ? (next ? next : now + MS) : 0;
+}
+
+static void
+pump_multipart(struct uploader *u, uint64_t now)
+{
+	for (unsigned i = 0; i < u->nup && u->nmulti > 0; i++)
+		if (u->up[i].state == UP_MULTI)
+			multipart_pump(u, &u->up[i], now);
 }
 
 static void
@@ -232,6 +248,7 @@ engine_run(struct uploader *u)
 			return;
 		reap(u);
 		resume_due(u, now);
+		pump_multipart(u, now);
 		release(u);
 		if (retired_and_done(u)) {
 			u->reattach = true;
@@ -264,9 +281,12 @@ engine_drain(struct uploader *u)
 	(void)notify_send("STOPPING=1\nSTATUS=draining in-flight uploads");
 	log_kv(LOG_LEVEL_INFO, "stopping: draining in-flight uploads", (char *)NULL);
 	u->stopping = true;
-	for (unsigned i = 0; i < u->nup; i++)
+	for (unsigned i = 0; i < u->nup; i++) {
 		if (u->up[i].state == UP_WAITING)
 			upload_hand_back(u, &u->up[i]);
+		else if (u->up[i].state == UP_MULTI)
+			multipart_stop(u, &u->up[i]);
+	}
 	while (u->running > 0 && mono_ns() < deadline) {
 		reap(u);
 		release(u);
@@ -275,9 +295,12 @@ engine_drain(struct uploader *u)
 			(void)s3_multi_wait(u->multi, 50);
 	}
 	reap(u);
-	for (unsigned i = 0; i < u->nup; i++)
-		if (u->up[i].state != UP_FREE)
+	for (unsigned i = 0; i < u->nup; i++) {
+		if (u->up[i].state == UP_MULTI)
+			multipart_drop(u, &u->up[i]);
+		else if (u->up[i].state != UP_FREE)
 			upload_hand_back(u, &u->up[i]);
+	}
 	release(u);
 	atomic_store_explicit(&u->ring.hdr->in_flight, 0, memory_order_relaxed);
 	/* Handed back: records whose upload was under way or waiting for a

@@ -50,6 +50,25 @@ slow_down(const struct s3_response *r)
 	    (r->status == 503 && r->error.code[0] == '\0');
 }
 
+/* Transient, and none of the exceptions retry_decide() makes first. */
+static bool
+plain_transient(const struct retry_facts *f)
+{
+	const struct s3_response *r = f->r;
+
+	return f->rc == -EIO && !f->stopping && !r->body_changed &&
+	    !digest_refused(r) && !f->region_followed &&
+	    r->verdict.cls != S3ERR_CONFIG && r->verdict.cls != S3ERR_MESSAGE;
+}
+
+bool
+retry_needs_probe(const struct retry_state *st, const struct retry_facts *f)
+{
+	uint64_t since = st->prev_fail_ns ? st->prev_fail_ns : f->now_ns;
+
+	return plain_transient(f) && f->probe < 0 && !(f->last_success_ns > since);
+}
+
 void
 retry_decide(const struct retry_policy *p, struct retry_state *st,
     const struct retry_facts *f, struct retry_decision *d)

@@ -65,6 +65,13 @@ struct retry_decision {
 void retry_decide(const struct retry_policy *p, struct retry_state *st,
     const struct retry_facts *f, struct retry_decision *d);
 
+/* True if this failure is transient and nothing proves the service
+ * works: retry_decide() would not count it toward max-attempts, though a
+ * HEAD of the bucket might. The engine then probes first and decides when
+ * the probe answered (f->probe 0 or 1), so that a message's own failures
+ * are counted from the first. */
+bool retry_needs_probe(const struct retry_state *st, const struct retry_facts *f);
+
 /* One line for a failed answer: the S3 code and message, the curl error,
  * or the status; names the bucket's region when that is the error. */
 const char *retry_describe(const struct s3_response *r, char *buf, size_t cap);

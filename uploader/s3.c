@@ -893,6 +893,13 @@ s3_put_object(struct s3_client *c, const char *key, const void *body,
 	return rc < 0 ? rc : s3_perform(c);
 }
 
+void
+s3_check_body(struct s3_client *c, uint32_t crc32c)
+{
+	c->body_check = c->body != NULL || c->body_len == 0;
+	c->body_crc = crc32c;
+}
+
 int
 s3_prepare_head_bucket(struct s3_client *c)
 {
@@ -1598,6 +1605,9 @@ s3_multi_cancel(struct s3_multi *m, struct s3_client *c)
 {
 	if (curl_multi_remove_handle(m->multi, c->easy) == CURLM_OK && m->count > 0)
 		m->count--;
+	/* A handle out of the multi lets go of its share, so that the
+	 * multi can be freed before its clients. */
+	(void)curl_easy_setopt(c->easy, CURLOPT_SHARE, NULL);
 }
 
 int
@@ -1648,11 +1658,14 @@ s3_multi_done(struct s3_multi *m, int *rc, void **user)
 	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
 		struct s3_client *c = NULL;
 		CURLcode result = msg->data.result;
+		CURL *easy = msg->easy_handle;
 
+		/* msg is not to be read after the handle leaves the multi. */
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		(void)curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-		(void)curl_multi_remove_handle(m->multi, msg->easy_handle);
+		(void)curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
+		(void)curl_multi_remove_handle(m->multi, easy);
+		(void)curl_easy_setopt(easy, CURLOPT_SHARE, NULL);
 		if (m->count > 0)
 			m->count--;
 		if (c == NULL)

@@ -157,6 +157,12 @@ int s3_prepare_put_headers(struct s3_client *c, const char *key, const void *bod
     size_t len, uint32_t crc32c, const struct sigv4_kv *hdrs, size_t nhdrs)
 	__attribute__((warn_unused_result));
 
+/* After a prepare: compare the body as curl sends it with crc32c, and
+ * abort before its last byte on a mismatch (body_changed), as a PUT does
+ * with its own CRC. For a part sent without its CRC (a server that knows
+ * no part checksums), whose bytes are in memory that others can write. */
+void s3_check_body(struct s3_client *c, uint32_t crc32c);
+
 /* HEAD bucket: the start-up check. 404 is CONFIG (no such bucket). */
 int s3_prepare_head_bucket(struct s3_client *c)
 	__attribute__((warn_unused_result));

@@ -38,6 +38,7 @@ upload_engine_init(struct uploader *u)
 	/* Clients are made on first use: an uploader allowed 4,096 uploads
 	 * in flight that never needs more than 10 has 10. */
 	for (unsigned i = u->nup; i-- > 0;) {
+		u->up[i].kind = XFER_UPLOAD;
 		u->up[i].next = u->free_list;
 		u->free_list = &u->up[i];
 	}
@@ -69,18 +70,18 @@ upload_engine_free(struct uploader *u)
 static void
 set_state(struct uploader *u, struct upload *up, enum upload_state st)
 {
-	if (up->state == UP_RUNNING)
+	if (up->state == UP_FREE)
+		u->busy++;
+	else if (up->state == UP_RUNNING)
 		u->running--;
 	else if (up->state == UP_WAITING)
 		u->waiting--;
-	else
-		u->busy++;
-	if (st == UP_RUNNING)
+	if (st == UP_FREE)
+		u->busy--;
+	else if (st == UP_RUNNING)
 		u->running++;
 	else if (st == UP_WAITING)
 		u->waiting++;
-	else
-		u->busy--;
 	up->state = st;
 }
 
@@ -95,6 +96,7 @@ finish(struct uploader *u, struct upload *up, bool done)
 	free(up->reason);
 	up->reason = NULL;
 	up->spooling = false;
+	up->awaiting_probe = false;
 	set_state(u, up, UP_FREE);
 	up->next = u->free_list;
 	u->free_list = up;
@@ -159,8 +161,16 @@ upload_begin(struct uploader *u, struct upload *up)
 		dead_letter(u, up, "InvalidKey: not a valid S3 key");
 		return;
 	}
+	if (multipart_wanted(u, up)) {
+		int n = snprintf(u->keybuf, sizeof(u->keybuf), "%s%s", u->cfg->key_prefix,
+		    up->key);
+
+		if (n > 0 && (size_t)n <= S3_KEY_MAX && multipart_begin(u, up, u->keybuf))
+			return;
+	}
 	attempt(u, up);
 }
+
 
 static void
 decide(struct uploader *u, struct upload *up, int rc, const struct s3_response *r);
@@ -210,16 +220,19 @@ attempt(struct uploader *u, struct upload *up)
 /* A HEAD of the bucket, started when a failure needs to know whether the
  * service works; one a second at most, whose answer stands for that
  * second. Then a failure of this message is its own, not an outage's. */
-static void
+static bool
 start_probe(struct uploader *u, uint64_t now)
 {
-	if (u->probe_running || now - u->last_probe_ns < SEC)
-		return;
+	if (u->probe_running)
+		return true;
+	if (now - u->last_probe_ns < SEC)
+		return false;
 	u->last_probe_ns = now;
 	if (s3_prepare_head_bucket(u->probe) < 0 ||
 	    s3_multi_start(u->multi, u->probe, NULL) < 0)
-		return;
+		return false;
 	u->probe_running = true;
+	return true;
 }
 
 void
@@ -228,6 +241,15 @@ upload_probe_finished(struct uploader *u, int rc)
 	u->probe_running = false;
 	u->probe_answered_ns = mono_ns();
 	u->last_probe_ok = health_probe_answered(rc, s3_response(u->probe)->status);
+	/* The failures that waited for this answer are decided now. */
+	for (unsigned i = 0; i < u->nup; i++) {
+		struct upload *up = &u->up[i];
+
+		if (up->state == UP_WAITING && up->awaiting_probe) {
+			up->awaiting_probe = false;
+			decide(u, up, -EIO, s3_response(up->s3));
+		}
+	}
 }
 
 static int
@@ -272,58 +294,104 @@ shrink_limit(struct uploader *u, uint64_t now)
 }
 
 static void
-decide(struct uploader *u, struct upload *up, int rc, const struct s3_response *r)
+uploaded(struct uploader *u, struct upload *up)
 {
 	struct ring_header *h = u->ring.hdr;
-	struct retry_policy pol = {
+
+	status_note_success(u);
+	u->last_success_ns = mono_ns();
+	atomic_fetch_add_explicit(&h->uploaded, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->uploaded_bytes, up->m.body_len, memory_order_relaxed);
+	if (status_alarmed(u, RING_UPLOADER_CONFIG_ALARM) && !u->creds_alarm)
+		status_clear(u, RING_UPLOADER_CONFIG_ALARM, "configuration");
+	if (log_enabled(LOG_LEVEL_DEBUG))
+		log_kv(LOG_LEVEL_DEBUG, "uploaded", "key", up->key, (char *)NULL);
+	grow_limit(u);
+	finish(u, up, true);
+}
+
+static void
+corrupt(struct uploader *u, struct upload *up, const char *why)
+{
+	atomic_fetch_add_explicit(&u->ring.hdr->corrupt, 1, memory_order_relaxed);
+	log_kv(LOG_LEVEL_ERROR, "record changed in the ring after it was read; counted corrupt, not uploaded",
+	    "key", up->key, "error", why, (char *)NULL);
+	finish(u, up, true);
+}
+
+static void
+policy(const struct uploader *u, struct retry_policy *p)
+{
+	*p = (struct retry_policy){
 		.max_attempts = u->cfg->max_attempts,
 		.max_age_ns = (uint64_t)u->cfg->max_age_s * SEC,
 		.recheck_ms = (uint64_t)u->cfg->recheck_s * 1000,
 	};
-	struct retry_facts f = {
+}
+
+/* The facts of a failed attempt, for retry_decide(). */
+static void
+gather(struct uploader *u, struct upload *up, int rc, const struct s3_response *r,
+    struct retry_facts *f)
+{
+	*f = (struct retry_facts){
 		.rc = rc, .r = r, .stopping = u->stopping, .now_ns = mono_ns(),
 		.put_ns = up->m.put_ns, .last_success_ns = u->last_success_ns,
 		.ring_bytes_intact = true,
 	};
+	f->probe = probe_fact(u, f->now_ns);
+	arc4random_buf(&f->rnd, sizeof(f->rnd));
+	if (rc == -EIO && retry_is_region_error(r))
+		f->region_followed = upload_follow_region(u, r, s3_region(up->s3));
+	if (rc == -EIO && (r->body_changed || r->status == 400))
+		f->ring_bytes_intact = crc32c(0, up->m.body, up->m.body_len) == up->m.body_crc;
+}
+
+/* What a decision says about the service, whatever becomes of the record:
+ * the outage log, the alarm, the limit. */
+static void
+account(struct uploader *u, const struct retry_decision *d, uint64_t now)
+{
+	if (d->retried)
+		atomic_fetch_add_explicit(&u->ring.hdr->retried, 1, memory_order_relaxed);
+	if (d->action == RETRY_PAUSE) {
+		status_note_failure(u, d->why);
+		status_raise(u, RING_UPLOADER_CONFIG_ALARM, "configuration", d->why);
+	} else if (d->action == RETRY_AGAIN) {
+		status_note_failure(u, d->why);
+		if (d->slow_down)
+			shrink_limit(u, now);
+	}
+}
+
+static void
+decide(struct uploader *u, struct upload *up, int rc, const struct s3_response *r)
+{
+	struct retry_policy pol;
+	struct retry_facts f;
 	struct retry_decision d;
 
-	f.probe = probe_fact(u, f.now_ns);
-	arc4random_buf(&f.rnd, sizeof(f.rnd));
-	if (rc == -EIO && retry_is_region_error(r))
-		f.region_followed = upload_follow_region(u, r, s3_region(up->s3));
-	if (rc == -EIO && (r->body_changed || r->status == 400))
-		f.ring_bytes_intact = crc32c(0, up->m.body, up->m.body_len) == up->m.body_crc;
+	policy(u, &pol);
+	gather(u, up, rc, r, &f);
+	if (retry_needs_probe(&up->rs, &f) && start_probe(u, f.now_ns)) {
+		/* Decided when the probe answers (or tried again in 60 s). */
+		up->awaiting_probe = true;
+		wait_until(u, up, 60000);
+		return;
+	}
 	retry_decide(&pol, &up->rs, &f, &d);
-	if (d.retried)
-		atomic_fetch_add_explicit(&h->retried, 1, memory_order_relaxed);
+	account(u, &d, f.now_ns);
 	switch (d.action) {
 	case RETRY_UPLOADED:
-		status_note_success(u);
-		u->last_success_ns = f.now_ns;
-		atomic_fetch_add_explicit(&h->uploaded, 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&h->uploaded_bytes, up->m.body_len,
-		    memory_order_relaxed);
-		if (status_alarmed(u, RING_UPLOADER_CONFIG_ALARM) && !u->creds_alarm)
-			status_clear(u, RING_UPLOADER_CONFIG_ALARM, "configuration");
-		if (log_enabled(LOG_LEVEL_DEBUG))
-			log_kv(LOG_LEVEL_DEBUG, "uploaded", "key", up->key, (char *)NULL);
-		grow_limit(u);
-		finish(u, up, true);
+		uploaded(u, up);
 		return;
 	case RETRY_NOW:
 		attempt(u, up);
 		return;
 	case RETRY_PAUSE:
-		status_note_failure(u, d.why);
-		status_raise(u, RING_UPLOADER_CONFIG_ALARM, "configuration", d.why);
 		wait_until(u, up, d.delay_ms);
 		return;
 	case RETRY_AGAIN:
-		status_note_failure(u, d.why);
-		if (d.slow_down)
-			shrink_limit(u, f.now_ns);
-		if (d.want_probe)
-			start_probe(u, f.now_ns);
 		if (log_enabled(LOG_LEVEL_DEBUG))
 			log_kv(LOG_LEVEL_DEBUG, "retrying", "key", up->key, "error", d.why,
 			    (char *)NULL);
@@ -333,12 +401,53 @@ decide(struct uploader *u, struct upload *up, int rc, const struct s3_response *
 		dead_letter(u, up, d.reason);
 		return;
 	case RETRY_CORRUPT:
-		atomic_fetch_add_explicit(&h->corrupt, 1, memory_order_relaxed);
-		log_kv(LOG_LEVEL_ERROR, "record changed in the ring after it was read; counted corrupt, not uploaded",
-		    "key", up->key, "error", d.why, (char *)NULL);
-		finish(u, up, true);
+		corrupt(u, up, d.why);
 		return;
 	case RETRY_HAND_BACK:
+		finish(u, up, false);
+		return;
+	}
+}
+
+void
+upload_set_multi(struct uploader *u, struct upload *up)
+{
+	set_state(u, up, UP_MULTI);
+}
+
+/* A multipart request failed: the decision, accounted for; multipart.c
+ * acts on it. No probe is waited for: a failure without proof that the
+ * service works is simply not counted. */
+void
+upload_decide_multipart(struct uploader *u, struct upload *up, int rc,
+    const struct s3_response *r, struct retry_decision *d)
+{
+	struct retry_policy pol;
+	struct retry_facts f;
+
+	policy(u, &pol);
+	gather(u, up, rc, r, &f);
+	if (retry_needs_probe(&up->rs, &f))
+		(void)start_probe(u, f.now_ns);
+	retry_decide(&pol, &up->rs, &f, d);
+	account(u, d, f.now_ns);
+}
+
+void
+upload_after_multipart(struct uploader *u, struct upload *up, enum retry_action done,
+    const char *reason)
+{
+	switch (done) {
+	case RETRY_UPLOADED:
+		uploaded(u, up);
+		return;
+	case RETRY_DEAD_LETTER:
+		dead_letter(u, up, reason ? reason : "multipart upload failed");
+		return;
+	case RETRY_CORRUPT:
+		corrupt(u, up, "its bytes no longer match the CRC-32C they were committed with");
+		return;
+	default:
 		finish(u, up, false);
 		return;
 	}

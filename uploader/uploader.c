@@ -372,8 +372,10 @@ uploader_run(const struct config *cfg)
 	    "credentials", creds_source(u.creds), "spool", u.spool, (char *)NULL);
 	(void)notify_send("READY=1\nSTATUS=checking the bucket");
 
-	if (check_bucket(&u))
+	if (check_bucket(&u)) {
+		multipart_abort_leftovers(&u);
 		engine_run(&u);
+	}
 	engine_drain(&u);
 	/* No heartbeat from here on: producers check at once, not after a
 	 * second, whether a removed ring is left without a reader. */

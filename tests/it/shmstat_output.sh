@@ -35,7 +35,7 @@ for k in ("ring layout_version capacity_bytes used_bytes max_message_bytes produ
           "dropped_full pending in_flight uploaded retried dead_lettered abandoned "
           "corrupt oldest_pending_age_ms uploader producers").split():
     assert k in d, k
-for k in ("pid", "alive", "epoch", "workers", "heartbeat_age_ms"):
+for k in ("pid", "alive", "epoch", "workers", "concurrency_limit", "slowdowns", "multipart_started", "multipart_completed", "multipart_aborted", "heartbeat_age_ms"):
     assert k in d["uploader"], k
 for k in ("pid", "alive", "produced", "dropped_full"):
     assert k in d["producers"][0], k
