@@ -23,9 +23,9 @@
 
 /* Subcommands: argv[0] is the subcommand's name. They return an exit
  * status. A subcommand that is not linked in (weak, so NULL) is reported
- * as unknown; adding tools/s3ring-bench-upload.c is enough to enable it. */
+ * as unknown. ring and upload are always linked. */
 int bench_ring_main(int argc, char **argv);
-__attribute__((weak)) int bench_upload_main(int argc, char **argv);
+int bench_upload_main(int argc, char **argv);
 __attribute__((weak)) int bench_bindings_main(int argc, char **argv);
 
 /* The program name for messages. */
