@@ -219,8 +219,11 @@ aws_prepare(const struct bup_opts *o, uint64_t n, const char *dir, const char *c
 	f = fopen(conf, "we");
 	if (f == NULL)
 		return -errno;
+	/* One PUT per file, as the uploader sends: nginx does not speak
+	 * multipart, and the CLI's default threshold is 8 MiB. */
 	fprintf(f, "[default]\nregion = us-east-1\ns3 =\n    max_concurrent_requests = %u\n"
-	    "    addressing_style = path\n", o->workers);
+	    "    addressing_style = path\n    multipart_threshold = %zu\n", o->workers,
+	    o->size + 1);
 	return fclose(f) == 0 ? 0 : -EIO;
 }
 
