@@ -68,6 +68,7 @@ struct conn {
 	uint64_t body_left;         /* bytes of the current body still to read */
 	uint64_t deadline_ns;       /* ST_WAITING: when to answer */
 	struct conn *prev, *next;   /* the waiting FIFO */
+	struct conn *aprev, *anext; /* every open connection, for the exit */
 	size_t len;                 /* bytes in buf */
 	char out[256];              /* the answer not yet written */
 	size_t out_len, out_off;
@@ -84,6 +85,7 @@ struct sink {
 	uint64_t delay_ns;
 	unsigned max_conns, nconns;
 	struct conn *wait_head, *wait_tail;
+	struct conn *all;           /* every open connection */
 	uint64_t armed_ns;          /* deadline the timerfd is set for; 0: none */
 	struct totals t;
 	char scratch[SINK_SCRATCH];
@@ -160,6 +162,12 @@ conn_close(struct sink *s, struct conn *c)
 {
 	if (c->state == ST_WAITING)
 		wait_remove(s, c);
+	if (c->aprev != NULL)
+		c->aprev->anext = c->anext;
+	else
+		s->all = c->anext;
+	if (c->anext != NULL)
+		c->anext->aprev = c->aprev;
 	/* close() also takes the fd out of the epoll set. */
 	close(c->fd);
 	free(c);
@@ -221,7 +229,7 @@ conn_flush(struct sink *s, struct conn *c)
 	return 1;
 }
 
-/* Queues an answer that needs no delay (100 Continue, 431, 400). */
+/* Queues an answer that needs no delay (100 Continue, or a refusal). */
 static int
 conn_say(struct sink *s, struct conn *c, const char *text)
 {
@@ -232,6 +240,20 @@ conn_say(struct sink *s, struct conn *c, const char *text)
 	memcpy(c->out + c->out_len, text, n);
 	c->out_len += n;
 	return conn_flush(s, c) < 0 ? -1 : 0;
+}
+
+/* Answers a request it will not serve with status (at once) and counts
+ * it. Returns -1: the caller closes the connection. */
+static int
+refuse(struct sink *s, struct conn *c, const char *status)
+{
+	char text[128];
+
+	s->t.bad++;
+	snprintf(text, sizeof(text), "HTTP/1.1 %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	    status);
+	(void)conn_say(s, c, text);
+	return -1;
 }
 
 /* Parses the header block of c->buf[0, hlen). Returns 0 (c is now in
@@ -246,9 +268,7 @@ parse_headers(struct sink *s, struct conn *c, size_t hlen)
 
 	sp = memchr(p, ' ', hlen);
 	if (sp == NULL || memmem(p, hlen, " HTTP/1.", 8) == NULL) {
-		s->t.bad++;
-		(void)conn_say(s, c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-		return -1;
+		return refuse(s, c, "400 Bad Request");
 	}
 	c->head = sp - p == 4 && memcmp(p, "HEAD", 4) == 0;
 	if (sp - p == 3 && memcmp(p, "PUT", 3) == 0)
@@ -267,25 +287,19 @@ parse_headers(struct sink *s, struct conn *c, size_t hlen)
 		c->close_after = false;
 	if (header_value(p, end, "Transfer-Encoding", &vlen) != NULL) {
 		/* No client of this project sends chunked bodies; refuse, do not guess. */
-		s->t.bad++;
-		(void)conn_say(s, c, "HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-		return -1;
+		return refuse(s, c, "501 Not Implemented");
 	}
 	c->body_left = 0;
 	v = header_value(p, end, "Content-Length", &vlen);
 	if (v != NULL) {
 		if (vlen == 0 || vlen >= sizeof(num)) {
-			s->t.bad++;
-			(void)conn_say(s, c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-			return -1;
+			return refuse(s, c, "400 Bad Request");
 		}
 		memcpy(num, v, vlen);
 		num[vlen] = '\0';
 		c->body_left = (uint64_t)strtonum(num, 0, LLONG_MAX, &errstr);
 		if (errstr != NULL) {
-			s->t.bad++;
-			(void)conn_say(s, c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-			return -1;
+			return refuse(s, c, "400 Bad Request");
 		}
 	}
 	v = header_value(p, end, "Expect", &vlen);
@@ -322,10 +336,7 @@ conn_process(struct sink *s, struct conn *c)
 			if (eoh == NULL) {
 				if (c->len < sizeof(c->buf))
 					return 0;
-				s->t.bad++;
-				(void)conn_say(s, c, "HTTP/1.1 431 Request Header Fields Too Large\r\n"
-				    "Content-Length: 0\r\nConnection: close\r\n\r\n");
-				return -1;
+				return refuse(s, c, "431 Request Header Fields Too Large");
 			}
 			hlen = (size_t)(eoh - c->buf) + 4;
 			if (parse_headers(s, c, hlen) < 0)
@@ -462,6 +473,10 @@ on_accept(struct sink *s)
 			free(c);
 			continue;
 		}
+		c->anext = s->all;
+		if (s->all != NULL)
+			s->all->aprev = c;
+		s->all = c;
 		s->nconns++;
 		s->t.accepted++;
 	}
@@ -670,5 +685,7 @@ main(int argc, char **argv)
 	    " refused %" PRIu64 " bad %" PRIu64 " open %u\n",
 	    rc > 0 ? strsignal(rc) : strerror(-rc), s.t.requests, s.t.puts, s.t.gets, s.t.heads,
 	    s.t.others, s.t.body_bytes, s.t.accepted, s.t.refused, s.t.bad, s.nconns);
+	while (s.all != NULL)
+		conn_close(&s, s.all);
 	return rc > 0 ? 0 : 1;
 }
