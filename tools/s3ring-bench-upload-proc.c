@@ -141,8 +141,21 @@ bup_reap(pid_t pid)
 {
 	int st;
 
-	if (pid > 0 && waitpid(pid, &st, 0) == pid)
-		untrack(pid);
+	if (pid <= 0)
+		return;
+	(void)waitpid(pid, &st, 0);
+	untrack(pid);
+}
+
+bool
+bup_try_reap(pid_t pid)
+{
+	int st;
+
+	if (pid <= 0 || waitpid(pid, &st, WNOHANG) != pid)
+		return false;
+	untrack(pid);
+	return true;
 }
 
 int

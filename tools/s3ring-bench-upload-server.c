@@ -197,8 +197,7 @@ uploader_wait_attached(struct bup_uploader *up, const char *log)
 		if (up->open && atomic_load_explicit(&up->r.hdr->uploader_pid,
 		    memory_order_relaxed) == (uint32_t)up->pid)
 			return 0;
-		if (waitpid(up->wrapper, NULL, WNOHANG) == up->wrapper) {
-			bup_reap(up->wrapper);
+		if (bup_try_reap(up->wrapper)) {
 			up->wrapper = 0;
 			break;
 		}

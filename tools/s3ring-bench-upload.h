@@ -129,8 +129,10 @@ void bup_install_handlers(void);
 pid_t bup_spawn(char *const argv[], char *const env[], const char *out, const char *err);
 /* TERM to the group, up to 5 s, then KILL; reaps the leader. */
 void bup_stop_group(pid_t pid);
-/* Reaps pid without signalling it, and forgets it. */
+/* Reaps pid without signalling it (waiting for it), and forgets it. */
 void bup_reap(pid_t pid);
+/* Reaps pid if it has exited, and forgets it then. Returns whether it had. */
+bool bup_try_reap(pid_t pid);
 /* Waits for pid up to timeout_ns. Returns its exit status (0..255, 128+sig
  * when killed by a signal), -ETIMEDOUT or -EINTR (then it is stopped). */
 int bup_wait_child(pid_t pid, uint64_t timeout_ns);
