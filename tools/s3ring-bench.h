@@ -1,8 +1,9 @@
 /* s3ring-bench.h -- what the s3ring-bench subcommands share.
  *
- * s3ring-bench is one binary with subcommands (`s3ring-bench ring`, later
- * `s3ring-bench upload`). Each subcommand lives in its own
- * tools/s3ring-bench-NAME.c and exports one bench_NAME_main(). The helpers
+ * s3ring-bench is one binary with subcommands (`s3ring-bench ring`,
+ * `upload`, `bindings`). Each subcommand lives in its own
+ * tools/s3ring-bench-NAME.c (upload also in tools/s3ring-bench-upload-*.c,
+ * with its own header) and exports one bench_NAME_main(). The helpers
  * here (a cycle-counter clock, percentiles, the idle check, a per-process
  * syscall counter) are for measuring, and never print on their own.
  */
