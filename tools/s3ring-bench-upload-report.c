@@ -228,16 +228,31 @@ json_all(const struct bup_opts *o, const struct bup_endpoint *eps, const struct 
 
 /* --------------------------------------------------------------- table */
 
+/* A latency in ms for the table, "-" when there is none (the sink and URL
+ * endpoints cannot see objects stored). */
+static const char *
+ms_cell(double v, char *buf, size_t cap)
+{
+	if (isfinite(v))
+		snprintf(buf, cap, "%.2f", v);
+	else
+		snprintf(buf, cap, "-");
+	return buf;
+}
+
 static void
 text_run(const struct bup_opts *o, const char *ep, const struct bup_run_result *r,
     const struct bup_result *er)
 {
+	char p50[32], p99[32];
+
 	if (!r->ok)
 		return;
-	printf("%-11s %-9s %9" PRIu64 " %9.0f %7.2f %8.3f %9.1f %8.1f %9.2f %9.2f  %s\n",
+	printf("%-11s %-9s %9" PRIu64 " %9.0f %7.2f %8.3f %9.1f %8.1f %9s %9s  %s\n",
 	    ep, "uploader", r->n, r->ups, r->mbps, r->cpu_per_1k,
-	    (double)er->private_peak_kib / 1024.0, (double)er->hwm_kib / 1024.0, r->p50_ms,
-	    r->p99_ms, r->rate > 0 ? "paced" : "");
+	    (double)er->private_peak_kib / 1024.0, (double)er->hwm_kib / 1024.0,
+	    ms_cell(r->p50_ms, p50, sizeof(p50)), ms_cell(r->p99_ms, p99, sizeof(p99)),
+	    r->rate > 0 ? "paced" : "");
 }
 
 static void

@@ -180,6 +180,26 @@ uploader_argv(const struct bup_opts *o, const struct bup_endpoint *ep, unsigned 
 	return na;
 }
 
+/* Copies the last lines of the file at path to stderr (the work directory,
+ * and the log with it, is removed at exit unless --keep). */
+static void
+print_tail(const char *path, unsigned lines)
+{
+	char ring[16][512];
+	unsigned n = 0;
+	FILE *f = fopen(path, "re");
+
+	if (lines > 16)
+		lines = 16;
+	if (f == NULL)
+		return;
+	while (fgets(ring[n % lines], sizeof(ring[0]), f) != NULL)
+		n++;
+	fclose(f);
+	for (unsigned i = n > lines ? n - lines : 0; i < n; i++)
+		fprintf(stderr, "  %s", ring[i % lines]);
+}
+
 /* Waits until the ring names the uploader's PID (it has attached). */
 static int
 uploader_wait_attached(struct bup_uploader *up, const char *log)
@@ -203,8 +223,9 @@ uploader_wait_attached(struct bup_uploader *up, const char *log)
 		}
 		usleep(10000);
 	}
-	fprintf(stderr, "%s: the uploader did not attach to ring %s (log: %s)\n",
-	    bench_prog, up->ring, log);
+	fprintf(stderr, "%s: the uploader did not attach to ring %s; its log:\n",
+	    bench_prog, up->ring);
+	print_tail(log, 10);
 	return -EIO;
 }
 
