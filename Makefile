@@ -8,6 +8,7 @@
 #   tools/NAME.c tools/NAME-*.c     build/bin/NAME
 #   tests/test_*.c                  cmocka unit tests, one binary each
 #   tests/fuzz/fuzz_*.c             libFuzzer harnesses (make fuzz)
+#   tests/servers/*.c               test servers, build/tests/NAME (libc + libbsd only)
 #
 # Variants: `make check` builds into build/asan with ASan+UBSan and runs the
 # suite, `make tsan` builds into build/tsan with TSan and runs the suite.
@@ -43,6 +44,7 @@ UPLOADER_SRC := $(sort $(filter-out uploader/main.c,$(wildcard uploader/*.c)))
 TEST_SRC     := $(sort $(wildcard tests/test_*.c))
 TEST_HELPERS := $(sort $(wildcard tests/helpers/*.c))
 TEST_TOOLS   := $(sort $(wildcard tests/tool_*.c))
+TEST_SERVERS := $(sort $(wildcard tests/servers/*.c))
 # Tool code that tests and fuzzers exercise directly (no main()).
 TOOLLIB_SRC  := $(sort $(wildcard tools/*-render.c))
 TOOLS        := s3ring-put shmstat s3ring-bench
@@ -68,10 +70,11 @@ TOOLLIB_A    := $(BUILD)/lib/libs3ring-tools.a
 BINS         := $(if $(wildcard uploader/main.c),$(BUILD)/bin/s3ring-uploader) \
                 $(foreach t,$(TOOLS),$(if $(wildcard tools/$(t).c),$(BUILD)/bin/$(t)))
 TESTS        := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%) \
-                $(TEST_TOOLS:tests/%.c=$(BUILD)/tests/%)
+                $(TEST_TOOLS:tests/%.c=$(BUILD)/tests/%) \
+                $(TEST_SERVERS:tests/servers/%.c=$(BUILD)/tests/%)
 
 ALL_SRC      := $(COMMON_SRC) $(PRODUCER_SRC) $(UPLOADER_SRC) uploader/main.c \
-                $(TEST_SRC) $(TEST_HELPERS) $(TEST_TOOLS) $(wildcard tools/*.c)
+                $(TEST_SRC) $(TEST_HELPERS) $(TEST_TOOLS) $(TEST_SERVERS) $(wildcard tools/*.c)
 
 .PHONY: all test check tsan fuzz deps run-tests clean install uninstall demo examples
 .SECONDARY:
@@ -125,6 +128,12 @@ endef
 $(foreach t,$(TOOLS),$(eval $(call tool_rule,$(t))))
 # shmstat --listen serves /metrics with libmicrohttpd; nothing else links it.
 $(BUILD)/bin/shmstat: LDLIBS += $(shell pkg-config --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
+
+# A test server stands alone: it links nothing of s3ring, so what it
+# measures is the client in front of it.
+$(BUILD)/tests/%: $(OBJ)/tests/servers/%.o
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lbsd
 
 $(BUILD)/tests/%: $(OBJ)/tests/%.o $(HELPER_OBJ) $(TOOLLIB_A) $(UPLOADER_A) $(LIB_INT)
 	@mkdir -p $(dir $@)

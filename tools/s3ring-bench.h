@@ -1,8 +1,9 @@
 /* s3ring-bench.h -- what the s3ring-bench subcommands share.
  *
- * s3ring-bench is one binary with subcommands (`s3ring-bench ring`, later
- * `s3ring-bench upload`). Each subcommand lives in its own
- * tools/s3ring-bench-NAME.c and exports one bench_NAME_main(). The helpers
+ * s3ring-bench is one binary with subcommands (`s3ring-bench ring`,
+ * `upload`, `bindings`). Each subcommand lives in its own
+ * tools/s3ring-bench-NAME.c (upload also in tools/s3ring-bench-upload-*.c,
+ * with its own header) and exports one bench_NAME_main(). The helpers
  * here (a cycle-counter clock, percentiles, the idle check, a per-process
  * syscall counter) are for measuring, and never print on their own.
  */
@@ -23,9 +24,9 @@
 
 /* Subcommands: argv[0] is the subcommand's name. They return an exit
  * status. A subcommand that is not linked in (weak, so NULL) is reported
- * as unknown; adding tools/s3ring-bench-upload.c is enough to enable it. */
+ * as unknown. ring and upload are always linked. */
 int bench_ring_main(int argc, char **argv);
-__attribute__((weak)) int bench_upload_main(int argc, char **argv);
+int bench_upload_main(int argc, char **argv);
 __attribute__((weak)) int bench_bindings_main(int argc, char **argv);
 
 /* The program name for messages. */

@@ -4,8 +4,10 @@
 # names its "measure", and the figures are sane (every message uploaded,
 # rates and memory positive, latency samples present and ordered). When the
 # run is interrupted it stops everything it started and removes its ring,
-# its journal and its work directory. No timing is asserted: speed is for
-# the benchmark to report, not for a test.
+# its journal and its work directory. The sink and nginx-https endpoints
+# and a large message run too. No timing is asserted (only that the sink
+# cannot be faster than connections / delay): speed is for the benchmark to
+# report, not for a test.
 # Skipped in sanitizer builds: the bench measures the real uploader, and
 # there every figure would be the sanitizer's.
 set -uo pipefail
@@ -56,6 +58,9 @@ assert up["uploads_per_s"] > 0 and up["mb_per_s"] > 0, up
 assert abs(up["mb_per_s"] - up["uploads_per_s"] * 1024 / 1e6) < 0.01 * up["mb_per_s"] + 0.01, up
 assert up["cpu_s_per_1k"] is None or up["cpu_s_per_1k"] >= 0, up
 assert up["peak_rss_kib"] > 0 and 0 < up["peak_private_kib"] <= up["peak_rss_kib"] + 4096, up
+# the primary memory figure: the peak of RssAnon, without the shared ring
+assert 0 < up["uploader_private_kib"] <= up["peak_rss_kib"], up
+assert up["uploader_private_kib"] == up["peak_private_kib"], up
 # one message in 64 is timed: 2000 / 64 rounded up
 assert up["lat_samples"] + up["lat_missing"] == 32, up
 assert up["lat_samples"] > 0 and 0 <= up["p50_ms"] <= up["p99_ms"] <= up["max_ms"], up
@@ -71,7 +76,49 @@ assert {"nginx_vs_wrk_ratio", "nginx_peak_private_kib", "nginx_vmhwm_kib"} <= na
 for t in by["target"]:
     assert isinstance(t["pass"], bool) and t["value"] is not None, t
 print("figure: nginx %.0f uploads/s (wrk %.0f requests/s), private RSS %d KiB"
-      % (up["uploads_per_s"], w["requests_per_s"], up["peak_private_kib"]))
+      % (up["uploads_per_s"], w["requests_per_s"], up["uploader_private_kib"]))
+PY
+[ $? -eq 0 ] || exit 1
+
+# The sink and nginx over TLS, each with wrk at --workers connections as the
+# reference; then a large message (over 1 MiB): the ring's geometry is
+# chosen to fit, and curl --parallel is the reference.
+timeout 300 $bench upload --json --endpoint sink,nginx-https --sink-delay-ms 20 --count 500 \
+    --workers 8 --ref-seconds 1 --aws-count 0 --paced 0 >"$tmp/out2" 2>"$tmp/err" ||
+	fail "sink,nginx-https: bench exited $?: $(tail -n 5 "$tmp/err")"
+timeout 300 $bench upload --json --endpoint nginx --size 3000000 --count 6 --workers 2 \
+    --aws-count 0 --paced 0 >"$tmp/out3" 2>"$tmp/err" ||
+	fail "large: bench exited $?: $(tail -n 5 "$tmp/err")"
+python3 - "$tmp/out2" "$tmp/out3" <<'PY' || fail "JSON: $(cat "$tmp/out2" "$tmp/out3")"
+import json, sys
+def lines(path):
+    by = {}
+    for d in (json.loads(l) for l in open(path)):
+        by.setdefault((d["measure"], d.get("endpoint")), []).append(d)
+    return by
+by = lines(sys.argv[1])
+for ep in ("sink", "nginx-https"):
+    up = by[("upload", ep)][0]
+    assert up["count"] == 500 and up["workers"] == 8 and up["uploads_per_s"] > 0, up
+    assert up["uploader_private_kib"] > 0, up
+    w = by[("wrk", ep)][0]
+    assert w["connections"] == 8 and w["requests_per_s"] > 0 and w["errors"] == 0, w
+# the sink stores nothing: no latency samples, and it cannot be faster
+# than 8 connections over 20 ms allow (400/s), plus slack for rounding
+up = by[("upload", "sink")][0]
+assert up["lat_samples"] == 0 and up["uploads_per_s"] <= 8 / 0.020 * 1.05, up
+assert by[("config", None)][0]["sink_delay_ms"] == 20
+names = {d["name"] for d in by[("target", None)]}
+assert {"sink_vs_wrk_ratio", "nginx_https_vs_wrk_ratio"} <= names, names
+by = lines(sys.argv[2])
+up = by[("upload", "nginx")][0]
+assert up["size"] == 3000000 and up["count"] == 6, up
+assert up["max_message"] >= 3000000 and up["ring_capacity"] >= 8 * up["max_message"], up
+c = by[("curl", "nginx")][0]
+assert c["count"] == 6 and c["failed"] == 0 and c["parallel"] == 2 and c["uploads_per_s"] > 0, c
+assert ("wrk", "nginx") not in by, "wrk ran for a large message"
+print("figure: 3 MB messages to nginx %.1f uploads/s (curl %.1f)"
+      % (up["uploads_per_s"], c["uploads_per_s"]))
 PY
 [ $? -eq 0 ] || exit 1
 

@@ -2,7 +2,9 @@
 # servers_smoke.sh -- the test servers of tests/servers/ work: each starts on
 # 127.0.0.1 only, answers a signed PUT and GET round trip, Swift rejects a
 # wrong secret (403 SignatureDoesNotMatch), nginx serves HTTPS with its
-# self-signed certificate, and stop leaves no process behind.
+# self-signed certificate, the delay sink answers D ms after a request
+# (whose body arrives in several reads) on 2048 connections at once, and
+# stop leaves no process behind.
 # Prints "figure: <server>_start_s=..." lines.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,6 +23,7 @@ cleanup() {
 	"$SRV/nginx.sh" stop "$W/nginx" >/dev/null 2>&1 || true
 	"$SRV/nginx.sh" stop "$W/nginx-tls" >/dev/null 2>&1 || true
 	"$SRV/s3rver.sh" stop "$W/short" >/dev/null 2>&1 || true
+	"$SRV/delay_sink.sh" stop "$W/sink" >/dev/null 2>&1 || true
 	rm -rf "$W"
 }
 trap cleanup EXIT
@@ -176,6 +179,58 @@ timed_start url nginx_tls "$SRV/nginx.sh" start-tls "$W/nginx-tls"
 pids=$(pids_of "$W/nginx-tls/nginx.pid")
 "$SRV/nginx.sh" stop "$W/nginx-tls" && ok "nginx-tls stop" || bad "nginx-tls stop"
 check_gone nginx-tls "$pids"
+
+# ---------------------------------------------------------------- delay sink
+echo "== delay_sink"
+SINK_DELAY_MS=50 timed_start url delay_sink "$SRV/delay_sink.sh" start "$W/sink"
+(
+	. "$W/sink/env"
+	check "delay_sink endpoint" "$S3_ENDPOINT" "$url"
+	check_loopback delay_sink "$S3_PORT"
+	out=$(curl -sS -o /dev/null -D "$W/sink-headers" -w '%{http_code} %{time_total}' -T "$body" "$S3_ENDPOINT/b/obj1")
+	check "delay_sink PUT" "${out% *}" 200
+	awk -v t="${out#* }" 'BEGIN { exit !(t >= 0.050) }' && ok "delay_sink answered after ${out#* } s (>= 50 ms)" ||
+		bad "delay_sink answered after ${out#* } s (< 50 ms)"
+	grep -qi '^ETag: "' "$W/sink-headers" && ok "delay_sink ETag" || bad "delay_sink: no ETag: $(cat "$W/sink-headers")"
+	check "delay_sink HEAD" "$(curl -sS -o /dev/null -I -w '%{http_code}' "$S3_ENDPOINT/b")" 200
+	check "delay_sink GET" "$(curl -sS -o /dev/null -w '%{http_code}' "$S3_ENDPOINT/b/obj1")" 200
+	# 2048 keep-alive connections, each a PUT whose body comes in two writes
+	# 20 ms apart and then a second request on the same connection.
+	check "delay_sink 2048 connections, body in pieces, keep-alive" "$(/usr/bin/python3 - "$S3_PORT" <<'PY'
+import selectors, socket, sys, time
+port, n = int(sys.argv[1]), 2048
+conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
+req = b"PUT /b/k HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n"
+for c in conns:
+    c.sendall(req + b"hello")
+time.sleep(0.02)
+t0 = time.monotonic()
+for c in conns:
+    c.sendall(b"world")
+ok = 0
+for c in conns:
+    c.settimeout(30)
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += c.recv(4096)
+    ok += got.startswith(b"HTTP/1.1 200 OK\r\n")
+for c in conns:
+    c.sendall(b"HEAD /b HTTP/1.1\r\nHost: x\r\n\r\n")
+for c in conns:
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += c.recv(4096)
+    ok += got.startswith(b"HTTP/1.1 200 OK\r\n")
+print(ok)
+PY
+)" 4096
+) || bad "delay_sink checks"
+pids=$(pids_of "$W/sink/delay_sink.pid")
+"$SRV/delay_sink.sh" stop "$W/sink" && ok "delay_sink stop" || bad "delay_sink stop"
+check_gone delay_sink "$pids"
+# 1 curl PUT + HEAD + GET, then 2048 PUTs and 2048 HEADs
+grep -q 'requests 4099 put 2049 get 1 head 2049' "$W/sink/delay_sink.log" && ok "delay_sink counted the requests" ||
+	bad "delay_sink totals: $(tail -n 1 "$W/sink/delay_sink.log")"
 
 echo
 if [ "$fails" -ne 0 ]; then
