@@ -1240,11 +1240,28 @@ creds_free(struct creds *c)
 	free(c);
 }
 
+/* Copies a NUL-terminated secret over the previous one (both fit their
+ * array): the bytes of the string and the old string's tail, not the whole
+ * array, whose untouched pages (most of a 4 KiB token field) then stay
+ * unallocated in the clients that hold copies. */
+static void
+secret_field(char *dst, const char *src)
+{
+	size_t n = strlen(src), old = strlen(dst);
+
+	memcpy(dst, src, n + 1);
+	if (old > n)
+		explicit_bzero(dst + n + 1, old - n);
+}
+
 int
 creds_get(struct creds *c, struct creds_secret *out)
 {
 	pthread_mutex_lock(&c->lock);
-	memcpy(out, &c->cur, sizeof(*out));
+	secret_field(out->access_key_id, c->cur.access_key_id);
+	secret_field(out->secret_access_key, c->cur.secret_access_key);
+	secret_field(out->session_token, c->cur.session_token);
+	out->generation = c->cur.generation;
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }

@@ -82,6 +82,7 @@ struct uploader {
 
 	/* The engine. */
 	struct s3_multi *multi;
+	struct sigv4_signer *signer; /* shared by every client: one thread */
 	struct upload *up;           /* cfg->workers of them */
 	unsigned nup;
 	struct upload *free_list;

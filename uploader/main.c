@@ -6,6 +6,7 @@
  * failure prints one line on stderr.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +23,11 @@ main(int argc, char **argv)
 	enum log_level lv;
 	int rc;
 
+	/* Blocks of 16 KiB and more (curl's send buffer, one per upload in
+	 * flight, made and freed with each transfer) are mapped and unmapped:
+	 * only the pages a transfer writes are ever resident, where a heap
+	 * recycling them would keep every page any of them ever touched. */
+	(void)mallopt(M_MMAP_THRESHOLD, 16 * 1024);
 	rc = config_load(&cfg, argc, argv, err, sizeof(err));
 	if (rc == 1)
 		return 0;

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -67,6 +68,7 @@ struct s3_client {
 	struct curl_slist *headers;
 	struct curl_slist *resolve;
 	struct sigv4_signer *signer;
+	bool own_signer;
 	struct creds *creds;
 	struct creds_secret secret;
 	time_t creds_checked;		/* CLOCK_MONOTONIC seconds */
@@ -76,7 +78,6 @@ struct s3_client {
 	char host[HOST_MAX];		/* endpoint host[:port] */
 	char region[SIGV4_REGION_MAX];
 	char bucket[S3_BUCKET_MAX];
-	char ca_file[1024];
 	char user_agent[128];
 	bool path_style;
 	bool tls_insecure;
@@ -88,7 +89,6 @@ struct s3_client {
 
 	/* The request in flight. */
 	enum op op;
-	char url[URL_MAX];
 	char host_header[HOST_MAX + S3_BUCKET_MAX];
 	char path_raw[PATH_RAW_MAX];
 	const unsigned char *body;
@@ -98,7 +98,6 @@ struct s3_client {
 	bool body_check;		/* compare what is sent with body_crc */
 	uint32_t body_crc;
 	uint32_t sent_crc;		/* of body[0, body_off) as sent */
-	struct xmlgen xml;
 	unsigned char *get_buf;
 	size_t get_cap;
 	size_t get_len;
@@ -110,7 +109,11 @@ struct s3_client {
 	struct s3_part *part_out;
 	void *multi_user;		/* s3_multi_start()'s */
 
+	/* Last, the large arrays, of which a request touches the start: the
+	 * response's body is the last field of resp. */
 	struct s3_response resp;
+	char ca_file[1024];
+	struct xmlgen xml;
 };
 
 _Static_assert(CURL_ERROR_SIZE <= sizeof(((struct s3_response *)0)->curl_error),
@@ -238,8 +241,13 @@ s3_client_new(const struct s3_config *cfg, struct creds *creds)
 		errno = EINVAL;
 		return NULL;
 	}
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
+	/* Mapped, not allocated: zero pages that stay untouched until a
+	 * request writes them, so a client costs the pages it uses (about
+	 * three), not its size (40 KiB), and a thousand of them fit in a few
+	 * MiB. calloc() would clear recycled heap memory, touching it all. */
+	c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (c == MAP_FAILED) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -284,7 +292,8 @@ s3_client_new(const struct s3_config *cfg, struct creds *creds)
 		    "%s (insecure option): anyone on the path can read and "
 		    "change uploads", c->host);
 
-	c->signer = sigv4_signer_new();
+	c->own_signer = cfg->signer == NULL;
+	c->signer = c->own_signer ? sigv4_signer_new() : cfg->signer;
 	if (c->signer == NULL) {
 		rc = -ENOMEM;
 		goto out_free;
@@ -310,10 +319,11 @@ out_easy:
 	curl_slist_free_all(c->resolve);
 	curl_easy_cleanup(c->easy);
 out_signer:
-	sigv4_signer_free(c->signer);
+	if (c->own_signer)
+		sigv4_signer_free(c->signer);
 out_free:
-	explicit_bzero(c, sizeof(*c));
-	free(c);
+	explicit_bzero(&c->secret, sizeof(c->secret));
+	munmap(c, sizeof(*c));
 	errno = -rc;
 	return NULL;
 }
@@ -360,9 +370,10 @@ s3_client_free(struct s3_client *c)
 	curl_slist_free_all(c->headers);
 	curl_slist_free_all(c->resolve);
 	curl_easy_cleanup(c->easy);
-	sigv4_signer_free(c->signer);
-	explicit_bzero(c, sizeof(*c));
-	free(c);
+	if (c->own_signer)
+		sigv4_signer_free(c->signer);
+	explicit_bzero(&c->secret, sizeof(c->secret));
+	munmap(c, sizeof(*c));
 }
 
 const struct s3_response *
@@ -627,7 +638,8 @@ begin(struct s3_client *c, enum op op)
 	/* Not the body buffer: the pages a short answer never touched stay
 	 * untouched, which is most of the client with 1,000 of them. */
 	memset(&c->resp, 0, offsetof(struct s3_response, body));
-	c->resp.body[0] = '\0';
+	if (c->resp.body[0] != '\0')	/* a read leaves a zero page unmapped */
+		c->resp.body[0] = '\0';
 	c->op = op;
 	c->body = NULL;
 	c->body_len = c->body_off = 0;
@@ -678,6 +690,12 @@ begin(struct s3_client *c, enum op op)
 	SET(CURLOPT_USERAGENT, c->user_agent);
 	if (c->resolve != NULL)
 		SET(CURLOPT_RESOLVE, c->resolve);
+	/* Answers to PUTs are headers and at most an error document, read
+	 * in pieces of curl's smallest receive buffer (1 KiB): the default
+	 * 16 KiB would be most of a client's memory (GETs are for tests and
+	 * tools). */
+	if (op != OP_GET)
+		SET(CURLOPT_BUFFERSIZE, 1024L);
 	SET(CURLOPT_HEADERFUNCTION, on_header);
 	SET(CURLOPT_HEADERDATA, c);
 	SET(CURLOPT_WRITEFUNCTION, on_write);
@@ -729,6 +747,8 @@ check_key(const char *key)
  * requests). extra are headers to sign and send besides the ones the
  * signer adds. The body, if any, has been set up by the caller.
  */
+static __thread char url_scratch[URL_MAX];
+
 static int
 sign_and_set(struct s3_client *c, const char *method, const char *key,
     const struct sigv4_kv *query, size_t nquery, const struct sigv4_kv *extra,
@@ -776,12 +796,14 @@ sign_and_set(struct s3_client *c, const char *method, const char *key,
 	if (rc < 0)
 		return rc;
 
-	n = snprintf(c->url, sizeof(c->url), "%s://%s%s%s%s", c->scheme,
+	/* curl keeps its own copy of the URL: one buffer serves every client
+	 * of the thread. */
+	n = snprintf(url_scratch, sizeof(url_scratch), "%s://%s%s%s%s", c->scheme,
 	    c->host_header, res.canonical_path, nquery ? "?" : "",
 	    nquery ? res.canonical_query : "");
-	if (n < 0 || (size_t)n >= sizeof(c->url))
+	if (n < 0 || (size_t)n >= sizeof(url_scratch))
 		return -ENAMETOOLONG;
-	if (curl_easy_setopt(c->easy, CURLOPT_URL, c->url) != CURLE_OK)
+	if (curl_easy_setopt(c->easy, CURLOPT_URL, url_scratch) != CURLE_OK)
 		return -ENOMEM;
 
 	rc = add_header(c, "Host", c->host_header);
@@ -864,6 +886,11 @@ put_like(struct s3_client *c, enum op op, const char *key,
 		extra[nextra++] = hdrs[i];
 	c->body = body;
 	c->body_len = len;
+	/* curl's send buffer: its smallest for small bodies (a thousand
+	 * clients at 64 KiB each would be most of the uploader's memory), the
+	 * default 64 KiB for the rest. */
+	if (len < 65536 && curl_easy_setopt(c->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L) != CURLE_OK)
+		return -ENOMEM;
 	rc = set_upload_body(c, false, len);
 	if (rc == 0)
 		rc = sign_and_set(c, "PUT", key, query, nquery, extra, nextra, hash);

@@ -67,6 +67,11 @@ struct s3_config {
 	/* "HOST:PORT:ADDRESS" pins a name to an address, as curl --resolve
 	 * does: virtual-hosted buckets on a private endpoint, and tests. */
 	const char *resolve;
+	/* A signer to share (borrowed; it must outlive the clients), for
+	 * clients that are all used from one thread: its scratch (60 KiB)
+	 * then exists once, not once per client. NULL: the client has its
+	 * own. */
+	struct sigv4_signer *signer;
 };
 
 struct s3_response {

@@ -31,6 +31,10 @@ upload_engine_init(struct uploader *u)
 	u->nup = u->cfg->workers;
 	u->up = calloc(u->nup, sizeof(*u->up));
 	u->hdrs = malloc(sizeof(*u->hdrs));
+	u->signer = sigv4_signer_new();
+	if (u->signer == NULL)
+		return -ENOMEM;
+	u->s3cfg.signer = u->signer;
 	u->multi = s3_multi_new(u->nup);
 	u->probe = s3_client_new(&u->s3cfg, u->creds);
 	if (u->up == NULL || u->hdrs == NULL || u->multi == NULL || u->probe == NULL)
@@ -60,6 +64,9 @@ upload_engine_free(struct uploader *u)
 		s3_multi_cancel(u->multi, u->probe);
 	s3_client_free(u->probe);
 	s3_multi_free(u->multi);
+	sigv4_signer_free(u->signer);
+	u->signer = NULL;
+	u->s3cfg.signer = NULL;
 	free(u->up);
 	free(u->hdrs);
 	u->up = NULL;
