@@ -23,7 +23,6 @@ enum log_level {
 /* Sets the lowest level that is written (default LOG_LEVEL_INFO). Safe from
  * any thread. */
 void log_set_level(enum log_level level);
-enum log_level log_get_level(void);
 bool log_enabled(enum log_level level);
 
 /* Parses "debug", "info", "warn"/"warning" or "error" (any case). Returns 0,

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# uploader_memory.sh -- the uploader's memory is bounded by workers x
-# max_message + a constant, whatever the number of uploads: 100,000
+# uploader_memory.sh -- the uploader's memory is bounded by a constant +
+# the uploads in flight x 64 KiB, whatever max_message (1 MiB here, which
+# the old copying engine would have needed 64 times) and whatever the
+# number of uploads: 100,000
 # messages of 1 KiB to 16 KiB go through nginx (it answers every PUT with
 # 200; the uploader does not care what answers), and the uploader's peak
 # private memory after 100,000 uploads must be within 5% of the peak after
@@ -16,17 +18,16 @@ set -uo pipefail
 IT_NAME=memory
 . "$(dirname "$0")/lib.sh"
 
-WORKERS=8
-MAXMSG=32768
+WORKERS=64
+MAXMSG=1048576
 FIRST=${FIRST:-$([ -n "${SAN:-}" ] && echo 2000 || echo 10000)}
 TOTAL=${TOTAL:-$([ -n "${SAN:-}" ] && echo 20000 || echo 100000)}
-# The bound on the peak over idle: besides its buffer, each worker has a
-# libcurl handle with its connection buffers and a thread with its own
-# malloc arena (about 0.6 MiB measured). Change it here when the uploader's
-# bound changes (to a constant + in-flight uploads x ~64 KiB, independent
-# of max_message).
-PER_WORKER_KB=1024
-BOUND_EXTRA_KB=$((WORKERS * (MAXMSG / 1024 + PER_WORKER_KB)))
+# The bound on the peak over idle: bodies are read from the ring in place,
+# so an upload in flight costs its S3 client, curl's handle, connection and
+# buffers (about 30 KiB measured), not its message; 64 KiB each, and 2 MiB
+# for the rest.
+PER_UPLOAD_KB=64
+BOUND_EXTRA_KB=$((WORKERS * PER_UPLOAD_KB + 2048))
 # ASan keeps freed memory in a quarantine (256 MiB by default) and hands out
 # fresh memory meanwhile: RSS then creeps for the sanitizer's sake (3-6%
 # here even with a 1 MiB quarantine), not the uploader's. Off for this
@@ -64,7 +65,7 @@ peak_kb() {
 	echo $(( v > p ? v : p ))
 }
 
-it_uploader --bucket null --workers $WORKERS --ring-size 4M --max-message $MAXMSG
+it_uploader --bucket null --workers $WORKERS --ring-size 16M --max-message $MAXMSG
 it_wait_ready
 upid=$(it_uploader_pid)
 sleep 0.5
@@ -99,7 +100,7 @@ growth=$(awk -v a="$peak1" -v b="$peak2" 'BEGIN { printf "%.2f", (b - a) * 100 /
 bound=$((anon0 + BOUND_EXTRA_KB))
 rate=$((TOTAL * 1000 / (ms > 0 ? ms : 1)))
 echo "figure: memory messages=$TOTAL size=1KiB-16KiB msgs_per_s=$rate private_idle_kb=$anon0 private_${FIRST}_kb=$peak1 private_${TOTAL}_kb=$peak2 growth_pct=$growth"
-echo "figure: memory bound_kb=$bound (idle $anon0 + workers $WORKERS x (max_message $((MAXMSG / 1024)) KiB + $PER_WORKER_KB KiB)) peak_kb=$peak2 per_worker_measured_kb=$(( (peak2 - anon0) / WORKERS ))"
+echo "figure: memory bound_kb=$bound (idle $anon0 + $WORKERS in flight x $PER_UPLOAD_KB KiB + 2048 KiB; max_message $((MAXMSG / 1024)) KiB) peak_kb=$peak2 per_upload_measured_kb=$(( (peak2 - anon0) / WORKERS ))"
 awk -v g="$growth" 'BEGIN { exit !(g < 5.0) }' || fail "private memory (RssAnon) grew by $growth% from $FIRST to $TOTAL uploads (limit 5%)"
 if [ -z "${SAN:-}" ]; then
 	[ "$peak2" -le "$bound" ] || fail "peak RssAnon $peak2 kB over the bound $bound kB"
