@@ -7,6 +7,11 @@
 # MODE slowdown: HEAD gets 200 (the bucket exists); every other request gets
 #                503 SlowDown with an S3 XML error body.
 # MODE nobucket: every request gets 404 NoSuchBucket (HEAD without a body).
+# MODE throttle: a server with a concurrency cap, as S3 is per prefix: each
+#                PUT takes 20 ms, and one that arrives while FAKE_MAX_INFLIGHT
+#                (default 8) others are being served gets 503 SlowDown at
+#                once; once the file PORTFILE.open exists, there is no cap.
+#                SIGTERM prints "peak_inflight N" (the most served at once).
 # It listens on a free port, writes the port number to PORTFILE once it
 # accepts connections, prints one line per request on stdout
 # ("METHOD PATH STATUS"), and exits by itself after LIFETIME_SECONDS
@@ -16,6 +21,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 SLOWDOWN = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
             b'<Message>Please reduce your request rate.</Message>'
@@ -28,6 +34,24 @@ NOBUCKET = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchBucket<
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     mode = "ok"
+    portfile = ""
+    cap = int(os.environ.get("FAKE_MAX_INFLIGHT", "8"))
+    lock = threading.Lock()
+    inflight = 0
+    peak = 0
+
+    def _throttled(self):
+        """True if this PUT is over the cap; else it is served (20 ms)."""
+        cls = Handler
+        with cls.lock:
+            if cls.inflight >= cls.cap and not os.path.exists(cls.portfile + ".open"):
+                return True
+            cls.inflight += 1
+            cls.peak = max(cls.peak, cls.inflight)
+        time.sleep(0.02)
+        with cls.lock:
+            cls.inflight -= 1
+        return False
 
     def log_message(self, *args):
         pass
@@ -43,6 +67,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _answer(self, method):
         self._drain()
         if self.mode == "slowdown" and method != "HEAD":
+            status, body = 503, SLOWDOWN
+        elif self.mode == "throttle" and method == "PUT" and self._throttled():
             status, body = 503, SLOWDOWN
         elif self.mode == "nobucket":
             status, body = 404, NOBUCKET
@@ -77,14 +103,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ("ok", "slowdown", "nobucket"):
-        sys.stderr.write("usage: fake_s3.py ok|slowdown|nobucket PORTFILE [LIFETIME]\n")
+    if len(sys.argv) < 3 or sys.argv[1] not in ("ok", "slowdown", "nobucket", "throttle"):
+        sys.stderr.write("usage: fake_s3.py ok|slowdown|nobucket|throttle PORTFILE [LIFETIME]\n")
         return 2
     Handler.mode = sys.argv[1]
+    Handler.portfile = sys.argv[2]
     lifetime = float(sys.argv[3]) if len(sys.argv) > 3 else 300.0
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    def on_term(*_):
+        print(f"peak_inflight {Handler.peak}", flush=True)
+        os._exit(0)
+    signal.signal(signal.SIGTERM, on_term)
     threading.Timer(lifetime, lambda: os._exit(0)).start()
     tmp = sys.argv[2] + ".tmp"
     with open(tmp, "w") as f:
