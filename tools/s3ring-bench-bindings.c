@@ -9,8 +9,10 @@
  *
  * It is also the reader at the far end of the Python baseline's socket
  * (`s3ring-bench bindings --read-dgram COUNT SIZE`, the socket on standard
- * input): in C, as the ring's consumer is, so that neither baseline nor
- * ring is held back by a slower reader than the other has.
+ * input). It is C, as the ring's consumer is, because a reader's speed
+ * moves its sender's rate: one that often sleeps costs the sender a
+ * wake-up per send, one that falls behind blocks it on a full queue. Each
+ * side faces a reader of the same kind.
  */
 #include <errno.h>
 #include <limits.h>
@@ -68,19 +70,18 @@ read_dgram(const char *count_arg, const char *size_arg)
 		fprintf(stderr, "%s bindings --read-dgram: COUNT or SIZE is %s\n", bench_prog, err);
 		return 2;
 	}
-	for (long long i = 0; i < count; i++) {
+	for (long long i = 0; i < count;) {
 		/* One more byte than expected, so a longer datagram shows. */
 		ssize_t n = recv(0, buf, (size_t)size + 1, 0);
 
-		if (n < 0 && errno == EINTR) {
-			i--;
+		if (n < 0 && errno == EINTR)
 			continue;
-		}
 		if (n != size) {
 			fprintf(stderr, "%s bindings --read-dgram: datagram %lld: %s\n", bench_prog, i,
 			    n < 0 ? strerror(errno) : "wrong length");
 			return 1;
 		}
+		i++;
 	}
 	return 0;
 }
@@ -93,10 +94,11 @@ bench_bindings_main(int argc, char **argv)
 	char **args;
 
 	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		printf("usage: %s bindings [--json] [--puts N] [--reps R]\n\n"
+		printf("usage: %s bindings [--json] [--puts N] [--reps R]\n"
+		    "       %s bindings --read-dgram COUNT SIZE   (the baseline's reader)\n\n"
 		    "The JVM binding against ArrayBlockingQueue.offer of a Pair(key, bytes), and\n"
 		    "the Python binding against socket.send on a Unix datagram socket, in one\n"
-		    "run (tools/bench/bindings.sh, from the source tree of this build).\n", bench_prog);
+		    "run (tools/bench/bindings.sh, from the source tree of this build).\n", bench_prog, bench_prog);
 		return 0;
 	}
 	if (argc == 4 && strcmp(argv[1], "--read-dgram") == 0)
