@@ -6,12 +6,20 @@
  * subcommand only finds that script in the source tree this binary was
  * built in (BUILD/bin/s3ring-bench, with BUILD inside the tree) or in the
  * current directory, and runs it with BUILD set to this binary's build.
+ *
+ * It is also the reader at the far end of the Python baseline's socket
+ * (`s3ring-bench bindings --read-dgram COUNT SIZE`, the socket on standard
+ * input). It is C, as the ring's consumer is, because a reader's speed
+ * moves its sender's rate: one that often sleeps costs the sender a
+ * wake-up per send, one that falls behind blocks it on a full queue. Each
+ * side faces a reader of the same kind.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "s3ring-bench.h"
@@ -45,6 +53,39 @@ find_top(const char *exe, char *top, size_t cap, char *build, size_t bcap)
 	return -ENOENT;
 }
 
+/* Receives count datagrams from fd 0 into one buffer, each of which must be
+ * size bytes. Returns the exit status: 0 if all were, 1 otherwise (with a
+ * message), 2 on bad arguments. */
+static int
+read_dgram(const char *count_arg, const char *size_arg)
+{
+	static char buf[65536];
+	const char *err = NULL;
+	long long count, size;
+
+	count = strtonum(count_arg, 1, LLONG_MAX, &err);
+	if (err == NULL)
+		size = strtonum(size_arg, 0, (long long)sizeof(buf) - 1, &err);
+	if (err != NULL) {
+		fprintf(stderr, "%s bindings --read-dgram: COUNT or SIZE is %s\n", bench_prog, err);
+		return 2;
+	}
+	for (long long i = 0; i < count;) {
+		/* One more byte than expected, so a longer datagram shows. */
+		ssize_t n = recv(0, buf, (size_t)size + 1, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != size) {
+			fprintf(stderr, "%s bindings --read-dgram: datagram %lld: %s\n", bench_prog, i,
+			    n < 0 ? strerror(errno) : "wrong length");
+			return 1;
+		}
+		i++;
+	}
+	return 0;
+}
+
 int
 bench_bindings_main(int argc, char **argv)
 {
@@ -53,12 +94,15 @@ bench_bindings_main(int argc, char **argv)
 	char **args;
 
 	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		printf("usage: %s bindings [--json] [--puts N] [--reps R]\n\n"
+		printf("usage: %s bindings [--json] [--puts N] [--reps R]\n"
+		    "       %s bindings --read-dgram COUNT SIZE   (the baseline's reader)\n\n"
 		    "The JVM binding against ArrayBlockingQueue.offer of a Pair(key, bytes), and\n"
 		    "the Python binding against socket.send on a Unix datagram socket, in one\n"
-		    "run (tools/bench/bindings.sh, from the source tree of this build).\n", bench_prog);
+		    "run (tools/bench/bindings.sh, from the source tree of this build).\n", bench_prog, bench_prog);
 		return 0;
 	}
+	if (argc == 4 && strcmp(argv[1], "--read-dgram") == 0)
+		return read_dgram(argv[2], argv[3]);
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n < 0) {
 		fprintf(stderr, "%s bindings: /proc/self/exe: %s\n", bench_prog, strerror(errno));

@@ -4,10 +4,20 @@
  * the common ones named by module constants (FULL, TIMED_OUT, ...). Only
  * misuse raises: a key that is not a str, a body without the buffer
  * protocol or not contiguous, a closed Ring, a ring that cannot be opened
- * (an OSError naming the ring). The body is read through the buffer
- * protocol and copied once, straight into the ring. The GIL is released
- * only while a put waits for space: a put is first tried without waiting,
- * with the GIL held, which is cheaper than giving it up.
+ * (an OSError naming the ring). The body is copied once, straight into the
+ * ring. The GIL is released only while a put waits for space: a put is
+ * first tried without waiting, with the GIL held, which is cheaper than
+ * giving it up. A known cost of that try: when it finds the ring full, the
+ * slot's dropped_full counts it, even if the wait that follows succeeds
+ * (the C API has no try that leaves the counter alone).
+ *
+ * What a put costs here, beyond s3ring_put(), is kept to a few loads: the
+ * arguments come by vectorcall, positional ones without the keyword
+ * search; a bytes body (immutable, and kept alive by the caller for the
+ * call) is read in place, without the buffer protocol; an ASCII key is its
+ * own UTF-8; and every result is a preallocated int, so no put allocates.
+ * Other bodies go through the buffer protocol, which also pins a
+ * bytearray's storage while the GIL is released.
  *
  * Closing while other threads wait in put(): each put holds a use count
  * (changed only under the GIL), close() marks the Ring closed, and the
@@ -96,22 +106,45 @@ ring_usable(struct ring_object *self)
 	return 1;
 }
 
+/* The results put() can return, 0 down to -RESULT_MAX, made once at import:
+ * CPython caches only the ints from -5 to 256, and a FULL or TIMED_OUT
+ * result must not allocate either (a full ring is when allocating hurts).
+ * A result outside the table (there is none in Linux's errno range today)
+ * falls back to a new int. Never freed: the module cannot be unloaded. */
+#define RESULT_MAX 133 /* EHWPOISON, the largest Linux errno */
+static PyObject *result_ints[RESULT_MAX + 1];
+
+static PyObject *
+result(int rc)
+{
+	if (rc <= 0 && rc >= -RESULT_MAX)
+		return Py_NewRef(result_ints[-rc]);
+	return PyLong_FromLong(rc);
+}
+
 /* The key as UTF-8, or NULL with *rc = -EINVAL when it cannot be one (a
- * lone surrogate, an embedded NUL): a bad key is a result, not an error. */
+ * lone surrogate, an embedded NUL): a bad key is a result, not an error.
+ * NULL with *rc == 0 is an error raised (out of memory). A compact ASCII
+ * str, the usual key, is its own UTF-8 and is NUL-terminated in place. */
 static const char *
 key_utf8(PyObject *key, int *rc)
 {
 	Py_ssize_t n;
-	const char *k = PyUnicode_AsUTF8AndSize(key, &n);
+	const char *k;
 
-	if (k == NULL) {
+	if (PyUnicode_IS_COMPACT_ASCII(key)) {
+		k = (const char *)PyUnicode_DATA(key);
+		n = PyUnicode_GET_LENGTH(key);
+	} else if ((k = PyUnicode_AsUTF8AndSize(key, &n)) == NULL) {
 		if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError))
 			return NULL;
 		PyErr_Clear();
 		*rc = -EINVAL;
 		return NULL;
 	}
-	if ((size_t)n != strlen(k)) {
+	/* s3ring_put() takes a C string: a key cut short at a NUL would be
+	 * another, valid, key. */
+	if (memchr(k, '\0', (size_t)n) != NULL) {
 		*rc = -EINVAL;
 		return NULL;
 	}
@@ -121,7 +154,8 @@ key_utf8(PyObject *key, int *rc)
 /* Fills *key, *body and *timeout (NULL when absent) from put()'s vectorcall
  * arguments: put(key, body, timeout_ms=0), any of them by keyword. A put is
  * called millions of times, so this does by hand what
- * PyArg_ParseTupleAndKeywords would do at several times the cost. */
+ * PyArg_ParseTupleAndKeywords would do at several times the cost, and
+ * positional arguments alone skip the keyword search. */
 static int
 put_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
     PyObject **key, PyObject **body, PyObject **timeout)
@@ -131,6 +165,13 @@ put_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
 	Py_ssize_t nkw = kwnames != NULL ? PyTuple_GET_SIZE(kwnames) : 0;
 
 	*key = *body = *timeout = NULL;
+	if (nkw == 0 && (nargs == 2 || nargs == 3)) {
+		*key = args[0];
+		*body = args[1];
+		if (nargs == 3)
+			*timeout = args[2];
+		goto out_check_key;
+	}
 	if (nargs > 3)
 		goto out_usage;
 	for (Py_ssize_t i = 0; i < nargs; i++)
@@ -148,6 +189,7 @@ put_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
 	}
 	if (*key == NULL || *body == NULL)
 		goto out_usage;
+out_check_key:
 	if (!PyUnicode_Check(*key)) {
 		PyErr_Format(PyExc_TypeError, "put(): key must be str, not %.100s",
 		    Py_TYPE(*key)->tp_name);
@@ -158,6 +200,26 @@ put_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
 out_usage:
 	PyErr_SetString(PyExc_TypeError, "usage: put(key, body, timeout_ms=0)");
 	return -1;
+}
+
+/* The put itself, on a body that stays put while the GIL is released (an
+ * immutable bytes, or an exported buffer). */
+static int
+put_body(struct ring_object *self, const char *key, const void *body,
+    size_t len, int timeout_ms)
+{
+	int rc = s3ring_put(self->p, key, body, len, 0);
+
+	if (rc == -EAGAIN && timeout_ms != 0) {
+		struct s3ring_producer *p = self->p;
+
+		self->uses++;
+		Py_BEGIN_ALLOW_THREADS
+		rc = s3ring_put(p, key, body, len, timeout_ms);
+		Py_END_ALLOW_THREADS
+		ring_drop(self);
+	}
+	return rc;
 }
 
 static PyObject *
@@ -180,6 +242,12 @@ ring_put(PyObject *obj, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
 	}
 	if (!ring_usable(self))
 		return NULL;
+	if (PyBytes_CheckExact(body)) {
+		if ((k = key_utf8(key, &rc)) == NULL)
+			return rc == 0 ? NULL : result(rc);
+		return result(put_body(self, k, PyBytes_AS_STRING(body),
+		    (size_t)PyBytes_GET_SIZE(body), timeout_ms));
+	}
 	if (PyObject_GetBuffer(body, &view, PyBUF_SIMPLE) < 0)
 		return NULL;
 	if ((k = key_utf8(key, &rc)) == NULL) {
@@ -187,19 +255,10 @@ ring_put(PyObject *obj, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
 			goto out_release;
 		goto out_result;
 	}
-	rc = s3ring_put(self->p, k, view.buf, (size_t)view.len, 0);
-	if (rc == -EAGAIN && timeout_ms != 0) {
-		struct s3ring_producer *p = self->p;
-
-		self->uses++;
-		Py_BEGIN_ALLOW_THREADS
-		rc = s3ring_put(p, k, view.buf, (size_t)view.len, timeout_ms);
-		Py_END_ALLOW_THREADS
-		ring_drop(self);
-	}
+	rc = put_body(self, k, view.buf, (size_t)view.len, timeout_ms);
 out_result:
 	PyBuffer_Release(&view);
-	return PyLong_FromLong(rc);
+	return result(rc);
 out_release:
 	PyBuffer_Release(&view);
 	return NULL;
@@ -339,6 +398,9 @@ PyInit_s3ring(void)
 	};
 	PyObject *m;
 
+	for (int i = 0; i <= RESULT_MAX; i++)
+		if (result_ints[i] == NULL && (result_ints[i] = PyLong_FromLong(-i)) == NULL)
+			return NULL;
 	if (PyType_Ready(&ring_type) < 0)
 		return NULL;
 	if ((m = PyModule_Create(&mod_def)) == NULL)

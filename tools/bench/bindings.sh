@@ -15,7 +15,7 @@ B=${BUILD:-build}
 case $B in /*) ;; *) B=$PWD/$B ;; esac
 PY=${PYTHON3:-/usr/bin/python3}
 for f in "$B/lib/s3ring.jar" "$B/lib/libs3ring_jni.so" "$B/java/test-classes/.built" \
-	"$B/tests/tool_consume" "$B/python"; do
+	"$B/tests/tool_consume" "$B/python" "$B/bin/s3ring-bench"; do
 	[ -e "$f" ] || { echo "bindings.sh: $f is missing: run make (with the JDK, JUnit 5 and python3-dev installed)" >&2; exit 1; }
 done
 json=0
@@ -28,5 +28,5 @@ fi
 java -Ds3ring.library="$B/lib/libs3ring_jni.so" -cp "$B/lib/s3ring.jar:$B/java/test-classes" \
 	org.s3ring.Bench "$B/tests" "$@"
 [ $json = 1 ] || echo
-PYTHONPATH=$B/python "$PY" producer/python/bench.py "$B/tests" "$@"
+PYTHONPATH=$B/python S3RING_BENCH=$B/bin/s3ring-bench "$PY" producer/python/bench.py "$B/tests" "$@"
 [ $json = 1 ] || echo "load after: $(uptime)"

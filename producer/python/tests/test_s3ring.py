@@ -4,6 +4,7 @@ Each test gets its own ring in /dev/shm, removed afterwards. Where a test
 needs the ring drained, the suite's C consumer (tool_consume, in
 $S3RING_TOOLS) reads it and prints each record's key, length and CRC32C.
 """
+import array
 import errno
 import multiprocessing
 import os
@@ -93,6 +94,104 @@ def test_non_contiguous_buffer_is_misuse(ring):
             with pytest.raises(TypeError):
                 bad()
         assert r.put(key="k", body=b"x", timeout_ms=5) == s3ring.OK
+
+
+class BytesSub(bytes):
+    pass
+
+
+class StrSub(str):
+    pass
+
+
+def test_bytes_and_other_buffers_put_the_same_bytes_without_numpy(ring):
+    # bytes is read in place; the rest go through the buffer protocol.
+    body = bytes(range(256)) * 4
+    bodies = [
+        ("bytes", body),
+        ("bytes-subclass", BytesSub(body)),
+        ("bytearray", bytearray(body)),
+        ("memoryview", memoryview(body)),
+        ("memoryview-slice", memoryview(body)[100:900]),
+        ("array", array.array("B", body)),
+    ]
+    with s3ring.Ring(ring, create=True) as r:
+        for name, b in bodies:
+            assert r.put("fast/" + name, b) == s3ring.OK
+            assert r.put(key="kw/" + name, body=b, timeout_ms=100) == s3ring.OK
+    got = drain(ring, 2 * len(bodies))
+    want = []
+    for name, b in bodies:
+        raw = bytes(b)
+        want.append((b"fast/" + name.encode(), str(len(raw)).encode(), crc32c(raw)))
+        want.append((b"kw/" + name.encode(), str(len(raw)).encode(), crc32c(raw)))
+    assert got == want
+
+
+def test_non_contiguous_memoryview_is_misuse_without_numpy(ring):
+    with s3ring.Ring(ring, create=True) as r:
+        with pytest.raises(BufferError):
+            r.put("k", memoryview(b"abcdef")[::2])
+        with pytest.raises(TypeError):
+            r.put("k", 12345)
+        assert r.put("k", memoryview(b"abcdef")[::1]) == s3ring.OK
+
+
+def test_ascii_non_ascii_and_subclassed_keys_reach_the_ring_alike(ring):
+    keys = ["ascii/key", "caf\u00e9/key", StrSub("sub/key"), StrSub("sub/caf\u00e9")]
+    with s3ring.Ring(ring, create=True) as r:
+        for k in keys:
+            assert r.put(k, b"x") == s3ring.OK
+        for bad in ["nul/\x00", "caf\u00e9/\x00x", StrSub("sub/\x00")]:
+            assert r.put(bad, b"x") == s3ring.INVALID_KEY, repr(bad)
+            assert r.put(bad, bytearray(b"x")) == s3ring.INVALID_KEY, repr(bad)
+    got = drain(ring, len(keys))
+    assert [g[0] for g in got] == [str(k).encode("utf-8") for k in keys]
+
+
+def test_results_are_shared_ints_so_a_refused_put_allocates_none(ring):
+    # CPython caches only -5 to 256; FULL, TOO_LARGE and INVALID_KEY come
+    # from a table made at import, the same object every time.
+    with s3ring.Ring(ring, create=True) as r:
+        big = bytes(r.max_body(8) - 256)
+        while r.put("fill", big) == s3ring.OK:
+            pass
+        assert r.put("fill", big) is r.put("fill", bytearray(b"x") * len(big))
+        assert r.put("fill", big) == s3ring.FULL
+        assert r.put("", b"x") is r.put("", bytearray(b"x"))
+        assert r.put("", b"x") == s3ring.INVALID_KEY
+        huge = bytes(r.max_body(3) + 1)
+        assert r.put("big", huge) is r.put("big", memoryview(huge))
+        assert r.put("big", huge) == s3ring.TOO_LARGE
+
+
+def test_a_bytearray_cannot_be_resized_while_its_put_waits(ring):
+    # The GIL is released while the put waits, so another thread runs: the
+    # exported buffer keeps the bytearray's storage where the put reads it.
+    # The put waits without a deadline until the ring is drained.
+    with s3ring.Ring(ring, create=True) as r:
+        body = bytearray(b"w" * 1000)
+        n = 0
+        for fill in (bytes(r.max_body(8) - 256), bytes(len(body))):
+            while r.put("fill", fill) == s3ring.OK:
+                n += 1
+        res = []
+        t = threading.Thread(target=lambda: res.append(r.put("wait", body, timeout_ms=-1)))
+        t.start()
+        refused = False
+        while not refused and t.is_alive():
+            try:
+                body.extend(b"x")
+                del body[-1:]
+            except BufferError:
+                refused = True
+            time.sleep(0.001)
+        got = drain(ring, n + 1)
+        t.join()
+        assert refused
+        assert res == [s3ring.OK]
+        assert got[-1] == (b"wait", b"1000", crc32c(b"w" * 1000))
+        body.extend(b"x")  # released once the put returned
 
 
 def test_keys_outside_the_bmp_reach_the_ring_as_utf8(ring):
