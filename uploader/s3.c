@@ -71,7 +71,6 @@ struct s3_client {
 	bool own_signer;
 	struct creds *creds;
 	struct creds_secret secret;
-	time_t creds_checked;		/* CLOCK_MONOTONIC seconds */
 
 	/* Configuration, fixed at creation. */
 	char scheme[8];
@@ -89,6 +88,7 @@ struct s3_client {
 
 	/* The request in flight. */
 	enum op op;
+	bool base_ready;		/* the options every request has are set */
 	char host_header[HOST_MAX + S3_BUCKET_MAX];
 	char path_raw[PATH_RAW_MAX];
 	const unsigned char *body;
@@ -632,9 +632,19 @@ begin(struct s3_client *c, enum op op)
 	CURL *e = c->easy;
 	CURLcode rc = CURLE_OK;
 
+	/* A PUT after a PUT keeps the handle's options: it sets every option
+	 * a PUT changes (URL, headers, upload size and buffer) itself, and the
+	 * reset and the two dozen options below cost as much as the rest of
+	 * the request. Any other pair starts from a reset, so no option leaks
+	 * from one kind of request into another. */
+	bool keep = c->base_ready && c->op == OP_PUT && op == OP_PUT;
+
 	curl_slist_free_all(c->headers);
 	c->headers = NULL;
-	curl_easy_reset(e);
+	if (!keep) {
+		curl_easy_reset(e);
+		c->base_ready = false;
+	}
 	/* Not the body buffer: the pages a short answer never touched stay
 	 * untouched, which is most of the client with 1,000 of them. */
 	memset(&c->resp, 0, offsetof(struct s3_response, body));
@@ -654,14 +664,19 @@ begin(struct s3_client *c, enum op op)
 	c->upload_id_out = NULL;
 	c->part_out = NULL;
 
-	/* The credentials file is checked at most once a second per client
-	 * (one stat); a failure is logged by creds and the old keys stay. */
+	/* The credentials file is checked at most once a second per thread
+	 * (one stat), not per client: the uploader's loop has a client per
+	 * upload in flight. A failure is logged by creds and the old keys
+	 * stay. */
 	{
+		static __thread const struct creds *checked_creds;
+		static __thread time_t checked_at;
 		struct timespec ts;
 
 		clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-		if (ts.tv_sec != c->creds_checked) {
-			c->creds_checked = ts.tv_sec;
+		if (ts.tv_sec != checked_at || checked_creds != c->creds) {
+			checked_at = ts.tv_sec;
+			checked_creds = c->creds;
 			if (creds_reload(c->creds, false) < 0)
 				log_msg(LOG_LEVEL_DEBUG, "using the previous keys");
 		}
@@ -672,6 +687,8 @@ begin(struct s3_client *c, enum op op)
 	    creds_get(c->creds, &c->secret) < 0)
 		return -EIO;
 
+	if (keep)
+		return 0;
 #define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
 	SET(CURLOPT_ERRORBUFFER, c->resp.curl_error);
 	SET(CURLOPT_NOSIGNAL, 1L);
@@ -705,7 +722,10 @@ begin(struct s3_client *c, enum op op)
 	SET(CURLOPT_SEEKFUNCTION, on_seek);
 	SET(CURLOPT_SEEKDATA, c);
 #undef SET
-	return rc == CURLE_OK ? 0 : setopt_failed(c, rc);
+	if (rc != CURLE_OK)
+		return setopt_failed(c, rc);
+	c->base_ready = true;
+	return 0;
 }
 
 /* Appends "name: value" ("name:" for an empty value, which tells curl to
@@ -889,7 +909,8 @@ put_like(struct s3_client *c, enum op op, const char *key,
 	/* curl's send buffer: its smallest for small bodies (a thousand
 	 * clients at 64 KiB each would be most of the uploader's memory), the
 	 * default 64 KiB for the rest. */
-	if (len < 65536 && curl_easy_setopt(c->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L) != CURLE_OK)
+	if (curl_easy_setopt(c->easy, CURLOPT_UPLOAD_BUFFERSIZE,
+	    len < 65536 ? 16384L : 65536L) != CURLE_OK)
 		return -ENOMEM;
 	rc = set_upload_body(c, false, len);
 	if (rc == 0)

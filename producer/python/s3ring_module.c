@@ -5,11 +5,10 @@
  * misuse raises: a key that is not a str, a body without the buffer
  * protocol or not contiguous, a closed Ring, a ring that cannot be opened
  * (an OSError naming the ring). The body is copied once, straight into the
- * ring. The GIL is released only while a put waits for space: a put is
- * first tried without waiting, with the GIL held, which is cheaper than
- * giving it up. A known cost of that try: when it finds the ring full, the
- * slot's dropped_full counts it, even if the wait that follows succeeds
- * (the C API has no try that leaves the counter alone).
+ * ring. The GIL is kept for a put that does not wait (timeout_ms 0, the
+ * default), and released for one that may (the whole put, not a try
+ * first: a try that finds the ring full counts a drop in the slot's
+ * dropped_full, and the wait that follows may well succeed).
  *
  * What a put costs here, beyond s3ring_put(), is kept to a few loads: the
  * arguments come by vectorcall, positional ones without the keyword
@@ -208,17 +207,16 @@ static int
 put_body(struct ring_object *self, const char *key, const void *body,
     size_t len, int timeout_ms)
 {
-	int rc = s3ring_put(self->p, key, body, len, 0);
+	struct s3ring_producer *p = self->p;
+	int rc;
 
-	if (rc == -EAGAIN && timeout_ms != 0) {
-		struct s3ring_producer *p = self->p;
-
-		self->uses++;
-		Py_BEGIN_ALLOW_THREADS
-		rc = s3ring_put(p, key, body, len, timeout_ms);
-		Py_END_ALLOW_THREADS
-		ring_drop(self);
-	}
+	if (timeout_ms == 0)
+		return s3ring_put(p, key, body, len, 0);
+	self->uses++;
+	Py_BEGIN_ALLOW_THREADS
+	rc = s3ring_put(p, key, body, len, timeout_ms);
+	Py_END_ALLOW_THREADS
+	ring_drop(self);
 	return rc;
 }
 

@@ -194,6 +194,31 @@ def test_a_bytearray_cannot_be_resized_while_its_put_waits(ring):
         body.extend(b"x")  # released once the put returned
 
 
+def dropped_full(name):
+    shmstat = os.path.join(TOOLS, "..", "bin", "shmstat")
+    out = subprocess.run([shmstat, "--ring", name, "--json"], stdout=subprocess.PIPE,
+                         check=True, timeout=60).stdout
+    import json
+    return json.loads(out)["dropped_full"]
+
+
+def test_a_put_that_waits_for_space_and_succeeds_counts_no_drop(ring):
+    with s3ring.Ring(ring, create=True) as r:
+        big = bytes(r.max_body(8) - 256)
+        n = 0
+        while r.put("fill", big) == s3ring.OK:
+            n += 1
+        before = dropped_full(ring)     # the FULL just returned counts
+        res = []
+        t = threading.Thread(target=lambda: res.append(r.put("wait", b"w", timeout_ms=-1)))
+        t.start()
+        time.sleep(0.05)
+        drain(ring, n + 1)
+        t.join()
+        assert res == [s3ring.OK]
+        assert dropped_full(ring) == before
+
+
 def test_keys_outside_the_bmp_reach_the_ring_as_utf8(ring):
     key = "emoji/\U0001F600/\U0001D11E/caf\u00e9"
     with s3ring.Ring(ring, create=True) as r:
