@@ -96,6 +96,11 @@ struct uploader {
 	struct objopts_headers *hdrs; /* scratch for one prepare */
 	char keybuf[KEY_BUF];        /* scratch: prefix + key */
 	struct s3_client *probe;     /* HEAD bucket, one a second at most */
+	/* For the blocking requests of start-up (the bucket check, the
+	 * leftover multipart uploads), never handed to the multi: libcurl
+	 * 7.88 leaks a connection of a handle that did curl_easy_perform()
+	 * and then joined a multi handle. */
+	struct s3_client *sync_s3;
 	bool probe_running;
 	uint64_t last_probe_ns;      /* when the last probe was started */
 	uint64_t probe_answered_ns;  /* when it answered */

@@ -515,8 +515,8 @@ abort_listed(const char *key, const char *upload_id, void *arg)
 
 	if (strcmp(key, a->key) != 0)
 		return 0;
-	if (s3_abort_multipart(a->u->probe, key, upload_id) == 0 ||
-	    s3_response(a->u->probe)->status == 404)
+	if (s3_abort_multipart(a->u->sync_s3, key, upload_id) == 0 ||
+	    s3_response(a->u->sync_s3)->status == 404)
 		a->aborted++;
 	else
 		a->failed++;
@@ -538,11 +538,11 @@ multipart_abort_leftovers(struct uploader *u)
 		bool gone;
 
 		if (id != NULL) {
-			gone = s3_abort_multipart(u->probe, key, id) == 0 ||
-			    s3_response(u->probe)->status == 404;
+			gone = s3_abort_multipart(u->sync_s3, key, id) == 0 ||
+			    s3_response(u->sync_s3)->status == 404;
 		} else {
 			struct leftover_arg a = { u, key, 0, 0 };
-			int rc = s3_list_multipart_uploads(u->probe, key, abort_listed, &a);
+			int rc = s3_list_multipart_uploads(u->sync_s3, key, abort_listed, &a);
 
 			gone = rc == 0 && a.failed == 0;
 		}

@@ -37,7 +37,9 @@ upload_engine_init(struct uploader *u)
 	u->s3cfg.signer = u->signer;
 	u->multi = s3_multi_new(u->nup);
 	u->probe = s3_client_new(&u->s3cfg, u->creds);
-	if (u->up == NULL || u->hdrs == NULL || u->multi == NULL || u->probe == NULL)
+	u->sync_s3 = s3_client_new(&u->s3cfg, u->creds);
+	if (u->up == NULL || u->hdrs == NULL || u->multi == NULL || u->probe == NULL ||
+	    u->sync_s3 == NULL)
 		return -ENOMEM;
 	/* Clients are made on first use: an uploader allowed 4,096 uploads
 	 * in flight that never needs more than 10 has 10. */
@@ -63,6 +65,7 @@ upload_engine_free(struct uploader *u)
 	if (u->probe_running)
 		s3_multi_cancel(u->multi, u->probe);
 	s3_client_free(u->probe);
+	s3_client_free(u->sync_s3);
 	s3_multi_free(u->multi);
 	sigv4_signer_free(u->signer);
 	u->signer = NULL;
@@ -72,6 +75,7 @@ upload_engine_free(struct uploader *u)
 	u->up = NULL;
 	u->multi = NULL;
 	u->probe = NULL;
+	u->sync_s3 = NULL;
 }
 
 static void

@@ -99,16 +99,16 @@ check_bucket(struct uploader *u)
 	for (;;) {
 		const struct s3_response *r;
 		uint64_t wait_ms, until;
-		int rc = s3_head_bucket(u->probe);
+		int rc = s3_head_bucket(u->sync_s3);
 
 		if (rc == 0) {
 			status_clear(u, RING_UPLOADER_CONFIG_ALARM, "configuration");
 			return true;
 		}
-		r = s3_response(u->probe);
+		r = s3_response(u->sync_s3);
 		if (rc == -EIO && retry_is_region_error(r)) {
-			if (upload_follow_region(u, r, s3_region(u->probe))) {
-				upload_adopt_region(u, u->probe, &gen);
+			if (upload_follow_region(u, r, s3_region(u->sync_s3))) {
+				upload_adopt_region(u, u->sync_s3, &gen);
 				continue;
 			}
 			retry_describe(r, why, sizeof(why));
