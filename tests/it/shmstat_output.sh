@@ -92,7 +92,7 @@ awk 'NR>2 && $4+0 >= 100 {found=1} END {exit !found}' "$tmp/watch" \
     || fail "no put/s rate seen: $(cat "$tmp/watch")"
 
 # --watch --json: one valid object per line, with rates.
-timeout --preserve-status -s INT 1 $stat --ring $ring --watch 0.3 --json >"$tmp/wjson"; rc=$?
+timeout -k 10 --preserve-status -s INT 1 $stat --ring $ring --watch 0.3 --json >"$tmp/wjson"; rc=$?
 [ $rc -eq 0 ] || fail "watch json exit $rc"
 while read -r line; do
 	printf '%s' "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert "put_per_s" in d["rates"]' \
