@@ -109,7 +109,7 @@ up = by[("upload", "sink")][0]
 assert up["lat_samples"] == 0 and up["uploads_per_s"] <= 8 / 0.020 * 1.05, up
 assert by[("config", None)][0]["sink_delay_ms"] == 20
 names = {d["name"] for d in by[("target", None)]}
-assert {"sink_vs_wrk_ratio", "nginx_https_vs_wrk_ratio"} <= names, names
+assert {"sink_vs_ceiling_ratio", "nginx_https_vs_wrk_ratio"} <= names, names
 by = lines(sys.argv[2])
 up = by[("upload", "nginx")][0]
 assert up["size"] == 3000000 and up["count"] == 6, up
