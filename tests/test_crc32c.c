@@ -50,6 +50,30 @@ hardware_and_table_agree_on_every_length_and_alignment(void **state)
 	assert_int_equal(crc32c(0, b, 4096), crc32c_sw(0, b, 4096));
 }
 
+/* Long buffers go through three interleaved streams, joined by shifts:
+ * every length around the stream boundaries (3 x 64, 3 x 336 and
+ * 3 x 2,048 bytes, and their sums) gives the table's CRC, from any start
+ * value and alignment. */
+static void
+interleaved_streams_agree_with_the_table(void **state)
+{
+	static uint8_t b[5 * 6144 + 16];
+	const size_t edges[] = { 192, 384, 1008, 1024, 1200, 2016, 6144, 7152, 12288,
+	    5 * 6144 };
+
+	(void)state;
+	srandom(2);
+	for (size_t i = 0; i < sizeof(b); i++)
+		b[i] = (uint8_t)random();
+	for (size_t e = 0; e < sizeof(edges) / sizeof(edges[0]); e++)
+		for (size_t len = edges[e] - 9; len <= edges[e] + 9; len++)
+			for (size_t off = 0; off < 8; off += 3)
+				assert_int_equal(crc32c(0x12345678, b + off, len),
+				    crc32c_sw(0x12345678, b + off, len));
+	for (size_t len = 0; len < 2000; len += 7)
+		assert_int_equal(crc32c(0, b, len), crc32c_sw(0, b, len));
+}
+
 static void
 crc_can_be_extended_piecewise(void **state)
 {
@@ -69,6 +93,7 @@ main(void)
 		cmocka_unit_test(crc_matches_rfc3720_vectors),
 		cmocka_unit_test(hardware_and_table_agree_on_every_length_and_alignment),
 		cmocka_unit_test(crc_can_be_extended_piecewise),
+		cmocka_unit_test(interleaved_streams_agree_with_the_table),
 	};
 
 	print_message("crc32c: %s\n", crc32c_hw_available() ? "SSE4.2" : "table");
