@@ -109,6 +109,9 @@ def main():
     Handler.mode = sys.argv[1]
     Handler.portfile = sys.argv[2]
     lifetime = float(sys.argv[3]) if len(sys.argv) > 3 else 300.0
+    # A backlog for many clients connecting at once (the default 5 resets
+    # connections beyond it).
+    http.server.ThreadingHTTPServer.request_queue_size = 256
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     srv.daemon_threads = True
     def on_term(*_):
