@@ -92,6 +92,49 @@ records_done_above_the_floor_stay_in_the_journal(void **state)
 	assert_int_equal(inflight_release(&t, 500), 400);
 }
 
+/* The lowest position among pos[] not yet finished after `done` steps. */
+static uint64_t
+lowest_left(const uint64_t *pos, const int *finish, int done)
+{
+	uint64_t low = 1000;
+
+	for (int i = 0; i < 8; i++) {
+		bool finished = false;
+
+		for (int k = 0; k < done; k++)
+			finished |= finish[k] == i;
+		if (!finished && pos[i] < low)
+			low = pos[i];
+	}
+	return low;
+}
+
+/* The release looks at the front only while no late entry (pushed below
+ * a position pushed before it) is unfinished; the head must come out the
+ * same as a scan of everything would give, however the entries finish. */
+static void
+head_is_the_lowest_unfinished_whatever_the_order(void **state)
+{
+	static struct inflight_entry mem[64];
+	struct inflight t;
+	uint64_t pos[] = { 100, 200, 300, 50, 400, 60, 500, 600 };
+	int idx[8];
+	const int finish[] = { 1, 3, 0, 6, 5, 2, 7, 4 };
+
+	(void)state;
+	inflight_init(&t, mem, 64);
+	for (int i = 0; i < 8; i++)
+		idx[i] = inflight_push(&t, pos[i], pos[i] + 10);
+	assert_int_equal(t.late_claimed, 2);
+	assert_int_equal(inflight_release(&t, 1000), 50);
+	for (int k = 0; k < 8; k++) {
+		inflight_done(&t, (uint32_t)idx[finish[k]]);
+		assert_int_equal(inflight_release(&t, 1000), lowest_left(pos, finish, k + 1));
+	}
+	assert_int_equal(t.late_claimed, 0);
+	assert_int_equal(inflight_release(&t, 1000), 1000);
+}
+
 int
 main(void)
 {
@@ -99,6 +142,7 @@ main(void)
 		cmocka_unit_test(completion_out_of_order_releases_in_order),
 		cmocka_unit_test(late_record_below_the_front_holds_head_back),
 		cmocka_unit_test(records_done_above_the_floor_stay_in_the_journal),
+		cmocka_unit_test(head_is_the_lowest_unfinished_whatever_the_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -125,6 +125,7 @@ struct uploader {
 	struct health health;        /* the outage log */
 	uint64_t wd_us;              /* systemd watchdog interval, 0: none */
 	uint64_t start_time;         /* ours, from /proc, for the ring header */
+	uint32_t pid;                /* ours (getpid() is a system call) */
 	bool lost;                   /* the ring was truncated under us */
 	bool retiring;               /* removed or replaced: finish, then re-attach */
 	bool reattach;               /* retired and finished: start again */

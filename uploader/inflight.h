@@ -19,7 +19,7 @@ enum { INFLIGHT_FREE = 0, INFLIGHT_CLAIMED = 1, INFLIGHT_DONE = 2 };
 struct inflight_entry {
 	uint64_t pos, end;
 	uint32_t state;
-	uint32_t reserved;
+	uint32_t late;    /* pushed below a position pushed before it */
 };
 
 struct inflight {
@@ -27,6 +27,8 @@ struct inflight {
 	uint32_t cap;
 	uint32_t first;   /* index of the oldest entry */
 	uint32_t count;
+	uint32_t late_claimed; /* late entries not yet done */
+	uint64_t top;     /* the highest position pushed */
 };
 
 void inflight_init(struct inflight *t, struct inflight_entry *mem,

@@ -108,6 +108,8 @@ struct s3_client {
 	size_t upload_id_cap;
 	struct s3_part *part_out;
 	void *multi_user;		/* s3_multi_start()'s */
+	struct s3_multi *multi;		/* the last it was started in */
+	unsigned shard;			/* its shard there */
 
 	/* Last, the large arrays, of which a request touches the start: the
 	 * response's body is the last field of resp. */
@@ -1518,15 +1520,40 @@ s3_perform(struct s3_client *c)
  * wait is one epoll_wait() and a curl_multi_socket_action() per ready
  * socket, so its cost grows with the sockets that are ready, not with the
  * transfers in flight. An eventfd in the same epoll set is the wake-up.
+ *
+ * The transfers are spread over shards, one curl multi handle per
+ * MULTI_SHARD connections: curl looks for a connection to reuse by
+ * walking its pool for the host, so with a thousand connections in one
+ * pool that walk was most of the cost of a request. A client stays in the
+ * shard it first went to, with the connections it made there. The epoll
+ * set, the share (TLS sessions) and the thread are common to all shards.
  */
-struct s3_multi {
+#define MULTI_SHARD	64
+#define MULTI_SHARDS_MAX 64
+
+struct multi_shard {
+	struct s3_multi *m;
 	CURLM *multi;
+	uint64_t timer_due_ns;	/* CLOCK_MONOTONIC; 0: no timer */
+};
+
+struct s3_multi {
 	CURLSH *share;
 	int epfd;
 	int evfd;
-	uint64_t timer_due_ns;	/* CLOCK_MONOTONIC; 0: no timer */
 	unsigned count;		/* started, not yet returned */
+	unsigned nshards;
+	unsigned next_shard;	/* for clients new to the multi */
+	unsigned done_from;	/* the shard s3_multi_done() reads first */
+	struct multi_shard shard[MULTI_SHARDS_MAX];
 };
+
+/* The epoll data of a socket: its shard and its descriptor. */
+static uint64_t
+ev_key(unsigned shard, int fd)
+{
+	return (uint64_t)shard << 32 | (uint32_t)fd;
+}
 
 static uint64_t
 multi_now_ns(void)
@@ -1540,19 +1567,20 @@ multi_now_ns(void)
 static int
 on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
-	struct s3_multi *m = userp;
+	struct multi_shard *sh = userp;
+	struct s3_multi *m = sh->m;
 	struct epoll_event ev = { 0 };
 
 	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
 		/* curl may have closed it already: then it left the set. */
 		(void)epoll_ctl(m->epfd, EPOLL_CTL_DEL, s, NULL);
-		(void)curl_multi_assign(m->multi, s, NULL);
+		(void)curl_multi_assign(sh->multi, s, NULL);
 		return 0;
 	}
 	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
 	    (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
-	ev.data.fd = s;
+	ev.data.u64 = ev_key((unsigned)(sh - m->shard), s);
 	if (epoll_ctl(m->epfd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) < 0) {
 		/* A descriptor number reused before curl said REMOVE. */
 		if (errno == ENOENT)
@@ -1560,19 +1588,40 @@ on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 		else if (errno == EEXIST)
 			(void)epoll_ctl(m->epfd, EPOLL_CTL_MOD, s, &ev);
 	}
-	(void)curl_multi_assign(m->multi, s, m);
+	(void)curl_multi_assign(sh->multi, s, sh);
 	return 0;
 }
 
 static int
 on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
-	struct s3_multi *m = userp;
+	struct multi_shard *sh = userp;
 
 	(void)multi;
-	m->timer_due_ns = timeout_ms < 0 ? 0 :
+	sh->timer_due_ns = timeout_ms < 0 ? 0 :
 	    multi_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	return 0;
+}
+
+static int
+shard_init(struct s3_multi *m, struct multi_shard *sh, long max_conns)
+{
+	CURLMcode mc = CURLM_OK;
+
+	sh->m = m;
+	sh->multi = curl_multi_init();
+	if (sh->multi == NULL)
+		return -ENOMEM;
+#define MSET(opt, val) do { if (mc == CURLM_OK) mc = curl_multi_setopt(sh->multi, opt, val); } while (0)
+	MSET(CURLMOPT_SOCKETFUNCTION, on_socket);
+	MSET(CURLMOPT_SOCKETDATA, sh);
+	MSET(CURLMOPT_TIMERFUNCTION, on_timer);
+	MSET(CURLMOPT_TIMERDATA, sh);
+	MSET(CURLMOPT_MAX_HOST_CONNECTIONS, max_conns);
+	/* Idle connections kept for reuse: as many as may be in use. */
+	MSET(CURLMOPT_MAXCONNECTS, max_conns);
+#undef MSET
+	return mc == CURLM_OK ? 0 : -ENOMEM;
 }
 
 struct s3_multi *
@@ -1580,35 +1629,32 @@ s3_multi_new(unsigned max_host_connections)
 {
 	struct s3_multi *m = calloc(1, sizeof(*m));
 	struct epoll_event ev = { .events = EPOLLIN };
-	CURLMcode mc = CURLM_OK;
+	unsigned n = max_host_connections ? max_host_connections : MULTI_SHARD;
 
 	if (m == NULL)
 		return NULL;
 	m->epfd = epoll_create1(EPOLL_CLOEXEC);
 	m->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	m->multi = curl_multi_init();
 	m->share = curl_share_init();
-	if (m->epfd < 0 || m->evfd < 0 || m->multi == NULL || m->share == NULL)
+	if (m->epfd < 0 || m->evfd < 0 || m->share == NULL)
 		goto fail;
-	ev.data.fd = m->evfd;
+	ev.data.u64 = ev_key(MULTI_SHARDS_MAX, m->evfd);
 	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->evfd, &ev) < 0)
 		goto fail;
 	/* One thread uses the share, so it needs no lock callbacks. TLS
-	 * sessions are resumed by every client; DNS answers are shared by
-	 * the multi handle itself. */
+	 * sessions are resumed by every client; DNS answers are shared
+	 * within each shard's multi handle. */
 	if (curl_share_setopt(m->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
 		goto fail;
-#define MSET(opt, val) do { if (mc == CURLM_OK) mc = curl_multi_setopt(m->multi, opt, val); } while (0)
-	MSET(CURLMOPT_SOCKETFUNCTION, on_socket);
-	MSET(CURLMOPT_SOCKETDATA, m);
-	MSET(CURLMOPT_TIMERFUNCTION, on_timer);
-	MSET(CURLMOPT_TIMERDATA, m);
-	MSET(CURLMOPT_MAX_HOST_CONNECTIONS, (long)max_host_connections);
-	/* Idle connections kept for reuse: as many as may be in use. */
-	MSET(CURLMOPT_MAXCONNECTS, max_host_connections ? (long)max_host_connections : 0L);
-#undef MSET
-	if (mc != CURLM_OK)
-		goto fail;
+	m->nshards = (n + MULTI_SHARD - 1) / MULTI_SHARD;
+	if (m->nshards > MULTI_SHARDS_MAX)
+		m->nshards = MULTI_SHARDS_MAX;
+	for (unsigned i = 0; i < m->nshards; i++) {
+		long per = (long)((n + m->nshards - 1) / m->nshards);
+
+		if (shard_init(m, &m->shard[i], max_host_connections ? per : 0) < 0)
+			goto fail;
+	}
 	return m;
 fail:
 	s3_multi_free(m);
@@ -1621,8 +1667,9 @@ s3_multi_free(struct s3_multi *m)
 {
 	if (m == NULL)
 		return;
-	if (m->multi != NULL)
-		curl_multi_cleanup(m->multi);
+	for (unsigned i = 0; i < m->nshards; i++)
+		if (m->shard[i].multi != NULL)
+			curl_multi_cleanup(m->shard[i].multi);
 	if (m->share != NULL)
 		curl_share_cleanup(m->share);
 	if (m->epfd >= 0)
@@ -1641,8 +1688,13 @@ s3_multi_start(struct s3_multi *m, struct s3_client *c, void *user)
 		rc = curl_easy_setopt(c->easy, CURLOPT_SHARE, m->share);
 	if (rc != CURLE_OK)
 		return setopt_failed(c, rc);
+	if (c->multi != m) {
+		c->multi = m;
+		c->shard = m->next_shard;
+		m->next_shard = (m->next_shard + 1) % m->nshards;
+	}
 	c->multi_user = user;
-	if (curl_multi_add_handle(m->multi, c->easy) != CURLM_OK)
+	if (curl_multi_add_handle(m->shard[c->shard].multi, c->easy) != CURLM_OK)
 		return -ENOMEM;
 	m->count++;
 	return 0;
@@ -1651,7 +1703,8 @@ s3_multi_start(struct s3_multi *m, struct s3_client *c, void *user)
 void
 s3_multi_cancel(struct s3_multi *m, struct s3_client *c)
 {
-	if (curl_multi_remove_handle(m->multi, c->easy) == CURLM_OK && m->count > 0)
+	if (c->multi == m && curl_multi_remove_handle(m->shard[c->shard].multi,
+	    c->easy) == CURLM_OK && m->count > 0)
 		m->count--;
 	/* A handle out of the multi lets go of its share, so that the
 	 * multi can be freed before its clients. */
@@ -1665,19 +1718,23 @@ s3_multi_wait(struct s3_multi *m, int timeout_ms)
 	uint64_t now = multi_now_ns();
 	int running, n;
 
-	if (m->timer_due_ns != 0) {
-		uint64_t left = m->timer_due_ns > now ?
-		    (m->timer_due_ns - now + 999999) / 1000000 : 0;
-		if (left < (uint64_t)timeout_ms)
-			timeout_ms = (int)left;
+	for (unsigned i = 0; i < m->nshards; i++) {
+		uint64_t due = m->shard[i].timer_due_ns;
+
+		if (due != 0) {
+			uint64_t left = due > now ? (due - now + 999999) / 1000000 : 0;
+			if (left < (uint64_t)timeout_ms)
+				timeout_ms = (int)left;
+		}
 	}
 	n = epoll_wait(m->epfd, ev, 64, timeout_ms);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
-		int fd = ev[i].data.fd, mask = 0;
+		unsigned sh = (unsigned)(ev[i].data.u64 >> 32);
+		int fd = (int)(uint32_t)ev[i].data.u64, mask = 0;
 
-		if (fd == m->evfd) {
+		if (sh >= m->nshards) {
 			uint64_t v;
 			(void)!read(m->evfd, &v, sizeof(v));
 			continue;
@@ -1688,11 +1745,16 @@ s3_multi_wait(struct s3_multi *m, int timeout_ms)
 			mask |= CURL_CSELECT_OUT;
 		if (ev[i].events & EPOLLERR)
 			mask |= CURL_CSELECT_ERR;
-		(void)curl_multi_socket_action(m->multi, fd, mask, &running);
+		(void)curl_multi_socket_action(m->shard[sh].multi, fd, mask, &running);
 	}
-	if (m->timer_due_ns != 0 && multi_now_ns() >= m->timer_due_ns) {
-		m->timer_due_ns = 0;
-		(void)curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	now = multi_now_ns();
+	for (unsigned i = 0; i < m->nshards; i++) {
+		struct multi_shard *sh = &m->shard[i];
+
+		if (sh->timer_due_ns != 0 && now >= sh->timer_due_ns) {
+			sh->timer_due_ns = 0;
+			(void)curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		}
 	}
 	return 0;
 }
@@ -1700,27 +1762,32 @@ s3_multi_wait(struct s3_multi *m, int timeout_ms)
 struct s3_client *
 s3_multi_done(struct s3_multi *m, int *rc, void **user)
 {
-	CURLMsg *msg;
-	int left;
+	for (unsigned k = 0; k < m->nshards; k++) {
+		struct multi_shard *sh = &m->shard[(m->done_from + k) % m->nshards];
+		CURLMsg *msg;
+		int left;
 
-	while ((msg = curl_multi_info_read(m->multi, &left)) != NULL) {
-		struct s3_client *c = NULL;
-		CURLcode result = msg->data.result;
-		CURL *easy = msg->easy_handle;
+		while ((msg = curl_multi_info_read(sh->multi, &left)) != NULL) {
+			struct s3_client *c = NULL;
+			CURLcode result = msg->data.result;
+			CURL *easy = msg->easy_handle;
 
-		/* msg is not to be read after the handle leaves the multi. */
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		(void)curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
-		(void)curl_multi_remove_handle(m->multi, easy);
-		(void)curl_easy_setopt(easy, CURLOPT_SHARE, NULL);
-		if (m->count > 0)
-			m->count--;
-		if (c == NULL)
-			continue;
-		*rc = s3_finish(c, result);
-		*user = c->multi_user;
-		return c;
+			/* msg is not to be read after the handle leaves the multi. */
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			(void)curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
+			(void)curl_multi_remove_handle(sh->multi, easy);
+			(void)curl_easy_setopt(easy, CURLOPT_SHARE, NULL);
+			if (m->count > 0)
+				m->count--;
+			if (c == NULL)
+				continue;
+			/* The next call starts here: no shard waits behind a busy one. */
+			m->done_from = (unsigned)(sh - m->shard);
+			*rc = s3_finish(c, result);
+			*user = c->multi_user;
+			return c;
+		}
 	}
 	return NULL;
 }

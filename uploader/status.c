@@ -255,7 +255,7 @@ status_tick(struct uploader *u, const char *state)
 		    memory_order_relaxed);
 	/* Restored every tick, in case something scribbled over them:
 	 * shmstat judges liveness by pid and start time. */
-	atomic_store_explicit(&h->uploader_pid, (uint32_t)getpid(), memory_order_relaxed);
+	atomic_store_explicit(&h->uploader_pid, u->pid, memory_order_relaxed);
 	atomic_store_explicit(&h->uploader_start_time, u->start_time, memory_order_relaxed);
 	if (u->wd_us != 0 && now >= u->next_wd) {
 		(void)notify_send("WATCHDOG=1");

@@ -348,6 +348,7 @@ uploader_run(const struct config *cfg)
 		goto out_engine;
 	}
 
+	u.pid = (uint32_t)getpid();
 	u.start_time = proc_start_time(getpid());
 	/* shmstat's evidence that we live, whatever its PID namespace. */
 	if (ring_uploader_lock(&u.ring) < 0)
