@@ -9,7 +9,8 @@
  *
  * Everything runs on one thread, the loop's, except the ring watcher
  * (engine.c), which only sleeps on the ring's futex and wakes the loop,
- * and the credentials refresher (creds.c).
+ * the hasher (upload.c), which computes the SHA-256 of large bodies
+ * signed over http, and the credentials refresher (creds.c).
  */
 #ifndef S3RING_DAEMON_H
 #define S3RING_DAEMON_H
@@ -38,6 +39,7 @@ enum upload_state {
 	UP_RUNNING,  /* a request is in flight */
 	UP_WAITING,  /* backing off, paused by an alarm, or the spool is down */
 	UP_MULTI,    /* a multipart upload (multipart.c counts its requests) */
+	UP_HASHING,  /* its large body's SHA-256 is being computed (hasher) */
 };
 
 /* What a transfer's user pointer points to: both start with the kind. */
@@ -64,6 +66,12 @@ struct upload {
 	uint64_t t0;                 /* the attempt's start */
 	unsigned region_gen;
 	char *reason;                /* spooling: why (malloc'd) */
+	/* The body's SHA-256 for signing over http, computed once by the
+	 * hasher thread for large bodies (the loop's thread would stall on
+	 * it); the bytes sent are checked against the CRC anyway. */
+	bool hashed;
+	char sha256[SIGV4_SHA256_HEX_LEN + 1];
+	struct upload *hnext;        /* the hasher's queues */
 };
 
 struct uploader {
@@ -90,6 +98,7 @@ struct uploader {
 	unsigned busy;               /* not UP_FREE */
 	unsigned waiting;            /* UP_WAITING */
 	unsigned nmulti;             /* UP_MULTI */
+	unsigned hashing;            /* UP_HASHING */
 	uint64_t next_due_ns;        /* the earliest due_ns, 0: none */
 	double limit;                /* adaptive: uploads allowed in flight */
 	uint64_t last_slowdown_ns;
@@ -107,6 +116,15 @@ struct uploader {
 	bool last_probe_ok;
 	uint64_t last_success_ns;
 	unsigned handed_back;
+
+	/* The hasher (upload.c): uploads in, hashed uploads out, under hmu. */
+	pthread_t hasher;
+	bool hasher_started;
+	pthread_mutex_t hmu;
+	pthread_cond_t hcv;
+	struct upload *hq, **hq_tail;  /* to hash, in order */
+	struct upload *hdone;          /* hashed, for the loop */
+	bool hquit;
 
 	/* The ring watcher (engine.c). */
 	pthread_t watcher;
@@ -170,6 +188,11 @@ void upload_finished(struct uploader *u, struct upload *up, int rc);
 void upload_resume(struct uploader *u, struct upload *up);
 /* Stopping: leave it in the ring for the next start. */
 void upload_hand_back(struct uploader *u, struct upload *up);
+/* The hasher thread: start, stop (joins it), and the loop's collection of
+ * what it hashed (each then goes on to its request). */
+int upload_start_hasher(struct uploader *u);
+void upload_stop_hasher(struct uploader *u);
+void upload_hashed(struct uploader *u);
 void upload_probe_finished(struct uploader *u, int rc);
 bool upload_follow_region(struct uploader *u, const struct s3_response *r,
     const char *signed_for);
@@ -198,6 +221,9 @@ void multipart_abort_leftovers(struct uploader *u);
 void engine_run(struct uploader *u);
 void engine_drain(struct uploader *u);
 int engine_start_watcher(struct uploader *u);
+/* pthread_create() with every signal blocked in the new thread. 0 or
+ * -errno. */
+int engine_spawn(pthread_t *t, void *(*fn)(void *), void *arg);
 void engine_stop_watcher(struct uploader *u);
 
 #endif

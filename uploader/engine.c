@@ -48,7 +48,7 @@ watcher_main(void *arg)
 }
 
 int
-engine_start_watcher(struct uploader *u)
+engine_spawn(pthread_t *t, void *(*fn)(void *), void *arg)
 {
 	sigset_t all, old;
 	int rc;
@@ -56,10 +56,18 @@ engine_start_watcher(struct uploader *u)
 	/* The signals stay with the loop's thread, which reads their flags. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&u->watcher, NULL, watcher_main, u);
+	rc = pthread_create(t, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc != 0)
-		return -rc;
+	return -rc;
+}
+
+int
+engine_start_watcher(struct uploader *u)
+{
+	int rc = engine_spawn(&u->watcher, watcher_main, u);
+
+	if (rc < 0)
+		return rc;
 	u->watcher_started = true;
 	return 0;
 }
@@ -247,6 +255,7 @@ engine_run(struct uploader *u)
 		if (uploader_got_stop)
 			return;
 		reap(u);
+		upload_hashed(u);
 		resume_due(u, now);
 		pump_multipart(u, now);
 		release(u);
@@ -287,14 +296,17 @@ engine_drain(struct uploader *u)
 		else if (u->up[i].state == UP_MULTI)
 			multipart_stop(u, &u->up[i]);
 	}
-	while (u->running > 0 && mono_ns() < deadline) {
+	while ((u->running > 0 || u->hashing > 0) && mono_ns() < deadline) {
 		reap(u);
+		upload_hashed(u);
 		release(u);
 		status_tick(u, "draining;");
-		if (u->running > 0)
+		if (u->running > 0 || u->hashing > 0)
 			(void)s3_multi_wait(u->multi, 50);
 	}
 	reap(u);
+	/* What the hasher still holds is handed back below. */
+	upload_stop_hasher(u);
 	for (unsigned i = 0; i < u->nup; i++) {
 		if (u->up[i].state == UP_MULTI)
 			multipart_drop(u, &u->up[i]);

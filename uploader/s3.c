@@ -88,6 +88,7 @@ struct s3_client {
 
 	/* The request in flight. */
 	enum op op;
+	const char *given_sha256;	/* s3_prepare_put_hashed()'s, for one prepare */
 	bool base_ready;		/* the options every request has are set */
 	char host_header[HOST_MAX + S3_BUCKET_MAX];
 	char path_raw[PATH_RAW_MAX];
@@ -896,6 +897,8 @@ put_like(struct s3_client *c, enum op op, const char *key,
 	 * checksum end to end. Over http the payload stays signed. */
 	if (with_crc && strcmp(c->scheme, "https") == 0)
 		snprintf(hash, sizeof(hash), "%s", SIGV4_UNSIGNED_PAYLOAD);
+	else if (c->given_sha256 != NULL)
+		snprintf(hash, sizeof(hash), "%s", c->given_sha256);
 	else if ((rc = sigv4_sha256_hex(body ? body : "", len, hash)) < 0)
 		return rc;
 	if (with_crc) {
@@ -932,6 +935,27 @@ s3_prepare_put_headers(struct s3_client *c, const char *key, const void *body,
     size_t len, uint32_t crc32c, const struct sigv4_kv *hdrs, size_t nhdrs)
 {
 	return put_like(c, OP_PUT, key, NULL, 0, body, len, true, crc32c, hdrs, nhdrs);
+}
+
+int
+s3_prepare_put_hashed(struct s3_client *c, const char *key, const void *body,
+    size_t len, uint32_t crc32c, const struct sigv4_kv *hdrs, size_t nhdrs,
+    const char *sha256_hex)
+{
+	int rc;
+
+	if (sha256_hex == NULL || strlen(sha256_hex) != SIGV4_SHA256_HEX_LEN)
+		return -EINVAL;
+	c->given_sha256 = sha256_hex;
+	rc = put_like(c, OP_PUT, key, NULL, 0, body, len, true, crc32c, hdrs, nhdrs);
+	c->given_sha256 = NULL;
+	return rc;
+}
+
+bool
+s3_signs_payload(const struct s3_client *c)
+{
+	return strcmp(c->scheme, "https") != 0;
 }
 
 int

@@ -168,6 +168,18 @@ int s3_prepare_put_headers(struct s3_client *c, const char *key, const void *bod
  * no part checksums), whose bytes are in memory that others can write. */
 void s3_check_body(struct s3_client *c, uint32_t crc32c);
 
+/* The same PUT with the body's SHA-256 (64 hex digits) computed by the
+ * caller, on another thread say: a PUT over http signs it, and hashing a
+ * large body would hold up the thread that drives the transfers. Over
+ * https the hash is not used (UNSIGNED-PAYLOAD). -EINVAL for a malformed
+ * hash. */
+int s3_prepare_put_hashed(struct s3_client *c, const char *key, const void *body,
+    size_t len, uint32_t crc32c, const struct sigv4_kv *hdrs, size_t nhdrs,
+    const char *sha256_hex) __attribute__((warn_unused_result));
+
+/* True if the client's PUTs sign their payload's SHA-256 (http). */
+bool s3_signs_payload(const struct s3_client *c);
+
 /* HEAD bucket: the start-up check. 404 is CONFIG (no such bucket). */
 int s3_prepare_head_bucket(struct s3_client *c)
 	__attribute__((warn_unused_result));

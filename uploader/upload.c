@@ -20,6 +20,7 @@
 
 #include "crc32c.h"
 #include "futex.h"
+#include "sigv4.h"
 #include "log.h"
 #include "spool.h"
 
@@ -87,12 +88,16 @@ set_state(struct uploader *u, struct upload *up, enum upload_state st)
 		u->running--;
 	else if (up->state == UP_WAITING)
 		u->waiting--;
+	else if (up->state == UP_HASHING)
+		u->hashing--;
 	if (st == UP_FREE)
 		u->busy--;
 	else if (st == UP_RUNNING)
 		u->running++;
 	else if (st == UP_WAITING)
 		u->waiting++;
+	else if (st == UP_HASHING)
+		u->hashing++;
 	up->state = st;
 }
 
@@ -167,6 +172,7 @@ upload_begin(struct uploader *u, struct upload *up)
 	/* The caller checked that the table has room. */
 	up->slot = inflight_push(&u->journal.table, up->m.pos, up->m.end);
 	memset(&up->rs, 0, sizeof(up->rs));
+	up->hashed = false;
 	set_state(u, up, UP_WAITING);
 	if (!ring_key_valid(up->m.key, up->m.key_len)) {
 		dead_letter(u, up, "InvalidKey: not a valid S3 key");
@@ -185,6 +191,99 @@ upload_begin(struct uploader *u, struct upload *up)
 
 static void
 decide(struct uploader *u, struct upload *up, int rc, const struct s3_response *r);
+
+/* From this size on, a body signed over http is hashed on the hasher's
+ * thread: 1 MiB is 0.75 ms of SHA-256 at 1.35 GB/s, which the loop would
+ * otherwise spend with every other transfer waiting. */
+#define HASH_OFFLOAD_MIN (1u << 20)
+
+static void *
+hasher_main(void *arg)
+{
+	struct uploader *u = arg;
+
+	pthread_mutex_lock(&u->hmu);
+	for (;;) {
+		struct upload *up;
+
+		while (u->hq == NULL && !u->hquit)
+			pthread_cond_wait(&u->hcv, &u->hmu);
+		if (u->hquit)
+			break;
+		up = u->hq;
+		u->hq = up->hnext;
+		if (u->hq == NULL)
+			u->hq_tail = &u->hq;
+		pthread_mutex_unlock(&u->hmu);
+		/* The body is in the ring, reserved until the record is done;
+		 * only this thread writes sha256 while it is UP_HASHING. */
+		if (sigv4_sha256_hex(up->m.body, up->m.body_len, up->sha256) < 0)
+			up->sha256[0] = '\0';
+		pthread_mutex_lock(&u->hmu);
+		up->hnext = u->hdone;
+		u->hdone = up;
+		s3_multi_wakeup(u->multi);
+	}
+	pthread_mutex_unlock(&u->hmu);
+	return NULL;
+}
+
+int
+upload_start_hasher(struct uploader *u)
+{
+	int rc;
+
+	pthread_mutex_init(&u->hmu, NULL);
+	pthread_cond_init(&u->hcv, NULL);
+	u->hq = NULL;
+	u->hq_tail = &u->hq;
+	u->hdone = NULL;
+	u->hquit = false;
+	rc = engine_spawn(&u->hasher, hasher_main, u);
+	if (rc < 0)
+		return rc;
+	u->hasher_started = true;
+	return 0;
+}
+
+/* Joins the hasher. What it had not hashed yet stays UP_HASHING, for the
+ * caller to hand back. */
+void
+upload_stop_hasher(struct uploader *u)
+{
+	if (!u->hasher_started)
+		return;
+	pthread_mutex_lock(&u->hmu);
+	u->hquit = true;
+	pthread_cond_signal(&u->hcv);
+	pthread_mutex_unlock(&u->hmu);
+	pthread_join(u->hasher, NULL);
+	u->hasher_started = false;
+}
+
+void
+upload_hashed(struct uploader *u)
+{
+	struct upload *list;
+
+	if (u->hashing == 0)
+		return;
+	pthread_mutex_lock(&u->hmu);
+	list = u->hdone;
+	u->hdone = NULL;
+	pthread_mutex_unlock(&u->hmu);
+	while (list != NULL) {
+		struct upload *up = list;
+
+		list = up->hnext;
+		set_state(u, up, UP_WAITING);
+		up->hashed = up->sha256[0] != '\0';
+		if (u->stopping)
+			finish(u, up, false);
+		else
+			attempt(u, up);
+	}
+}
 
 /* One request for the record: prepare (sign) and start it. */
 static void
@@ -215,10 +314,27 @@ attempt(struct uploader *u, struct upload *up)
 		dead_letter(u, up, "InvalidArgument: the object options do not fit a request");
 		return;
 	}
+	if (!up->hashed && up->m.body_len >= HASH_OFFLOAD_MIN && u->hasher_started &&
+	    s3_signs_payload(up->s3)) {
+		/* Hashed on the hasher's thread; the request starts when it
+		 * comes back (upload_hashed). */
+		set_state(u, up, UP_HASHING);
+		pthread_mutex_lock(&u->hmu);
+		up->hnext = NULL;
+		*u->hq_tail = up;
+		u->hq_tail = &up->hnext;
+		pthread_cond_signal(&u->hcv);
+		pthread_mutex_unlock(&u->hmu);
+		return;
+	}
 	upload_adopt_region(u, up->s3, &up->region_gen);
 	up->t0 = mono_ns();
-	rc = s3_prepare_put_headers(up->s3, u->keybuf, up->m.body, up->m.body_len,
-	    up->m.body_crc, u->hdrs->h, u->hdrs->n);
+	if (up->hashed)
+		rc = s3_prepare_put_hashed(up->s3, u->keybuf, up->m.body, up->m.body_len,
+		    up->m.body_crc, u->hdrs->h, u->hdrs->n, up->sha256);
+	else
+		rc = s3_prepare_put_headers(up->s3, u->keybuf, up->m.body, up->m.body_len,
+		    up->m.body_crc, u->hdrs->h, u->hdrs->n);
 	if (rc == 0)
 		rc = s3_multi_start(u->multi, up->s3, up);
 	if (rc < 0) {

@@ -342,7 +342,8 @@ uploader_run(const struct config *cfg)
 	if (cfg->insecure)
 		log_kv(LOG_LEVEL_WARN, "TLS certificate verification is OFF (--insecure)",
 		    (char *)NULL);
-	if (upload_engine_init(&u) < 0 || engine_start_watcher(&u) < 0) {
+	if (upload_engine_init(&u) < 0 || engine_start_watcher(&u) < 0 ||
+	    upload_start_hasher(&u) < 0) {
 		fprintf(stderr, "s3ring-uploader: cannot start the engine for %u uploads: out of memory or threads\n",
 		    cfg->workers);
 		goto out_engine;
@@ -386,6 +387,7 @@ uploader_run(const struct config *cfg)
 	/* The pid stays, so shmstat can tell "stopped" (pid dead) from
 	 * "never ran"; the heartbeat stops. */
 out_engine:
+	upload_stop_hasher(&u);
 	engine_stop_watcher(&u);
 	upload_engine_free(&u);
 out_journal:

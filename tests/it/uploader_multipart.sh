@@ -3,7 +3,8 @@
 # read from the ring in place, against Swift's s3api (which verifies SigV4 and
 # lists open uploads; it knows no part checksums, hence --part-checksums=false):
 # (a) messages of 6 to 17 MiB (threshold and parts of 5 MiB) arrive byte for
-#     byte, and small ones beside them go in one PUT;
+#     byte, and so do the ones beside them that go in one PUT: small ones,
+#     and ones of 1 to 4 MiB, signed over a hash made on the hasher thread;
 # (b) kill -9 of the uploader while parts are in flight, several times: after
 #     the last start every object is complete, byte for byte, and no
 #     multipart upload is left open (ListMultipartUploads);
@@ -88,7 +89,10 @@ keys=()
 for i in 1 2 3 4; do
 	put "big/a$i" $(( (6 + 3 * i) * 1024 * 1024 + i * 1000 ))
 	put "small/a$i" $((1000 * i))
-	keys+=("big/a$i" "small/a$i")
+	# 1-4 MiB: one PUT, its SHA-256 (which Swift verifies) computed on
+	# the hasher's thread.
+	put "mid/a$i" $(( i * 1024 * 1024 + i ))
+	keys+=("big/a$i" "small/a$i" "mid/a$i")
 done
 it_wait_uploaded ${#keys[@]} 300
 check "${keys[@]}"
@@ -96,7 +100,7 @@ mp=$(it_stat '["uploader"]["multipart_completed"]')
 [ "$mp" -eq 4 ] || fail "multipart_completed = $mp, want 4 (one per large message)"
 [ "$(it_stat '["dead_lettered"]')" -eq 0 ] || fail "dead letters: $(it_stat '["last_error"]')"
 no_open_uploads "after (a)"
-log "(a) 4 multipart uploads and 4 PUTs, byte for byte"
+log "(a) 4 multipart uploads and 8 PUTs (4 of 1-4 MiB), byte for byte"
 
 # ---- (b) kill -9 while parts are in flight
 total=$(( $(it_stat '["uploaded"]') + 12 ))
