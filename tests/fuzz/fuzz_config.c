@@ -58,7 +58,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_str(c.log_level, sizeof(c.log_level));
 	check_str(c.replay, sizeof(c.replay));
 	check_str(c.config_file, sizeof(c.config_file));
-	CHECK(c.workers >= 1 && c.workers <= 256);
+	CHECK(c.workers >= 1 && c.workers <= 4096);
+	CHECK(c.multipart_threshold == 0 || c.multipart_threshold >= (5u << 20));
+	CHECK(c.part_size >= (5u << 20) && c.part_size <= (5ull << 30));
+	CHECK(c.multipart_parallel >= 1 && c.multipart_parallel <= 64);
 	CHECK(c.max_attempts >= 1 && c.max_attempts <= 1000000);
 	CHECK(c.recheck_s >= 1 && c.recheck_s <= 86400);
 	CHECK(c.max_age_s <= 30 * 86400);
