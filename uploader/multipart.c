@@ -30,7 +30,7 @@
 #include "log.h"
 
 enum mp_phase { MP_CREATE, MP_PARTS, MP_COMPLETE, MP_ABORT };
-enum part_state { PART_TODO, PART_RUNNING, PART_DONE };
+enum part_state { PART_QUEUED, PART_RUNNING, PART_DONE };
 
 struct mp_req {
 	enum xfer_kind kind;         /* XFER_PART: first, see daemon.h */
@@ -265,7 +265,7 @@ multipart_pump(struct uploader *u, struct upload *up, uint64_t now)
 
 		if (q->part >= 0)
 			continue;
-		while (i < mp->nparts && mp->pstate[i] != PART_TODO)
+		while (i < mp->nparts && mp->pstate[i] != PART_QUEUED)
 			i++;
 		if (i == mp->nparts)
 			break;
@@ -295,7 +295,7 @@ abort_upload(struct uploader *u, struct upload *up, enum retry_action then,
 	for (unsigned i = 0; i < mp->nreq; i++) {
 		if (mp->req[i].part >= 0) {
 			s3_multi_cancel(u->multi, mp->req[i].s3);
-			mp->pstate[mp->req[i].part] = PART_TODO;
+			mp->pstate[mp->req[i].part] = PART_QUEUED;
 			mp->req[i].part = -1;
 			u->running--;
 		}
@@ -344,7 +344,7 @@ decide_failure(struct uploader *u, struct upload *up, int rc,
 		log_kv(LOG_LEVEL_WARN, "the multipart upload is gone; starting it again",
 		    "key", mp->key, (char *)NULL);
 		for (unsigned i = 0; i < mp->nparts; i++)
-			mp->pstate[i] = PART_TODO;
+			mp->pstate[i] = PART_QUEUED;
 		mp->ndone = 0;
 		mp->upload_id[0] = '\0';
 		mp->phase = MP_CREATE;
@@ -482,7 +482,7 @@ multipart_part_finished(struct uploader *u, struct mp_req *q, int rc)
 		}
 		return;
 	}
-	mp->pstate[i] = PART_TODO;
+	mp->pstate[i] = PART_QUEUED;
 	decide_failure(u, up, rc, r, false);
 }
 

@@ -119,7 +119,9 @@ while [ "$kills" -lt "$KILLS" ] && [ "$(it_stat '["uploaded"]')" -lt "$total" ];
 	it_uploader "${MP_ARGS[@]}"
 	it_wait_ready
 done
-[ "$kills" -ge 2 ] || fail "only $kills kills landed before the uploads were done"
+# Sanitized runs aim at 2 kills; the uploads may be done after the first.
+[ "$kills" -ge $([ -n "${SAN:-}" ] && echo 1 || echo 2) ] ||
+	fail "only $kills kills landed before the uploads were done"
 it_wait_uploaded ${#keys[@]} 600
 check "${keys[@]}"
 no_open_uploads "after $kills kills"
