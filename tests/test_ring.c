@@ -24,6 +24,8 @@
 #include "testbody.h"
 
 #define SMALL_CAP (UINT64_C(64) << 10)
+/* Bounds a wait that must end; never a measure of speed. */
+#define HANG_GUARD_NS (30ull * 1000 * 1000 * 1000)
 
 static char ring_name[64];
 static unsigned name_seq;
@@ -623,7 +625,9 @@ producer_killed_between_reserve_and_commit_is_abandoned(void **state)
 	ring_consumer_init(&c, &r, 0);
 	t0 = mono_ns();
 	while ((rc = consume(&c, &m)) == 0) {
-		assert_true(mono_ns() - t0 < 1000ull * 1000 * 1000);
+		/* A guard against a hang, not a timing: the owner's death is
+		 * seen by its lock, whatever the machine's load. */
+		assert_true(mono_ns() - t0 < HANG_GUARD_NS);
 		ring_consumer_wait(&c, 0);
 	}
 	assert_int_equal(rc, 1);
@@ -656,7 +660,7 @@ reservation_without_header_is_padded_over_after_a_second(void **state)
 	ring_consumer_init(&c, &r, 0);
 	t0 = mono_ns();
 	while ((rc = consume(&c, &m)) == 0) {
-		assert_true(mono_ns() - t0 < 3000ull * 1000 * 1000);
+		assert_true(mono_ns() - t0 < HANG_GUARD_NS);
 		ring_consumer_wait(&c, 0);
 	}
 	assert_int_equal(rc, 1);
@@ -698,7 +702,10 @@ slow_producer_loses_its_header_to_the_consumer(void **state)
 
 /* A put blocked on a full ring wakes as soon as the consumer releases
  * space: the release issues a FUTEX_WAKE and the put returns well before the
- * 50 ms poll that would otherwise be its only chance. */
+ * 50 ms poll that would otherwise be its only chance. The release comes 2 ms
+ * into the child's wait, so a lost wake costs about 48 ms in every trial; the
+ * fastest of nine trials tells the two apart on a busy machine too. */
+#define WAKE_TRIALS 9
 static void
 blocked_put_wakes_when_space_is_released(void **state)
 {
@@ -710,14 +717,14 @@ blocked_put_wakes_when_space_is_released(void **state)
 	int p2c[2];
 	pid_t kid;
 	int st;
-	uint64_t times[5];
+	uint64_t times[WAKE_TRIALS];
 
 	(void)state;
 	open_new(&r, SMALL_CAP, 0);
 	slot = claim(&r);
 	ring_consumer_init(&c, &r, 0);
 	assert_int_equal(pipe(p2c), 0);
-	for (int trial = 0; trial < 5; trial++) {
+	for (int trial = 0; trial < WAKE_TRIALS; trial++) {
 		while (ring_put(&r, slot, "k", 1, body, sizeof(body), 0) == 0)
 			;
 		uint64_t wakes0 = r.hdr->space_wakes;
@@ -734,7 +741,7 @@ blocked_put_wakes_when_space_is_released(void **state)
 		/* Wait until the child has set the waiters bit. */
 		while (!(atomic_load(&r.hdr->space_word) & 1u))
 			usleep(100);
-		usleep(20000);
+		usleep(2000);
 		while (consume(&c, &m) == 1)
 			;
 		uint64_t released = mono_ns();
@@ -749,14 +756,16 @@ blocked_put_wakes_when_space_is_released(void **state)
 			;
 		ring_release(&r, ring_consumer_floor(&c));
 	}
-	/* Median wake-up delay, far below the 50 ms poll. */
-	for (int i = 0; i < 5; i++)
-		for (int j = i + 1; j < 5; j++)
+	for (int i = 0; i < WAKE_TRIALS; i++)
+		for (int j = i + 1; j < WAKE_TRIALS; j++)
 			if (times[j] < times[i]) {
 				uint64_t x = times[i]; times[i] = times[j]; times[j] = x;
 			}
-	print_message("wake after release: median %.3f ms\n", times[2] / 1e6);
-	assert_true(times[2] < 25ull * 1000 * 1000);
+	print_message("wake after release: fastest %.3f ms, median %.3f ms\n",
+	    times[0] / 1e6, times[WAKE_TRIALS / 2] / 1e6);
+	assert_true(times[0] < 25ull * 1000 * 1000);
+	close(p2c[0]);
+	close(p2c[1]);
 	ring_close(&r);
 }
 
@@ -1122,7 +1131,7 @@ stopped_producer_holds_only_its_own_record(void **state)
 	c.owner_wait_ns = 1000 * 1000;
 	t0 = mono_ns();
 	while ((rc = consume(&c, &m)) == 0) {
-		assert_true(mono_ns() - t0 < 10ull * 1000 * 1000 * 1000);
+		assert_true(mono_ns() - t0 < HANG_GUARD_NS);
 		ring_consumer_wait(&c, 0);
 	}
 	assert_int_equal(rc, 1);
@@ -1186,7 +1195,7 @@ dead_writers_are_abandoned_after_all_slots_were_used(void **state)
 	ring_consumer_init(&c, &r, 0);
 	t0 = mono_ns();
 	while ((rc = consume(&c, &m)) == 0) {
-		assert_true(mono_ns() - t0 < 20ull * 1000 * 1000 * 1000);
+		assert_true(mono_ns() - t0 < HANG_GUARD_NS);
 		ring_consumer_wait(&c, 0);
 	}
 	assert_int_equal(rc, 1);
@@ -1249,7 +1258,7 @@ producer_whose_main_thread_exited_is_alive(void **state)
 	c.owner_wait_ns = 1000 * 1000;
 	t0 = mono_ns();
 	while ((rc = consume(&c, &m)) == 0) {
-		assert_true(mono_ns() - t0 < 20ull * 1000 * 1000 * 1000);
+		assert_true(mono_ns() - t0 < HANG_GUARD_NS);
 		ring_consumer_wait(&c, 0);
 	}
 	assert_int_equal(rc, 1);
@@ -1437,7 +1446,7 @@ abandon_rest_keeps_a_hole_committed_meanwhile(void **state)
 	c.hole_wait_ns = 0;
 	t0 = mono_ns();
 	while ((rc = consume(&c, &m)) == 0) {
-		assert_true(mono_ns() - t0 < 10ull * 1000 * 1000 * 1000);
+		assert_true(mono_ns() - t0 < HANG_GUARD_NS);
 		ring_consumer_wait(&c, 0);
 	}
 	assert_int_equal(rc, 1);
@@ -1449,7 +1458,7 @@ abandon_rest_keeps_a_hole_committed_meanwhile(void **state)
 	(void)ring_consumer_abandon_rest(&c);
 	/* The put above returned 0: the record must come out. */
 	t0 = mono_ns();
-	while ((rc = consume(&c, &m)) == 0 && mono_ns() - t0 < 500ull * 1000 * 1000)
+	while ((rc = consume(&c, &m)) == 0 && mono_ns() - t0 < HANG_GUARD_NS)
 		ring_consumer_wait(&c, mono_ns() + 10 * 1000 * 1000);
 	assert_int_equal(rc, 1);
 	assert_string_equal(m.key, "slow/1");
@@ -1505,7 +1514,7 @@ dead_record_is_abandoned_after_its_slot_generation_wraps(void **state)
 	ring_consumer_init(&c, &r, 0);
 	t0 = mono_ns();
 	while (atomic_load(&r.hdr->abandoned) == 0 &&
-	    mono_ns() - t0 < 5ull * 1000 * 1000 * 1000) {
+	    mono_ns() - t0 < HANG_GUARD_NS) {
 		if (consume(&c, &m) == 0)
 			ring_consumer_wait(&c, mono_ns() + 10 * 1000 * 1000);
 	}
