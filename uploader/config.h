@@ -7,10 +7,29 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "batch_codec.h"
 #include "objopts.h"
 
 #define CONFIG_STR_MAX 1024
 #define CONFIG_ERR_MAX 512
+
+/* Batch rules (s3ring-uploader(8), "Batch mode"): the messages whose key
+ * starts with prefix go into compressed batch objects instead of one object
+ * each. Prefixes never nest (neither is a prefix of the other), so a key
+ * matches one rule at most, whatever the order or the set of rules: a
+ * batch can be rebuilt after a restart from its prefix alone. */
+#define CONFIG_BATCH_RULES 13       /* shmstat shows each (ring_layout.h) */
+#define CONFIG_BATCH_PREFIX_MAX 255 /* bytes */
+
+struct batch_rule {
+	char prefix[CONFIG_BATCH_PREFIX_MAX + 1];
+	uint64_t max_bytes;           /* framed, uncompressed bytes: flush at this */
+	unsigned max_age_ms;          /* the oldest message's age: flush at this */
+	enum batch_framing framing;
+	enum batch_compression compression;
+	int level;                    /* 0: the codec's default */
+	char key[CONFIG_STR_MAX];     /* template, batch_key.h */
+};
 
 struct config {
 	char ring[256];
@@ -38,6 +57,9 @@ struct config {
 	uint64_t part_size;
 	unsigned multipart_parallel;
 	bool part_checksums;
+	struct batch_rule batch[CONFIG_BATCH_RULES];
+	unsigned nbatch;
+	unsigned batch_flushes;          /* batch objects being sent at once */
 	unsigned max_attempts;
 	unsigned max_age_s;              /* 0: no age limit */
 	unsigned recheck_s;              /* configuration alarm re-check */
