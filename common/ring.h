@@ -313,6 +313,20 @@ __attribute__((warn_unused_result)) int
 ring_consume_view(struct ring_consumer *c, struct ring_msg *m, char *keybuf,
     size_t keycap);
 
+/* Reads again, changing nothing, the records in [*pos, end) that a
+ * consumer has already read past (a batch is sent from the ring this way,
+ * long after its records were consumed). Skips padding, abandoned blocks
+ * and whatever does not check out; copies the next record's key and body
+ * into buf (cap bytes, at least ring->max_message + 1) and checks both
+ * there, so what the caller reads is what was checked. Returns 1 with *m
+ * filled in (key and body point into buf) and *pos past it; 0 once *pos
+ * reached end; -EAGAIN if the record at *pos is still being written (*pos
+ * unchanged: a hole the consumer read past, or a scribbled tag; skip it
+ * by RING_ALIGN if the consumer has no hole there); -EBADMSG if tail is
+ * out of range; -EFAULT if the mapping faulted. Counts nothing. */
+__attribute__((warn_unused_result)) int
+ring_scan(struct ring *r, uint64_t *pos, uint64_t end, struct ring_msg *m,
+    void *buf, size_t cap);
 /* Sleeps until a producer commits, or until deadline_ns (CLOCK_MONOTONIC),
  * or until a stuck record is due for another look, or at most 50 ms. */
 void ring_consumer_wait(struct ring_consumer *c, uint64_t deadline_ns);

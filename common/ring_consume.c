@@ -583,6 +583,106 @@ ring_consume_view(struct ring_consumer *c, struct ring_msg *m, char *keybuf,
 	return consume_guarded(&a);
 }
 
+/* ------------------------------------------------------------ scanning */
+
+struct scan_args {
+	struct ring *r;
+	uint64_t *pos;
+	uint64_t end;
+	struct ring_msg *m;
+	uint8_t *buf;
+	size_t cap;
+};
+
+/* One step of ring_scan(): 1 with a record, 0 at end, -EAGAIN at a record
+ * still being written, or 2 after skipping something (call again). */
+static int
+scan_step(struct scan_args *a)
+{
+	struct ring *r = a->r;
+	uint64_t pos = *a->pos, tail, tag, len = 0;
+	struct ring_geometry g;
+	struct ring_record hd;
+
+	if (pos >= a->end)
+		return 0;
+	tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+	/* The span was read by the consumer, so it lies below tail; a tail
+	 * that says otherwise is corrupt, and so is anything it bounds. */
+	if (pos % RING_ALIGN != 0 || a->end > tail || tail - pos > r->capacity)
+		return -EBADMSG;
+	geometry_of(r, &g);
+	tag = atomic_load_explicit(&rec_at(r, pos)->tag, memory_order_acquire);
+	read_header(r, pos, &hd);
+	switch (record_check(&g, pos, a->end, tag, &hd, &len)) {
+	case RING_V_NOT_READY:
+		if (ring_tag_stamped(tag, pos) &&
+		    ring_tag_state(tag) == RING_WRITING)
+			return -EAGAIN;
+		*a->pos = pos + RING_ALIGN;
+		return 2;
+	case RING_V_SKIP:
+		*a->pos = pos + len;
+		return 2;
+	case RING_V_CORRUPT:
+		*a->pos = pos + RING_ALIGN;
+		return 2;
+	case RING_V_RECORD:
+		break;
+	}
+	uint64_t klen = hd.key_len, blen = hd.body_len;
+	const uint8_t *src = (const uint8_t *)(rec_at(r, pos) + 1);
+
+	if (klen + 1 + blen > a->cap) {
+		*a->pos = pos + len;
+		return 2;
+	}
+	/* Copied, then checked: what the caller reads is what was checked. */
+	memcpy(a->buf, src, klen + blen);
+	if (ring_record_crc(&hd, tag, a->buf, klen) != hd.hdr_crc) {
+		*a->pos = pos + RING_ALIGN;
+		return 2;
+	}
+	if (crc32c(0, a->buf + klen, blen) != hd.body_crc) {
+		*a->pos = pos + len;
+		return 2;
+	}
+	/* The key is NUL-terminated after the body moves up by one. */
+	memmove(a->buf + klen + 1, a->buf + klen, blen);
+	a->buf[klen] = '\0';
+	a->m->pos = pos;
+	a->m->end = pos + len;
+	a->m->seq = hd.seq;
+	a->m->put_ns = hd.put_ns;
+	a->m->slot = ring_tag_slot(tag);
+	a->m->key_len = (uint32_t)klen;
+	a->m->body_len = (uint32_t)blen;
+	a->m->body_crc = hd.body_crc;
+	a->m->key = (char *)a->buf;
+	a->m->body = a->buf + klen + 1;
+	*a->pos = pos + len;
+	return 1;
+}
+
+static int
+scan_unguarded(void *arg)
+{
+	int rc;
+
+	while ((rc = scan_step(arg)) == 2)
+		;
+	return rc;
+}
+
+int
+ring_scan(struct ring *r, uint64_t *pos, uint64_t end, struct ring_msg *m,
+    void *buf, size_t cap)
+{
+	struct scan_args a = { r, pos, end, m, buf, cap };
+
+	return ring_guarded(scan_unguarded, &a);
+}
+
 /* The first stamped header at or after q (below limit), or limit; reads
  * only. */
 static uint64_t

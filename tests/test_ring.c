@@ -1584,6 +1584,101 @@ sigbus_outside_the_rings_reaches_a_chaining_handler_once(void **state)
 	assert_int_equal(WEXITSTATUS(st), 42);
 }
 
+/* ring_scan() reads again what the consumer has read: the committed
+ * records in order, nothing else, and it changes no counter. */
+static void
+scan_reads_again_the_committed_records_of_a_span(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	struct ring_resv rv;
+	static uint8_t sbuf[(1 << 20) + 2];
+	uint64_t first, end = 0, pos, consumed;
+	unsigned slot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	assert_int_equal(put_str(&r, slot, "a/1", "one", 0), 0);
+	assert_int_equal(ring_reserve(&r, slot, "a/x", 3, 10, 0, &rv), 0);
+	ring_abort(&r, &rv);
+	assert_int_equal(put_str(&r, slot, "a/2", "", 0), 0);
+	assert_int_equal(put_str(&r, slot, "a/3", "three", 0), 0);
+	ring_consumer_init(&c, &r, 0);
+	assert_int_equal(consume(&c, &m), 1);
+	first = m.pos;
+	while (consume(&c, &m) == 1)
+		end = m.end;
+	consumed = r.hdr->consumed;
+
+	pos = first;
+	const char *want[] = { "a/1", "a/2", "a/3" };
+	const char *body[] = { "one", "", "three" };
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), 1);
+		assert_string_equal(m.key, want[i]);
+		assert_int_equal(m.body_len, strlen(body[i]));
+		assert_memory_equal(m.body, body[i], m.body_len);
+	}
+	assert_int_equal(pos, end);
+	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), 0);
+	assert_int_equal(r.hdr->consumed, consumed);
+	assert_int_equal(r.hdr->corrupt, 0);
+	ring_close(&r);
+}
+
+/* A record changed after the consumer read it is skipped by the scan, and
+ * the scan finds its way to the next one whether the body or the header
+ * was hit; a record still being written stops it with -EAGAIN. */
+static void
+scan_skips_what_changed_and_stops_at_a_record_being_written(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m, ms[4];
+	struct ring_resv rv;
+	static uint8_t sbuf[(1 << 20) + 2];
+	uint64_t pos, end;
+	unsigned slot;
+	int n = 0;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	assert_int_equal(put_str(&r, slot, "b/1", "body one", 0), 0);
+	assert_int_equal(put_str(&r, slot, "b/2", "body two", 0), 0);
+	assert_int_equal(put_str(&r, slot, "b/3", "body three", 0), 0);
+	assert_int_equal(put_str(&r, slot, "b/4", "body four", 0), 0);
+	ring_consumer_init(&c, &r, 0);
+	while (consume(&c, &m) == 1)
+		ms[n++] = m;
+	assert_int_equal(n, 4);
+	end = ms[3].end;
+	r.data[(ms[0].pos & r.mask) + sizeof(struct ring_record) + 4] ^= 1; /* b/1's body */
+	((struct ring_record *)(r.data + (ms[2].pos & r.mask)))->seq ^= 1; /* b/3's header */
+	pos = ms[0].pos;
+	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), 1);
+	assert_string_equal(m.key, "b/2");
+	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), 1);
+	assert_string_equal(m.key, "b/4");
+	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), 0);
+
+	assert_int_equal(ring_reserve(&r, slot, "b/5", 3, 10, 0, &rv), 0);
+	pos = rv.pos;
+	end = rv.pos + rv.len;
+	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), -EAGAIN);
+	assert_int_equal(pos, rv.pos);
+	memset(rv.body, 'z', 10);
+	assert_int_equal(ring_commit(&r, &rv, crc32c(0, rv.body, 10)), 0);
+	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), 1);
+	assert_string_equal(m.key, "b/5");
+	/* A span past tail is refused, not read. */
+	pos = end;
+	assert_int_equal(ring_scan(&r, &pos, end + 4096, &m, sbuf, sizeof(sbuf)), -EBADMSG);
+	ring_close(&r);
+}
+
 int
 main(void)
 {
@@ -1635,6 +1730,8 @@ main(void)
 		cmocka_unit_test_teardown(abandon_rest_keeps_a_hole_committed_meanwhile, teardown),
 		cmocka_unit_test_teardown(dead_record_is_abandoned_after_its_slot_generation_wraps, teardown),
 		cmocka_unit_test_teardown(sigbus_outside_the_rings_reaches_a_chaining_handler_once, teardown),
+		cmocka_unit_test_teardown(scan_reads_again_the_committed_records_of_a_span, teardown),
+		cmocka_unit_test_teardown(scan_skips_what_changed_and_stops_at_a_record_being_written, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
