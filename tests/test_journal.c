@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "crc32c.h"
 #include "journal.h"
 #include "proc.h"
 #include "ring.h"
@@ -395,11 +397,145 @@ journal_of_an_older_version_is_reset(void **state)
 	journal_close(&j);
 }
 
+/* Puts n records and returns the end of the last. */
+static uint64_t
+put_records(int n)
+{
+	int slot = ring_slot_claim(&r, getpid(), 0);
+	uint64_t end = 0;
+
+	assert_true(slot >= 0);
+	for (int i = 0; i < n; i++) {
+		char key[32];
+		struct ring_resv rv;
+
+		snprintf(key, sizeof(key), "logs/%d", i);
+		assert_int_equal(ring_reserve(&r, (unsigned)slot, key, strlen(key), 8, 0, &rv), 0);
+		memset(rv.body, 'b', 8);
+		assert_int_equal(ring_commit(&r, &rv, crc32c(0, rv.body, 8)), 0);
+		end = rv.pos + rv.len;
+	}
+	ring_slot_release(&r, (unsigned)slot);
+	return end;
+}
+
+static struct journal_batch
+a_batch(uint64_t first, uint64_t end, const char *prefix, const char *key)
+{
+	struct journal_batch b = { .nrec = 3, .first = first, .end = end,
+	    .max_bytes = 1 << 20, .framing = 0, .compression = 2 };
+
+	snprintf(b.prefix, sizeof(b.prefix), "%s", prefix);
+	snprintf(b.key, sizeof(b.key), "%s", key);
+	return b;
+}
+
+/* A batch closed or confirmed by a run that died is found by the next one,
+ * by position and prefix, with the key it was to be uploaded under; the
+ * run's own entries are not reported as an earlier run's. */
+static void
+closed_batch_survives_a_crash_with_its_key(void **state)
+{
+	struct journal j;
+	uint64_t end = put_records(4);
+	struct journal_batch b = a_batch(RING_POS_BASE, end, "logs/", "b/k-1.zst");
+	int idx, idx2;
+
+	(void)state;
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	idx = journal_batch_close(&j, &b);
+	assert_true(idx >= 0);
+	assert_int_equal(journal_batch_find(&j, RING_POS_BASE, "logs/1"), -1);
+	b = a_batch(RING_POS_BASE + 64, end, "other/", "b/k-2.zst");
+	idx2 = journal_batch_close(&j, &b);
+	assert_true(idx2 >= 0);
+	journal_batch_done(&j, idx2);
+	journal_close(&j); /* as a kill -9 would leave it */
+
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	assert_int_equal(journal_batch_find(&j, RING_POS_BASE + 128, "logs/2"), idx);
+	assert_int_equal(journal_batch_find(&j, RING_POS_BASE + 128, "other/x"), idx2);
+	assert_int_equal(journal_batch_find(&j, RING_POS_BASE + 128, "log"), -1);
+	assert_int_equal(journal_batch_find(&j, end, "logs/9"), -1);
+	const struct journal_batch *got = journal_batch_at(&j, idx);
+	assert_int_equal(atomic_load(&got->state), JOURNAL_BATCH_CLOSED);
+	assert_string_equal(got->key, "b/k-1.zst");
+	assert_int_equal(got->nrec, 3);
+	assert_int_equal(atomic_load(&journal_batch_at(&j, idx2)->state), JOURNAL_BATCH_DONE);
+	journal_close(&j);
+}
+
+/* Confirmed batches are freed once head passes their end; a batch that
+ * is not confirmed stays, whatever head does. */
+static void
+confirmed_batch_is_freed_when_head_passes_it(void **state)
+{
+	struct journal j;
+	uint64_t end = put_records(2);
+	struct journal_batch b = a_batch(RING_POS_BASE, end, "logs/", "k1");
+	int a, c;
+
+	(void)state;
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	a = journal_batch_close(&j, &b);
+	c = journal_batch_close(&j, &b);
+	assert_true(a >= 0 && c >= 0 && a != c);
+	journal_batch_done(&j, a);
+	journal_batch_release(&j, end);
+	assert_int_equal(atomic_load(&journal_batch_at(&j, a)->state), JOURNAL_BATCH_FREE);
+	assert_int_equal(atomic_load(&journal_batch_at(&j, c)->state), JOURNAL_BATCH_CLOSED);
+	journal_close(&j);
+}
+
+/* The table is the uploader's own file, but a damaged entry must not make
+ * a restart read outside the ring or skip records: it is dropped. */
+static void
+batch_entry_outside_the_ring_is_dropped(void **state)
+{
+	struct journal j;
+	uint64_t end = put_records(2);
+	struct journal_batch b = a_batch(RING_POS_BASE, end, "logs/", "k1");
+	int idx;
+
+	(void)state;
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	idx = journal_batch_close(&j, &b);
+	assert_true(idx >= 0);
+	j.f->batch[idx].end = end + (1u << 30); /* past tail */
+	journal_close(&j);
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	assert_int_equal(journal_batch_find(&j, RING_POS_BASE, "logs/1"), -1);
+	assert_int_equal(atomic_load(&journal_batch_at(&j, idx)->state), JOURNAL_BATCH_FREE);
+	journal_close(&j);
+}
+
+/* Every entry in use: the caller keeps its batch open and asks again. */
+static void
+full_batch_table_says_enospc(void **state)
+{
+	struct journal j;
+	uint64_t end = put_records(1);
+	struct journal_batch b = a_batch(RING_POS_BASE, end, "logs/", "k1");
+
+	(void)state;
+	assert_int_equal(journal_open(&j, &r, err, sizeof(err)), 0);
+	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++)
+		assert_true(journal_batch_close(&j, &b) >= 0);
+	assert_int_equal(journal_batch_close(&j, &b), -ENOSPC);
+	b.key[0] = '\0';
+	assert_int_equal(journal_batch_close(&j, &b), -EINVAL);
+	journal_close(&j);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(second_instance_is_refused_with_ebusy, setup, teardown),
+		cmocka_unit_test_setup_teardown(closed_batch_survives_a_crash_with_its_key, setup, teardown),
+		cmocka_unit_test_setup_teardown(confirmed_batch_is_freed_when_head_passes_it, setup, teardown),
+		cmocka_unit_test_setup_teardown(batch_entry_outside_the_ring_is_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(full_batch_table_says_enospc, setup, teardown),
 		cmocka_unit_test_setup_teardown(epoch_grows_with_each_start, setup, teardown),
 		cmocka_unit_test_setup_teardown(confirmed_records_beyond_head_survive_a_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(release_moves_the_journal_head_before_the_rings, setup, teardown),

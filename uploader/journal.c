@@ -45,6 +45,41 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static bool
+batch_entry_valid(const struct journal_batch *b, uint64_t head, uint64_t tail)
+{
+	return b->first % RING_ALIGN == 0 && b->end % RING_ALIGN == 0 &&
+	    b->first < b->end && b->first >= head && b->end <= tail &&
+	    memchr(b->prefix, '\0', sizeof(b->prefix)) != NULL &&
+	    memchr(b->key, '\0', sizeof(b->key)) != NULL && b->key[0] != '\0' &&
+	    b->framing <= 1 && b->compression <= 2;
+}
+
+/* The earlier runs' batches: those below head are released, the others
+ * must describe a span of this ring. */
+static void
+check_batches(struct journal *j, uint64_t head, uint64_t tail)
+{
+	for (uint32_t i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
+		struct journal_batch *b = &j->f->batch[i];
+		uint32_t st = atomic_load_explicit(&b->state, memory_order_acquire);
+
+		if (st == JOURNAL_BATCH_FREE)
+			continue;
+		if (st <= JOURNAL_BATCH_DONE && b->end <= head)
+			;
+		else if (st > JOURNAL_BATCH_DONE || !batch_entry_valid(b, head, tail))
+			log_msg(LOG_LEVEL_WARN, "journal: batch entry %u is not valid "
+			    "(state %u); dropped, its records are batched again", i, st);
+		else {
+			if (b->end > j->prev_batch_end)
+				j->prev_batch_end = b->end;
+			continue;
+		}
+		atomic_store_explicit(&b->state, JOURNAL_BATCH_FREE, memory_order_relaxed);
+	}
+}
+
 int
 journal_open(struct journal *j, struct ring *r, char *err, size_t errlen)
 {
@@ -88,7 +123,8 @@ journal_open(struct journal *j, struct ring *r, char *err, size_t errlen)
 	rtail = atomic_load_explicit(&h->tail, memory_order_acquire);
 	head = atomic_load_explicit(&f->head, memory_order_relaxed);
 	same_layout = f->magic == JOURNAL_MAGIC && f->version == JOURNAL_VERSION &&
-	    f->entries == JOURNAL_ENTRIES && f->mpu_entries == JOURNAL_MPU_ENTRIES;
+	    f->entries == JOURNAL_ENTRIES && f->mpu_entries == JOURNAL_MPU_ENTRIES &&
+	    f->batch_entries == JOURNAL_BATCH_ENTRIES;
 	if (!same_layout || f->ring_created_ns != h->created_realtime_ns ||
 	    f->ring_capacity != h->capacity || f->ring_id != r->ring_id) {
 		if (f->magic == JOURNAL_MAGIC && !same_layout)
@@ -106,11 +142,13 @@ journal_open(struct journal *j, struct ring *r, char *err, size_t errlen)
 			f->version = JOURNAL_VERSION;
 			f->entries = JOURNAL_ENTRIES;
 			f->mpu_entries = JOURNAL_MPU_ENTRIES;
+			f->batch_entries = JOURNAL_BATCH_ENTRIES;
 			f->epoch = epoch;
 		}
 		atomic_store(&f->head, rhead);
 		head = rhead;
 		memset(f->entry, 0, sizeof(f->entry));
+		memset(f->batch, 0, sizeof(f->batch));
 		f->ring_created_ns = h->created_realtime_ns;
 		f->ring_capacity = h->capacity;
 		f->ring_id = r->ring_id;
@@ -138,6 +176,7 @@ journal_open(struct journal *j, struct ring *r, char *err, size_t errlen)
 	}
 	qsort(j->done, j->ndone, sizeof(*j->done), cmp_u64);
 	memset(f->entry, 0, sizeof(f->entry));
+	check_batches(j, head, rtail);
 	inflight_init(&j->table, f->entry, JOURNAL_ENTRIES);
 	j->redelivered_from = head;
 	/* The ring's head may lag the journal's after a crash between the two
@@ -315,4 +354,86 @@ journal_mpu_next_leftover(struct journal *j, int from, const char **key,
 		return (int)i;
 	}
 	return -ENOENT;
+}
+
+int
+journal_batch_close(struct journal *j, const struct journal_batch *src)
+{
+	size_t kn, pn;
+
+	kn = strnlen(src->key, sizeof(src->key));
+	pn = strnlen(src->prefix, sizeof(src->prefix));
+	if (kn == 0 || kn == sizeof(src->key) || pn == sizeof(src->prefix))
+		return kn == 0 ? -EINVAL : -ENAMETOOLONG;
+	for (uint32_t i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
+		struct journal_batch *b = &j->f->batch[i];
+
+		/* Only this thread writes the table. */
+		if (atomic_load_explicit(&b->state, memory_order_relaxed) !=
+		    JOURNAL_BATCH_FREE)
+			continue;
+		b->nrec = src->nrec;
+		b->epoch = j->f->epoch;
+		b->first = src->first;
+		b->end = src->end;
+		b->max_bytes = src->max_bytes;
+		b->framing = src->framing;
+		b->compression = src->compression;
+		b->level = src->level;
+		memcpy(b->prefix, src->prefix, pn + 1);
+		memcpy(b->key, src->key, kn + 1);
+		/* The span and key before the state: a crash in between
+		 * leaves a FREE entry, whose bytes mean nothing. */
+		atomic_store_explicit(&b->state, JOURNAL_BATCH_CLOSED, memory_order_release);
+		return (int)i;
+	}
+	return -ENOSPC;
+}
+
+void
+journal_batch_done(struct journal *j, int idx)
+{
+	if (idx < 0 || (uint32_t)idx >= JOURNAL_BATCH_ENTRIES)
+		return;
+	atomic_store_explicit(&j->f->batch[idx].state, JOURNAL_BATCH_DONE,
+	    memory_order_release);
+}
+
+void
+journal_batch_release(struct journal *j, uint64_t head)
+{
+	for (uint32_t i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
+		struct journal_batch *b = &j->f->batch[i];
+
+		if (atomic_load_explicit(&b->state, memory_order_relaxed) ==
+		    JOURNAL_BATCH_DONE && b->end <= head)
+			atomic_store_explicit(&b->state, JOURNAL_BATCH_FREE,
+			    memory_order_release);
+	}
+}
+
+int
+journal_batch_find(const struct journal *j, uint64_t pos, const char *key)
+{
+	if (pos >= j->prev_batch_end)
+		return -1;
+	for (uint32_t i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
+		const struct journal_batch *b = &j->f->batch[i];
+
+		if (atomic_load_explicit(&b->state, memory_order_relaxed) ==
+		    JOURNAL_BATCH_FREE || b->epoch == j->f->epoch)
+			continue;
+		if (pos >= b->first && pos < b->end &&
+		    strncmp(key, b->prefix, strlen(b->prefix)) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+const struct journal_batch *
+journal_batch_at(const struct journal *j, int idx)
+{
+	if (idx < 0 || (uint32_t)idx >= JOURNAL_BATCH_ENTRIES)
+		return NULL;
+	return &j->f->batch[idx];
 }

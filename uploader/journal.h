@@ -11,7 +11,7 @@
 #include "ring.h"
 
 #define JOURNAL_MAGIC   UINT64_C(0x314c4e524a523353) /* "S3RJRNL1" */
-#define JOURNAL_VERSION 3u
+#define JOURNAL_VERSION 4u
 #define JOURNAL_ENTRIES 4096u /* records in flight or finished out of order */
 
 /* Multipart uploads that may be open on the server, so that a start after
@@ -36,6 +36,33 @@ struct journal_mpu {
 	char upload_id[JOURNAL_MPU_ID_MAX];
 };
 
+/* Batch objects closed and not yet released (batch.c). An entry is CLOSED
+ * from the moment a batch's span is fixed and its object key chosen, before
+ * its first byte is sent, and DONE once the object is confirmed; it is
+ * freed when head passes its end. A start after a crash rebuilds every
+ * CLOSED batch from the ring, the same records under the same key, so the
+ * re-upload overwrites instead of duplicating; the records of a DONE batch
+ * are skipped. Everything a rebuild needs is here, not in the rules, which
+ * may have changed in between. The state word is stored last (release). */
+#define JOURNAL_BATCH_ENTRIES    64u
+#define JOURNAL_BATCH_PREFIX_MAX 255u /* CONFIG_BATCH_PREFIX_MAX */
+
+enum { JOURNAL_BATCH_FREE = 0, JOURNAL_BATCH_CLOSED = 1, JOURNAL_BATCH_DONE = 2 };
+
+struct journal_batch {
+	_Atomic uint32_t state;
+	uint32_t nrec;             /* records in it when it was closed */
+	uint64_t epoch;            /* the run that closed it */
+	uint64_t first, end;       /* its first record's pos, its last one's end */
+	uint64_t max_bytes;        /* a record framed larger went alone */
+	uint8_t framing, compression;
+	int8_t level;
+	uint8_t reserved[5];
+	char prefix[JOURNAL_BATCH_PREFIX_MAX + 1];
+	char key[JOURNAL_MPU_KEY_MAX + 1]; /* the object key, key-prefix applied */
+	uint8_t pad_[7];
+};
+
 /* /dev/shm/s3ring.NAME.journal, mapped by the uploader alone (mode 0600).
  * head is authoritative: it is stored here before the ring's copy, so after
  * a crash the ring's head is never ahead of it. */
@@ -49,12 +76,14 @@ struct journal_file {
 	uint64_t ring_capacity;
 	uint64_t ring_id;          /* the ring's random identity (layout 2) */
 	uint32_t mpu_entries;
-	uint32_t reserved;
+	uint32_t batch_entries;
 	uint8_t pad_[128 - 64];
 	struct inflight_entry entry[JOURNAL_ENTRIES];
 	/* Not reset with the rest when the ring was made again: the uploads
 	 * are open on the server whatever became of the ring. */
 	struct journal_mpu mpu[JOURNAL_MPU_ENTRIES];
+	/* Reset with the in-flight table: the spans are the ring's. */
+	struct journal_batch batch[JOURNAL_BATCH_ENTRIES];
 };
 
 struct journal {
@@ -64,6 +93,7 @@ struct journal {
 	uint64_t *done;            /* positions finished by the last run, sorted */
 	size_t ndone;
 	uint64_t redelivered_from; /* the head this run started at */
+	uint64_t prev_batch_end;   /* the earlier runs' batches end below this */
 	char path[300];
 };
 
@@ -124,5 +154,24 @@ void journal_mpu_end(struct journal *j, int idx);
  */
 int journal_mpu_next_leftover(struct journal *j, int from, const char **key,
     const char **upload_id) __attribute__((warn_unused_result));
+
+/*
+ * The batch table. journal_batch_close() records a batch whose span and key
+ * are fixed, before its object is sent: returns the entry's index, or
+ * -ENOSPC when all are in use (keep the batch open and try later), or
+ * -EINVAL / -ENAMETOOLONG for a bad prefix or key. journal_batch_done()
+ * marks it confirmed. journal_batch_release() frees the entries that end at
+ * or below head; call it with each new head.
+ */
+int journal_batch_close(struct journal *j, const struct journal_batch *b)
+    __attribute__((warn_unused_result));
+void journal_batch_done(struct journal *j, int idx);
+void journal_batch_release(struct journal *j, uint64_t head);
+
+/* The entry of an earlier run whose span holds pos and whose prefix key
+ * starts with, or -1. Such entries were checked when the journal was
+ * opened (a bad one is logged and freed). */
+int journal_batch_find(const struct journal *j, uint64_t pos, const char *key);
+const struct journal_batch *journal_batch_at(const struct journal *j, int idx);
 
 #endif
