@@ -29,7 +29,7 @@ CFLAGS  ?=
 CFLAGS  += -std=gnu11 $(OPT) $(WARN) -fvisibility=hidden -fPIC -pthread \
            -D_GNU_SOURCE -I. -Icommon -Iproducer -Iuploader -Itests/helpers \
            $(shell pkg-config --cflags libbsd-overlay 2>/dev/null)
-LDLIBS  := -lcurl -lssl -lcrypto -lbsd -lpthread -lrt -lm
+LDLIBS  := -lcurl -lssl -lcrypto -lz -lzstd -lbsd -lpthread -lrt -lm
 
 ifneq ($(SAN),)
 CFLAGS  += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all

@@ -18,6 +18,9 @@ PKGS=(
 	libcurl4-openssl-dev libssl-dev libbsd-dev libcmocka-dev
 	# shmstat --listen serves /metrics with it (shmstat only)
 	libmicrohttpd-dev
+	# batch mode compresses with zlib and libzstd; the tests read the
+	# objects back with the command-line tools
+	zlib1g-dev libzstd-dev zstd gzip
 	python3 python3-botocore
 	nodejs
 	curl procps util-linux man-db coreutils iproute2

@@ -1,0 +1,633 @@
+/* test_batch_codec.c -- tests uploader/batch_codec.c: each framing with each
+ * compression read back by zlib, libzstd and the command-line tools, parts
+ * cut anywhere, the bound, and the refusals. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "batch_codec.h"
+
+#define GUARD 64 /* bytes after cap that must stay untouched */
+
+struct msg {
+	const char *key;
+	const void *body;
+	size_t len;
+};
+
+/* A growing byte buffer, for the test's own expectations only. */
+struct bytes {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static void
+bytes_add(struct bytes *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		b->cap = (b->len + n) * 2 + 64;
+		b->p = realloc(b->p, b->cap);
+		assert_non_null(b->p);
+	}
+	if (n > 0)
+		memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t
+rng(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+/* The framing, written out independently of the codec. */
+static void
+frame_expect(struct bytes *b, enum batch_framing f, const struct msg *m)
+{
+	const uint8_t *body = m->body;
+	size_t kl = strlen(m->key);
+	uint8_t h[4];
+
+	if (f == BATCH_FRAME_LINES) {
+		bytes_add(b, m->body, m->len);
+		if (m->len == 0 || body[m->len - 1] != '\n')
+			bytes_add(b, "\n", 1);
+		return;
+	}
+	h[0] = kl >> 8, h[1] = kl;
+	bytes_add(b, h, 2);
+	bytes_add(b, m->key, kl);
+	h[0] = m->len >> 24, h[1] = m->len >> 16, h[2] = m->len >> 8, h[3] = m->len;
+	bytes_add(b, h, 4);
+	bytes_add(b, m->body, m->len);
+}
+
+static void
+gunzip(const struct bytes *in, struct bytes *out)
+{
+	uint8_t buf[65536];
+	z_stream z;
+	int rc;
+
+	memset(&z, 0, sizeof(z));
+	assert_int_equal(inflateInit2(&z, 15 + 16), Z_OK);
+	z.next_in = in->p;
+	z.avail_in = (uInt)in->len;
+	do {
+		z.next_out = buf;
+		z.avail_out = sizeof(buf);
+		rc = inflate(&z, Z_NO_FLUSH);
+		assert_true(rc == Z_OK || rc == Z_STREAM_END);
+		bytes_add(out, buf, sizeof(buf) - z.avail_out);
+	} while (rc != Z_STREAM_END);
+	assert_int_equal(z.avail_in, 0); /* one member, nothing after it */
+	inflateEnd(&z);
+}
+
+static void
+unzstd(const struct bytes *in, struct bytes *out)
+{
+	ZSTD_DCtx *d = ZSTD_createDCtx();
+	ZSTD_inBuffer i = { in->p, in->len, 0 };
+	uint8_t buf[65536];
+	size_t left;
+
+	assert_non_null(d);
+	do {
+		ZSTD_outBuffer o = { buf, sizeof(buf), 0 };
+
+		left = ZSTD_decompressStream(d, &o, &i);
+		assert_false(ZSTD_isError(left));
+		bytes_add(out, buf, o.pos);
+	} while (left != 0 || i.pos < i.size);
+	ZSTD_freeDCtx(d);
+}
+
+static void
+decompress(enum batch_compression comp, const struct bytes *in,
+    struct bytes *out)
+{
+	if (comp == BATCH_COMP_GZIP)
+		gunzip(in, out);
+	else if (comp == BATCH_COMP_ZSTD)
+		unzstd(in, out);
+	else
+		bytes_add(out, in->p, in->len);
+}
+
+/* Encodes msgs as the header's example does, into a part buffer of
+ * part_cap bytes (0: a random size for each part, and parts handed on at
+ * random too), and concatenates the parts into stream. */
+static void
+encode(struct batch_codec *c, enum batch_framing f, const struct msg *m,
+    size_t n, size_t part_cap, struct bytes *stream, size_t *framed)
+{
+	size_t max = part_cap ? part_cap : 2u << 20;
+	uint8_t *buf = malloc(max);
+	struct batch_out out = { buf, 0, part_cap };
+
+	assert_non_null(buf);
+	*framed = 0;
+	assert_int_equal(batch_codec_begin(c), 0);
+	for (size_t i = 0; i <= n; i++) {
+		size_t kl = i < n ? strlen(m[i].key) : 0;
+		size_t bl = i < n ? m[i].len : 0;
+		size_t need = batch_codec_bound(c, kl, bl);
+
+		if (out.cap - out.len < need || (part_cap == 0 && rng() % 7 == 0)) {
+			bytes_add(stream, out.buf, out.len);
+			out.len = 0;
+			if (part_cap == 0)
+				out.cap = need + rng() % (max - need + 1);
+		}
+		assert_true(out.cap - out.len >= need);
+		if (i == n) {
+			assert_int_equal(batch_codec_end(c, &out), 0);
+		} else {
+			long r = batch_codec_put(c, f, m[i].key, kl, m[i].body, bl, &out);
+
+			assert_true(r >= (long)bl);
+			*framed += (size_t)r;
+		}
+	}
+	bytes_add(stream, out.buf, out.len);
+	free(buf);
+}
+
+/* Encodes, decodes and compares with the framing done by hand. */
+static void
+round_trip(enum batch_compression comp, int level, enum batch_framing f,
+    const struct msg *m, size_t n, size_t part_cap)
+{
+	struct batch_codec *c = batch_codec_new(comp, level);
+	struct bytes want = { 0 }, stream = { 0 }, got = { 0 };
+	size_t framed;
+
+	assert_non_null(c);
+	for (size_t i = 0; i < n; i++)
+		frame_expect(&want, f, &m[i]);
+	encode(c, f, m, n, part_cap, &stream, &framed);
+	decompress(comp, &stream, &got);
+	assert_int_equal(framed, want.len);
+	assert_int_equal(got.len, want.len);
+	assert_true(want.len == 0 || memcmp(got.p, want.p, want.len) == 0);
+	batch_codec_free(c);
+	free(want.p);
+	free(stream.p);
+	free(got.p);
+}
+
+/* A log line of about 100 bytes, with the varying numbers of a real one. */
+static size_t
+log_line(char *buf, size_t cap, uint64_t i)
+{
+	uint64_t r = rng();
+
+	return (size_t)snprintf(buf, cap,
+	    "10.%u.%u.%u - - [01/Dec/2026:18:%02u:%02u +0000] \"GET /api/v1/items/%u HTTP/1.1\" %u %u\n",
+	    (unsigned)(r & 0xff), (unsigned)(r >> 8 & 0xff), (unsigned)(r >> 16 & 0xff),
+	    (unsigned)(i / 60 % 60), (unsigned)(i % 60), (unsigned)(r >> 24 & 0xfffff),
+	    r >> 44 & 1 ? 200u : 404u, (unsigned)(r >> 45 & 0xffff));
+}
+
+/* Many messages: log lines (about half without their newline), then an
+ * empty body, a body of 1 MiB of random bytes, and some that end with a
+ * newline. The caller frees *store and *m. */
+static size_t
+make_msgs(struct msg **m, char **store, size_t nlines)
+{
+	size_t n = nlines + 4, off = 0, big = 1u << 20;
+	char *s = malloc(nlines * 128 + big);
+	struct msg *v = calloc(n, sizeof(*v));
+
+	assert_non_null(s);
+	assert_non_null(v);
+	for (size_t i = 0; i < nlines; i++) {
+		size_t len = log_line(s + off, 128, i);
+
+		v[i] = (struct msg){ i % 3 ? "logs/app" : "k", s + off, len - (i & 1) };
+		off += len;
+	}
+	for (size_t i = 0; i < big; i++)
+		s[off + i] = (char)rng();
+	v[nlines] = (struct msg){ "empty", "", 0 };
+	v[nlines + 1] = (struct msg){ "big/one", s + off, big };
+	v[nlines + 2] = (struct msg){ "nl", "\n", 1 };
+	v[nlines + 3] = (struct msg){ "", "two lines\nend\n", 14 };
+	*m = v;
+	*store = s;
+	return n;
+}
+
+static const enum batch_compression comps[] = {
+	BATCH_COMP_NONE, BATCH_COMP_GZIP, BATCH_COMP_ZSTD
+};
+static const enum batch_framing framings[] = {
+	BATCH_FRAME_LINES, BATCH_FRAME_LENGTH
+};
+
+static void
+every_framing_and_compression_round_trips(void **state)
+{
+	struct msg *m;
+	char *store;
+	size_t n = make_msgs(&m, &store, 3000);
+
+	for (size_t ci = 0; ci < 3; ci++)
+		for (size_t fi = 0; fi < 2; fi++) {
+			round_trip(comps[ci], 0, framings[fi], m, n, 4u << 20);
+			/* Each message alone, and none at all. */
+			round_trip(comps[ci], 0, framings[fi], m + n - 3, 1, 4u << 20);
+			round_trip(comps[ci], 0, framings[fi], m + n - 4, 1, 4u << 20);
+			round_trip(comps[ci], 0, framings[fi], m, 0, 4u << 20);
+		}
+	free(m);
+	free(store);
+}
+
+static void
+parts_cut_anywhere_concatenate_to_one_stream(void **state)
+{
+	struct msg *m;
+	char *store;
+	size_t n = make_msgs(&m, &store, 20000);
+
+	for (size_t ci = 0; ci < 3; ci++)
+		for (size_t fi = 0; fi < 2; fi++) {
+			round_trip(comps[ci], 0, framings[fi], m, n, 0);
+			/* The smallest part buffer that fits the largest bound. */
+			round_trip(comps[ci], 0, framings[fi], m, n, (1u << 20) + (200u << 10));
+		}
+	free(m);
+	free(store);
+}
+
+static void
+levels_at_both_ends_round_trip(void **state)
+{
+	struct msg *m;
+	char *store;
+	size_t n = make_msgs(&m, &store, 2000);
+
+	round_trip(BATCH_COMP_GZIP, 1, BATCH_FRAME_LINES, m, n, 0);
+	round_trip(BATCH_COMP_GZIP, 9, BATCH_FRAME_LENGTH, m, n, 0);
+	round_trip(BATCH_COMP_ZSTD, 1, BATCH_FRAME_LINES, m, n, 0);
+	round_trip(BATCH_COMP_ZSTD, 19, BATCH_FRAME_LENGTH, m, n, 0);
+	free(m);
+	free(store);
+}
+
+static void
+fill_guard(uint8_t *p)
+{
+	memset(p, 0xa5, GUARD);
+}
+
+static void
+assert_guard(const uint8_t *p)
+{
+	for (size_t i = 0; i < GUARD; i++)
+		assert_int_equal(p[i], 0xa5);
+}
+
+/* Gives each put exactly its bound as room, the guard bytes right after:
+ * no put may be refused, add more than the bound, or touch the guard. */
+static void
+bound_holds(enum batch_compression comp, int level, const struct msg *m,
+    size_t n)
+{
+	struct batch_codec *c = batch_codec_new(comp, level);
+	size_t max = 4u << 20;
+	uint8_t *buf = malloc(max + GUARD);
+	struct batch_out out = { buf, 0, 0 };
+	struct bytes stream = { 0 }, got = { 0 };
+
+	assert_non_null(c);
+	assert_non_null(buf);
+	for (size_t i = 0; i <= n; i++) {
+		size_t kl = i < n ? strlen(m[i].key) : 0;
+		size_t bl = i < n ? m[i].len : 0;
+		size_t need = batch_codec_bound(c, kl, bl), len0;
+
+		if (max - out.len < need) {
+			bytes_add(&stream, buf, out.len);
+			out.len = 0;
+		}
+		out.cap = out.len + need;
+		fill_guard(buf + out.cap);
+		len0 = out.len;
+		if (i < n)
+			assert_true(batch_codec_put(c, BATCH_FRAME_LENGTH, m[i].key, kl,
+			    m[i].body, bl, &out) > 0);
+		else
+			assert_int_equal(batch_codec_end(c, &out), 0);
+		assert_true(out.len - len0 <= need);
+		assert_guard(buf + out.cap);
+	}
+	bytes_add(&stream, buf, out.len);
+	decompress(comp, &stream, &got); /* and it is still a valid stream */
+	batch_codec_free(c);
+	free(buf);
+	free(stream.p);
+	free(got.p);
+}
+
+static void
+room_of_the_bound_is_always_enough(void **state)
+{
+	struct msg *m;
+	char *store;
+	size_t n = make_msgs(&m, &store, 20000);
+	/* Random bodies of up to 300 KiB: incompressible, so each block comes
+	 * out at its largest, and across the compressors' block sizes. */
+	size_t nr = 40, off = 0;
+	struct msg *r = calloc(nr, sizeof(*r));
+	char *rs = malloc(nr * 300 * 1024);
+
+	assert_non_null(r);
+	assert_non_null(rs);
+	for (size_t i = 0; i < nr; i++) {
+		size_t len = rng() % (300 * 1024);
+
+		for (size_t j = 0; j < len; j++)
+			rs[off + j] = (char)rng();
+		r[i] = (struct msg){ "rand", rs + off, len };
+		off += len;
+	}
+	for (size_t ci = 0; ci < 3; ci++) {
+		bound_holds(comps[ci], 0, m, n);
+		bound_holds(comps[ci], 0, r, nr);
+	}
+	bound_holds(BATCH_COMP_GZIP, 1, r, nr);
+	bound_holds(BATCH_COMP_GZIP, 9, m, n);
+	bound_holds(BATCH_COMP_ZSTD, 1, r, nr);
+	bound_holds(BATCH_COMP_ZSTD, 19, r, 8);
+	free(m);
+	free(store);
+	free(r);
+	free(rs);
+}
+
+static void
+less_room_than_the_bound_gives_enobufs_and_nothing_past_cap(void **state)
+{
+	uint8_t buf[4096 + GUARD];
+	char body[1000];
+
+	memset(body, 'x', sizeof(body));
+	for (size_t ci = 0; ci < 3; ci++) {
+		struct batch_codec *c = batch_codec_new(comps[ci], 0);
+		struct batch_out out = { buf, 0, 0 };
+		size_t need = batch_codec_bound(c, 3, sizeof(body));
+
+		assert_non_null(c);
+		out.cap = need - 1 < 4096 ? need - 1 : 4096;
+		fill_guard(buf + out.cap);
+		assert_int_equal(batch_codec_put(c, BATCH_FRAME_LENGTH, "key", 3, body,
+		    sizeof(body), &out), -ENOBUFS);
+		assert_guard(buf + out.cap);
+		out.cap = 0;
+		fill_guard(buf);
+		assert_int_equal(batch_codec_end(c, &out), -ENOBUFS);
+		assert_guard(buf);
+		batch_codec_free(c);
+	}
+}
+
+static void
+a_level_out_of_range_gives_null(void **state)
+{
+	static const struct { enum batch_compression comp; int level; } bad[] = {
+		{ BATCH_COMP_GZIP, -1 }, { BATCH_COMP_GZIP, 10 },
+		{ BATCH_COMP_ZSTD, -1 }, { BATCH_COMP_ZSTD, 20 },
+		{ BATCH_COMP_NONE, 1 }, { (enum batch_compression)7, 0 },
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		assert_null(batch_codec_new(bad[i].comp, bad[i].level));
+		assert_int_equal(errno, EINVAL);
+	}
+	batch_codec_free(NULL);
+}
+
+/* Two objects from one codec: the second holds only its own message. */
+static void
+begin_after_end_starts_a_fresh_stream(void **state)
+{
+	struct msg a = { "a", "first object", 12 }, b = { "b", "second", 6 };
+
+	for (size_t ci = 0; ci < 3; ci++) {
+		struct batch_codec *c = batch_codec_new(comps[ci], 0);
+		struct bytes s1 = { 0 }, s2 = { 0 }, got = { 0 };
+		size_t framed;
+		uint8_t buf[1 << 18];
+		struct batch_out out = { buf, 0, sizeof(buf) };
+
+		assert_non_null(c);
+		encode(c, BATCH_FRAME_LINES, &a, 1, 1u << 20, &s1, &framed);
+		/* A stream dropped half-way leaves nothing in the next. */
+		assert_int_equal(batch_codec_begin(c), 0);
+		assert_true(batch_codec_put(c, BATCH_FRAME_LINES, "x", 1, "dropped", 7, &out) > 0);
+		encode(c, BATCH_FRAME_LINES, &b, 1, 1u << 20, &s2, &framed);
+		decompress(comps[ci], &s2, &got);
+		assert_int_equal(got.len, 7);
+		assert_memory_equal(got.p, "second\n", 7);
+		batch_codec_free(c);
+		free(s1.p);
+		free(s2.p);
+		free(got.p);
+	}
+}
+
+static void
+put_or_end_after_the_end_is_refused(void **state)
+{
+	uint8_t buf[1 << 18];
+	struct batch_out out = { buf, 0, sizeof(buf) };
+	struct batch_codec *c = batch_codec_new(BATCH_COMP_ZSTD, 0);
+
+	assert_non_null(c);
+	assert_int_equal(batch_codec_end(c, &out), 0);
+	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LINES, "k", 1, "b", 1, &out), -EINVAL);
+	assert_int_equal(batch_codec_end(c, &out), -EINVAL);
+	assert_int_equal(batch_codec_begin(c), 0);
+	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LINES, "k", 1, "b", 1, &out), 2);
+	batch_codec_free(c);
+}
+
+static void
+length_framing_refuses_a_key_over_65535_bytes(void **state)
+{
+	static char key[65536];
+	uint8_t buf[1 << 18];
+	struct batch_out out = { buf, 0, sizeof(buf) };
+	struct batch_codec *c = batch_codec_new(BATCH_COMP_NONE, 0);
+
+	assert_non_null(c);
+	memset(key, 'k', sizeof(key));
+	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LENGTH, key, sizeof(key), "b", 1, &out),
+	    -EINVAL);
+	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LENGTH, key, sizeof(key) - 1, "b", 1, &out),
+	    6 + 65535 + 1);
+	assert_int_equal(buf[0], 0xff);
+	assert_int_equal(buf[1], 0xff);
+	assert_int_equal(batch_codec_put(c, (enum batch_framing)2, "k", 1, "b", 1, &out), -EINVAL);
+	batch_codec_free(c);
+}
+
+/* The framing byte for byte, uncompressed: the count put returns is what
+ * it added. */
+static void
+framing_is_exactly_as_documented(void **state)
+{
+	uint8_t buf[256];
+	struct batch_out out = { buf, 0, sizeof(buf) };
+	struct batch_codec *c = batch_codec_new(BATCH_COMP_NONE, 0);
+	static const uint8_t want[] = "one\ntwo\n\n"
+	    "\x00\x02" "ab" "\x00\x00\x00\x03" "x\ny" "\x00\x00" "\x00\x00\x00\x00";
+
+	assert_non_null(c);
+	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LINES, "k", 1, "one", 3, &out), 4);
+	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LINES, "k", 1, "two\n", 4, &out), 4);
+	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LINES, "k", 1, "", 0, &out), 1);
+	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LENGTH, "ab", 2, "x\ny", 3, &out), 11);
+	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LENGTH, "", 0, NULL, 0, &out), 6);
+	assert_int_equal(batch_codec_end(c, &out), 0);
+	assert_int_equal(out.len, sizeof(want) - 1);
+	assert_memory_equal(buf, want, sizeof(want) - 1);
+	batch_codec_free(c);
+}
+
+static void
+zstd_frame_carries_a_content_checksum(void **state)
+{
+	uint8_t buf[1 << 18];
+	struct batch_out out = { buf, 0, sizeof(buf) };
+	struct batch_codec *c = batch_codec_new(BATCH_COMP_ZSTD, 0);
+
+	assert_non_null(c);
+	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LINES, "k", 1, "hello", 5, &out), 6);
+	assert_int_equal(batch_codec_end(c, &out), 0);
+	assert_memory_equal(buf, "\x28\xb5\x2f\xfd", 4);
+	assert_true(buf[4] & 0x04); /* Frame_Header_Descriptor: Content_Checksum_flag */
+	batch_codec_free(c);
+}
+
+/* Writes stream to a temporary file and reads it back through cmd. */
+static void
+tool_reads(const char *tool, const struct bytes *stream, const struct bytes *want)
+{
+	char path[] = "/tmp/test_batch_codec.XXXXXX", cmd[128];
+	struct bytes got = { 0 };
+	uint8_t buf[65536];
+	size_t n;
+	FILE *p;
+	int fd;
+
+	if (system("command -v zstd >/dev/null && command -v gzip >/dev/null") != 0) {
+		print_message("zstd or gzip is not installed: the tool check is skipped\n");
+		return;
+	}
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, stream->p, stream->len), (ssize_t)stream->len);
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "%s -dc %s", tool, path);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+		bytes_add(&got, buf, n);
+	assert_int_equal(pclose(p), 0);
+	unlink(path);
+	assert_int_equal(got.len, want->len);
+	assert_memory_equal(got.p, want->p, want->len);
+	free(got.p);
+}
+
+static void
+the_zstd_and_gzip_tools_read_the_output(void **state)
+{
+	struct msg *m;
+	char *store;
+	size_t n = make_msgs(&m, &store, 5000), framed;
+	struct bytes want = { 0 };
+
+	for (size_t i = 0; i < n; i++)
+		frame_expect(&want, BATCH_FRAME_LINES, &m[i]);
+	for (size_t ci = 1; ci < 3; ci++) {
+		struct batch_codec *c = batch_codec_new(comps[ci], 0);
+		struct bytes stream = { 0 };
+
+		assert_non_null(c);
+		encode(c, BATCH_FRAME_LINES, m, n, 0, &stream, &framed);
+		tool_reads(comps[ci] == BATCH_COMP_ZSTD ? "zstd -q" : "gzip", &stream, &want);
+		batch_codec_free(c);
+		free(stream.p);
+	}
+	free(want.p);
+	free(m);
+	free(store);
+}
+
+static void
+names_and_extensions_parse_back(void **state)
+{
+	enum batch_compression comp;
+	enum batch_framing f;
+
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(batch_compression_parse(batch_compression_name(comps[i]), &comp), 0);
+		assert_int_equal(comp, comps[i]);
+	}
+	assert_string_equal(batch_compression_ext(BATCH_COMP_NONE), "");
+	assert_string_equal(batch_compression_ext(BATCH_COMP_GZIP), ".gz");
+	assert_string_equal(batch_compression_ext(BATCH_COMP_ZSTD), ".zst");
+	assert_string_equal(batch_compression_name(BATCH_COMP_ZSTD), "zstd");
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(batch_framing_parse(batch_framing_name(framings[i]), &f), 0);
+		assert_int_equal(f, framings[i]);
+	}
+	assert_string_equal(batch_framing_name(BATCH_FRAME_LENGTH), "length");
+	assert_int_equal(batch_compression_parse("lz4", &comp), -EINVAL);
+	assert_int_equal(batch_compression_parse("", &comp), -EINVAL);
+	assert_int_equal(batch_framing_parse("json", &f), -EINVAL);
+	assert_int_equal(batch_framing_parse(NULL, &f), -EINVAL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(framing_is_exactly_as_documented),
+		cmocka_unit_test(every_framing_and_compression_round_trips),
+		cmocka_unit_test(parts_cut_anywhere_concatenate_to_one_stream),
+		cmocka_unit_test(levels_at_both_ends_round_trip),
+		cmocka_unit_test(room_of_the_bound_is_always_enough),
+		cmocka_unit_test(less_room_than_the_bound_gives_enobufs_and_nothing_past_cap),
+		cmocka_unit_test(a_level_out_of_range_gives_null),
+		cmocka_unit_test(begin_after_end_starts_a_fresh_stream),
+		cmocka_unit_test(put_or_end_after_the_end_is_refused),
+		cmocka_unit_test(length_framing_refuses_a_key_over_65535_bytes),
+		cmocka_unit_test(zstd_frame_carries_a_content_checksum),
+		cmocka_unit_test(the_zstd_and_gzip_tools_read_the_output),
+		cmocka_unit_test(names_and_extensions_parse_back),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
