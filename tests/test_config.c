@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "batch_key.h"
 #include "config.h"
 
 static char err[CONFIG_ERR_MAX];
@@ -303,6 +304,435 @@ missing_config_file_is_an_error(void **state)
 	assert_non_null(strstr(err, "/nonexistent/s3ring.conf"));
 }
 
+/* ------------------------------------------------------------ batch rules */
+
+static int
+parse(struct config *c, const char *text)
+{
+	config_defaults(c);
+	return config_parse_file_text(c, text, strlen(text), "u.conf", err, sizeof(err));
+}
+
+/* Writes text to a new temporary file; path (a "/tmp/...XXXXXX" buffer)
+ * gets its name. */
+static void
+write_conf(char *path, const char *text)
+{
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void
+batch_section_sets_every_field(void **state)
+{
+	static struct config c;
+	const char *t = "bucket = b\n"
+	    "[batch \"logs/\"]\n"
+	    "max-bytes = 64M\n"
+	    "max_age = 10000\n"
+	    "framing = length\n"
+	    "compression = gzip\n"
+	    "level = 9\n"
+	    "key = \"logs/%Y/%m/%d/%H/{host}-{ring}-{pos}{ext}\"\n";
+
+	(void)state;
+	assert_int_equal(parse(&c, t), 0);
+	assert_int_equal(c.nbatch, 1);
+	assert_string_equal(c.batch[0].prefix, "logs/");
+	assert_int_equal(c.batch[0].max_bytes, 64 << 20);
+	assert_int_equal(c.batch[0].max_age_ms, 10000);
+	assert_int_equal(c.batch[0].framing, BATCH_FRAME_LENGTH);
+	assert_int_equal(c.batch[0].compression, BATCH_COMP_GZIP);
+	assert_int_equal(c.batch[0].level, 9);
+	assert_string_equal(c.batch[0].key, "logs/%Y/%m/%d/%H/{host}-{ring}-{pos}{ext}");
+	assert_int_equal(c.nobj, 1); /* no object rule came of it */
+	assert_int_equal(config_check_batch(&c, err, sizeof(err)), 0);
+}
+
+static void
+batch_defaults_apply_to_a_bare_section(void **state)
+{
+	static struct config c;
+
+	(void)state;
+	assert_int_equal(parse(&c, "[batch metrics/]\n"), 0);
+	assert_int_equal(c.nbatch, 1);
+	assert_string_equal(c.batch[0].prefix, "metrics/");
+	assert_int_equal(c.batch[0].max_bytes, 16 << 20);
+	assert_int_equal(c.batch[0].max_age_ms, 5000);
+	assert_int_equal(c.batch[0].framing, BATCH_FRAME_LINES);
+	assert_int_equal(c.batch[0].compression, BATCH_COMP_ZSTD);
+	assert_int_equal(c.batch[0].level, 0);
+	assert_string_equal(c.batch[0].key, BATCH_KEY_DEFAULT);
+	assert_int_equal(c.batch_flushes, 2);
+}
+
+static void
+a_repeated_batch_section_continues_its_rule(void **state)
+{
+	static struct config c;
+	const char *t = "[batch \"logs/\"]\ncompression = gzip\n"
+	    "[batch \"raw/\"]\nframing = length\n"
+	    "[batch 'logs/']\nmax-bytes = 1K\n";
+
+	(void)state;
+	assert_int_equal(parse(&c, t), 0);
+	assert_int_equal(c.nbatch, 2);
+	assert_int_equal(c.batch[0].compression, BATCH_COMP_GZIP);
+	assert_int_equal(c.batch[0].max_bytes, 1024);
+	assert_int_equal(c.batch[1].framing, BATCH_FRAME_LENGTH);
+}
+
+static void
+prefix_sections_keep_working_beside_batch_sections(void **state)
+{
+	static struct config c;
+	const char *t = "cache-control = max-age=60\n"
+	    "[prefix \"logs/\"]\ncontent-type = text/plain\n"
+	    "[batch \"logs/\"]\ncompression = none\n"
+	    "[prefix \"logs/\"]\ncontent-encoding = gzip\n";
+	const char *t2 = "[batch \"logs/\"]\ncontent-type = text/plain\n";
+	const char *t3 = "[prefix \"logs/\"]\ncompression = gzip\n";
+
+	(void)state;
+	assert_int_equal(parse(&c, t), 0);
+	assert_int_equal(c.nobj, 2);
+	assert_string_equal(c.obj[1].content_type, "text/plain");
+	assert_string_equal(c.obj[1].content_encoding, "gzip");
+	assert_int_equal(c.nbatch, 1);
+	assert_int_equal(c.batch[0].compression, BATCH_COMP_NONE);
+	/* A line belongs to the section it is in. */
+	assert_int_equal(parse(&c, t2), -EINVAL);
+	assert_non_null(strstr(err, "u.conf:2: [batch \"logs/\"]: unknown key 'content-type'"));
+	assert_int_equal(parse(&c, t3), -EINVAL);
+	assert_non_null(strstr(err, "u.conf:2: 'compression' is not an object option"));
+}
+
+static void
+unknown_key_in_a_batch_section_is_rejected(void **state)
+{
+	static struct config c;
+	const char *argv[] = { "u", "--bucket", "b", "--batch", "logs/:compression=gzip,colour=red" };
+
+	(void)state;
+	clear_env();
+	assert_int_equal(parse(&c, "[batch \"logs/\"]\nworkers = 4\n"), -EINVAL);
+	assert_string_equal(err, "u.conf:2: [batch \"logs/\"]: unknown key 'workers' "
+	    "(the keys are max-bytes, max-age, framing, compression, level, key)");
+	assert_int_equal(load(&c, 5, argv), -EINVAL);
+	assert_non_null(strstr(err, "--batch \"logs/\": unknown key 'colour'"));
+	assert_null(strchr(err, '\n'));
+}
+
+static void
+nested_batch_prefixes_are_rejected(void **state)
+{
+	static struct config c;
+	const char *nest[] = { "u", "--bucket", "b", "--batch", "logs/app/:", "--batch", "logs/:" };
+	const char *all[] = { "u", "--bucket", "b", "--batch", ":", "--batch", "raw/:" };
+	const char *alone[] = { "u", "--bucket", "b", "--batch", ":compression=gzip" };
+	const char *apart[] = { "u", "--bucket", "b", "--batch", "logs/:", "--batch", "log/:",
+		"--batch", "logs-old/:" };
+
+	(void)state;
+	clear_env();
+	assert_int_equal(load(&c, 7, nest), -EINVAL);
+	assert_string_equal(err, "batch rules \"logs/\" and \"logs/app/\" nest (\"logs/\" starts "
+	    "\"logs/app/\"): a key must match one batch rule at most");
+	assert_int_equal(load(&c, 7, all), -EINVAL);
+	assert_non_null(strstr(err, "batch rule \"\" matches every key, so it must be the only batch rule"));
+	assert_non_null(strstr(err, "\"raw/\""));
+	assert_int_equal(load(&c, 5, alone), 0);
+	assert_int_equal(c.nbatch, 1);
+	assert_string_equal(c.batch[0].prefix, "");
+	assert_int_equal(c.batch[0].compression, BATCH_COMP_GZIP);
+	assert_int_equal(load(&c, 9, apart), 0);
+	assert_int_equal(c.nbatch, 3);
+
+	/* In the file as well, and a rule set built by hand with two equal
+	 * prefixes (which no parser makes) is refused too. */
+	assert_int_equal(parse(&c, "[batch a/b]\n[batch a/]\n"), 0);
+	assert_int_equal(config_check_batch(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "\"a/\" and \"a/b\" nest"));
+	assert_int_equal(parse(&c, "[batch a/]\n[batch b/]\n"), 0);
+	c.batch[1] = c.batch[0];
+	assert_int_equal(config_check_batch(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "batch rule \"a/\" is given twice"));
+}
+
+static void
+batch_level_out_of_range_for_its_compression_is_rejected(void **state)
+{
+	static struct config c;
+	const char *flag[] = { "u", "--bucket", "b", "--batch", "logs/:level=12,compression=gzip" };
+	const char *ok[] = { "u", "--bucket", "b", "--batch", "logs/:level=19" };
+
+	(void)state;
+	clear_env();
+	/* The level comes before the compression that refuses it: the check
+	 * waits for the whole file and names the later line. */
+	assert_int_equal(parse(&c, "[batch \"logs/\"]\nlevel = 15\nmax-age = 1s\ncompression = gzip\n"), -EINVAL);
+	assert_string_equal(err, "u.conf:4: [batch \"logs/\"]: level 15 is out of range for gzip "
+	    "(1 to 9, or 0 for its default)");
+	assert_int_equal(parse(&c, "[batch \"logs/\"]\nlevel = 20\n"), -EINVAL);
+	assert_non_null(strstr(err, "u.conf:2: [batch \"logs/\"]: level 20 is out of range for zstd (1 to 19"));
+	assert_int_equal(parse(&c, "[batch x/]\ncompression = none\nlevel = 3\n"), -EINVAL);
+	assert_non_null(strstr(err, "level 3 needs compression = gzip or zstd"));
+	assert_int_equal(parse(&c, "[batch x/]\nlevel = 15\n[batch y/]\ncompression = gzip\n[batch x/]\ncompression = zstd\n"), 0);
+	assert_int_equal(parse(&c, "[batch x/]\nlevel = -1\n"), -EINVAL);
+	assert_int_equal(load(&c, 5, flag), -EINVAL);
+	assert_non_null(strstr(err, "--batch \"logs/\": level 12 is out of range for gzip"));
+	assert_int_equal(load(&c, 5, ok), 0);
+	assert_int_equal(c.batch[0].level, 19);
+}
+
+static void
+batch_flag_overrides_the_files_rule_of_the_same_prefix(void **state)
+{
+	static struct config c;
+	char path[] = "/tmp/test-config-XXXXXX";
+	const char *text = "bucket = b\n"
+	    "[batch \"logs/\"]\ncompression = gzip\nlevel = 9\nmax-bytes = 1M\n"
+	    "[batch \"raw/\"]\nframing = length\n";
+	const char *argv[] = { "u", "--config", path, "--batch", "logs/:max-age=250,compression=none",
+		"--batch", "app/:" };
+
+	(void)state;
+	clear_env();
+	write_conf(path, text);
+	assert_int_equal(load(&c, 7, argv), 0);
+	unlink(path);
+	assert_int_equal(c.nbatch, 3);
+	/* The flag's rule is whole: the keys it leaves out are the defaults,
+	 * not the file's. */
+	assert_string_equal(c.batch[0].prefix, "logs/");
+	assert_int_equal(c.batch[0].compression, BATCH_COMP_NONE);
+	assert_int_equal(c.batch[0].level, 0);
+	assert_int_equal(c.batch[0].max_age_ms, 250);
+	assert_int_equal(c.batch[0].max_bytes, 16 << 20);
+	assert_string_equal(c.batch[1].prefix, "raw/");
+	assert_int_equal(c.batch[1].framing, BATCH_FRAME_LENGTH);
+	assert_string_equal(c.batch[2].prefix, "app/");
+	assert_int_equal(c.batch[2].compression, BATCH_COMP_ZSTD);
+}
+
+static void
+a_later_batch_flag_replaces_an_earlier_one_of_the_same_prefix(void **state)
+{
+	static struct config c;
+	const char *argv[] = { "u", "--bucket", "b", "--batch", "logs/:compression=gzip",
+		"--batch", "logs/:framing=length" };
+
+	(void)state;
+	clear_env();
+	assert_int_equal(load(&c, 7, argv), 0);
+	assert_int_equal(c.nbatch, 1);
+	assert_int_equal(c.batch[0].framing, BATCH_FRAME_LENGTH);
+	assert_int_equal(c.batch[0].compression, BATCH_COMP_ZSTD);
+}
+
+static void
+batch_flag_takes_every_key_and_spaces_around_them(void **state)
+{
+	static struct config c;
+	const char *argv[] = { "u", "--bucket", "b", "--batch",
+		"my logs/: max-bytes = 2G , max_age=2m,framing=lines,compression=ZSTD,level=3,"
+		"key={prefix}{ring}/{pos}.ndjson{ext}" };
+
+	(void)state;
+	clear_env();
+	assert_int_equal(load(&c, 5, argv), 0);
+	assert_string_equal(c.batch[0].prefix, "my logs/");
+	assert_int_equal(c.batch[0].max_bytes, 2ull << 30);
+	assert_int_equal(c.batch[0].max_age_ms, 120000);
+	assert_int_equal(c.batch[0].compression, BATCH_COMP_ZSTD);
+	assert_int_equal(c.batch[0].level, 3);
+	assert_string_equal(c.batch[0].key, "{prefix}{ring}/{pos}.ndjson{ext}");
+}
+
+static void
+bad_batch_values_are_rejected_with_the_key_named(void **state)
+{
+	static struct config c;
+	static const struct { const char *flag, *want; } cases[] = {
+		{ "logs/:max-bytes=1023", "max-bytes: '1023' is not a size from 1K to 4G" },
+		{ "logs/:max-bytes=5G", "max-bytes: '5G'" },
+		{ "logs/:max-bytes=", "max-bytes: ''" },
+		{ "logs/:max-age=9", "max-age: '9' is not a time from 10 ms to 24 h" },
+		{ "logs/:max-age=86400001", "max-age: '86400001'" },
+		{ "logs/:max-age=1441m", "max-age: '1441m'" },
+		{ "logs/:max-age=5h", "max-age: '5h'" },
+		{ "logs/:max-age=99999999999999999999999", "max-age: '9999" },
+		{ "logs/:framing=csv", "framing: 'csv' is not lines or length" },
+		{ "logs/:compression=lz4", "compression: 'lz4' is not none, gzip or zstd" },
+		{ "logs/:level=x", "level: 'x' is not a compression level" },
+		{ "logs/:key=logs/{ring}", "key: 'logs/{ring}': " },
+		{ "logs/:compression=gzip,,level=1", "'' is not key=value" },
+		{ "logs/:gzip", "'gzip' is not key=value" },
+		{ "logs/", "'logs/' has no ':'" },
+	};
+
+	(void)state;
+	clear_env();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *argv[] = { "u", "--bucket", "b", "--batch", cases[i].flag };
+
+		assert_int_equal(load(&c, 5, argv), -EINVAL);
+		if (strstr(err, cases[i].want) == NULL)
+			fail_msg("--batch %s: got \"%s\", want \"%s\"", cases[i].flag, err, cases[i].want);
+		assert_non_null(strstr(err, "--batch"));
+		assert_null(strchr(err, '\n'));
+	}
+	assert_int_equal(parse(&c, "[batch a/]\nmax-bytes = lots\n"), -EINVAL);
+	assert_string_equal(err, "u.conf:2: [batch \"a/\"]: max-bytes: 'lots' is not a size from 1K to 4G");
+	assert_int_equal(parse(&c, "[batch a/]\nmax-bytes = 4G\nmax-age = 86400000\n"), 0);
+	assert_int_equal(c.batch[0].max_bytes, 4ull << 30);
+	assert_int_equal(parse(&c, "[batch]\n"), -EINVAL);
+	assert_non_null(strstr(err, "needs a prefix"));
+}
+
+static void
+batch_max_age_is_milliseconds_or_takes_ms_s_and_m(void **state)
+{
+	static struct config c;
+
+	(void)state;
+	assert_int_equal(parse(&c, "[batch a/]\nmax-age = 10\n[batch b/]\nmax-age = 750ms\n"
+	    "[batch c/]\nmax-age = 30s\n[batch d/]\nmax-age = 1440m\n"), 0);
+	assert_int_equal(c.batch[0].max_age_ms, 10);
+	assert_int_equal(c.batch[1].max_age_ms, 750);
+	assert_int_equal(c.batch[2].max_age_ms, 30000);
+	assert_int_equal(c.batch[3].max_age_ms, 86400000);
+}
+
+static void
+batch_prefixes_must_be_utf8_without_controls_and_fit(void **state)
+{
+	static struct config c;
+	char longp[300];
+	const char *ctl[] = { "u", "--bucket", "b", "--batch", "a\tb:" };
+	const char *bad8[] = { "u", "--bucket", "b", "--batch", "a\xff:" };
+	const char *utf8[] = { "u", "--bucket", "b", "--batch", "journ\xc3\xa9" "e/:" };
+	const char *lng[] = { "u", "--bucket", "b", "--batch", longp };
+
+	(void)state;
+	clear_env();
+	assert_int_equal(load(&c, 5, ctl), -EINVAL);
+	assert_string_equal(err, "--batch prefix \"a\\x09b\": not valid UTF-8, or a control character");
+	assert_int_equal(load(&c, 5, bad8), -EINVAL);
+	assert_non_null(strstr(err, "\"a\\xff\": not valid UTF-8"));
+	assert_int_equal(load(&c, 5, utf8), 0);
+	assert_string_equal(c.batch[0].prefix, "journ\xc3\xa9" "e/");
+	memset(longp, 'p', 256);
+	memcpy(longp + 256, ":", 2);
+	assert_int_equal(load(&c, 5, lng), -EINVAL);
+	assert_non_null(strstr(err, "longer than 255 bytes"));
+	longp[255] = ':';
+	longp[256] = '\0';
+	assert_int_equal(load(&c, 5, lng), 0);
+	assert_int_equal(strlen(c.batch[0].prefix), 255);
+	assert_int_equal(parse(&c, "[batch \"a\x7f\"]\n"), -EINVAL);
+	assert_non_null(strstr(err, "u.conf:1: batch prefix \"a\\x7f\""));
+	assert_int_equal(parse(&c, "[batch \"\"]\n"), 0); /* every key */
+	assert_int_equal(c.nbatch, 1);
+	assert_string_equal(c.batch[0].prefix, "");
+}
+
+static void
+too_many_batch_rules_are_rejected(void **state)
+{
+	static struct config c;
+	char text[1024], flags[14][16];
+	const char *argv[3 + 2 * 14] = { "u", "--bucket", "b" };
+	size_t n = 0;
+
+	(void)state;
+	clear_env();
+	for (int i = 0; i < CONFIG_BATCH_RULES; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "[batch \"r%02d/\"]\n", i);
+	assert_int_equal(parse(&c, text), 0);
+	assert_int_equal(c.nbatch, CONFIG_BATCH_RULES);
+	snprintf(text + n, sizeof(text) - n, "[batch \"r00/\"]\n[batch \"extra/\"]\n");
+	assert_int_equal(parse(&c, text), -EINVAL);
+	assert_string_equal(err, "u.conf:15: batch \"extra/\": more than 13 batch rules");
+
+	for (int i = 0; i < 14; i++) {
+		snprintf(flags[i], sizeof(flags[i]), "f%02d/:", i);
+		argv[3 + 2 * i] = "--batch";
+		argv[4 + 2 * i] = flags[i];
+	}
+	assert_int_equal(load(&c, 3 + 2 * 13, argv), 0);
+	assert_int_equal(c.nbatch, 13);
+	assert_int_equal(load(&c, 3 + 2 * 14, argv), -EINVAL);
+	assert_non_null(strstr(err, "--batch \"f13/\": more than 13 batch rules"));
+}
+
+static void
+batch_is_set_by_sections_not_by_a_file_setting(void **state)
+{
+	static struct config c;
+
+	(void)state;
+	assert_int_equal(parse(&c, "batch = logs/:compression=gzip\n"), -EINVAL);
+	assert_non_null(strstr(err, "u.conf:1: 'batch' is the flag's form"));
+}
+
+static void
+batch_flushes_is_a_setting_from_1_to_16(void **state)
+{
+	static struct config c;
+	const char *ok[] = { "u", "--bucket", "b", "--batch-flushes", "16" };
+	const char *zero[] = { "u", "--bucket", "b", "--batch-flushes", "0" };
+	const char *big[] = { "u", "--bucket", "b", "--batch-flushes", "17" };
+
+	(void)state;
+	clear_env();
+	assert_int_equal(load(&c, 5, ok), 0);
+	assert_int_equal(c.batch_flushes, 16);
+	assert_int_equal(load(&c, 5, zero), -EINVAL);
+	assert_non_null(strstr(err, "batch-flushes: '0' is not a number from 1 to 16"));
+	assert_int_equal(load(&c, 5, big), -EINVAL);
+	assert_int_equal(parse(&c, "batch_flushes = 5\n"), 0);
+	assert_int_equal(c.batch_flushes, 5);
+}
+
+static void
+reload_applies_batch_rules_and_batch_flushes(void **state)
+{
+	static struct config live, fresh;
+	char applied[256], restart[256];
+
+	(void)state;
+	assert_int_equal(parse(&live, "[batch \"logs/\"]\nkey = {prefix}x-{ring}-{pos}-long\n"), 0);
+	/* The same rule, reached by another way: no change. */
+	assert_int_equal(parse(&fresh, "[batch \"logs/\"]\nkey = {prefix}{ring}-{pos}\n"
+	    "[batch \"logs/\"]\nkey = {prefix}x-{ring}-{pos}-long\n"), 0);
+	config_reload_diff(&live, &fresh, applied, restart, sizeof(applied));
+	assert_string_equal(applied, "");
+	assert_string_equal(restart, "");
+
+	assert_int_equal(parse(&fresh, "batch-flushes = 4\n[batch \"logs/\"]\ncompression = gzip\n"
+	    "[batch \"raw/\"]\n"), 0);
+	config_reload_diff(&live, &fresh, applied, restart, sizeof(applied));
+	assert_string_equal(applied, "batch,batch-flushes");
+	assert_string_equal(restart, "");
+	config_apply_runtime(&live, &fresh);
+	assert_int_equal(live.nbatch, 2);
+	assert_int_equal(live.batch[0].compression, BATCH_COMP_GZIP);
+	assert_string_equal(live.batch[1].prefix, "raw/");
+	assert_int_equal(live.batch_flushes, 4);
+	config_reload_diff(&live, &fresh, applied, restart, sizeof(applied));
+	assert_string_equal(applied, "");
+
+	assert_int_equal(parse(&fresh, "[batch \"logs/\"]\ncompression = gzip\n"), 0);
+	fresh.batch_flushes = 4;
+	config_reload_diff(&live, &fresh, applied, restart, sizeof(applied));
+	assert_string_equal(applied, "batch"); /* a rule removed */
+}
+
 int
 main(void)
 {
@@ -319,6 +749,23 @@ main(void)
 		cmocka_unit_test(object_options_work_as_flags_and_are_validated_together),
 		cmocka_unit_test(reload_applies_run_time_settings_and_names_the_rest),
 		cmocka_unit_test(missing_config_file_is_an_error),
+		cmocka_unit_test(batch_section_sets_every_field),
+		cmocka_unit_test(batch_defaults_apply_to_a_bare_section),
+		cmocka_unit_test(a_repeated_batch_section_continues_its_rule),
+		cmocka_unit_test(prefix_sections_keep_working_beside_batch_sections),
+		cmocka_unit_test(unknown_key_in_a_batch_section_is_rejected),
+		cmocka_unit_test(nested_batch_prefixes_are_rejected),
+		cmocka_unit_test(batch_level_out_of_range_for_its_compression_is_rejected),
+		cmocka_unit_test(batch_flag_overrides_the_files_rule_of_the_same_prefix),
+		cmocka_unit_test(a_later_batch_flag_replaces_an_earlier_one_of_the_same_prefix),
+		cmocka_unit_test(batch_flag_takes_every_key_and_spaces_around_them),
+		cmocka_unit_test(bad_batch_values_are_rejected_with_the_key_named),
+		cmocka_unit_test(batch_max_age_is_milliseconds_or_takes_ms_s_and_m),
+		cmocka_unit_test(batch_prefixes_must_be_utf8_without_controls_and_fit),
+		cmocka_unit_test(too_many_batch_rules_are_rejected),
+		cmocka_unit_test(batch_is_set_by_sections_not_by_a_file_setting),
+		cmocka_unit_test(batch_flushes_is_a_setting_from_1_to_16),
+		cmocka_unit_test(reload_applies_batch_rules_and_batch_flushes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,12 +20,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "batch_key.h"
 #include "log.h"
+#include "ring.h"
 #include "ring_layout.h"
 
 #define CONFIG_FILE_MAX (64 * 1024)
 
-enum opt_type { T_STR, T_BOOL, T_UINT, T_SIZE, T_SECS, T_MODE, T_GROUP, T_LEVEL, T_OBJ };
+enum opt_type { T_STR, T_BOOL, T_UINT, T_SIZE, T_SECS, T_MODE, T_GROUP, T_LEVEL, T_OBJ, T_BATCH };
 
 struct opt {
 	const char *name;
@@ -66,6 +68,10 @@ static const struct opt opts[] = {
 	{ "stop-timeout", T_SECS, offsetof(struct config, stop_timeout_s), 0, 1, 3600, "SIGTERM: drain this long at most" },
 	{ "ring-mode", T_MODE, offsetof(struct config, ring_mode), 0, 0, 0, "ring permissions when creating it (octal)" },
 	{ "ring-group", T_GROUP, offsetof(struct config, ring_gid), 0, 0, 0, "ring group when creating it" },
+	/* Batch rules: [batch "P"] sections of the config file, or this
+	 * flag (repeatable), PREFIX:key=value,... with the section's keys. */
+	{ "batch", T_BATCH, 0, 0, 0, 0, "batch rule PREFIX:key=value,... (repeatable; see the man page)" },
+	{ "batch-flushes", T_UINT, offsetof(struct config, batch_flushes), 0, 1, 16, "batch objects being sent at once" },
 	/* Object options (objopts.c parses them), global here, per key
 	 * prefix in [prefix "P"] sections of the config file. */
 	{ "content-type", T_OBJ, 0, 0, 0, 0, "Content-Type (default: from the key's extension)" },
@@ -112,6 +118,9 @@ config_defaults(struct config *c)
 	c->ring_mode = 0600;
 	c->ring_gid = (gid_t)-1;
 	c->nobj = 1; /* the global rule, empty */
+	/* Two, so that one slow object does not hold up the batches behind
+	 * it, while the memory for batches stays a small multiple of one. */
+	c->batch_flushes = 2;
 }
 
 static const struct opt *
@@ -183,6 +192,378 @@ parse_bool(const char *v, bool *out)
 	return 0;
 }
 
+static char *
+trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+
+/* -------------------------------------------------------- batch rules */
+
+/* A batch rule's limits. max-bytes counts framed, uncompressed bytes: at
+ * least 1K, or a batch would be little more than its key; at most 4G, so
+ * that a batch stays far inside S3's 10,000 parts at the smallest part
+ * size the uploader allows. max-age is bounded by a day: a batch held
+ * longer is a loss of data in all but name for a log pipeline. */
+#define BATCH_BYTES_MIN     (1ull << 10)
+#define BATCH_BYTES_MAX     (4ull << 30)
+#define BATCH_BYTES_DEFAULT (16ull << 20)
+#define BATCH_AGE_MIN       10u
+#define BATCH_AGE_MAX       86400000u
+#define BATCH_AGE_DEFAULT   5000u
+#define BATCH_KEYS          "max-bytes, max-age, framing, compression, level, key"
+
+/* Indexed by enum batch_compression and enum batch_framing. The codec has
+ * its own parsers (batch_codec.h); these are kept here so that the
+ * settings are read the same way whichever codec is linked. */
+static const char *const batch_comp_names[] = { "none", "gzip", "zstd" };
+static const int batch_level_max[] = { 0, 9, 19 };
+static const char *const batch_framing_names[] = { "lines", "length" };
+#define NCOMP (sizeof(batch_comp_names) / sizeof(batch_comp_names[0]))
+#define NFRAMING (sizeof(batch_framing_names) / sizeof(batch_framing_names[0]))
+
+/* Writes p (n bytes) into buf as a double-quoted string with '"', '\\'
+ * and every byte outside printable ASCII escaped (\xNN), so that an error
+ * naming a rule stays one readable line whatever the prefix holds; cut
+ * short with "..." if it does not fit. Returns buf. */
+static const char *
+quote_prefix(char *buf, size_t cap, const char *p, size_t n)
+{
+	size_t o = 0;
+
+	buf[o++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		if (o + 8 >= cap) {
+			memcpy(buf + o, "...", 3);
+			o += 3;
+			break;
+		}
+		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\')
+			buf[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(buf + o, cap - o, "\\x%02x", ch);
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return buf;
+}
+
+#define QUOTED_MAX (CONFIG_BATCH_PREFIX_MAX + 8) /* room enough for a message */
+
+static void
+batch_rule_init(struct batch_rule *r, const char *prefix, size_t n)
+{
+	memset(r, 0, sizeof(*r));
+	memcpy(r->prefix, prefix, n);
+	r->prefix[n] = '\0';
+	r->max_bytes = BATCH_BYTES_DEFAULT;
+	r->max_age_ms = BATCH_AGE_DEFAULT;
+	r->framing = BATCH_FRAME_LINES;
+	r->compression = BATCH_COMP_ZSTD;
+	r->level = 0;
+	snprintf(r->key, sizeof(r->key), "%s", BATCH_KEY_DEFAULT);
+}
+
+/* A prefix is 0 to CONFIG_BATCH_PREFIX_MAX bytes of what a message key may
+ * hold (ring_key_valid(): UTF-8, no controls). Returns 0 or -EINVAL. */
+static int
+batch_prefix_check(const char *p, size_t n, char *err, size_t errlen)
+{
+	char q[QUOTED_MAX];
+
+	if (n > CONFIG_BATCH_PREFIX_MAX) {
+		seterr(err, errlen, "batch prefix %s: longer than %d bytes",
+		    quote_prefix(q, sizeof(q), p, 32), CONFIG_BATCH_PREFIX_MAX);
+		return -EINVAL;
+	}
+	if (n > 0 && (memchr(p, '\0', n) != NULL || !ring_key_valid(p, n))) {
+		seterr(err, errlen, "batch prefix %s: not valid UTF-8, or a control character",
+		    quote_prefix(q, sizeof(q), p, n));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int
+name_index(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(names[i], s) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* "5000", "5000ms", "5s", "2m": milliseconds. Returns 0 or -EINVAL (not
+ * such a time, or outside BATCH_AGE_MIN..BATCH_AGE_MAX). */
+static int
+parse_batch_age(const char *s, unsigned *out)
+{
+	unsigned long long v, mul;
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -EINVAL;
+	if (*end == '\0' || strcasecmp(end, "ms") == 0)
+		mul = 1;
+	else if (strcasecmp(end, "s") == 0)
+		mul = 1000;
+	else if (strcasecmp(end, "m") == 0)
+		mul = 60000;
+	else
+		return -EINVAL;
+	if (v > BATCH_AGE_MAX / mul || v * mul < BATCH_AGE_MIN)
+		return -EINVAL;
+	*out = (unsigned)(v * mul);
+	return 0;
+}
+
+/* Sets one key of a batch rule (key: '-' or '_', any case). Returns 0, or
+ * -EINVAL with a message naming the key in err. The level is checked
+ * against the compression only by batch_rule_check(), once the rule is
+ * complete, since either may come first. */
+static int
+batch_rule_set(struct batch_rule *r, const char *key, const char *value,
+    char *err, size_t errlen)
+{
+	char norm[32];
+	size_t i;
+	uint64_t sz;
+	int k;
+
+	for (i = 0; key[i] != '\0' && i < sizeof(norm) - 1; i++)
+		norm[i] = key[i] == '_' ? '-' : (char)tolower((unsigned char)key[i]);
+	norm[i] = '\0';
+	if (key[i] != '\0' || norm[0] == '\0')
+		goto unknown;
+	if (strcmp(norm, "max-bytes") == 0) {
+		if (config_parse_size(value, &sz) != 0 || sz < BATCH_BYTES_MIN || sz > BATCH_BYTES_MAX) {
+			seterr(err, errlen, "max-bytes: '%s' is not a size from 1K to 4G", value);
+			return -EINVAL;
+		}
+		r->max_bytes = sz;
+	} else if (strcmp(norm, "max-age") == 0) {
+		if (parse_batch_age(value, &r->max_age_ms) != 0) {
+			seterr(err, errlen, "max-age: '%s' is not a time from 10 ms to 24 h (milliseconds, or with ms, s or m)",
+			    value);
+			return -EINVAL;
+		}
+	} else if (strcmp(norm, "framing") == 0) {
+		if ((k = name_index(batch_framing_names, NFRAMING, value)) < 0) {
+			seterr(err, errlen, "framing: '%s' is not lines or length", value);
+			return -EINVAL;
+		}
+		r->framing = (enum batch_framing)k;
+	} else if (strcmp(norm, "compression") == 0) {
+		if ((k = name_index(batch_comp_names, NCOMP, value)) < 0) {
+			seterr(err, errlen, "compression: '%s' is not none, gzip or zstd", value);
+			return -EINVAL;
+		}
+		r->compression = (enum batch_compression)k;
+	} else if (strcmp(norm, "level") == 0) {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(value, &end, 10);
+		if (!isdigit((unsigned char)*value) || *end != '\0' || errno != 0 || v > 99) {
+			seterr(err, errlen, "level: '%s' is not a compression level (0: the default; gzip 1 to 9, zstd 1 to 19)",
+			    value);
+			return -EINVAL;
+		}
+		r->level = (int)v;
+	} else if (strcmp(norm, "key") == 0) {
+		char sub[CONFIG_ERR_MAX];
+
+		if (strlen(value) >= sizeof(r->key)) {
+			seterr(err, errlen, "key: template longer than %zu bytes", sizeof(r->key) - 1);
+			return -EINVAL;
+		}
+		for (const char *s = value; *s; s++)
+			if ((unsigned char)*s < 0x20 || *s == 0x7f) {
+				seterr(err, errlen, "key: control character in the template");
+				return -EINVAL;
+			}
+		if (batch_key_check(value, sub, sizeof(sub)) != 0) {
+			seterr(err, errlen, "key: '%s': %s", value, sub);
+			return -EINVAL;
+		}
+		memcpy(r->key, value, strlen(value) + 1);
+	} else {
+		goto unknown;
+	}
+	return 0;
+unknown:
+	seterr(err, errlen, "unknown key '%s' (the keys are " BATCH_KEYS ")", key);
+	return -EINVAL;
+}
+
+/* What only a complete rule can tell: its level against its compression.
+ * Returns 0, or -EINVAL with a message (not naming the rule) in err. */
+static int
+batch_rule_check(const struct batch_rule *r, char *err, size_t errlen)
+{
+	unsigned comp = (unsigned)r->compression;
+
+	if (comp >= NCOMP || (unsigned)r->framing >= NFRAMING) {
+		seterr(err, errlen, "unknown compression or framing");
+		return -EINVAL;
+	}
+	if (r->level == 0)
+		return 0;
+	if (r->compression == BATCH_COMP_NONE) {
+		seterr(err, errlen, "level %d needs compression = gzip or zstd (compression is none)", r->level);
+		return -EINVAL;
+	}
+	if (r->level < 1 || r->level > batch_level_max[comp]) {
+		seterr(err, errlen, "level %d is out of range for %s (1 to %d, or 0 for its default)",
+		    r->level, batch_comp_names[comp], batch_level_max[comp]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The index of c's rule for prefix p (n bytes), adding one with the
+ * defaults if there is none; -EINVAL with a message if there is no room. */
+static int
+batch_rule_find(struct config *c, const char *p, size_t n, char *err, size_t errlen)
+{
+	char q[QUOTED_MAX];
+
+	for (unsigned i = 0; i < c->nbatch; i++)
+		if (strlen(c->batch[i].prefix) == n && memcmp(c->batch[i].prefix, p, n) == 0)
+			return (int)i;
+	if (c->nbatch >= CONFIG_BATCH_RULES) {
+		seterr(err, errlen, "batch %s: more than %d batch rules",
+		    quote_prefix(q, sizeof(q), p, n), CONFIG_BATCH_RULES);
+		return -EINVAL;
+	}
+	batch_rule_init(&c->batch[c->nbatch], p, n);
+	return (int)c->nbatch++;
+}
+
+/* --batch PREFIX:key=value,...: a whole rule, the defaults for the keys
+ * not given. It replaces a rule of the same prefix (the file's, or an
+ * earlier flag's), as a later flag wins elsewhere. The prefix ends at the
+ * first ':', and the values at ','; either character needs the file. */
+static int
+batch_set_flag(struct config *c, const char *value, char *err, size_t errlen)
+{
+	const char *colon = strchr(value, ':');
+	char list[2 * CONFIG_STR_MAX], q[QUOTED_MAX], sub[CONFIG_ERR_MAX];
+	struct batch_rule r;
+	size_t n;
+	char *item, *next;
+	int idx;
+
+	if (colon == NULL) {
+		seterr(err, errlen, "batch: '%s' has no ':' (PREFIX:key=value,...; 'PREFIX:' for the defaults)", value);
+		return -EINVAL;
+	}
+	n = (size_t)(colon - value);
+	if (batch_prefix_check(value, n, err, errlen) != 0)
+		return -EINVAL;
+	quote_prefix(q, sizeof(q), value, n);
+	if (strlen(colon + 1) >= sizeof(list)) {
+		seterr(err, errlen, "batch %s: longer than %zu bytes", q, sizeof(list) - 1);
+		return -EINVAL;
+	}
+	memcpy(list, colon + 1, strlen(colon + 1) + 1);
+	batch_rule_init(&r, value, n);
+	item = trim(list);
+	for (item = *item != '\0' ? item : NULL; item != NULL; item = next) {
+		char *eq, *k;
+
+		next = strchr(item, ',');
+		if (next != NULL)
+			*next++ = '\0';
+		eq = strchr(item, '=');
+		if (eq == NULL) {
+			seterr(err, errlen, "batch %s: '%s' is not key=value (the keys are " BATCH_KEYS ")",
+			    q, trim(item));
+			return -EINVAL;
+		}
+		*eq = '\0';
+		k = trim(item);
+		if (batch_rule_set(&r, k, trim(eq + 1), sub, sizeof(sub)) != 0) {
+			seterr(err, errlen, "batch %s: %s", q, sub);
+			return -EINVAL;
+		}
+	}
+	if (batch_rule_check(&r, sub, sizeof(sub)) != 0) {
+		seterr(err, errlen, "batch %s: %s", q, sub);
+		return -EINVAL;
+	}
+	if ((idx = batch_rule_find(c, value, n, sub, sizeof(sub))) < 0) {
+		seterr(err, errlen, "%s", sub);
+		return -EINVAL;
+	}
+	c->batch[idx] = r;
+	return 0;
+}
+
+int
+config_check_batch(const struct config *c, char *err, size_t errlen)
+{
+	char qa[QUOTED_MAX], qb[QUOTED_MAX], sub[CONFIG_ERR_MAX];
+
+	if (c->nbatch > CONFIG_BATCH_RULES) {
+		seterr(err, errlen, "more than %d batch rules", CONFIG_BATCH_RULES);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < c->nbatch; i++) {
+		const struct batch_rule *r = &c->batch[i];
+		size_t n = strnlen(r->prefix, sizeof(r->prefix));
+
+		if (n == sizeof(r->prefix) || batch_prefix_check(r->prefix, n, sub, sizeof(sub)) != 0) {
+			seterr(err, errlen, "%s", n == sizeof(r->prefix) ? "batch prefix: not terminated" : sub);
+			return -EINVAL;
+		}
+		if (batch_rule_check(r, sub, sizeof(sub)) != 0) {
+			seterr(err, errlen, "batch %s: %s", quote_prefix(qa, sizeof(qa), r->prefix, n), sub);
+			return -EINVAL;
+		}
+	}
+	for (unsigned i = 0; i < c->nbatch; i++)
+		for (unsigned j = i + 1; j < c->nbatch; j++) {
+			const char *a = c->batch[i].prefix, *b = c->batch[j].prefix;
+			size_t la = strlen(a), lb = strlen(b);
+
+			if (strncmp(a, b, la < lb ? la : lb) != 0)
+				continue;
+			if (la > lb) {
+				const char *t = a;
+				size_t lt = la;
+				a = b, la = lb, b = t, lb = lt;
+			}
+			quote_prefix(qa, sizeof(qa), a, la);
+			quote_prefix(qb, sizeof(qb), b, lb);
+			if (la == lb)
+				seterr(err, errlen, "batch rule %s is given twice: a key must match one batch rule at most",
+				    qa);
+			else if (la == 0)
+				seterr(err, errlen, "batch rule \"\" matches every key, so it must be the only batch rule (there is also %s): a key must match one batch rule at most",
+				    qb);
+			else
+				seterr(err, errlen, "batch rules %s and %s nest (%s starts %s): a key must match one batch rule at most",
+				    qa, qb, qa, qb);
+			return -EINVAL;
+		}
+	return 0;
+}
+
 int
 config_set(struct config *c, const char *name, const char *value, char *err,
     size_t errlen)
@@ -204,6 +585,8 @@ config_set(struct config *c, const char *name, const char *value, char *err,
 	switch (o->type) {
 	case T_OBJ:
 		return objopts_set(&c->obj[0], o->name, value, err, errlen);
+	case T_BATCH:
+		return batch_set_flag(c, value, err, errlen);
 	case T_STR:
 		if (strlen(value) >= o->size) {
 			seterr(err, errlen, "%s: value longer than %zu bytes", o->name, o->size - 1);
@@ -307,26 +690,24 @@ config_set(struct config *c, const char *name, const char *value, char *err,
 	return -EINVAL;
 }
 
-static char *
-trim(char *s)
-{
-	char *e;
+/* The section a config file line is in. */
+enum section_kind { SEC_TOP, SEC_PREFIX, SEC_BATCH };
 
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
+struct section {
+	enum section_kind kind;
+	unsigned idx;       /* SEC_PREFIX: in c->obj; SEC_BATCH: in c->batch */
+};
 
-/* Parses a `[prefix "P"]` (or `[prefix P]`) line at s and returns the
- * index of its rule in c->obj, adding it if new; -EINVAL with a message. */
+/* Parses a `[prefix "P"]` or `[batch "P"]` line (the quotes optional) at
+ * s into *sec, adding the rule if its prefix is new (a repeated prefix
+ * continues its section). Returns 0, or -EINVAL with a message. */
 static int
-open_section(struct config *c, char *s, char *err, size_t errlen)
+open_section(struct config *c, char *s, struct section *sec, char *err, size_t errlen)
 {
 	size_t n = strlen(s);
+	enum section_kind kind;
 	char *p;
+	int idx;
 
 	if (n < 2 || s[n - 1] != ']') {
 		seterr(err, errlen, "a section line must end with ']'");
@@ -334,16 +715,32 @@ open_section(struct config *c, char *s, char *err, size_t errlen)
 	}
 	s[n - 1] = '\0';
 	p = trim(s + 1);
-	if (strncmp(p, "prefix", 6) != 0 || !isspace((unsigned char)p[6])) {
-		seterr(err, errlen, "unknown section '[%s]' (the only one is [prefix \"P\"])", p);
+	if (strncmp(p, "prefix", 6) == 0 && isspace((unsigned char)p[6])) {
+		kind = SEC_PREFIX;
+		p = trim(p + 6);
+	} else if (strncmp(p, "batch", 5) == 0 && isspace((unsigned char)p[5])) {
+		kind = SEC_BATCH;
+		p = trim(p + 5);
+	} else if (strcmp(p, "batch") == 0) {
+		seterr(err, errlen, "a [batch] section needs a prefix: [batch \"P\"] ([batch \"\"] for every key)");
+		return -EINVAL;
+	} else {
+		seterr(err, errlen, "unknown section '[%s]' (the sections are [prefix \"P\"] and [batch \"P\"])", p);
 		return -EINVAL;
 	}
-	p = trim(p + 6);
 	n = strlen(p);
 	if (n >= 2 && (p[0] == '"' || p[0] == '\'') && p[n - 1] == p[0]) {
 		p[n - 1] = '\0';
 		p++;
 		n -= 2;
+	}
+	if (kind == SEC_BATCH) {
+		if (batch_prefix_check(p, n, err, errlen) != 0)
+			return -EINVAL;
+		if ((idx = batch_rule_find(c, p, n, err, errlen)) < 0)
+			return -EINVAL;
+		*sec = (struct section){ SEC_BATCH, (unsigned)idx };
+		return 0;
 	}
 	if (n == 0 || n >= OBJOPTS_PREFIX_MAX) {
 		seterr(err, errlen, "a prefix must have 1 to %d bytes", OBJOPTS_PREFIX_MAX - 1);
@@ -355,15 +752,18 @@ open_section(struct config *c, char *s, char *err, size_t errlen)
 			return -EINVAL;
 		}
 	for (unsigned i = 1; i < c->nobj; i++)
-		if (strcmp(c->obj[i].prefix, p) == 0)
-			return (int)i;
+		if (strcmp(c->obj[i].prefix, p) == 0) {
+			*sec = (struct section){ SEC_PREFIX, i };
+			return 0;
+		}
 	if (c->nobj >= OBJOPTS_RULES) {
 		seterr(err, errlen, "more than %d [prefix] sections", OBJOPTS_RULES - 1);
 		return -EINVAL;
 	}
 	memset(&c->obj[c->nobj], 0, sizeof(c->obj[0]));
 	memcpy(c->obj[c->nobj].prefix, p, n + 1);
-	return (int)c->nobj++;
+	*sec = (struct section){ SEC_PREFIX, c->nobj++ };
+	return 0;
 }
 
 int
@@ -372,12 +772,16 @@ config_parse_file_text(struct config *c, const char *text, size_t len,
 {
 	char line[CONFIG_STR_MAX + 128];
 	size_t i = 0;
-	unsigned lineno = 0, section = 0; /* 0: the top level */
+	unsigned lineno = 0;
+	struct section section = { SEC_TOP, 0 };
+	/* The line of each batch rule's last level or compression, for the
+	 * check of the one against the other once the file is read. */
+	unsigned level_line[CONFIG_BATCH_RULES] = { 0 };
+	char sub[CONFIG_ERR_MAX], q[QUOTED_MAX];
 
 	while (i < len) {
 		size_t n = 0;
 		char *s, *eq, *key, *val;
-		char sub[CONFIG_ERR_MAX];
 
 		lineno++;
 		while (i < len && text[i] != '\n') {
@@ -397,12 +801,10 @@ config_parse_file_text(struct config *c, const char *text, size_t len,
 		if (*s == '\0' || *s == '#' || *s == ';')
 			continue;
 		if (*s == '[') {
-			int sec = open_section(c, s, sub, sizeof(sub));
-			if (sec < 0) {
+			if (open_section(c, s, &section, sub, sizeof(sub)) != 0) {
 				seterr(err, errlen, "%s:%u: %s", fname, lineno, sub);
 				return -EINVAL;
 			}
-			section = (unsigned)sec;
 			continue;
 		}
 		eq = strchr(s, '=');
@@ -422,19 +824,36 @@ config_parse_file_text(struct config *c, const char *text, size_t len,
 			seterr(err, errlen, "%s:%u: missing key", fname, lineno);
 			return -EINVAL;
 		}
+		if (section.kind == SEC_BATCH) {
+			struct batch_rule *r = &c->batch[section.idx];
+
+			if (batch_rule_set(r, key, val, sub, sizeof(sub)) != 0) {
+				seterr(err, errlen, "%s:%u: [batch %s]: %s", fname, lineno,
+				    quote_prefix(q, sizeof(q), r->prefix, strlen(r->prefix)), sub);
+				return -EINVAL;
+			}
+			if (!strcasecmp(key, "level") || !strcasecmp(key, "compression"))
+				level_line[section.idx] = lineno;
+			continue;
+		}
 		if (find_opt(key) != NULL && (!strcmp(find_opt(key)->name, "config") ||
 		    !strcmp(find_opt(key)->name, "replay"))) {
 			seterr(err, errlen, "%s:%u: '%s' cannot be set in a config file", fname, lineno, key);
 			return -EINVAL;
 		}
-		if (section != 0) {
+		if (find_opt(key) != NULL && find_opt(key)->type == T_BATCH) {
+			seterr(err, errlen, "%s:%u: '%s' is the flag's form: in a config file, a batch rule is a [batch \"P\"] section",
+			    fname, lineno, key);
+			return -EINVAL;
+		}
+		if (section.kind == SEC_PREFIX) {
 			const struct opt *o = find_opt(key);
 			if (o == NULL || o->type != T_OBJ) {
 				seterr(err, errlen, "%s:%u: '%s' is not an object option: only object options may be set in a [prefix] section",
 				    fname, lineno, key);
 				return -EINVAL;
 			}
-			if (objopts_set(&c->obj[section], o->name, val, sub, sizeof(sub)) != 0) {
+			if (objopts_set(&c->obj[section.idx], o->name, val, sub, sizeof(sub)) != 0) {
 				seterr(err, errlen, "%s:%u: %s", fname, lineno, sub);
 				return -EINVAL;
 			}
@@ -444,6 +863,18 @@ config_parse_file_text(struct config *c, const char *text, size_t len,
 			seterr(err, errlen, "%s:%u: %s", fname, lineno, sub);
 			return -EINVAL;
 		}
+	}
+	for (unsigned k = 0; k < c->nbatch; k++) {
+		const struct batch_rule *r = &c->batch[k];
+
+		if (batch_rule_check(r, sub, sizeof(sub)) == 0)
+			continue;
+		quote_prefix(q, sizeof(q), r->prefix, strlen(r->prefix));
+		if (level_line[k] != 0)
+			seterr(err, errlen, "%s:%u: [batch %s]: %s", fname, level_line[k], q, sub);
+		else
+			seterr(err, errlen, "%s: [batch %s]: %s", fname, q, sub);
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -606,6 +1037,8 @@ config_load(struct config *c, int argc, char **argv, char *err, size_t errlen)
 		seterr(err, errlen, "%s", sub);
 		return -EINVAL;
 	}
+	if (config_check_batch(c, err, errlen) != 0)
+		return -EINVAL;
 	c->argc = argc;
 	c->argv = argv;
 	if (c->max_message == 0)
@@ -627,6 +1060,24 @@ list_add(char *list, size_t cap, const char *name)
 	size_t n = strlen(list);
 
 	snprintf(list + n, cap - n, "%s%s", n ? "," : "", name);
+}
+
+/* Field by field: the bytes after a string's NUL may differ. */
+static bool
+batch_rules_equal(const struct config *a, const struct config *b)
+{
+	if (a->nbatch != b->nbatch)
+		return false;
+	for (unsigned i = 0; i < a->nbatch; i++) {
+		const struct batch_rule *x = &a->batch[i], *y = &b->batch[i];
+
+		if (strcmp(x->prefix, y->prefix) != 0 || x->max_bytes != y->max_bytes ||
+		    x->max_age_ms != y->max_age_ms || x->framing != y->framing ||
+		    x->compression != y->compression || x->level != y->level ||
+		    strcmp(x->key, y->key) != 0)
+			return false;
+	}
+	return true;
 }
 
 static bool
@@ -671,6 +1122,10 @@ config_reload_diff(const struct config *live, const struct config *fresh,
 		list_add(applied, cap, "key-prefix");
 	if (live->stop_timeout_s != fresh->stop_timeout_s)
 		list_add(applied, cap, "stop-timeout");
+	if (!batch_rules_equal(live, fresh))
+		list_add(applied, cap, "batch");
+	if (live->batch_flushes != fresh->batch_flushes)
+		list_add(applied, cap, "batch-flushes");
 	for (size_t i = 0; i < sizeof(restart_names) / sizeof(restart_names[0]); i++) {
 		const struct opt *o = find_opt(restart_names[i]);
 		const char *a = (const char *)live + o->off, *b = (const char *)fresh + o->off;
@@ -721,4 +1176,9 @@ config_apply_runtime(struct config *live, const struct config *fresh)
 	live->recheck_s = fresh->recheck_s;
 	memcpy(live->key_prefix, fresh->key_prefix, sizeof(live->key_prefix));
 	live->stop_timeout_s = fresh->stop_timeout_s;
+	/* The uploader closes the open batches before it calls this: a batch
+	 * is built under one rule from its first message to its last. */
+	memcpy(live->batch, fresh->batch, sizeof(live->batch));
+	live->nbatch = fresh->nbatch;
+	live->batch_flushes = fresh->batch_flushes;
 }

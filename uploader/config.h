@@ -98,9 +98,22 @@ int config_set(struct config *c, const char *name, const char *value,
  * are skipped, values may be quoted). A `[prefix "P"]` line starts a
  * section whose lines are object options for message keys starting with P
  * (up to OBJOPTS_RULES - 1 sections; a repeated prefix continues its
- * section). Returns 0, or -EINVAL naming the file and line in err. */
+ * section). A `[batch "P"]` line starts a batch rule for P ("" allowed;
+ * up to CONFIG_BATCH_RULES) whose lines are max-bytes, max-age, framing,
+ * compression, level and key; a repeated prefix continues its rule, and
+ * each rule's level is checked against its compression once the file is
+ * read. Returns 0, or -EINVAL naming the file and line in err. */
 int config_parse_file_text(struct config *c, const char *text, size_t len,
     const char *fname, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* Checks the batch rules as a set, as config_load() does once the file,
+ * the environment and the flags are merged: each prefix is valid, each
+ * level fits its compression, and no prefix starts another (equal ones
+ * included; "" only alone), so that a key matches one rule at most.
+ * Returns 0, or -EINVAL with a one-line message naming the rule in err.
+ * Exposed for tests and the fuzzer. */
+int config_check_batch(const struct config *c, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
 /* Parses "65536", "64K", "64MiB", "1G". Returns 0 or -EINVAL. */
@@ -112,7 +125,7 @@ void config_defaults(struct config *c);
 /*
  * What a reload (SIGHUP) may change in a running uploader: log level and
  * file, object options, max-attempts, max-age, recheck-interval,
- * key-prefix and stop-timeout. Everything else (the ring, bucket,
+ * key-prefix, stop-timeout, the batch rules ("batch") and batch-flushes. Everything else (the ring, bucket,
  * endpoint, region, workers, timeouts of the S3 clients, TLS, spool...)
  * needs a restart.
  *
