@@ -203,6 +203,24 @@ enum ring_errclass {
 #define RING_LAT_BOUNDS_MS \
 	{ 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000 }
 
+/* The figures of one batch rule (upstats lines 6-21). prefix is the rule's,
+ * cut to 71 bytes and NUL-terminated; a reader checks that it is, as with
+ * every string in the ring. A message is batched when it is read into a
+ * batch, uploaded once the object that holds it is confirmed. */
+#define RING_BATCH_RULES 16u
+#define RING_BATCH_PREFIX 72u
+struct ring_batch_stats {
+	char prefix[RING_BATCH_PREFIX];
+	_Atomic uint64_t messages;        /* batched */
+	_Atomic uint64_t bytes;           /* framed bytes batched */
+	_Atomic uint64_t objects;         /* batch objects confirmed */
+	_Atomic uint64_t uploaded_bytes;  /* framed bytes in those objects */
+	_Atomic uint64_t stored_bytes;    /* their size as stored (compressed) */
+	_Atomic uint64_t oldest_realtime_ns; /* oldest message not yet uploaded, 0: none */
+	_Atomic uint64_t alone;           /* its messages uploaded one object each */
+};
+_Static_assert(sizeof(struct ring_batch_stats) == RING_LINE, "a line a rule");
+
 /* The uploader's visibility figures, a block of its own after the
  * counters (layout version 2). Written by the uploader only, read by
  * anyone; every field is relaxed: they are statistics, not protocol. */
@@ -243,15 +261,30 @@ struct ring_upstats {
 	_Atomic uint64_t multipart_aborted;
 	uint8_t pad4_[RING_LINE - 40];
 
-	/* Lines 5-31: reserved, zero; they keep the data page aligned. */
-	uint8_t reserved_[27 * RING_LINE];
+	/* Line 5: batch mode. batch_rules is how many of the batch[] entries
+	 * below are in use; batch_objects and batch_messages count the
+	 * batch objects confirmed and the messages in them, all rules
+	 * together (0 from an uploader that predates batch mode). */
+	_Atomic uint32_t batch_rules;
+	uint32_t pad5a_;
+	_Atomic uint64_t batch_objects;
+	_Atomic uint64_t batch_messages;
+	uint8_t pad5_[RING_LINE - 24];
+
+	/* Lines 6-21: one batch rule a line, in the order of the
+	 * configuration. */
+	struct ring_batch_stats batch[RING_BATCH_RULES];
+
+	/* Lines 22-31: reserved, zero; they keep the data page aligned. */
+	uint8_t reserved_[10 * RING_LINE];
 };
 _Static_assert(offsetof(struct ring_upstats, errors) == 24, "errors");
 _Static_assert(offsetof(struct ring_upstats, lat_count) == RING_LINE, "latency");
 _Static_assert(offsetof(struct ring_upstats, lat_bucket) == RING_LINE + 16, "buckets");
 _Static_assert(offsetof(struct ring_upstats, heartbeat_mono_ns) == 3 * RING_LINE, "hb");
 _Static_assert(offsetof(struct ring_upstats, concurrency_limit) == 4 * RING_LINE, "limit");
-_Static_assert(offsetof(struct ring_upstats, reserved_) == 5 * RING_LINE, "reserved");
+_Static_assert(offsetof(struct ring_upstats, batch_rules) == 5 * RING_LINE, "batch");
+_Static_assert(offsetof(struct ring_upstats, batch) == 6 * RING_LINE, "batch rules");
 _Static_assert(sizeof(struct ring_upstats) == 32 * RING_LINE, "upstats is 4 KiB");
 
 /* Uploader flags, in uploader.flags. */

@@ -18,7 +18,7 @@
  * each. Prefixes never nest (neither is a prefix of the other), so a key
  * matches one rule at most, whatever the order or the set of rules: a
  * batch can be rebuilt after a restart from its prefix alone. */
-#define CONFIG_BATCH_RULES 13       /* shmstat shows each (ring_layout.h) */
+#define CONFIG_BATCH_RULES 16       /* RING_BATCH_RULES: shmstat shows each */
 #define CONFIG_BATCH_PREFIX_MAX 255 /* bytes */
 
 struct batch_rule {

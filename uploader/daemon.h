@@ -5,6 +5,7 @@
  *   upload.c    one upload's state machine, from the record to DONE
  *   retry.c     what to do after an attempt (a pure decision)
  *   status.c    alarms, the outage log, the heartbeat, STATUS, SIGHUP
+ *   batch.c     batch mode: many small messages into one object
  *   replay.c    --replay of the dead-letter spool
  *
  * Everything runs on one thread, the loop's, except the ring watcher
@@ -42,11 +43,13 @@ enum upload_state {
 	UP_HASHING,  /* its large body's SHA-256 is being computed (hasher) */
 };
 
-/* What a transfer's user pointer points to: both start with the kind. */
-enum xfer_kind { XFER_UPLOAD = 1, XFER_PART = 2 };
+/* What a transfer's user pointer points to: each starts with the kind. */
+enum xfer_kind { XFER_UPLOAD = 1, XFER_PART = 2, XFER_BATCH = 3 };
 
 struct mpart;
 struct mp_req;
+struct batch_engine;
+struct batch_flush;
 
 /* One record on its way to S3. The body is read from the ring in place
  * (m.body points into it): the record stays reserved until it is DONE. */
@@ -116,6 +119,8 @@ struct uploader {
 	bool last_probe_ok;
 	uint64_t last_success_ns;
 	unsigned handed_back;
+
+	struct batch_engine *batch;  /* batch.c; NULL without batch rules */
 
 	/* The hasher (upload.c): uploads in, hashed uploads out, under hmu. */
 	pthread_t hasher;
@@ -197,6 +202,41 @@ void upload_probe_finished(struct uploader *u, int rc);
 bool upload_follow_region(struct uploader *u, const struct s3_response *r,
     const char *signed_for);
 void upload_adopt_region(struct uploader *u, struct s3_client *s3, unsigned *gen);
+
+/* For batch.c: the decision after a failed attempt at an object that is
+ * not one record (put_ns: its oldest message's), accounted for as any
+ * upload's; and the counters and state of a confirmed upload. */
+void upload_decide_object(struct uploader *u, struct retry_state *rs, uint64_t put_ns,
+    struct s3_client *s3, int rc, const struct s3_response *r,
+    struct retry_decision *d);
+void upload_note_uploaded(struct uploader *u, uint64_t messages, uint64_t bytes);
+
+/* batch.c. batch_init() checks the rules against the ring (a rule's
+ * largest batch must fit a quarter of it) and logs why not: -EINVAL.
+ * batch_take() is called for each record read: true if batch mode took it
+ * (the upload stays free), false if it is uploaded alone. batch_room():
+ * whether batch mode can take another record (otherwise the loop stops
+ * reading). batch_pump() closes what is due, compresses, sends; it
+ * returns true while it has more to do at once. */
+int batch_init(struct uploader *u);
+void batch_free(struct uploader *u);
+bool batch_take(struct uploader *u, struct upload *up);
+bool batch_room(const struct uploader *u);
+bool batch_pump(struct uploader *u, uint64_t now);
+/* The ms until the next batch is due by age, at most cap. */
+int batch_sleep_ms(const struct uploader *u, uint64_t now, int cap);
+void batch_finished(struct uploader *u, struct batch_flush *f, int rc);
+/* SIGTERM: close every open batch; batch_busy() while some are not sent;
+ * batch_stop() leaves the rest to the next start (their journal entries). */
+void batch_close_all(struct uploader *u);
+bool batch_busy(const struct uploader *u);
+void batch_stop(struct uploader *u);
+/* SIGHUP with other rules: batch_rules_fit() on the new ones (logs why
+ * not), batch_close_all() under the old ones, then, once they are live,
+ * batch_reload(). */
+bool batch_rules_fit(const struct uploader *u, const struct config *cfg);
+void batch_reload(struct uploader *u);
+void batch_publish(struct uploader *u);
 
 /* The multipart side of upload.c, for multipart.c. */
 void upload_set_multi(struct uploader *u, struct upload *up);

@@ -110,6 +110,8 @@ reap(struct uploader *u)
 
 		if (user == NULL)
 			upload_probe_finished(u, rc);
+		else if (*(const enum xfer_kind *)user == XFER_BATCH)
+			batch_finished(u, user, rc);
 		else if (*(const enum xfer_kind *)user == XFER_PART)
 			multipart_part_finished(u, user, rc);
 		else if (up->mp != NULL)
@@ -158,6 +160,7 @@ release(struct uploader *u)
 	    ring_consumer_floor(&u->cons));
 
 	journal_release(&u->journal, &u->ring, head);
+	journal_batch_release(&u->journal, head);
 	/* Give back the pages of released records in steps of 1 MiB (1/16 of
 	 * a smaller ring): one madvise per step, a page fault per page when
 	 * the next lap comes round. */
@@ -200,14 +203,22 @@ retired_and_done(struct uploader *u)
 	return u->busy == 0;
 }
 
+/* Room for another record: an upload free and allowed, an in-flight entry,
+ * a batch entry, and no configuration alarm. */
+static bool
+can_read(const struct uploader *u)
+{
+	return u->running < (unsigned)u->limit && u->free_list != NULL &&
+	    !inflight_full(&u->journal.table) && batch_room(u) &&
+	    !status_alarmed(u, RING_UPLOADER_CONFIG_ALARM);
+}
+
 /* Reads records and starts their uploads while there is room. Returns
  * true if the ring had nothing more to read. */
 static bool
 fill(struct uploader *u)
 {
-	while (u->running < (unsigned)u->limit && u->free_list != NULL &&
-	    !inflight_full(&u->journal.table) &&
-	    !status_alarmed(u, RING_UPLOADER_CONFIG_ALARM)) {
+	while (can_read(u)) {
 		struct upload *up = u->free_list;
 		int rc = ring_consume_view(&u->cons, &up->m, up->key, sizeof(up->key));
 
@@ -225,6 +236,8 @@ fill(struct uploader *u)
 			status_clear(u, RING_UPLOADER_CORRUPT_ALARM, "ring unreadable");
 			u->corrupt_logged = false;
 		}
+		if (batch_take(u, up))
+			continue;
 		u->free_list = up->next;
 		upload_begin(u, up);
 	}
@@ -248,7 +261,7 @@ engine_run(struct uploader *u)
 {
 	for (;;) {
 		uint64_t now = mono_ns();
-		bool empty;
+		bool empty, more;
 		int ms;
 
 		status_tick(u, "running;");
@@ -258,6 +271,7 @@ engine_run(struct uploader *u)
 		upload_hashed(u);
 		resume_due(u, now);
 		pump_multipart(u, now);
+		more = batch_pump(u, now);
 		release(u);
 		if (retired_and_done(u)) {
 			u->reattach = true;
@@ -269,10 +283,12 @@ engine_run(struct uploader *u)
 			ms = 200;
 		else if (empty)
 			arm_watcher(u);
-		else if (u->running < (unsigned)u->limit && u->free_list != NULL &&
-		    !inflight_full(&u->journal.table) &&
-		    !status_alarmed(u, RING_UPLOADER_CONFIG_ALARM))
+		else if (can_read(u))
 			ms = 0;	/* more to read */
+		if (more)
+			ms = 0;	/* a batch to compress on */
+		else
+			ms = batch_sleep_ms(u, now, ms);
 		(void)s3_multi_wait(u->multi, ms);
 	}
 }
@@ -296,15 +312,22 @@ engine_drain(struct uploader *u)
 		else if (u->up[i].state == UP_MULTI)
 			multipart_stop(u, &u->up[i]);
 	}
-	while ((u->running > 0 || u->hashing > 0) && mono_ns() < deadline) {
+	/* Open batches are sent now, rather than rebuilt by the next start. */
+	batch_close_all(u);
+	while ((u->running > 0 || u->hashing > 0 || batch_busy(u)) &&
+	    mono_ns() < deadline) {
+		bool more;
+
 		reap(u);
 		upload_hashed(u);
+		more = batch_pump(u, mono_ns());
 		release(u);
 		status_tick(u, "draining;");
-		if (u->running > 0 || u->hashing > 0)
-			(void)s3_multi_wait(u->multi, 50);
+		if (u->running > 0 || u->hashing > 0 || batch_busy(u))
+			(void)s3_multi_wait(u->multi, more ? 0 : 50);
 	}
 	reap(u);
+	batch_stop(u);
 	/* What the hasher still holds is handed back below. */
 	upload_stop_hasher(u);
 	for (unsigned i = 0; i < u->nup; i++) {

@@ -202,8 +202,18 @@ reload_config(struct uploader *u)
 		free(fresh);
 		return;
 	}
+	if (!batch_rules_fit(u, fresh)) {
+		log_kv(LOG_LEVEL_ERROR, "SIGHUP: a batch rule does not fit the ring; running on with the previous settings",
+		    "file", u->live->config_file, (char *)NULL);
+		free(fresh);
+		return;
+	}
 	config_reload_diff(u->live, fresh, applied, restart, sizeof(applied));
+	/* The open batches were gathered under the old rules: they close
+	 * under them, whether or not the rules changed. */
+	batch_close_all(u);
 	config_apply_runtime(u->live, fresh);
+	batch_reload(u);
 	if (log_parse_level(u->live->log_level, &lv) == 0)
 		log_set_level(lv);
 	log_kv(LOG_LEVEL_INFO, "SIGHUP: configuration re-read", "file", u->live->config_file,

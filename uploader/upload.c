@@ -423,17 +423,9 @@ shrink_limit(struct uploader *u, uint64_t now)
 static void
 uploaded(struct uploader *u, struct upload *up)
 {
-	struct ring_header *h = u->ring.hdr;
-
-	status_note_success(u);
-	u->last_success_ns = mono_ns();
-	atomic_fetch_add_explicit(&h->uploaded, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&h->uploaded_bytes, up->m.body_len, memory_order_relaxed);
-	if (status_alarmed(u, RING_UPLOADER_CONFIG_ALARM) && !u->creds_alarm)
-		status_clear(u, RING_UPLOADER_CONFIG_ALARM, "configuration");
+	upload_note_uploaded(u, 1, up->m.body_len);
 	if (log_enabled(LOG_LEVEL_DEBUG))
 		log_kv(LOG_LEVEL_DEBUG, "uploaded", "key", up->key, (char *)NULL);
-	grow_limit(u);
 	finish(u, up, true);
 }
 
@@ -558,6 +550,43 @@ upload_decide_multipart(struct uploader *u, struct upload *up, int rc,
 		(void)start_probe(u, f.now_ns);
 	retry_decide(&pol, &up->rs, &f, d);
 	account(u, d, f.now_ns);
+}
+
+void
+upload_decide_object(struct uploader *u, struct retry_state *rs, uint64_t put_ns,
+    struct s3_client *s3, int rc, const struct s3_response *r,
+    struct retry_decision *d)
+{
+	struct retry_policy pol;
+	struct retry_facts f = {
+		.rc = rc, .r = r, .stopping = u->stopping, .now_ns = mono_ns(),
+		.put_ns = put_ns, .last_success_ns = u->last_success_ns,
+		.ring_bytes_intact = true,
+	};
+
+	policy(u, &pol);
+	f.probe = probe_fact(u, f.now_ns);
+	arc4random_buf(&f.rnd, sizeof(f.rnd));
+	if (rc == -EIO && retry_is_region_error(r))
+		f.region_followed = upload_follow_region(u, r, s3_region(s3));
+	if (retry_needs_probe(rs, &f))
+		(void)start_probe(u, f.now_ns);
+	retry_decide(&pol, rs, &f, d);
+	account(u, d, f.now_ns);
+}
+
+void
+upload_note_uploaded(struct uploader *u, uint64_t messages, uint64_t bytes)
+{
+	struct ring_header *h = u->ring.hdr;
+
+	status_note_success(u);
+	u->last_success_ns = mono_ns();
+	atomic_fetch_add_explicit(&h->uploaded, messages, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->uploaded_bytes, bytes, memory_order_relaxed);
+	if (status_alarmed(u, RING_UPLOADER_CONFIG_ALARM) && !u->creds_alarm)
+		status_clear(u, RING_UPLOADER_CONFIG_ALARM, "configuration");
+	grow_limit(u);
 }
 
 void

@@ -348,6 +348,17 @@ uploader_run(const struct config *cfg)
 		    cfg->workers);
 		goto out_engine;
 	}
+	rc = batch_init(&u);
+	if (rc < 0) {
+		if (rc == -EINVAL) {
+			/* batch_rules_fit() said which rule and why. */
+			rc = CONFIG_EXIT_USAGE;
+		} else {
+			fprintf(stderr, "s3ring-uploader: cannot start batch mode: out of memory\n");
+			rc = UPLOADER_EXIT_FAIL;
+		}
+		goto out_engine;
+	}
 
 	u.pid = (uint32_t)getpid();
 	u.start_time = proc_start_time(getpid());
@@ -389,6 +400,7 @@ uploader_run(const struct config *cfg)
 out_engine:
 	upload_stop_hasher(&u);
 	engine_stop_watcher(&u);
+	batch_free(&u);
 	upload_engine_free(&u);
 out_journal:
 	journal_close(&u.journal);

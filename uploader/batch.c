@@ -1,0 +1,990 @@
+/* batch.c -- batch mode: many small messages into one compressed object.
+ *
+ * The messages whose key starts with a batch rule's prefix are not uploaded
+ * one object each. Reading them costs a few words: an open batch is a span
+ * of the ring, [first, end), from its first record to the end of its last,
+ * with a count and a size. Nothing is copied while it is open; the records
+ * stay in the ring (an in-flight entry at first keeps head below them).
+ *
+ *   take --> OPEN --(max-bytes, max-age, SIGTERM, SIGHUP)--> close
+ *   close: the span and the object key go to the journal (CLOSED)
+ *   QUEUED --> SCAN: the span is read again from the ring (ring_scan),
+ *              framed and compressed into the object's buffer
+ *          --> RUNNING: one PUT --> DONE in the journal, head moves on
+ *
+ * Membership is a function of the ring alone: a batch holds the records in
+ * its span whose key has its prefix and whose framed size is at most its
+ * max-bytes (a larger one goes alone). Prefixes never nest, so spans of one
+ * prefix never share a record. After a crash, a start finds the CLOSED
+ * batches in the journal, rebuilds each from the ring, the same records,
+ * and sends it under the same key: the object is overwritten, not doubled.
+ * The records of a DONE batch are skipped.
+ *
+ * Late records (left behind as holes, read after records beyond them) are
+ * members of the span that holds them: a scan waits at a record still
+ * being written. A late record below its rule's open batch, outside every
+ * span, goes alone (alone is counted per rule).
+ *
+ * Memory: an open batch costs nothing but its bookkeeping, whatever its
+ * size. Only batch-flushes objects are built at once, each with its
+ * compressor and a buffer of max-bytes plus the compressor's bound, mapped
+ * but touched only as far as the compressed object reaches.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "batch_codec.h"
+#include "batch_key.h"
+#include "crc32c.h"
+#include "futex.h"
+#include "log.h"
+#include "spool.h"
+
+/* What one loop iteration compresses of a batch at most: the loop's other
+ * transfers wait meanwhile (about 3 ms of zstd -3). */
+#define SCAN_BUDGET (1u << 20)
+
+enum flush_state {
+	FL_FREE,
+	FL_QUEUED,   /* closed, waiting for one of the batch-flushes slots */
+	FL_SCAN,     /* being read from the ring and compressed */
+	FL_RUNNING,  /* its PUT is in flight */
+	FL_WAITING,  /* backing off */
+};
+
+/* The open batch of one rule. */
+struct batch_open {
+	bool open;
+	int tslot;                   /* in-flight entry at first */
+	uint64_t first, end;
+	uint64_t first_put_ns;       /* CLOCK_MONOTONIC */
+	uint64_t bytes;              /* framed */
+	uint32_t nrec;
+	uint64_t last_end;           /* of the last batch this run closed */
+};
+
+/* A build slot: the compressor and buffers one object is made with. */
+struct batch_slot {
+	struct batch_codec *codec;
+	enum batch_compression comp;
+	int level;
+	uint8_t *buf;                /* the object, mapped: cap bytes */
+	size_t cap;
+	uint8_t *scratch;            /* one record, mapped: max_message + 1 */
+	size_t scratch_cap;
+	struct s3_client *s3;
+	unsigned region_gen;
+	struct batch_flush *f;       /* the one it builds, or NULL */
+};
+
+struct batch_flush {
+	enum xfer_kind kind;         /* XFER_BATCH */
+	enum flush_state state;
+	struct journal_batch jb;     /* as in the journal */
+	int jidx;                    /* its journal entry */
+	int tslot;                   /* its in-flight entry */
+	int rule;                    /* stats line, -1 if its rule is gone */
+	size_t key_off;              /* where the key-prefix ends in jb.key */
+	uint64_t first_put_ns;
+	uint64_t pos;                /* the scan's */
+	uint32_t nrec;               /* records scanned in */
+	uint64_t bytes;              /* framed bytes scanned in */
+	struct batch_slot *slot;     /* SCAN, RUNNING, WAITING */
+	struct batch_out out;
+	uint32_t crc;
+	struct retry_state rs;
+	uint64_t due_ns, t0;
+};
+
+struct batch_engine {
+	struct batch_open open[CONFIG_BATCH_RULES];
+	struct batch_flush flush[JOURNAL_BATCH_ENTRIES];
+	unsigned nfree;              /* FL_FREE flushes */
+	struct batch_slot *slots;    /* cfg->batch_flushes */
+	unsigned nslots;
+	/* Rebuilds of the earlier run's CLOSED batches, by journal entry:
+	 * the in-flight entry that holds head for them, -1 if none yet. */
+	int rebuild_tslot[JOURNAL_BATCH_ENTRIES];
+	bool rebuild_pending[JOURNAL_BATCH_ENTRIES];
+	bool any_rebuild;
+	uint64_t clock_off;          /* realtime - monotonic, ns */
+};
+
+/* ------------------------------------------------------------ rules */
+
+static int
+rule_of(const struct config *cfg, const char *key)
+{
+	for (unsigned i = 0; i < cfg->nbatch; i++) {
+		const char *p = cfg->batch[i].prefix;
+		size_t n = strlen(p);
+
+		if (strncmp(key, p, n) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
+/* The framed size of a message, as batch_codec_put() counts it. */
+static uint64_t
+framed(enum batch_framing f, const struct ring_msg *m)
+{
+	if (f == BATCH_FRAME_LENGTH)
+		return 2 + (uint64_t)m->key_len + 4 + m->body_len;
+	return (uint64_t)m->body_len +
+	    (m->body_len > 0 && m->body[m->body_len - 1] == '\n' ? 0 : 1);
+}
+
+static struct ring_batch_stats *
+stats(struct uploader *u, int rule)
+{
+	if (rule < 0 || (unsigned)rule >= RING_BATCH_RULES)
+		return NULL;
+	return &u->ring.hdr->upstats.batch[rule];
+}
+
+static void
+add_stat(_Atomic uint64_t *w, uint64_t n)
+{
+	atomic_fetch_add_explicit(w, n, memory_order_relaxed);
+}
+
+/* The rules' names and the oldest message not yet uploaded, per rule. */
+void
+batch_publish(struct uploader *u)
+{
+	struct batch_engine *b = u->batch;
+	struct ring_upstats *us = &u->ring.hdr->upstats;
+	uint64_t oldest[CONFIG_BATCH_RULES] = { 0 };
+
+	if (b == NULL)
+		return;
+	for (unsigned i = 0; i < u->cfg->nbatch; i++)
+		if (b->open[i].open)
+			oldest[i] = b->open[i].first_put_ns;
+	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
+		const struct batch_flush *f = &b->flush[i];
+
+		if (f->state == FL_FREE || f->rule < 0)
+			continue;
+		if (oldest[f->rule] == 0 || f->first_put_ns < oldest[f->rule])
+			oldest[f->rule] = f->first_put_ns;
+	}
+	for (unsigned i = 0; i < u->cfg->nbatch && i < RING_BATCH_RULES; i++)
+		atomic_store_explicit(&us->batch[i].oldest_realtime_ns,
+		    oldest[i] ? oldest[i] + b->clock_off : 0, memory_order_relaxed);
+}
+
+/* Names the rules in the ring's statistics; a line whose rule changed
+ * starts from zero. */
+static void
+publish_rules(struct uploader *u)
+{
+	struct ring_upstats *us = &u->ring.hdr->upstats;
+
+	for (unsigned i = 0; i < RING_BATCH_RULES; i++) {
+		struct ring_batch_stats *st = &us->batch[i];
+		char name[RING_BATCH_PREFIX];
+
+		if (i >= u->cfg->nbatch) {
+			memset(st, 0, sizeof(*st));
+			continue;
+		}
+		snprintf(name, sizeof(name), "%s", u->cfg->batch[i].prefix);
+		if (memcmp(name, st->prefix, sizeof(name)) != 0) {
+			memset(st, 0, sizeof(*st));
+			memcpy(st->prefix, name, sizeof(name));
+		}
+	}
+	atomic_store_explicit(&us->batch_rules, u->cfg->nbatch, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------ set-up */
+
+static void *
+map_buf(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* The buffer an object needs at most. Rules allow max-bytes up to a
+ * quarter of the ring (whatever a reload brings), a batch ends past it by
+ * one message at most, and the streams' overhead over the raw bytes is
+ * below 1/128 for both compressors, plus their headers and a held-back
+ * block. Only the pages an object reaches are touched. */
+static size_t
+object_cap(const struct ring *r)
+{
+	uint64_t most = r->capacity / 4 + r->max_message + 8;
+
+	return (size_t)(most + most / 128 + (1u << 20));
+}
+
+static int
+make_slots(struct uploader *u)
+{
+	struct batch_engine *b = u->batch;
+	size_t cap = object_cap(&u->ring);
+
+	b->nslots = u->cfg->batch_flushes ? u->cfg->batch_flushes : 1;
+	b->slots = calloc(b->nslots, sizeof(*b->slots));
+	if (b->slots == NULL)
+		return -ENOMEM;
+	for (unsigned i = 0; i < b->nslots; i++) {
+		struct batch_slot *s = &b->slots[i];
+
+		s->cap = cap;
+		s->buf = map_buf(cap);
+		s->scratch_cap = (size_t)u->ring.max_message + 1;
+		s->scratch = map_buf(s->scratch_cap);
+		s->level = -1;
+		if (s->buf == NULL || s->scratch == NULL)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+bool
+batch_rules_fit(const struct uploader *u, const struct config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nbatch; i++) {
+		const struct batch_rule *br = &cfg->batch[i];
+
+		if (br->max_bytes > u->ring.capacity / 4) {
+			log_msg(LOG_LEVEL_ERROR, "batch \"%s\": max-bytes %llu does not fit a "
+			    "quarter of the ring (%llu bytes): the batch's records stay in "
+			    "the ring until its object is confirmed", br->prefix,
+			    (unsigned long long)br->max_bytes,
+			    (unsigned long long)u->ring.capacity);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The earlier run's CLOSED batches hold head at their first position from
+ * the start, whether or not a member of theirs is read again, in the order
+ * of their spans. */
+static void
+hold_rebuilds(struct uploader *u)
+{
+	struct batch_engine *b = u->batch;
+
+	for (;;) {
+		int best = -1;
+
+		for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
+			const struct journal_batch *jb = journal_batch_at(&u->journal, (int)i);
+
+			if (atomic_load_explicit(&jb->state, memory_order_relaxed) !=
+			    JOURNAL_BATCH_CLOSED || jb->epoch == u->journal.f->epoch ||
+			    b->rebuild_pending[i])
+				continue;
+			if (best < 0 || jb->first < journal_batch_at(&u->journal, best)->first)
+				best = (int)i;
+		}
+		if (best < 0)
+			return;
+		const struct journal_batch *jb = journal_batch_at(&u->journal, best);
+		b->rebuild_tslot[best] = inflight_push(&u->journal.table, jb->first,
+		    jb->first + RING_ALIGN);
+		b->rebuild_pending[best] = true;
+		b->any_rebuild = true;
+	}
+}
+
+int
+batch_init(struct uploader *u)
+{
+	struct batch_engine *b;
+
+	if (!batch_rules_fit(u, u->cfg))
+		return -EINVAL;
+	b = calloc(1, sizeof(*b));
+	if (b == NULL)
+		return -ENOMEM;
+	u->batch = b;
+	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
+		b->flush[i].kind = XFER_BATCH;
+		b->rebuild_tslot[i] = -1;
+	}
+	b->nfree = JOURNAL_BATCH_ENTRIES;
+	b->clock_off = realtime_ns() - mono_ns();
+	hold_rebuilds(u);
+	if (make_slots(u) < 0)
+		return -ENOMEM;
+	publish_rules(u);
+	return 0;
+}
+
+void
+batch_free(struct uploader *u)
+{
+	struct batch_engine *b = u->batch;
+
+	if (b == NULL)
+		return;
+	for (unsigned i = 0; b->slots != NULL && i < b->nslots; i++) {
+		struct batch_slot *s = &b->slots[i];
+
+		if (s->f != NULL && s->f->state == FL_RUNNING)
+			s3_multi_cancel(u->multi, s->s3);
+		s3_client_free(s->s3);
+		batch_codec_free(s->codec);
+		if (s->buf != NULL)
+			munmap(s->buf, s->cap);
+		if (s->scratch != NULL)
+			munmap(s->scratch, s->scratch_cap);
+	}
+	free(b->slots);
+	free(b);
+	u->batch = NULL;
+}
+
+/* ------------------------------------------------------------ closing */
+
+static struct batch_flush *
+new_flush(struct batch_engine *b)
+{
+	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++)
+		if (b->flush[i].state == FL_FREE) {
+			struct batch_flush *f = &b->flush[i];
+
+			memset(f, 0, sizeof(*f));
+			f->kind = XFER_BATCH;
+			f->state = FL_QUEUED;
+			b->nfree--;
+			return f;
+		}
+	return NULL;
+}
+
+/* The object key: the template at the first message's time, then the
+ * key-prefix in front. */
+static int
+object_key(struct uploader *u, const struct batch_rule *br, uint64_t first,
+    uint64_t put_ns, char *out, size_t cap, size_t *key_off)
+{
+	struct batch_key_fields kf = {
+		.t = (time_t)((put_ns + u->batch->clock_off) / SEC),
+		.prefix = br->prefix, .ext = batch_compression_ext(br->compression),
+		.ring_id = u->ring.ring_id, .pos = first,
+	};
+	size_t n = strlen(u->cfg->key_prefix);
+	int rc;
+
+	if (n >= cap)
+		return -ENAMETOOLONG;
+	memcpy(out, u->cfg->key_prefix, n);
+	rc = batch_key_expand(br->key, &kf, out + n, cap - n);
+	if (rc < 0)
+		return rc;
+	if (n + (size_t)rc > S3_KEY_MAX)
+		return -ENAMETOOLONG;
+	*key_off = n;
+	return 0;
+}
+
+/* Fixes the span of rule's open batch and queues its object. The journal
+ * has room: batch_room() said so before the record that got us here. */
+static void
+close_open(struct uploader *u, int rule)
+{
+	struct batch_engine *b = u->batch;
+	struct batch_open *o = &b->open[rule];
+	const struct batch_rule *br = &u->cfg->batch[rule];
+	struct batch_flush *f;
+	int rc;
+
+	if (!o->open)
+		return;
+	f = new_flush(b);
+	if (f == NULL)
+		return; /* cannot happen: batch_room() */
+	f->jb = (struct journal_batch){
+		.nrec = o->nrec, .first = o->first, .end = o->end,
+		.max_bytes = br->max_bytes, .framing = (uint8_t)br->framing,
+		.compression = (uint8_t)br->compression, .level = (int8_t)br->level,
+	};
+	snprintf(f->jb.prefix, sizeof(f->jb.prefix), "%s", br->prefix);
+	rc = object_key(u, br, o->first, o->first_put_ns, f->jb.key,
+	    sizeof(f->jb.key), &f->key_off);
+	if (rc == 0)
+		f->jidx = journal_batch_close(&u->journal, &f->jb);
+	if (rc < 0 || f->jidx < 0) {
+		/* A key that cannot be (the template was checked, so only
+		 * a key-prefix too long for it) or no journal entry: the
+		 * records stay where they are, each goes alone next start. */
+		log_kv(LOG_LEVEL_ERROR, "batch: cannot close; its records stay in the ring",
+		    "prefix", br->prefix, "error", strerror(rc < 0 ? -rc : -f->jidx),
+		    (char *)NULL);
+		f->state = FL_FREE;
+		b->nfree++;
+		return;
+	}
+	f->tslot = o->tslot;
+	f->rule = rule;
+	f->first_put_ns = o->first_put_ns;
+	f->pos = o->first;
+	o->open = false;
+	o->last_end = o->end;
+}
+
+/* An earlier run's CLOSED batch, once the consumer has read past its span:
+ * queued again with the same span and key. */
+static void
+queue_rebuild(struct uploader *u, int jidx)
+{
+	struct batch_engine *b = u->batch;
+	const struct journal_batch *jb = journal_batch_at(&u->journal, jidx);
+	struct batch_flush *f = new_flush(b);
+
+	if (f == NULL || jb == NULL)
+		return;
+	f->jb = *jb;
+	f->jidx = jidx;
+	f->tslot = b->rebuild_tslot[jidx];
+	f->rule = rule_of(u->cfg, jb->prefix);
+	f->key_off = 0;
+	f->first_put_ns = mono_ns();
+	f->pos = jb->first;
+	b->rebuild_tslot[jidx] = -1;
+	log_kv(LOG_LEVEL_INFO, "batch: sending again what the last run closed",
+	    "key", jb->key, (char *)NULL);
+}
+
+/* ------------------------------------------------------------ taking */
+
+bool
+batch_room(const struct uploader *u)
+{
+	const struct batch_engine *b = u->batch;
+
+	/* A record can close one batch and open another: one flush and
+	 * one journal entry must be free for it. */
+	return b == NULL || b->nfree > 0;
+}
+
+/* A record of rule (or of an earlier run's batch jidx) that belongs in
+ * nothing open: alone. */
+static bool
+alone(struct uploader *u, int rule)
+{
+	struct ring_batch_stats *st = stats(u, rule);
+
+	if (st != NULL)
+		add_stat(&st->alone, 1);
+	return false;
+}
+
+static bool
+take_rebuild(struct uploader *u, struct upload *up, int jidx, int rule)
+{
+	struct batch_engine *b = u->batch;
+	const struct journal_batch *jb = journal_batch_at(&u->journal, jidx);
+
+	/* An open batch of the same prefix that began before this span
+	 * would hold its records too: it ends here. */
+	if (rule >= 0 && b->open[rule].open && b->open[rule].first < jb->first)
+		close_open(u, rule);
+	if (atomic_load_explicit(&jb->state, memory_order_relaxed) == JOURNAL_BATCH_DONE)
+		return true; /* confirmed by the earlier run: skip it */
+	/* Held from the start (hold_rebuilds): nothing to do but to leave
+	 * the record to the batch's scan. */
+	return framed((enum batch_framing)jb->framing, &up->m) <= jb->max_bytes;
+}
+
+bool
+batch_take(struct uploader *u, struct upload *up)
+{
+	struct batch_engine *b = u->batch;
+	const struct ring_msg *m = &up->m;
+	int rule, jidx;
+
+	if (b == NULL || (u->cfg->nbatch == 0 && m->pos >= u->journal.prev_batch_end))
+		return false;
+	up->m.key = up->key;
+	rule = rule_of(u->cfg, up->key);
+	jidx = journal_batch_find(&u->journal, m->pos, up->key);
+	if (jidx >= 0)
+		return take_rebuild(u, up, jidx, rule);
+	if (rule < 0)
+		return false;
+
+	const struct batch_rule *br = &u->cfg->batch[rule];
+	struct batch_open *o = &b->open[rule];
+	uint64_t n = framed(br->framing, m);
+
+	if (n > br->max_bytes)
+		return alone(u, rule);
+	if (o->open && m->pos < o->first)
+		return alone(u, rule);
+	if (!o->open && m->pos < o->last_end) {
+		/* Below the span of a batch this run closed: a member of it
+		 * if that span holds it (its scan waited for it), else
+		 * outside every span. */
+		for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
+			const struct batch_flush *f = &b->flush[i];
+
+			if (f->state != FL_FREE && f->rule == rule &&
+			    m->pos >= f->jb.first && m->pos < f->jb.end)
+				return true;
+		}
+		return alone(u, rule);
+	}
+	if (!o->open) {
+		int t = inflight_push(&u->journal.table, m->pos, m->end);
+
+		if (t < 0)
+			return false; /* cannot happen: the loop checked */
+		*o = (struct batch_open){ .open = true, .tslot = t, .first = m->pos,
+		    .end = m->end, .first_put_ns = m->put_ns, .last_end = o->last_end };
+	} else if (m->end > o->end) {
+		o->end = m->end;
+	}
+	o->nrec++;
+	o->bytes += n;
+	struct ring_batch_stats *st = stats(u, rule);
+	if (st != NULL) {
+		add_stat(&st->messages, 1);
+		add_stat(&st->bytes, n);
+	}
+	if (o->bytes >= br->max_bytes)
+		close_open(u, rule);
+	return true;
+}
+
+/* ------------------------------------------------------------ building */
+
+static struct batch_slot *
+free_slot(struct batch_engine *b)
+{
+	for (unsigned i = 0; i < b->nslots; i++)
+		if (b->slots[i].f == NULL)
+			return &b->slots[i];
+	return NULL;
+}
+
+static int
+start_scan(struct uploader *u, struct batch_flush *f, struct batch_slot *s)
+{
+	enum batch_compression comp = (enum batch_compression)f->jb.compression;
+
+	if (s->codec == NULL || s->comp != comp || s->level != f->jb.level) {
+		batch_codec_free(s->codec);
+		s->codec = batch_codec_new(comp, f->jb.level);
+		s->comp = comp;
+		s->level = f->jb.level;
+		if (s->codec == NULL) {
+			s->level = -1;
+			return -ENOMEM;
+		}
+	}
+	if (batch_codec_begin(s->codec) < 0)
+		return -EIO;
+	s->f = f;
+	f->slot = s;
+	f->out = (struct batch_out){ .buf = s->buf, .cap = s->cap };
+	f->pos = f->jb.first;
+	f->nrec = 0;
+	f->bytes = 0;
+	f->state = FL_SCAN;
+	return 0;
+}
+
+/* Gives the slot's pages back: an object of 1 MiB must not keep the RSS
+ * of the largest one built. */
+static void
+release_slot(struct batch_flush *f)
+{
+	struct batch_slot *s = f->slot;
+
+	if (s == NULL)
+		return;
+	if (f->out.len > 0)
+		(void)madvise(s->buf, f->out.len, MADV_DONTNEED);
+	s->f = NULL;
+	f->slot = NULL;
+}
+
+static void
+free_flush(struct uploader *u, struct batch_flush *f)
+{
+	release_slot(f);
+	f->state = FL_FREE;
+	u->batch->nfree++;
+}
+
+/* Has the consumer a hole at pos? Then the scan waits for it. */
+static bool
+is_hole(const struct ring_consumer *c, uint64_t pos)
+{
+	for (unsigned i = 0; i < c->nholes; i++)
+		if (c->holes[i].pos == pos)
+			return true;
+	return false;
+}
+
+static void start_put(struct uploader *u, struct batch_flush *f);
+static void done(struct uploader *u, struct batch_flush *f);
+
+/* Compresses up to SCAN_BUDGET framed bytes of f. */
+static void
+scan(struct uploader *u, struct batch_flush *f)
+{
+	struct batch_slot *s = f->slot;
+	size_t plen = strlen(f->jb.prefix);
+	uint64_t budget = 0;
+	struct ring_msg m;
+	int rc;
+
+	while (budget < SCAN_BUDGET) {
+		rc = ring_scan(&u->ring, &f->pos, f->jb.end, &m, s->scratch, s->scratch_cap);
+		if (rc == -EAGAIN) {
+			if (is_hole(&u->cons, f->pos))
+				return; /* again next time round */
+			f->pos += RING_ALIGN;
+			continue;
+		}
+		if (rc < 0) {
+			log_kv(LOG_LEVEL_ERROR, "batch: the ring cannot be read; its records stay in it",
+			    "key", f->jb.key, "error", strerror(-rc), (char *)NULL);
+			release_slot(f);
+			f->state = FL_QUEUED; /* the loop sees the alarm */
+			return;
+		}
+		if (rc == 0)
+			break;
+		if (strncmp(m.key, f->jb.prefix, plen) != 0 ||
+		    framed((enum batch_framing)f->jb.framing, &m) > f->jb.max_bytes)
+			continue;
+		if (f->out.cap - f->out.len < batch_codec_bound(s->codec, m.key_len, m.body_len)) {
+			log_kv(LOG_LEVEL_ERROR, "batch: object larger than its buffer; sent as far as it goes",
+			    "key", f->jb.key, (char *)NULL);
+			f->pos = f->jb.end;
+			break;
+		}
+		long n = batch_codec_put(s->codec, (enum batch_framing)f->jb.framing,
+		    m.key, m.key_len, m.body, m.body_len, &f->out);
+		if (n < 0)
+			break;
+		f->nrec++;
+		f->bytes += (uint64_t)n;
+		budget += (uint64_t)n + 64;
+	}
+	if (f->pos < f->jb.end)
+		return;
+	if (batch_codec_end(s->codec, &f->out) < 0) {
+		log_kv(LOG_LEVEL_ERROR, "batch: the compressor failed; building the object again",
+		    "key", f->jb.key, (char *)NULL);
+		release_slot(f);
+		f->state = FL_QUEUED;
+		return;
+	}
+	if (f->nrec == 0) {
+		/* Every record of the span changed since it was read (and
+		 * was counted corrupt then): an empty object would only
+		 * overwrite one an earlier run may have sent whole. */
+		done(u, f);
+		return;
+	}
+	f->crc = crc32c(0, f->out.buf, f->out.len);
+	start_put(u, f);
+}
+
+/* ------------------------------------------------------------ sending */
+
+static void
+wait_flush(struct batch_flush *f, uint64_t delay_ms)
+{
+	f->due_ns = mono_ns() + delay_ms * MS;
+	f->state = FL_WAITING;
+}
+
+static void
+done(struct uploader *u, struct batch_flush *f)
+{
+	if (f->tslot >= 0)
+		inflight_done(&u->journal.table, (uint32_t)f->tslot);
+	journal_batch_done(&u->journal, f->jidx);
+	free_flush(u, f);
+}
+
+static void
+confirmed(struct uploader *u, struct batch_flush *f)
+{
+	struct ring_batch_stats *st = stats(u, f->rule);
+
+	upload_note_uploaded(u, f->nrec, f->bytes);
+	add_stat(&u->ring.hdr->upstats.batch_objects, 1);
+	add_stat(&u->ring.hdr->upstats.batch_messages, f->nrec);
+	if (st != NULL) {
+		add_stat(&st->objects, 1);
+		add_stat(&st->uploaded_bytes, f->bytes);
+		add_stat(&st->stored_bytes, f->out.len);
+	}
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		char n[24];
+		snprintf(n, sizeof(n), "%u", f->nrec);
+		log_kv(LOG_LEVEL_DEBUG, "batch uploaded", "key", f->jb.key, "messages", n,
+		    (char *)NULL);
+	}
+	done(u, f);
+}
+
+/* The message's own fault or given up: the object goes to the spool, under
+ * its key, as one message would. */
+static void
+dead_letter(struct uploader *u, struct batch_flush *f, const char *reason)
+{
+	char hint[64];
+	const char *key = f->jb.key + f->key_off;
+	int rc;
+
+	snprintf(hint, sizeof(hint), "%llu-%llu-batch", (unsigned long long)u->epoch,
+	    (unsigned long long)f->jb.first);
+	rc = spool_write(u->spool, hint, key, strlen(key), f->out.buf, f->out.len,
+	    reason, f->rs.tries);
+	if (rc < 0) {
+		status_raise(u, RING_UPLOADER_SPOOL_ALARM, "dead-letter spool unusable",
+		    strerror(-rc));
+		wait_flush(f, 5000);
+		return;
+	}
+	status_clear(u, RING_UPLOADER_SPOOL_ALARM, "dead-letter spool unusable");
+	add_stat(&u->ring.hdr->dead_lettered, f->nrec);
+	log_kv(LOG_LEVEL_WARN, "batch object dead-lettered", "key", key,
+	    "reason", reason, "spool", u->spool, (char *)NULL);
+	done(u, f);
+}
+
+static void
+decide(struct uploader *u, struct batch_flush *f, int rc)
+{
+	struct retry_decision d;
+
+	upload_decide_object(u, &f->rs, f->first_put_ns, f->slot->s3, rc,
+	    s3_response(f->slot->s3), &d);
+	switch (d.action) {
+	case RETRY_UPLOADED:
+		confirmed(u, f);
+		return;
+	case RETRY_NOW:
+		start_put(u, f);
+		return;
+	case RETRY_PAUSE:
+	case RETRY_AGAIN:
+	case RETRY_CORRUPT: /* our own buffer: changed in transit */
+		wait_flush(f, d.delay_ms ? d.delay_ms : 100);
+		return;
+	case RETRY_DEAD_LETTER:
+		dead_letter(u, f, d.reason);
+		return;
+	case RETRY_HAND_BACK:
+		release_slot(f);
+		f->state = FL_QUEUED;
+		return;
+	}
+}
+
+static void
+start_put(struct uploader *u, struct batch_flush *f)
+{
+	struct batch_slot *s = f->slot;
+	const char *rel = f->jb.key + f->key_off;
+	int rc;
+
+	if (s->s3 == NULL) {
+		s->s3 = s3_client_new(&u->s3cfg, u->creds);
+		if (s->s3 == NULL) {
+			wait_flush(f, 1000);
+			return;
+		}
+		s->region_gen = 0;
+	}
+	if (objopts_headers(u->cfg->obj, u->cfg->nobj, rel, u->hdrs) < 0) {
+		dead_letter(u, f, "InvalidArgument: the object options do not fit a request");
+		return;
+	}
+	upload_adopt_region(u, s->s3, &s->region_gen);
+	f->t0 = mono_ns();
+	rc = s3_prepare_put_headers(s->s3, f->jb.key, f->out.buf, f->out.len, f->crc,
+	    u->hdrs->h, u->hdrs->n);
+	if (rc == 0)
+		rc = s3_multi_start(u->multi, s->s3, f);
+	if (rc < 0) {
+		decide(u, f, rc);
+		return;
+	}
+	f->state = FL_RUNNING;
+}
+
+void
+batch_finished(struct uploader *u, struct batch_flush *f, int rc)
+{
+	status_note_attempt(u, f->t0, s3_response(f->slot->s3), rc == 0);
+	f->state = FL_WAITING;
+	decide(u, f, rc);
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static bool
+age_due(const struct uploader *u, int rule, uint64_t now)
+{
+	const struct batch_open *o = &u->batch->open[rule];
+
+	return o->open && now - o->first_put_ns >= (uint64_t)u->cfg->batch[rule].max_age_ms * MS;
+}
+
+/* The earlier run's batches whose span the consumer has read past. */
+static void
+queue_rebuilds(struct uploader *u)
+{
+	struct batch_engine *b = u->batch;
+	uint64_t floor = ring_consumer_floor(&u->cons);
+	bool left = false;
+
+	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
+		if (!b->rebuild_pending[i])
+			continue;
+		if (floor >= journal_batch_at(&u->journal, (int)i)->end && b->nfree > 0) {
+			queue_rebuild(u, (int)i);
+			b->rebuild_pending[i] = false;
+		} else {
+			left = true;
+		}
+	}
+	b->any_rebuild = left;
+}
+
+bool
+batch_pump(struct uploader *u, uint64_t now)
+{
+	struct batch_engine *b = u->batch;
+	bool more = false;
+
+	if (b == NULL)
+		return false;
+	if (b->any_rebuild)
+		queue_rebuilds(u);
+	for (unsigned i = 0; i < u->cfg->nbatch; i++)
+		if (age_due(u, (int)i, now) && b->nfree > 0)
+			close_open(u, (int)i);
+	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
+		struct batch_flush *f = &b->flush[i];
+
+		if (f->state == FL_WAITING && now >= f->due_ns && !u->stopping)
+			start_put(u, f);
+		if (f->state == FL_QUEUED && !u->corrupt_logged) {
+			struct batch_slot *s = free_slot(b);
+
+			if (s == NULL)
+				continue;
+			if (start_scan(u, f, s) < 0) {
+				release_slot(f);
+				f->state = FL_QUEUED;
+				continue;
+			}
+		}
+		if (f->state == FL_SCAN) {
+			scan(u, f);
+			if (f->state == FL_SCAN)
+				more = true;
+		}
+	}
+	batch_publish(u);
+	return more;
+}
+
+int
+batch_sleep_ms(const struct uploader *u, uint64_t now, int cap)
+{
+	const struct batch_engine *b = u->batch;
+	uint64_t ms = (uint64_t)cap;
+
+	if (b == NULL)
+		return cap;
+	for (unsigned i = 0; i < u->cfg->nbatch; i++) {
+		const struct batch_open *o = &b->open[i];
+		uint64_t due;
+
+		if (!o->open)
+			continue;
+		due = o->first_put_ns + (uint64_t)u->cfg->batch[i].max_age_ms * MS;
+		ms = due <= now ? 0 : ((due - now + MS - 1) / MS < ms ? (due - now + MS - 1) / MS : ms);
+	}
+	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
+		const struct batch_flush *f = &b->flush[i];
+
+		if (f->state == FL_WAITING) {
+			uint64_t d = f->due_ns <= now ? 0 : (f->due_ns - now + MS - 1) / MS;
+			if (d < ms)
+				ms = d;
+		}
+	}
+	return (int)ms;
+}
+
+void
+batch_close_all(struct uploader *u)
+{
+	if (u->batch == NULL)
+		return;
+	for (unsigned i = 0; i < u->cfg->nbatch; i++)
+		if (u->batch->nfree > 0)
+			close_open(u, (int)i);
+}
+
+bool
+batch_busy(const struct uploader *u)
+{
+	return u->batch != NULL && u->batch->nfree < JOURNAL_BATCH_ENTRIES;
+}
+
+void
+batch_stop(struct uploader *u)
+{
+	struct batch_engine *b = u->batch;
+	unsigned left = 0;
+
+	if (b == NULL)
+		return;
+	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
+		struct batch_flush *f = &b->flush[i];
+
+		if (f->state == FL_FREE)
+			continue;
+		if (f->state == FL_RUNNING)
+			s3_multi_cancel(u->multi, f->slot->s3);
+		left++;
+		free_flush(u, f);
+	}
+	if (left != 0) {
+		char n[16];
+		snprintf(n, sizeof(n), "%u", left);
+		log_kv(LOG_LEVEL_INFO, "batch objects not sent stay in the ring; the next start sends them under the same keys",
+		    "objects", n, (char *)NULL);
+	}
+}
+
+void
+batch_reload(struct uploader *u)
+{
+	struct batch_engine *b = u->batch;
+
+	if (b == NULL)
+		return;
+	publish_rules(u);
+	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++)
+		if (b->flush[i].state != FL_FREE)
+			b->flush[i].rule = rule_of(u->cfg, b->flush[i].jb.prefix);
+}
