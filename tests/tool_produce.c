@@ -3,10 +3,12 @@
  *   tool_produce RING PROCS MSGS PREFIX [MINLEN MAXLEN [TIMEOUT_MS]]
  *
  * Message seq (1..MSGS) of process p has key PREFIXp<p>/<seq> and the body
- * testbody_fill(p, seq). Puts wait for space (timeout -1 by default), so
- * nothing is dropped. Exit 0 when every put succeeded.
+ * testbody_fill(p, seq), or testbody_text() with S3RING_TEST_TEXT=1 in the
+ * environment. Puts wait for space (timeout -1 by default), so nothing is
+ * dropped. Exit 0 when every put succeeded.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@ main(int argc, char **argv)
 	unsigned long msgs;
 	size_t minlen = 1, maxlen = 1024;
 	int timeout = -1, failed = 0;
+	bool text;
 
 	if (argc < 5) {
 		fprintf(stderr, "usage: tool_produce RING PROCS MSGS PREFIX [MINLEN MAXLEN [TIMEOUT_MS]]\n");
@@ -36,22 +39,25 @@ main(int argc, char **argv)
 	}
 	if (argc > 7)
 		timeout = atoi(argv[7]);
+	text = getenv("S3RING_TEST_TEXT") != NULL && strcmp(getenv("S3RING_TEST_TEXT"), "1") == 0;
 	for (unsigned p = 0; p < procs; p++) {
 		pid_t kid = fork();
 		if (kid < 0)
 			return 1;
 		if (kid == 0) {
 			struct s3ring_producer *pr = s3ring_open(argv[1], 0);
-			uint8_t *b = malloc(maxlen + 1);
+			uint8_t *b = malloc(maxlen + 1100);
 			char key[1100];
 			if (pr == NULL || b == NULL) {
 				fprintf(stderr, "tool_produce: %s: %s\n", argv[1], s3ring_strerror(errno));
 				_exit(1);
 			}
 			for (unsigned long i = 1; i <= msgs; i++) {
-				size_t len = testbody_fill(b, p, i, minlen, maxlen);
+				size_t len;
 				int rc;
 				testbody_key(key, sizeof(key), argv[4], p, i);
+				len = text ? testbody_text(b, p, i, minlen, maxlen, key) :
+				    testbody_fill(b, p, i, minlen, maxlen);
 				rc = s3ring_put(pr, key, b, len, timeout);
 				if (rc < 0) {
 					fprintf(stderr, "tool_produce: %s: %s\n", key, s3ring_strerror(rc));

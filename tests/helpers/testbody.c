@@ -2,6 +2,7 @@
 #include "testbody.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static uint32_t
 xorshift(uint32_t *s)
@@ -26,6 +27,22 @@ testbody_fill(uint8_t *b, unsigned proc, unsigned long seq, size_t minlen,
 	len = minlen + (maxlen > minlen ? xorshift(&s) % (maxlen - minlen + 1) : 0);
 	for (size_t i = 0; i < len; i++)
 		b[i] = (uint8_t)xorshift(&s);
+	return len;
+}
+
+size_t
+testbody_text(uint8_t *b, unsigned proc, unsigned long seq, size_t minlen,
+    size_t maxlen, const char *key)
+{
+	size_t len = testbody_fill(b, proc, seq, minlen, maxlen);
+	size_t k = strlen(key);
+
+	if (len < k + 1)
+		len = k + 1;
+	for (size_t i = k + 1; i < len; i++)
+		b[i] = (uint8_t)('a' + b[i] % 26);
+	memcpy(b, key, k);
+	b[k] = ' ';
 	return len;
 }
 
