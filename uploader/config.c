@@ -5,6 +5,11 @@
  * the --config file, the environment (the AWS conventions), the command
  * line. Every bad value is refused with one line that names the setting and
  * where it came from; nothing is silently clamped.
+ *
+ * Batch rules are the one setting that is a set: [batch "P"] sections of
+ * the file, then --batch flags, each replacing a rule of its prefix. Each
+ * rule is checked when it is complete, and the set once everything is
+ * merged (config_check_batch()): no prefix may start another.
  */
 #include "config.h"
 
@@ -208,11 +213,11 @@ trim(char *s)
 
 /* -------------------------------------------------------- batch rules */
 
-/* A batch rule's limits. max-bytes counts framed, uncompressed bytes: at
- * least 1K, or a batch would be little more than its key; at most 4G, so
- * that a batch stays far inside S3's 10,000 parts at the smallest part
- * size the uploader allows. max-age is bounded by a day: a batch held
- * longer is a loss of data in all but name for a log pipeline. */
+/* A batch rule's limits. max-bytes counts framed, uncompressed bytes;
+ * at most 4G keeps even an uncompressed batch inside S3's 10,000 parts at
+ * the smallest part size (5M). max-age is bounded by a day: a batch held
+ * open longer than that is more likely a unit mistake (seconds for
+ * milliseconds) than a wish, and its messages would wait in the ring. */
 #define BATCH_BYTES_MIN     (1ull << 10)
 #define BATCH_BYTES_MAX     (4ull << 30)
 #define BATCH_BYTES_DEFAULT (16ull << 20)
@@ -222,8 +227,8 @@ trim(char *s)
 #define BATCH_KEYS          "max-bytes, max-age, framing, compression, level, key"
 
 /* Indexed by enum batch_compression and enum batch_framing. The codec has
- * its own parsers (batch_codec.h); these are kept here so that the
- * settings are read the same way whichever codec is linked. */
+ * parsers of its own (batch_codec.h); reading the settings does not depend
+ * on it, and the names here must stay the ones it takes. */
 static const char *const batch_comp_names[] = { "none", "gzip", "zstd" };
 static const int batch_level_max[] = { 0, 9, 19 };
 static const char *const batch_framing_names[] = { "lines", "length" };
@@ -543,10 +548,14 @@ config_check_batch(const struct config *c, char *err, size_t errlen)
 
 			if (strncmp(a, b, la < lb ? la : lb) != 0)
 				continue;
-			if (la > lb) {
+			if (la > lb) { /* a is the shorter, the one that starts b */
 				const char *t = a;
 				size_t lt = la;
-				a = b, la = lb, b = t, lb = lt;
+
+				a = b;
+				la = lb;
+				b = t;
+				lb = lt;
 			}
 			quote_prefix(qa, sizeof(qa), a, la);
 			quote_prefix(qb, sizeof(qb), b, lb);

@@ -52,14 +52,16 @@ cat "$WORK/verify.out"
 score=$( (cd "$WORK/unit" && systemd-analyze security --offline=yes s3ring-uploader.service) 2>/dev/null |
 	sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
 
-# The arguments of ExecStart, with the example config (every setting
-# uncommented; the group one set to a group that exists) parse: --replay of
-# a missing directory gets past parsing and fails with 1, not 64.
+# The arguments of ExecStart, with the example config (every setting and
+# section line uncommented; the group one set to a group that exists)
+# parse: --replay of a missing directory gets past parsing and fails with
+# 1, not 64.
 args=${exec_start#* }
 [ "$args" != "$exec_start" ] || args=
 conf=$TOP/uploader/uploader.conf.example
 if [ -f "$conf" ]; then
-	sed -e 's/^# *\([a-z-]* = \)/\1/' -e 's/^\(ring-group = \).*/\1root/' "$conf" >"$WORK/uploader.conf"
+	sed -e 's/^# *\([a-z-]* = \)/\1/' -e 's/^# *\(\[.*\]\)$/\1/' \
+	    -e 's/^\(ring-group = \).*/\1root/' "$conf" >"$WORK/uploader.conf"
 	# shellcheck disable=SC2086
 	args=${args//\/etc\/s3ring\/uploader.conf/$WORK/uploader.conf}
 	AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=y "$BIN" $args --replay "$WORK/none" \
