@@ -644,30 +644,34 @@ batch_prefixes_must_be_utf8_without_controls_and_fit(void **state)
 static void
 too_many_batch_rules_are_rejected(void **state)
 {
+	enum { R = CONFIG_BATCH_RULES };
 	static struct config c;
-	char text[1024], flags[14][16];
-	const char *argv[3 + 2 * 14] = { "u", "--bucket", "b" };
+	char text[2048], flags[R + 1][16], want[96];
+	const char *argv[3 + 2 * (R + 1)] = { "u", "--bucket", "b" };
 	size_t n = 0;
 
 	(void)state;
 	clear_env();
-	for (int i = 0; i < CONFIG_BATCH_RULES; i++)
+	for (int i = 0; i < R; i++)
 		n += (size_t)snprintf(text + n, sizeof(text) - n, "[batch \"r%02d/\"]\n", i);
 	assert_int_equal(parse(&c, text), 0);
-	assert_int_equal(c.nbatch, CONFIG_BATCH_RULES);
+	assert_int_equal(c.nbatch, R);
 	snprintf(text + n, sizeof(text) - n, "[batch \"r00/\"]\n[batch \"extra/\"]\n");
 	assert_int_equal(parse(&c, text), -EINVAL);
-	assert_string_equal(err, "u.conf:15: batch \"extra/\": more than 13 batch rules");
+	snprintf(want, sizeof(want), "u.conf:%d: batch \"extra/\": more than %d batch rules",
+	    R + 2, R);
+	assert_string_equal(err, want);
 
-	for (int i = 0; i < 14; i++) {
+	for (int i = 0; i <= R; i++) {
 		snprintf(flags[i], sizeof(flags[i]), "f%02d/:", i);
 		argv[3 + 2 * i] = "--batch";
 		argv[4 + 2 * i] = flags[i];
 	}
-	assert_int_equal(load(&c, 3 + 2 * 13, argv), 0);
-	assert_int_equal(c.nbatch, 13);
-	assert_int_equal(load(&c, 3 + 2 * 14, argv), -EINVAL);
-	assert_non_null(strstr(err, "--batch \"f13/\": more than 13 batch rules"));
+	assert_int_equal(load(&c, 3 + 2 * R, argv), 0);
+	assert_int_equal(c.nbatch, R);
+	assert_int_equal(load(&c, 3 + 2 * (R + 1), argv), -EINVAL);
+	snprintf(want, sizeof(want), "--batch \"f%02d/\": more than %d batch rules", R, R);
+	assert_non_null(strstr(err, want));
 }
 
 static void
