@@ -4,19 +4,35 @@
  *
  * Message seq (1..MSGS) of process p has key PREFIXp<p>/<seq> and the body
  * testbody_fill(p, seq), or testbody_text() with S3RING_TEST_TEXT=1 in the
- * environment. Puts wait for space (timeout -1 by default), so nothing is
- * dropped. Exit 0 when every put succeeded.
+ * environment. S3RING_TEST_RATE=N paces each process to N puts a second
+ * (so that they stream for as long as a test needs). Puts wait for space
+ * (timeout -1 by default), so nothing is dropped. Exit 0 when every put
+ * succeeded.
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "s3ring.h"
 #include "testbody.h"
+
+/* Sleeps until put i is due at rate puts a second from t0. */
+static void
+pace(const struct timespec *t0, unsigned long i, unsigned long rate)
+{
+	uint64_t due = (uint64_t)t0->tv_sec * 1000000000u + (uint64_t)t0->tv_nsec +
+	    (uint64_t)i * 1000000000u / rate;
+	struct timespec ts = { (time_t)(due / 1000000000u), (long)(due % 1000000000u) };
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
 
 int
 main(int argc, char **argv)
@@ -26,6 +42,7 @@ main(int argc, char **argv)
 	size_t minlen = 1, maxlen = 1024;
 	int timeout = -1, failed = 0;
 	bool text;
+	unsigned long rate;
 
 	if (argc < 5) {
 		fprintf(stderr, "usage: tool_produce RING PROCS MSGS PREFIX [MINLEN MAXLEN [TIMEOUT_MS]]\n");
@@ -39,6 +56,7 @@ main(int argc, char **argv)
 	}
 	if (argc > 7)
 		timeout = atoi(argv[7]);
+	rate = getenv("S3RING_TEST_RATE") ? strtoul(getenv("S3RING_TEST_RATE"), NULL, 10) : 0;
 	text = getenv("S3RING_TEST_TEXT") != NULL && strcmp(getenv("S3RING_TEST_TEXT"), "1") == 0;
 	for (unsigned p = 0; p < procs; p++) {
 		pid_t kid = fork();
@@ -52,7 +70,11 @@ main(int argc, char **argv)
 				fprintf(stderr, "tool_produce: %s: %s\n", argv[1], s3ring_strerror(errno));
 				_exit(1);
 			}
+			struct timespec t0;
+			clock_gettime(CLOCK_MONOTONIC, &t0);
 			for (unsigned long i = 1; i <= msgs; i++) {
+				if (rate != 0 && i % 16 == 0)
+					pace(&t0, i, rate);
 				size_t len;
 				int rc;
 				testbody_key(key, sizeof(key), argv[4], p, i);
