@@ -22,6 +22,17 @@ it_uploader_pid() {
 	pgrep -P "$UPL_PID" | head -n 1
 }
 
+# The uploader's pid once `timeout` has forked it (2 s at most), or fail.
+it_real_pid() {
+	local p
+	for _ in $(seq 1 200); do
+		p=$(it_uploader_pid)
+		[ -n "$p" ] && { echo "$p"; return 0; }
+		sleep 0.01
+	done
+	return 1
+}
+
 it_cleanup() {
 	if [ -n "$UPL_PID" ]; then
 		local p; p=$(it_uploader_pid)

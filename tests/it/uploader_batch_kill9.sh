@@ -30,21 +30,11 @@ log "producing $PROCS x $PER messages of 0 to $MAXLEN B, $RATE/s each"
 S3RING_TEST_RATE=$RATE "$B/tests/tool_produce" "$RING" "$PROCS" "$PER" bk/ 0 "$MAXLEN" &
 prod=$!
 
-real_pid() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$(it_uploader_pid)
-		[ -n "$p" ] && { echo "$p"; return 0; }
-		sleep 0.01
-	done
-	return 1
-}
-
 kills=0 during=0
 for i in $(seq 1 "$KILLS"); do
 	if [ $((i % 5)) -eq 0 ]; then ms=$((RANDOM % 20)); else ms=$((RANDOM % MAX_MS)); fi
 	sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
-	pid=$(real_pid) || fail "no uploader process to kill (round $i)"
+	pid=$(it_real_pid) || fail "no uploader process to kill (round $i)"
 	kill -KILL "$pid" || fail "kill -9 $pid"
 	wait "$UPL_PID" 2>/dev/null
 	UPL_PID=

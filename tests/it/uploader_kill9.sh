@@ -27,24 +27,13 @@ log "producing $PROCS x $PER messages of 1 B to $MAXLEN B"
 "$B/tests/tool_produce" "$RING" "$PROCS" "$PER" k9/ 1 "$MAXLEN" &
 prod=$!
 
-# real_pid: the uploader's pid, waiting for `timeout` to have forked it.
-real_pid() {
-	local p
-	for _ in $(seq 1 200); do
-		p=$(it_uploader_pid)
-		[ -n "$p" ] && { echo "$p"; return 0; }
-		sleep 0.01
-	done
-	return 1
-}
-
 kills=0 early=0
 for i in $(seq 1 "$KILLS"); do
 	# Every fifth kill comes right after the start: during the journal
 	# replay and the bucket check, or before the ring is even attached.
 	if [ $((i % 5)) -eq 0 ]; then ms=$((RANDOM % 20)); else ms=$((RANDOM % MAX_MS)); fi
 	sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
-	pid=$(real_pid) || fail "no uploader process to kill (round $i)"
+	pid=$(it_real_pid) || fail "no uploader process to kill (round $i)"
 	kill -KILL "$pid" || fail "kill -9 $pid"
 	wait "$UPL_PID" 2>/dev/null
 	UPL_PID=
