@@ -394,25 +394,38 @@ static const char *const framing_names[] = { "lines", "length" };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
+static const char *
+name_at(const char *const *names, size_t n, unsigned i, const char *none)
+{
+	return i < n ? names[i] : none;
+}
+
+/* The index of s in names (case does not matter), or -EINVAL. */
 static int
 name_index(const char *const *names, size_t n, const char *s)
 {
 	for (size_t i = 0; s != NULL && i < n; i++)
 		if (strcasecmp(names[i], s) == 0)
 			return (int)i;
-	return -1;
+	return -EINVAL;
 }
 
 const char *
 batch_compression_name(enum batch_compression comp)
 {
-	return (unsigned)comp < NELEM(comp_names) ? comp_names[comp] : "?";
+	return name_at(comp_names, NELEM(comp_names), comp, "?");
 }
 
 const char *
 batch_compression_ext(enum batch_compression comp)
 {
-	return (unsigned)comp < NELEM(comp_exts) ? comp_exts[comp] : "";
+	return name_at(comp_exts, NELEM(comp_exts), comp, "");
+}
+
+const char *
+batch_framing_name(enum batch_framing f)
+{
+	return name_at(framing_names, NELEM(framing_names), f, "?");
 }
 
 int
@@ -420,16 +433,7 @@ batch_compression_parse(const char *s, enum batch_compression *out)
 {
 	int i = name_index(comp_names, NELEM(comp_names), s);
 
-	if (i < 0)
-		return -EINVAL;
-	*out = (enum batch_compression)i;
-	return 0;
-}
-
-const char *
-batch_framing_name(enum batch_framing f)
-{
-	return (unsigned)f < NELEM(framing_names) ? framing_names[f] : "?";
+	return i < 0 ? i : (*out = (enum batch_compression)i, 0);
 }
 
 int
@@ -437,8 +441,5 @@ batch_framing_parse(const char *s, enum batch_framing *out)
 {
 	int i = name_index(framing_names, NELEM(framing_names), s);
 
-	if (i < 0)
-		return -EINVAL;
-	*out = (enum batch_framing)i;
-	return 0;
+	return i < 0 ? i : (*out = (enum batch_framing)i, 0);
 }
