@@ -227,17 +227,17 @@ batch_key_expand(const char *tmpl, const struct batch_key_fields *f,
 	if (cap == 0)
 		return -ENAMETOOLONG;
 	o.limit = cap - 1 < S3_KEY_MAX ? cap - 1 : S3_KEY_MAX;
-	out[0] = '\0';
-	if ((rc = key_walk(tmpl, f, &o, &seen, NULL, 0)) < 0)
-		return rc;
-	if (o.len > o.limit) {
-		out[0] = '\0';
-		return -ENAMETOOLONG;
+	rc = key_walk(tmpl, f, &o, &seen, NULL, 0);
+	if (rc == 0 && o.len > o.limit)
+		rc = -ENAMETOOLONG;
+	if (rc == 0) {
+		out[o.len] = '\0';
+		if (!ring_key_valid(out, o.len))
+			rc = -EINVAL;
 	}
-	out[o.len] = '\0';
-	if (!ring_key_valid(out, o.len)) {
+	if (rc < 0) {
 		out[0] = '\0';
-		return -EINVAL;
+		return rc;
 	}
 	return (int)o.len;
 }
