@@ -69,7 +69,7 @@ room(const struct batch_out *out)
  * symbol. So a put of n bytes can emit the held symbols (16,383 x 31 bits
  * = 63,485 bytes), the input still waiting for lookahead (under 262 bytes,
  * 295 bytes at 9 bits), 9/8 of n, and per block a 3-bit header and a
- * 7-bit end code, less than two bytes per 8,191 input bytes; plus the
+ * 7-bit end code, two bytes per 16,383 input bytes at the most; plus the
  * 10-byte gzip header on the first call, and the up to 16 bits carried
  * over in the bit buffer. The end adds the 8-byte trailer to the same
  * held data. GZIP_HELD rounds the held part up to 64 KiB.
@@ -150,9 +150,10 @@ gzip_run(struct batch_codec *c, const uint8_t *p, size_t n, int flush,
  * most held + n bytes of blocks, their headers and the frame header (18
  * bytes at the most), and the end emits held bytes as the last block, its
  * header and the 4-byte checksum. held is kept as an upper bound: a put
- * that emits nothing holds all it was given on top; a put that emits leaves
- * held + n - k x 128 KiB with k >= 1 and held < 128 KiB, which is less than
- * n, and never more than a block.
+ * that emits nothing holds all it was given on top; a put that emits has
+ * compressed k >= 1 blocks and leaves held + n - k x 128 KiB, which is less
+ * than n since held was less than a block (libzstd compresses a block as
+ * soon as it is full); and held is never more than a block.
  */
 #define ZSTD_FRAME_HEADER_MAX 18
 #define ZSTD_BLOCK_HEADERS    (3 * 196)
