@@ -170,20 +170,36 @@ zstd_bound(const struct batch_codec *c, size_t n)
 	return add_sat(in, blocks * ZSTD_BLOCK_HEADERS + ZSTD_EXTRA);
 }
 
+/* libzstd allocates its workspace (window, tables, buffers) on the first
+ * compression, not at creation: one byte fed here and dropped by the reset
+ * makes that happen now, so that batch_codec_new() is where memory can be
+ * refused. The reset keeps the workspace, and every stream after has the
+ * same parameters, so it is reused as it is. */
 static int
 zstd_init(struct batch_codec *c, int level)
 {
+	uint8_t dummy[ZSTD_FRAME_HEADER_MAX];
+	ZSTD_outBuffer o = { dummy, sizeof(dummy), 0 };
+	ZSTD_inBuffer in = { "", 1, 0 };
+	int rc = -EINVAL;
+
 	c->zc = ZSTD_createCCtx();
 	if (c->zc == NULL)
 		return -ENOMEM;
 	if (ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_compressionLevel,
 	    level ? level : ZSTD_LEVEL_DEFAULT)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_checksumFlag, 1))) {
-		ZSTD_freeCCtx(c->zc);
-		c->zc = NULL;
-		return -EINVAL;
-	}
+	    ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_checksumFlag, 1)))
+		goto out_free;
+	rc = -ENOMEM;
+	if (ZSTD_isError(ZSTD_compressStream2(c->zc, &o, &in, ZSTD_e_continue)) ||
+	    ZSTD_isError(ZSTD_CCtx_reset(c->zc, ZSTD_reset_session_only)))
+		goto out_free;
 	return 0;
+
+out_free:
+	ZSTD_freeCCtx(c->zc);
+	c->zc = NULL;
+	return rc;
 }
 
 /* Feeds n bytes with ZSTD_e_continue, or ends the frame with ZSTD_e_end,
