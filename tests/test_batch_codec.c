@@ -3,12 +3,15 @@
  * cut anywhere, the bound, and the refusals. */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -18,6 +21,12 @@
 #include "batch_codec.h"
 
 #define GUARD 64 /* bytes after cap that must stay untouched */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
 
 struct msg {
 	const char *key;
@@ -425,6 +434,54 @@ a_level_out_of_range_gives_null(void **state)
 	batch_codec_free(NULL);
 }
 
+/* Sanitizers and valgrind reserve address space of their own, so a limit
+ * on it says nothing about the codec there. */
+static bool
+address_space_is_ours(void)
+{
+	const char *pre = getenv("LD_PRELOAD");
+
+	return !SANITIZED && (pre == NULL || strstr(pre, "vgpreload") == NULL);
+}
+
+/* A child whose address space is capped 32 MiB above its size: zstd at
+ * level 19 needs some 90 MiB, and must be refused by batch_codec_new()
+ * (libzstd would otherwise allocate at the first put), where level 1 needs
+ * under 2 MiB and fits. */
+static void
+memory_is_refused_by_new_not_by_a_put(void **state)
+{
+	int status;
+	pid_t pid;
+
+	if (!address_space_is_ours())
+		skip();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		unsigned long pages = 0;
+		FILE *f = fopen("/proc/self/statm", "r");
+		struct batch_codec *c;
+		struct rlimit rl;
+
+		if (f == NULL || fscanf(f, "%lu", &pages) != 1)
+			_exit(2);
+		fclose(f);
+		rl.rlim_cur = rl.rlim_max = pages * (unsigned long)sysconf(_SC_PAGESIZE) +
+		    (32ul << 20);
+		if (setrlimit(RLIMIT_AS, &rl) != 0)
+			_exit(3);
+		errno = 0;
+		if (batch_codec_new(BATCH_COMP_ZSTD, 19) != NULL || errno != ENOMEM)
+			_exit(4);
+		c = batch_codec_new(BATCH_COMP_ZSTD, 1);
+		_exit(c != NULL ? 0 : 5);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* Two objects from one codec: the second holds only its own message. */
 static void
 begin_after_end_starts_a_fresh_stream(void **state)
@@ -621,6 +678,7 @@ main(void)
 		cmocka_unit_test(room_of_the_bound_is_always_enough),
 		cmocka_unit_test(less_room_than_the_bound_gives_enobufs_and_nothing_past_cap),
 		cmocka_unit_test(a_level_out_of_range_gives_null),
+		cmocka_unit_test(memory_is_refused_by_new_not_by_a_put),
 		cmocka_unit_test(begin_after_end_starts_a_fresh_stream),
 		cmocka_unit_test(put_or_end_after_the_end_is_refused),
 		cmocka_unit_test(length_framing_refuses_a_key_over_65535_bytes),
