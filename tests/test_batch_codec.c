@@ -3,12 +3,15 @@
  * cut anywhere, the bound, and the refusals. */
 #include <errno.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -18,6 +21,12 @@
 #include "batch_codec.h"
 
 #define GUARD 64 /* bytes after cap that must stay untouched */
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#else
+#define SANITIZED 0
+#endif
 
 struct msg {
 	const char *key;
@@ -241,55 +250,59 @@ static const enum batch_framing framings[] = {
 	BATCH_FRAME_LINES, BATCH_FRAME_LENGTH
 };
 
+/* The messages of make_msgs(), made once for the group. */
+static struct msg *msgs;
+static char *msg_store;
+static size_t nmsgs;
+
+static int
+msgs_make(void **state)
+{
+	nmsgs = make_msgs(&msgs, &msg_store, 20000);
+	return 0;
+}
+
+static int
+msgs_free(void **state)
+{
+	free(msgs);
+	free(msg_store);
+	return 0;
+}
+
+static void
+round_trip_all(const struct msg *m, size_t n, size_t part_cap)
+{
+	for (size_t ci = 0; ci < 3; ci++)
+		for (size_t fi = 0; fi < 2; fi++)
+			round_trip(comps[ci], 0, framings[fi], m, n, part_cap);
+}
+
 static void
 every_framing_and_compression_round_trips(void **state)
 {
-	struct msg *m;
-	char *store;
-	size_t n = make_msgs(&m, &store, 3000);
-
-	for (size_t ci = 0; ci < 3; ci++)
-		for (size_t fi = 0; fi < 2; fi++) {
-			round_trip(comps[ci], 0, framings[fi], m, n, 4u << 20);
-			/* Each message alone, and none at all. */
-			round_trip(comps[ci], 0, framings[fi], m + n - 3, 1, 4u << 20);
-			round_trip(comps[ci], 0, framings[fi], m + n - 4, 1, 4u << 20);
-			round_trip(comps[ci], 0, framings[fi], m, 0, 4u << 20);
-		}
-	free(m);
-	free(store);
+	round_trip_all(msgs, nmsgs, 4u << 20);
+	/* The last four alone (an empty body, 1 MiB, newlines), and none. */
+	for (size_t i = nmsgs - 4; i < nmsgs; i++)
+		round_trip_all(msgs + i, 1, 4u << 20);
+	round_trip_all(msgs, 0, 4u << 20);
 }
 
 static void
 parts_cut_anywhere_concatenate_to_one_stream(void **state)
 {
-	struct msg *m;
-	char *store;
-	size_t n = make_msgs(&m, &store, 20000);
-
-	for (size_t ci = 0; ci < 3; ci++)
-		for (size_t fi = 0; fi < 2; fi++) {
-			round_trip(comps[ci], 0, framings[fi], m, n, 0);
-			/* The smallest part buffer that fits the largest bound. */
-			round_trip(comps[ci], 0, framings[fi], m, n, (1u << 20) + (200u << 10));
-		}
-	free(m);
-	free(store);
+	round_trip_all(msgs, nmsgs, 0);
+	/* The smallest part buffer that fits the largest bound. */
+	round_trip_all(msgs, nmsgs, (1u << 20) + (200u << 10));
 }
 
 static void
 levels_at_both_ends_round_trip(void **state)
 {
-	struct msg *m;
-	char *store;
-	size_t n = make_msgs(&m, &store, 2000);
-
-	round_trip(BATCH_COMP_GZIP, 1, BATCH_FRAME_LINES, m, n, 0);
-	round_trip(BATCH_COMP_GZIP, 9, BATCH_FRAME_LENGTH, m, n, 0);
-	round_trip(BATCH_COMP_ZSTD, 1, BATCH_FRAME_LINES, m, n, 0);
-	round_trip(BATCH_COMP_ZSTD, 19, BATCH_FRAME_LENGTH, m, n, 0);
-	free(m);
-	free(store);
+	round_trip(BATCH_COMP_GZIP, 1, BATCH_FRAME_LINES, msgs, nmsgs, 0);
+	round_trip(BATCH_COMP_GZIP, 9, BATCH_FRAME_LENGTH, msgs, nmsgs, 0);
+	round_trip(BATCH_COMP_ZSTD, 1, BATCH_FRAME_LINES, msgs, nmsgs, 0);
+	round_trip(BATCH_COMP_ZSTD, 19, BATCH_FRAME_LENGTH, msgs + nmsgs - 3000, 3000, 0);
 }
 
 static void
@@ -350,9 +363,6 @@ bound_holds(enum batch_compression comp, int level, const struct msg *m,
 static void
 room_of_the_bound_is_always_enough(void **state)
 {
-	struct msg *m;
-	char *store;
-	size_t n = make_msgs(&m, &store, 20000);
 	/* Random bodies of up to 300 KiB: incompressible, so each block comes
 	 * out at its largest, and across the compressors' block sizes. */
 	size_t nr = 40, off = 0;
@@ -370,15 +380,13 @@ room_of_the_bound_is_always_enough(void **state)
 		off += len;
 	}
 	for (size_t ci = 0; ci < 3; ci++) {
-		bound_holds(comps[ci], 0, m, n);
+		bound_holds(comps[ci], 0, msgs, nmsgs);
 		bound_holds(comps[ci], 0, r, nr);
 	}
 	bound_holds(BATCH_COMP_GZIP, 1, r, nr);
-	bound_holds(BATCH_COMP_GZIP, 9, m, n);
+	bound_holds(BATCH_COMP_GZIP, 9, msgs, nmsgs);
 	bound_holds(BATCH_COMP_ZSTD, 1, r, nr);
 	bound_holds(BATCH_COMP_ZSTD, 19, r, 8);
-	free(m);
-	free(store);
 	free(r);
 	free(rs);
 }
@@ -426,6 +434,54 @@ a_level_out_of_range_gives_null(void **state)
 	batch_codec_free(NULL);
 }
 
+/* Sanitizers and valgrind reserve address space of their own, so a limit
+ * on it says nothing about the codec there. */
+static bool
+address_space_is_ours(void)
+{
+	const char *pre = getenv("LD_PRELOAD");
+
+	return !SANITIZED && (pre == NULL || strstr(pre, "vgpreload") == NULL);
+}
+
+/* A child whose address space is capped 32 MiB above its size: zstd at
+ * level 19 needs some 90 MiB, and must be refused by batch_codec_new()
+ * (libzstd would otherwise allocate at the first put), where level 1 needs
+ * under 2 MiB and fits. */
+static void
+memory_is_refused_by_new_not_by_a_put(void **state)
+{
+	int status;
+	pid_t pid;
+
+	if (!address_space_is_ours())
+		skip();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		unsigned long pages = 0;
+		FILE *f = fopen("/proc/self/statm", "r");
+		struct batch_codec *c;
+		struct rlimit rl;
+
+		if (f == NULL || fscanf(f, "%lu", &pages) != 1)
+			_exit(2);
+		fclose(f);
+		rl.rlim_cur = rl.rlim_max = pages * (unsigned long)sysconf(_SC_PAGESIZE) +
+		    (32ul << 20);
+		if (setrlimit(RLIMIT_AS, &rl) != 0)
+			_exit(3);
+		errno = 0;
+		if (batch_codec_new(BATCH_COMP_ZSTD, 19) != NULL || errno != ENOMEM)
+			_exit(4);
+		c = batch_codec_new(BATCH_COMP_ZSTD, 1);
+		_exit(c != NULL ? 0 : 5);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* Two objects from one codec: the second holds only its own message. */
 static void
 begin_after_end_starts_a_fresh_stream(void **state)
@@ -455,14 +511,25 @@ begin_after_end_starts_a_fresh_stream(void **state)
 	}
 }
 
+/* A codec and an output buffer of 256 KiB, for the small cases. */
+static uint8_t small_buf[1 << 18];
+
+static struct batch_codec *
+codec_with_buf(enum batch_compression comp, struct batch_out *out)
+{
+	struct batch_codec *c = batch_codec_new(comp, 0);
+
+	assert_non_null(c);
+	*out = (struct batch_out){ small_buf, 0, sizeof(small_buf) };
+	return c;
+}
+
 static void
 put_or_end_after_the_end_is_refused(void **state)
 {
-	uint8_t buf[1 << 18];
-	struct batch_out out = { buf, 0, sizeof(buf) };
-	struct batch_codec *c = batch_codec_new(BATCH_COMP_ZSTD, 0);
+	struct batch_out out;
+	struct batch_codec *c = codec_with_buf(BATCH_COMP_ZSTD, &out);
 
-	assert_non_null(c);
 	assert_int_equal(batch_codec_end(c, &out), 0);
 	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LINES, "k", 1, "b", 1, &out), -EINVAL);
 	assert_int_equal(batch_codec_end(c, &out), -EINVAL);
@@ -475,18 +542,16 @@ static void
 length_framing_refuses_a_key_over_65535_bytes(void **state)
 {
 	static char key[65536];
-	uint8_t buf[1 << 18];
-	struct batch_out out = { buf, 0, sizeof(buf) };
-	struct batch_codec *c = batch_codec_new(BATCH_COMP_NONE, 0);
+	struct batch_out out;
+	struct batch_codec *c = codec_with_buf(BATCH_COMP_NONE, &out);
 
-	assert_non_null(c);
 	memset(key, 'k', sizeof(key));
 	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LENGTH, key, sizeof(key), "b", 1, &out),
 	    -EINVAL);
 	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LENGTH, key, sizeof(key) - 1, "b", 1, &out),
 	    6 + 65535 + 1);
-	assert_int_equal(buf[0], 0xff);
-	assert_int_equal(buf[1], 0xff);
+	assert_int_equal(out.buf[0], 0xff);
+	assert_int_equal(out.buf[1], 0xff);
 	assert_int_equal(batch_codec_put(c, (enum batch_framing)2, "k", 1, "b", 1, &out), -EINVAL);
 	batch_codec_free(c);
 }
@@ -496,13 +561,11 @@ length_framing_refuses_a_key_over_65535_bytes(void **state)
 static void
 framing_is_exactly_as_documented(void **state)
 {
-	uint8_t buf[256];
-	struct batch_out out = { buf, 0, sizeof(buf) };
-	struct batch_codec *c = batch_codec_new(BATCH_COMP_NONE, 0);
 	static const uint8_t want[] = "one\ntwo\n\n"
 	    "\x00\x02" "ab" "\x00\x00\x00\x03" "x\ny" "\x00\x00" "\x00\x00\x00\x00";
+	struct batch_out out;
+	struct batch_codec *c = codec_with_buf(BATCH_COMP_NONE, &out);
 
-	assert_non_null(c);
 	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LINES, "k", 1, "one", 3, &out), 4);
 	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LINES, "k", 1, "two\n", 4, &out), 4);
 	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LINES, "k", 1, "", 0, &out), 1);
@@ -510,22 +573,20 @@ framing_is_exactly_as_documented(void **state)
 	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LENGTH, "", 0, NULL, 0, &out), 6);
 	assert_int_equal(batch_codec_end(c, &out), 0);
 	assert_int_equal(out.len, sizeof(want) - 1);
-	assert_memory_equal(buf, want, sizeof(want) - 1);
+	assert_memory_equal(out.buf, want, sizeof(want) - 1);
 	batch_codec_free(c);
 }
 
 static void
 zstd_frame_carries_a_content_checksum(void **state)
 {
-	uint8_t buf[1 << 18];
-	struct batch_out out = { buf, 0, sizeof(buf) };
-	struct batch_codec *c = batch_codec_new(BATCH_COMP_ZSTD, 0);
+	struct batch_out out;
+	struct batch_codec *c = codec_with_buf(BATCH_COMP_ZSTD, &out);
 
-	assert_non_null(c);
 	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LINES, "k", 1, "hello", 5, &out), 6);
 	assert_int_equal(batch_codec_end(c, &out), 0);
-	assert_memory_equal(buf, "\x28\xb5\x2f\xfd", 4);
-	assert_true(buf[4] & 0x04); /* Frame_Header_Descriptor: Content_Checksum_flag */
+	assert_memory_equal(out.buf, "\x28\xb5\x2f\xfd", 4);
+	assert_true(out.buf[4] & 0x04); /* Frame_Header_Descriptor: Content_Checksum_flag */
 	batch_codec_free(c);
 }
 
@@ -563,26 +624,22 @@ tool_reads(const char *tool, const struct bytes *stream, const struct bytes *wan
 static void
 the_zstd_and_gzip_tools_read_the_output(void **state)
 {
-	struct msg *m;
-	char *store;
-	size_t n = make_msgs(&m, &store, 5000), framed;
 	struct bytes want = { 0 };
+	size_t framed;
 
-	for (size_t i = 0; i < n; i++)
-		frame_expect(&want, BATCH_FRAME_LINES, &m[i]);
+	for (size_t i = 0; i < nmsgs; i++)
+		frame_expect(&want, BATCH_FRAME_LINES, &msgs[i]);
 	for (size_t ci = 1; ci < 3; ci++) {
 		struct batch_codec *c = batch_codec_new(comps[ci], 0);
 		struct bytes stream = { 0 };
 
 		assert_non_null(c);
-		encode(c, BATCH_FRAME_LINES, m, n, 0, &stream, &framed);
+		encode(c, BATCH_FRAME_LINES, msgs, nmsgs, 0, &stream, &framed);
 		tool_reads(comps[ci] == BATCH_COMP_ZSTD ? "zstd -q" : "gzip", &stream, &want);
 		batch_codec_free(c);
 		free(stream.p);
 	}
 	free(want.p);
-	free(m);
-	free(store);
 }
 
 static void
@@ -621,6 +678,7 @@ main(void)
 		cmocka_unit_test(room_of_the_bound_is_always_enough),
 		cmocka_unit_test(less_room_than_the_bound_gives_enobufs_and_nothing_past_cap),
 		cmocka_unit_test(a_level_out_of_range_gives_null),
+		cmocka_unit_test(memory_is_refused_by_new_not_by_a_put),
 		cmocka_unit_test(begin_after_end_starts_a_fresh_stream),
 		cmocka_unit_test(put_or_end_after_the_end_is_refused),
 		cmocka_unit_test(length_framing_refuses_a_key_over_65535_bytes),
@@ -629,5 +687,5 @@ main(void)
 		cmocka_unit_test(names_and_extensions_parse_back),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, msgs_make, msgs_free);
 }

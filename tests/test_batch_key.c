@@ -132,8 +132,10 @@ an_invalid_key_gives_einval(void **state)
 	assert_int_equal(batch_key_expand("{prefix}{ring}", &f, out, sizeof(out)), -EINVAL);
 	f.prefix = "";
 	assert_int_equal(batch_key_expand("{prefix}", &f, out, sizeof(out)), -EINVAL);
-	assert_int_equal(batch_key_expand("{nope}{ring}", &fields, out, sizeof(out)), -EINVAL);
+	assert_int_equal(batch_key_expand("{ring}{nope}", &fields, out, sizeof(out)), -EINVAL);
+	assert_string_equal(out, "");
 	assert_int_equal(batch_key_expand("{ring}%", &fields, out, sizeof(out)), -EINVAL);
+	assert_string_equal(out, "");
 }
 
 static void

@@ -69,7 +69,7 @@ room(const struct batch_out *out)
  * symbol. So a put of n bytes can emit the held symbols (16,383 x 31 bits
  * = 63,485 bytes), the input still waiting for lookahead (under 262 bytes,
  * 295 bytes at 9 bits), 9/8 of n, and per block a 3-bit header and a
- * 7-bit end code, less than two bytes per 8,191 input bytes; plus the
+ * 7-bit end code, two bytes per 16,383 input bytes at the most; plus the
  * 10-byte gzip header on the first call, and the up to 16 bits carried
  * over in the bit buffer. The end adds the 8-byte trailer to the same
  * held data. GZIP_HELD rounds the held part up to 64 KiB.
@@ -150,9 +150,10 @@ gzip_run(struct batch_codec *c, const uint8_t *p, size_t n, int flush,
  * most held + n bytes of blocks, their headers and the frame header (18
  * bytes at the most), and the end emits held bytes as the last block, its
  * header and the 4-byte checksum. held is kept as an upper bound: a put
- * that emits nothing holds all it was given on top; a put that emits leaves
- * held + n - k x 128 KiB with k >= 1 and held < 128 KiB, which is less than
- * n, and never more than a block.
+ * that emits nothing holds all it was given on top; a put that emits has
+ * compressed k >= 1 blocks and leaves held + n - k x 128 KiB, which is less
+ * than n since held was less than a block (libzstd compresses a block as
+ * soon as it is full); and held is never more than a block.
  */
 #define ZSTD_FRAME_HEADER_MAX 18
 #define ZSTD_BLOCK_HEADERS    (3 * 196)
@@ -169,20 +170,36 @@ zstd_bound(const struct batch_codec *c, size_t n)
 	return add_sat(in, blocks * ZSTD_BLOCK_HEADERS + ZSTD_EXTRA);
 }
 
+/* libzstd allocates its workspace (window, tables, buffers) on the first
+ * compression, not at creation: one byte fed here and dropped by the reset
+ * makes that happen now, so that batch_codec_new() is where memory can be
+ * refused. The reset keeps the workspace, and every stream after has the
+ * same parameters, so it is reused as it is. */
 static int
 zstd_init(struct batch_codec *c, int level)
 {
+	uint8_t dummy[ZSTD_FRAME_HEADER_MAX];
+	ZSTD_outBuffer o = { dummy, sizeof(dummy), 0 };
+	ZSTD_inBuffer in = { "", 1, 0 };
+	int rc = -EINVAL;
+
 	c->zc = ZSTD_createCCtx();
 	if (c->zc == NULL)
 		return -ENOMEM;
 	if (ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_compressionLevel,
 	    level ? level : ZSTD_LEVEL_DEFAULT)) ||
-	    ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_checksumFlag, 1))) {
-		ZSTD_freeCCtx(c->zc);
-		c->zc = NULL;
-		return -EINVAL;
-	}
+	    ZSTD_isError(ZSTD_CCtx_setParameter(c->zc, ZSTD_c_checksumFlag, 1)))
+		goto out_free;
+	rc = -ENOMEM;
+	if (ZSTD_isError(ZSTD_compressStream2(c->zc, &o, &in, ZSTD_e_continue)) ||
+	    ZSTD_isError(ZSTD_CCtx_reset(c->zc, ZSTD_reset_session_only)))
+		goto out_free;
 	return 0;
+
+out_free:
+	ZSTD_freeCCtx(c->zc);
+	c->zc = NULL;
+	return rc;
 }
 
 /* Feeds n bytes with ZSTD_e_continue, or ends the frame with ZSTD_e_end,
@@ -394,25 +411,38 @@ static const char *const framing_names[] = { "lines", "length" };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
+static const char *
+name_at(const char *const *names, size_t n, unsigned i, const char *none)
+{
+	return i < n ? names[i] : none;
+}
+
+/* The index of s in names (case does not matter), or -EINVAL. */
 static int
 name_index(const char *const *names, size_t n, const char *s)
 {
 	for (size_t i = 0; s != NULL && i < n; i++)
 		if (strcasecmp(names[i], s) == 0)
 			return (int)i;
-	return -1;
+	return -EINVAL;
 }
 
 const char *
 batch_compression_name(enum batch_compression comp)
 {
-	return (unsigned)comp < NELEM(comp_names) ? comp_names[comp] : "?";
+	return name_at(comp_names, NELEM(comp_names), comp, "?");
 }
 
 const char *
 batch_compression_ext(enum batch_compression comp)
 {
-	return (unsigned)comp < NELEM(comp_exts) ? comp_exts[comp] : "";
+	return name_at(comp_exts, NELEM(comp_exts), comp, "");
+}
+
+const char *
+batch_framing_name(enum batch_framing f)
+{
+	return name_at(framing_names, NELEM(framing_names), f, "?");
 }
 
 int
@@ -420,16 +450,7 @@ batch_compression_parse(const char *s, enum batch_compression *out)
 {
 	int i = name_index(comp_names, NELEM(comp_names), s);
 
-	if (i < 0)
-		return -EINVAL;
-	*out = (enum batch_compression)i;
-	return 0;
-}
-
-const char *
-batch_framing_name(enum batch_framing f)
-{
-	return (unsigned)f < NELEM(framing_names) ? framing_names[f] : "?";
+	return i < 0 ? i : (*out = (enum batch_compression)i, 0);
 }
 
 int
@@ -437,8 +458,5 @@ batch_framing_parse(const char *s, enum batch_framing *out)
 {
 	int i = name_index(framing_names, NELEM(framing_names), s);
 
-	if (i < 0)
-		return -EINVAL;
-	*out = (enum batch_framing)i;
-	return 0;
+	return i < 0 ? i : (*out = (enum batch_framing)i, 0);
 }

@@ -43,7 +43,11 @@ struct batch_out {
 struct batch_codec;
 
 /* level 0 is the tool's default (gzip -6, zstd -3); gzip takes 1..9, zstd
- * 1..19. Returns NULL if memory or the level is refused. */
+ * 1..19, none only 0. Returns NULL if memory or the level is refused (errno
+ * ENOMEM or EINVAL). The codec is ready for a first stream without a
+ * begin. Its memory (the compressor's state for the level) is allocated
+ * here once and never grows; batch_codec_free() releases it (NULL is
+ * ignored). */
 struct batch_codec *batch_codec_new(enum batch_compression comp, int level);
 void batch_codec_free(struct batch_codec *c);
 
@@ -51,20 +55,27 @@ void batch_codec_free(struct batch_codec *c);
 int batch_codec_begin(struct batch_codec *c);
 
 /* The most bytes the next put of such a message (or, with 0 and 0, the
- * end) can add to the output, counting what the compressor holds back. */
+ * end) can add to the output, counting what the compressor holds back.
+ * It assumes the length framing, the larger, so it holds for either; and
+ * the value for 0 and 0 also covers the put of an empty message. */
 size_t batch_codec_bound(const struct batch_codec *c, size_t key_len,
     size_t body_len);
 
 /* Frames one message and feeds it to the compressor, appending whatever
  * output comes to out. Returns the framed (uncompressed) bytes added, or
- * -ENOBUFS if out had less room than batch_codec_bound() (the stream is
- * then unusable: begin again), or -EIO if the compressor failed. */
+ * -ENOBUFS if out had less room than batch_codec_bound() (checked first:
+ * nothing is fed, and the put can be made again with more room; should a
+ * compressor overrun the bound all the same, the stream is unusable: begin
+ * again), -EIO if the compressor failed (begin again), or -EINVAL if the
+ * stream has ended or failed, f is unknown, or the length framing cannot
+ * hold the key (over 65,535 bytes) or the body (over 4 GiB). */
 long batch_codec_put(struct batch_codec *c, enum batch_framing f,
     const char *key, size_t key_len, const void *body, size_t body_len,
     struct batch_out *out);
 
 /* Ends the stream: everything the compressor holds, and its trailer.
- * Returns 0, -ENOBUFS or -EIO. */
+ * Returns 0, -ENOBUFS or -EIO as a put does, or -EINVAL if the stream has
+ * already ended or failed. */
 int batch_codec_end(struct batch_codec *c, struct batch_out *out);
 
 /* "none", "gzip", "zstd"; the file name extension (".gz", ".zst", ""). */

@@ -144,50 +144,80 @@ field_index(const char *name, size_t n)
 	return -1;
 }
 
-/* Walks tmpl, expanding into o unless o is NULL, and records which fields
- * it met in seen (a bit per enum key_field). Returns 0 or -EINVAL with the
- * reason in err. */
-static int
-key_walk(const char *tmpl, const struct batch_key_fields *f, struct key_out *o,
-    unsigned *seen, char *err, size_t errlen)
-{
-	for (const char *p = tmpl; *p != '\0'; p++) {
-		if (*p == '%') {
-			p++;
-			if (*p == '\0') {
-				seterr(err, errlen, "key template ends with a lone '%%' (write %%%% for a '%%')");
-				return -EINVAL;
-			}
-			if (*p == '%') {
-				out_put(o, "%", 1);
-			} else if (strchr(strftime_convs, *p) != NULL) {
-				if (o != NULL)
-					out_time(o, *p, f->t);
-			} else {
-				seterr(err, errlen, "key template: %%%c is not a known strftime conversion", *p);
-				return -EINVAL;
-			}
-		} else if (*p == '{') {
-			const char *end = strchr(p, '}');
-			int k;
+/* The walk of a template: where it is, what it expands into (o, or NULL
+ * for a check), and which fields it met (a bit per enum key_field). */
+struct key_walk {
+	const char *tmpl;
+	const struct batch_key_fields *f;
+	struct key_out *o;
+	unsigned seen;
+	char *err;
+	size_t errlen;
+};
 
-			if (end == NULL) {
-				seterr(err, errlen, "key template: '{' at offset %zu has no closing '}'",
-				    (size_t)(p - tmpl));
+/* The conversion after the '%' at *p. Returns 0 or -EINVAL. */
+static int
+walk_conv(struct key_walk *w, const char *p)
+{
+	if (*p == '\0') {
+		seterr(w->err, w->errlen,
+		    "key template ends with a lone '%%' (write %%%% for a '%%')");
+		return -EINVAL;
+	}
+	if (*p == '%') {
+		out_put(w->o, "%", 1);
+	} else if (strchr(strftime_convs, *p) != NULL) {
+		if (w->o != NULL)
+			out_time(w->o, *p, w->f->t);
+	} else {
+		seterr(w->err, w->errlen,
+		    "key template: %%%c is not a known strftime conversion", *p);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The field whose '{' is at *p. Returns its closing '}', or NULL (and the
+ * reason in err). */
+static const char *
+walk_field(struct key_walk *w, const char *p)
+{
+	const char *end = strchr(p, '}');
+	int n, k;
+
+	if (end == NULL) {
+		seterr(w->err, w->errlen,
+		    "key template: '{' at offset %zu has no closing '}'",
+		    (size_t)(p - w->tmpl));
+		return NULL;
+	}
+	n = end - p - 1 > 64 ? 64 : (int)(end - p - 1);
+	k = field_index(p + 1, (size_t)(end - p - 1));
+	if (k < 0) {
+		seterr(w->err, w->errlen, "key template: unknown field {%.*s} "
+		    "(known: {prefix} {host} {ring} {pos} {ext})", n, p + 1);
+		return NULL;
+	}
+	w->seen |= 1u << k;
+	if (w->o != NULL)
+		out_field(w->o, (enum key_field)k, w->f);
+	return end;
+}
+
+/* Walks the template, expanding it unless w->o is NULL. Returns 0 or
+ * -EINVAL with the reason in w->err. */
+static int
+key_walk(struct key_walk *w)
+{
+	for (const char *p = w->tmpl; *p != '\0'; p++) {
+		if (*p == '%') {
+			if (walk_conv(w, ++p) < 0)
 				return -EINVAL;
-			}
-			k = field_index(p + 1, (size_t)(end - p - 1));
-			if (k < 0) {
-				seterr(err, errlen, "key template: unknown field {%.*s} (known: {prefix} {host} {ring} {pos} {ext})",
-				    (int)(end - p - 1 > 64 ? 64 : end - p - 1), p + 1);
+		} else if (*p == '{') {
+			if ((p = walk_field(w, p)) == NULL)
 				return -EINVAL;
-			}
-			*seen |= 1u << k;
-			if (o != NULL)
-				out_field(o, (enum key_field)k, f);
-			p = end;
 		} else {
-			out_put(o, p, 1);
+			out_put(w->o, p, 1);
 		}
 	}
 	return 0;
@@ -196,21 +226,21 @@ key_walk(const char *tmpl, const struct batch_key_fields *f, struct key_out *o,
 int
 batch_key_check(const char *tmpl, char *err, size_t errlen)
 {
-	unsigned seen = 0;
-	int rc;
+	struct key_walk w = { tmpl, NULL, NULL, 0, err, errlen };
 
 	seterr(err, errlen, "%s", "");
 	if (tmpl == NULL || *tmpl == '\0') {
 		seterr(err, errlen, "key template is empty");
 		return -EINVAL;
 	}
-	if ((rc = key_walk(tmpl, NULL, NULL, &seen, err, errlen)) < 0)
-		return rc;
+	if (key_walk(&w) < 0)
+		return -EINVAL;
 	/* Without both, a batch rebuilt after a restart would get another
 	 * key, and its re-upload would duplicate the object. */
-	if (!(seen & (1u << F_RING)) || !(seen & (1u << F_POS))) {
-		seterr(err, errlen, "key template lacks %s: {ring} and {pos} make a batch's key unique and stable",
-		    !(seen & (1u << F_RING)) ? "{ring}" : "{pos}");
+	if (!(w.seen & (1u << F_RING)) || !(w.seen & (1u << F_POS))) {
+		seterr(err, errlen, "key template lacks %s: {ring} and {pos} "
+		    "make a batch's key unique and stable",
+		    !(w.seen & (1u << F_RING)) ? "{ring}" : "{pos}");
 		return -EINVAL;
 	}
 	return 0;
@@ -221,23 +251,27 @@ batch_key_expand(const char *tmpl, const struct batch_key_fields *f,
     char *out, size_t cap)
 {
 	struct key_out o = { out, 0, 0 };
-	unsigned seen = 0;
+	struct key_walk w = { tmpl, f, &o, 0, NULL, 0 };
 	int rc;
 
 	if (cap == 0)
 		return -ENAMETOOLONG;
-	o.limit = cap - 1 < S3_KEY_MAX ? cap - 1 : S3_KEY_MAX;
-	out[0] = '\0';
-	if ((rc = key_walk(tmpl, f, &o, &seen, NULL, 0)) < 0)
-		return rc;
-	if (o.len > o.limit) {
-		out[0] = '\0';
-		return -ENAMETOOLONG;
-	}
-	out[o.len] = '\0';
-	if (!ring_key_valid(out, o.len)) {
+	if (tmpl == NULL) {
 		out[0] = '\0';
 		return -EINVAL;
+	}
+	o.limit = cap - 1 < S3_KEY_MAX ? cap - 1 : S3_KEY_MAX;
+	rc = key_walk(&w);
+	if (rc == 0 && o.len > o.limit)
+		rc = -ENAMETOOLONG;
+	if (rc == 0) {
+		out[o.len] = '\0';
+		if (!ring_key_valid(out, o.len))
+			rc = -EINVAL;
+	}
+	if (rc < 0) {
+		out[0] = '\0';
+		return rc;
 	}
 	return (int)o.len;
 }

@@ -23,6 +23,8 @@
 
 #define BATCH_KEY_DEFAULT "{prefix}%Y/%m/%d/%H/{host}-{ring}-{pos}{ext}"
 
+/* A NULL prefix or ext expands to nothing; a NULL host to the short host
+ * name, which is read once and kept (not thread-safe on the first call). */
 struct batch_key_fields {
 	time_t t;             /* the first message's put time, UTC */
 	const char *prefix;
@@ -33,13 +35,16 @@ struct batch_key_fields {
 };
 
 /* Checks a template: the fields are known, {ring} and {pos} are present,
- * the conversions are ones strftime() knows. Returns 0, or -EINVAL with a
- * one-line reason (no newline) in err. */
+ * the conversions are ones strftime() knows (one letter, no flags or
+ * modifiers; not %n or %t, which no key may hold). Returns 0 (err then
+ * empty), or -EINVAL with a one-line reason (no newline) in err. */
 int batch_key_check(const char *tmpl, char *err, size_t errlen);
 
-/* Expands tmpl into out (cap bytes, NUL-terminated). Returns the key's
+/* Expands tmpl into out (cap bytes, NUL-terminated). Field values are
+ * copied as they are, never read as template text. Returns the key's
  * length, -ENAMETOOLONG if it does not fit cap or S3's 1,024 bytes, or
- * -EINVAL if the result is not a valid key (ring_key_valid()). */
+ * -EINVAL if tmpl does not parse or the result is not a valid key
+ * (ring_key_valid()); on failure out is the empty string (cap > 0). */
 int batch_key_expand(const char *tmpl, const struct batch_key_fields *f,
     char *out, size_t cap);
 
