@@ -25,10 +25,17 @@
  * being written. A late record below its rule's open batch, outside every
  * span, goes alone (alone is counted per rule).
  *
+ * An object whose compressed bytes reach part-size goes as a multipart
+ * upload instead: each part-size of output is sent as a part while the
+ * scan waits, then the scan goes on into the same buffer. The journal's
+ * multipart table holds the upload from before its create until its
+ * complete (a start aborts what a killed run left, then rebuilds the batch
+ * and sends it whole again).
+ *
  * Memory: an open batch costs nothing but its bookkeeping, whatever its
  * size. Only batch-flushes objects are built at once, each with its
- * compressor and a buffer of max-bytes plus the compressor's bound, mapped
- * but touched only as far as the compressed object reaches.
+ * compressor and a buffer of part-size plus the compressor's bound, mapped
+ * but touched only as far as the compressed bytes reach.
  */
 #include "daemon.h"
 
@@ -82,9 +89,20 @@ struct batch_slot {
 	struct batch_flush *f;       /* the one it builds, or NULL */
 };
 
+/* The request of a batch in flight or to be tried again. */
+enum flush_req { REQ_PUT, REQ_CREATE, REQ_PART, REQ_COMPLETE };
+
 struct batch_flush {
 	enum xfer_kind kind;         /* XFER_BATCH */
 	enum flush_state state;
+	enum flush_req req;
+	/* Multipart: the journal's entry, the UploadId and the parts sent;
+	 * ended when the codec was ended (the part in out is the last). */
+	bool mp, ended;
+	int mp_jidx;
+	char upload_id[S3_UPLOAD_ID_MAX];
+	struct s3_part *parts;
+	unsigned nparts, parts_cap;
 	struct journal_batch jb;     /* as in the journal */
 	int jidx;                    /* its journal entry */
 	int tslot;                   /* its in-flight entry */
@@ -96,7 +114,8 @@ struct batch_flush {
 	uint64_t bytes;              /* framed bytes scanned in */
 	struct batch_slot *slot;     /* SCAN, RUNNING, WAITING */
 	struct batch_out out;
-	uint32_t crc;
+	uint64_t stored;             /* bytes of the parts sent */
+	uint32_t crc;                /* of out's bytes */
 	struct retry_state rs;
 	uint64_t due_ns, t0;
 };
@@ -215,24 +234,23 @@ map_buf(size_t len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-/* The buffer an object needs at most. Rules allow max-bytes up to a
- * quarter of the ring (whatever a reload brings), a batch ends past it by
- * one message at most, and the streams' overhead over the raw bytes is
- * below 1/128 for both compressors, plus their headers and a held-back
- * block. Only the pages an object reaches are touched. */
+/* The buffer of a slot: a part is cut once it holds part-size bytes, and
+ * the message that gets it there adds at most the codec's bound for one
+ * message (its bytes plus an eighth, plus a held-back block of 128 KiB).
+ * Only the pages the compressed bytes reach are touched. */
 static size_t
-object_cap(const struct ring *r)
+object_cap(const struct uploader *u)
 {
-	uint64_t most = r->capacity / 4 + r->max_message + 8;
+	uint64_t m = (uint64_t)u->ring.max_message + 8;
 
-	return (size_t)(most + most / 128 + (1u << 20));
+	return (size_t)(u->cfg->part_size + m + m / 4 + (1u << 20));
 }
 
 static int
 make_slots(struct uploader *u)
 {
 	struct batch_engine *b = u->batch;
-	size_t cap = object_cap(&u->ring);
+	size_t cap = object_cap(u);
 
 	b->nslots = u->cfg->batch_flushes ? u->cfg->batch_flushes : 1;
 	b->slots = calloc(b->nslots, sizeof(*b->slots));
@@ -596,6 +614,10 @@ start_scan(struct uploader *u, struct batch_flush *f, struct batch_slot *s)
 	f->pos = f->jb.first;
 	f->nrec = 0;
 	f->bytes = 0;
+	f->mp = f->ended = false;
+	f->nparts = 0;
+	f->stored = 0;
+	f->upload_id[0] = '\0';
 	f->state = FL_SCAN;
 	return 0;
 }
@@ -619,6 +641,9 @@ static void
 free_flush(struct uploader *u, struct batch_flush *f)
 {
 	release_slot(f);
+	free(f->parts);
+	f->parts = NULL;
+	f->nparts = f->parts_cap = 0;
 	f->state = FL_FREE;
 	u->batch->nfree++;
 }
@@ -634,7 +659,10 @@ is_hole(const struct ring_consumer *c, uint64_t pos)
 }
 
 static void start_put(struct uploader *u, struct batch_flush *f);
+static void send_part(struct uploader *u, struct batch_flush *f);
 static void done(struct uploader *u, struct batch_flush *f);
+static void restart_multipart(struct uploader *u, struct batch_flush *f);
+static void succeeded(struct uploader *u, struct batch_flush *f);
 
 /* Compresses up to SCAN_BUDGET framed bytes of f. */
 static void
@@ -647,6 +675,11 @@ scan(struct uploader *u, struct batch_flush *f)
 	int rc;
 
 	while (budget < SCAN_BUDGET) {
+		if (f->out.len >= u->cfg->part_size) {
+			/* A part's worth: sent before the scan goes on. */
+			send_part(u, f);
+			return;
+		}
 		rc = ring_scan(&u->ring, &f->pos, f->jb.end, &m, s->scratch, s->scratch_cap);
 		if (rc == -EAGAIN) {
 			if (is_hole(&u->cons, f->pos))
@@ -689,6 +722,11 @@ scan(struct uploader *u, struct batch_flush *f)
 		f->state = FL_QUEUED;
 		return;
 	}
+	f->ended = true;
+	if (f->mp) {
+		send_part(u, f);
+		return;
+	}
 	if (f->nrec == 0) {
 		/* Every record of the span changed since it was read (and
 		 * was counted corrupt then): an empty object would only
@@ -697,6 +735,7 @@ scan(struct uploader *u, struct batch_flush *f)
 		return;
 	}
 	f->crc = crc32c(0, f->out.buf, f->out.len);
+	f->req = REQ_PUT;
 	start_put(u, f);
 }
 
@@ -729,7 +768,7 @@ confirmed(struct uploader *u, struct batch_flush *f)
 	if (st != NULL) {
 		add_stat(&st->objects, 1);
 		add_stat(&st->uploaded_bytes, f->bytes);
-		add_stat(&st->stored_bytes, f->out.len);
+		add_stat(&st->stored_bytes, f->stored + (f->req == REQ_PUT ? f->out.len : 0));
 	}
 	if (log_enabled(LOG_LEVEL_DEBUG)) {
 		char n[24];
@@ -769,13 +808,27 @@ dead_letter(struct uploader *u, struct batch_flush *f, const char *reason)
 static void
 decide(struct uploader *u, struct batch_flush *f, int rc)
 {
+	const struct s3_response *r = s3_response(f->slot->s3);
 	struct retry_decision d;
 
-	upload_decide_object(u, &f->rs, f->first_put_ns, f->slot->s3, rc,
-	    s3_response(f->slot->s3), &d);
+	if (rc == -EIO && r->verdict.restart_upload && f->mp) {
+		log_kv(LOG_LEVEL_WARN, "batch: the multipart upload is gone; building the object again",
+		    "key", f->jb.key, (char *)NULL);
+		restart_multipart(u, f);
+		return;
+	}
+	upload_decide_object(u, &f->rs, f->first_put_ns, f->slot->s3, rc, r, &d);
+	if (d.action == RETRY_DEAD_LETTER && f->req != REQ_PUT) {
+		/* Only what is in memory could go to the spool, and a large
+		 * object's earlier parts are not: its records stay in the
+		 * ring, under the alarm, until the service takes them. */
+		status_raise(u, RING_UPLOADER_CONFIG_ALARM, "configuration", d.why);
+		d.action = RETRY_PAUSE;
+		d.delay_ms = (uint64_t)u->cfg->recheck_s * 1000;
+	}
 	switch (d.action) {
 	case RETRY_UPLOADED:
-		confirmed(u, f);
+		succeeded(u, f);
 		return;
 	case RETRY_NOW:
 		start_put(u, f);
@@ -795,29 +848,65 @@ decide(struct uploader *u, struct batch_flush *f, int rc)
 	}
 }
 
-static void
-start_put(struct uploader *u, struct batch_flush *f)
+/* Makes the slot's client; false (and a wait) if memory is short. */
+static bool
+client(struct uploader *u, struct batch_flush *f)
 {
 	struct batch_slot *s = f->slot;
-	const char *rel = f->jb.key + f->key_off;
-	int rc;
 
 	if (s->s3 == NULL) {
 		s->s3 = s3_client_new(&u->s3cfg, u->creds);
 		if (s->s3 == NULL) {
 			wait_flush(f, 1000);
-			return;
+			return false;
 		}
 		s->region_gen = 0;
 	}
-	if (objopts_headers(u->cfg->obj, u->cfg->nobj, rel, u->hdrs) < 0) {
-		dead_letter(u, f, "InvalidArgument: the object options do not fit a request");
-		return;
-	}
 	upload_adopt_region(u, s->s3, &s->region_gen);
+	return true;
+}
+
+/* Sends f's request f->req (again). */
+static void
+start_put(struct uploader *u, struct batch_flush *f)
+{
+	struct batch_slot *s = f->slot;
+	const char *rel = f->jb.key + f->key_off;
+	struct s3_part *pt;
+	int rc;
+
+	if (!client(u, f))
+		return;
+	if ((f->req == REQ_PUT || f->req == REQ_CREATE) &&
+	    objopts_headers(u->cfg->obj, u->cfg->nobj, rel, u->hdrs) < 0) {
+		log_kv(LOG_LEVEL_ERROR, "batch: the object options do not fit a request; sent without them",
+		    "key", f->jb.key, (char *)NULL);
+		u->hdrs->n = 0;
+	}
 	f->t0 = mono_ns();
-	rc = s3_prepare_put_headers(s->s3, f->jb.key, f->out.buf, f->out.len, f->crc,
-	    u->hdrs->h, u->hdrs->n);
+	switch (f->req) {
+	case REQ_PUT:
+		rc = s3_prepare_put_headers(s->s3, f->jb.key, f->out.buf, f->out.len,
+		    f->crc, u->hdrs->h, u->hdrs->n);
+		break;
+	case REQ_CREATE:
+		rc = s3_prepare_create_multipart(s->s3, f->jb.key, u->cfg->part_checksums,
+		    u->hdrs->h, u->hdrs->n, f->upload_id, sizeof(f->upload_id));
+		break;
+	case REQ_PART:
+		pt = &f->parts[f->nparts];
+		rc = s3_prepare_upload_part(s->s3, f->jb.key, f->upload_id,
+		    (int)f->nparts + 1, f->out.buf, f->out.len, u->cfg->part_checksums,
+		    f->crc, pt);
+		if (rc == 0 && !u->cfg->part_checksums)
+			s3_check_body(s->s3, f->crc);
+		break;
+	case REQ_COMPLETE:
+	default:
+		rc = s3_prepare_complete_multipart(s->s3, f->jb.key, f->upload_id,
+		    f->parts, f->nparts);
+		break;
+	}
 	if (rc == 0)
 		rc = s3_multi_start(u->multi, s->s3, f);
 	if (rc < 0) {
@@ -825,6 +914,95 @@ start_put(struct uploader *u, struct batch_flush *f)
 		return;
 	}
 	f->state = FL_RUNNING;
+}
+
+/* The output so far is a part (the last once the codec was ended): the
+ * upload is created first if this is its first part. */
+static void
+send_part(struct uploader *u, struct batch_flush *f)
+{
+	if (f->nparts + 1 > f->parts_cap) {
+		unsigned cap = f->parts_cap ? f->parts_cap * 2 : 8;
+		struct s3_part *np;
+
+		if (cap > S3_MAX_PARTS)
+			cap = S3_MAX_PARTS;
+		np = f->nparts + 1 > cap ? NULL : realloc(f->parts, cap * sizeof(*np));
+		if (np == NULL) {
+			log_kv(LOG_LEVEL_ERROR, "batch: no room for another part; trying again",
+			    "key", f->jb.key, (char *)NULL);
+			wait_flush(f, 1000);
+			f->req = REQ_PART;
+			return;
+		}
+		f->parts = np;
+		f->parts_cap = cap;
+	}
+	f->crc = crc32c(0, f->out.buf, f->out.len);
+	if (!f->mp) {
+		f->mp_jidx = journal_mpu_begin(&u->journal, f->jb.first, f->jb.key);
+		if (f->mp_jidx < 0) {
+			/* Every entry in use by large messages: later. */
+			f->req = REQ_CREATE;
+			wait_flush(f, 100);
+			return;
+		}
+		f->mp = true;
+		f->req = REQ_CREATE;
+	} else {
+		f->req = REQ_PART;
+	}
+	start_put(u, f);
+}
+
+/* The multipart upload is gone (NoSuchUpload) or must be dropped: the
+ * batch is built again from its first record. */
+static void
+restart_multipart(struct uploader *u, struct batch_flush *f)
+{
+	if (f->mp)
+		journal_mpu_end(&u->journal, f->mp_jidx);
+	f->mp = false;
+	release_slot(f);
+	f->state = FL_QUEUED;
+}
+
+/* A request of f succeeded: the next step. */
+static void
+succeeded(struct uploader *u, struct batch_flush *f)
+{
+	struct ring_upstats *st = &u->ring.hdr->upstats;
+
+	switch (f->req) {
+	case REQ_PUT:
+		confirmed(u, f);
+		return;
+	case REQ_CREATE:
+		journal_mpu_opened(&u->journal, f->mp_jidx, f->upload_id);
+		atomic_fetch_add_explicit(&st->multipart_started, 1, memory_order_relaxed);
+		f->req = REQ_PART;
+		start_put(u, f);
+		return;
+	case REQ_PART:
+		f->parts[f->nparts].number = (int)f->nparts + 1;
+		f->nparts++;
+		f->stored += f->out.len;
+		if (f->ended) {
+			f->req = REQ_COMPLETE;
+			start_put(u, f);
+			return;
+		}
+		(void)madvise(f->out.buf, f->out.len, MADV_DONTNEED);
+		f->out.len = 0;
+		f->state = FL_SCAN;
+		return;
+	case REQ_COMPLETE:
+		journal_mpu_end(&u->journal, f->mp_jidx);
+		atomic_fetch_add_explicit(&st->multipart_completed, 1, memory_order_relaxed);
+		f->mp = false;
+		confirmed(u, f);
+		return;
+	}
 }
 
 void
@@ -882,8 +1060,15 @@ batch_pump(struct uploader *u, uint64_t now)
 	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
 		struct batch_flush *f = &b->flush[i];
 
-		if (f->state == FL_WAITING && now >= f->due_ns && !u->stopping)
-			start_put(u, f);
+		if (f->state == FL_WAITING && now >= f->due_ns && !u->stopping) {
+			/* What waited: a journal entry or room for a part,
+			 * or a request to try again. */
+			if ((f->req == REQ_CREATE && !f->mp) ||
+			    (f->req == REQ_PART && f->nparts + 1 > f->parts_cap))
+				send_part(u, f);
+			else
+				start_put(u, f);
+		}
 		if (f->state == FL_QUEUED && !u->corrupt_logged) {
 			struct batch_slot *s = free_slot(b);
 
@@ -965,6 +1150,14 @@ batch_stop(struct uploader *u)
 			continue;
 		if (f->state == FL_RUNNING)
 			s3_multi_cancel(u->multi, f->slot->s3);
+		/* A multipart upload under way is aborted now, or by the next
+		 * start (its journal entry stays until the abort worked). */
+		if (f->mp && f->upload_id[0] != '\0' &&
+		    s3_abort_multipart(u->sync_s3, f->jb.key, f->upload_id) == 0) {
+			journal_mpu_end(&u->journal, f->mp_jidx);
+			atomic_fetch_add_explicit(&u->ring.hdr->upstats.multipart_aborted, 1,
+			    memory_order_relaxed);
+		}
 		left++;
 		free_flush(u, f);
 	}

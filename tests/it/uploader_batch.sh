@@ -35,7 +35,7 @@ for c in none gzip zstd; do
 		rules+=(--batch "rt-$c-$f/:compression=$c,framing=$f,max-bytes=64K,max-age=200")
 	done
 done
-it_uploader --bucket "$BUCKET" --ring-size 4M "${rules[@]}"
+it_uploader --bucket "$BUCKET" --ring-size 64M "${rules[@]}"
 it_wait_ready
 for c in none gzip zstd; do
 	S3RING_TEST_TEXT=1 "$B/tests/tool_produce" "$RING" 1 "$N" "rt-$c-lines/" 1 2000 || fail "producing rt-$c-lines"
@@ -62,7 +62,7 @@ echo "figure: batch round_trip messages_per_rule=$N objects:$round"
 [ "$(it_stat '["uploaded"]')" -eq $((6 * N)) ] || fail "uploaded $(it_stat '["uploaded"]') != $((6 * N))"
 
 # ---- (b) max-age, (c) a message larger than max-bytes, (d) SIGTERM
-# (The ring made above, 4 MiB, stays: max-bytes must fit a quarter of it.)
+# (The ring made above, 64 MiB, stays: max-bytes must fit a quarter of it.)
 it_uploader --bucket "$BUCKET" --batch "age/:max-age=300,max-bytes=512K" \
 	--batch "big/:max-bytes=1K" --batch "term/:max-age=600000,max-bytes=512K"
 it_wait_ready
@@ -110,6 +110,21 @@ objs_b=$(check length 2 "$N" outb/ 0 1000) || { echo "$objs_b"; exit 1; }
 it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
 echo "figure: batch outage objects=$((objs_a + objs_b)) ring_bytes_during_outage=$held retried_during_outage=$retried dead_lettered=0"
 
+# ---- (g) a batch whose compressed bytes pass the part size goes as a
+# multipart upload (random bodies do not compress: about 12 MiB in parts
+# of 5 MiB), and arrives whole
+it_uploader --bucket "$BUCKET" --part-size 5M \
+	--batch "mp/:compression=zstd,framing=length,max-bytes=16M,max-age=1000"
+it_wait_ready
+mp0=$(it_stat '["uploader"]["multipart_completed"]')
+"$B/tests/tool_produce" "$RING" 2 2000 mp/ 0 6000 || fail "producing mp/"
+it_wait_uploaded $((10 * N + 8 + 4000)) 120
+mp1=$(it_stat '["uploader"]["multipart_completed"]')
+[ "$mp1" -gt "$mp0" ] || fail "no multipart upload completed for a batch over the part size"
+objs=$(check length 2 2000 mp/ 0 6000) || { echo "$objs"; exit 1; }
+it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
+echo "figure: batch multipart objects=$objs multipart_completed=$((mp1 - mp0))"
+
 # ---- (f) bad rules: one line each, exit 64
 bad() {
 	local want=$1; shift
@@ -120,7 +135,7 @@ bad() {
 	[ "$(echo "$out" | grep -c .)" -eq 1 ] || fail "$*: not one line: $out"
 	echo "$out" | grep -q -- "$want" || fail "$*: the line does not say '$want': $out"
 }
-bad "quarter of the ring" --batch "q/:max-bytes=2M"
+bad "quarter of the ring" --batch "q/:max-bytes=1G"
 bad "nest" --batch "a/:" --batch "a/b/:"
 bad "compression" --batch "c/:compression=lz4"
 bad "unknown" --batch "u/:colour=blue"
