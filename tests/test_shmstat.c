@@ -921,16 +921,24 @@ set_batch_rule(struct mem_ring *m, unsigned i, const char *prefix,
 		atomic_store(&us->batch_rules, i + 1);
 }
 
+/* A ring whose uploader confirmed 15 batch objects of 120,000 messages,
+ * and whose rule 0, logs/, has its oldest message waiting for 1.25 s. */
+static void
+mem_ring_with_a_logs_rule(struct mem_ring *m)
+{
+	mem_ring_init(m, CAP);
+	atomic_store(&m->r.hdr->upstats.batch_objects, 15);
+	atomic_store(&m->r.hdr->upstats.batch_messages, 120000);
+	set_batch_rule(m, 0, "logs/", 100000, 9961472, 10, 9800000, 1000000, 1250, 0);
+}
+
 static void
 batch_rules_are_listed_with_their_ratio_and_oldest_age(void **state)
 {
 	struct mem_ring m;
 	char *t;
 
-	mem_ring_init(&m, CAP);
-	atomic_store(&m.r.hdr->upstats.batch_objects, 15);
-	atomic_store(&m.r.hdr->upstats.batch_messages, 120000);
-	set_batch_rule(&m, 0, "logs/", 100000, 9961472, 10, 9800000, 1000000, 1250, 0);
+	mem_ring_with_a_logs_rule(&m);
 	set_batch_rule(&m, 1, "metrics/", 20000, 4096, 5, 4096, 0, 0, 3);
 	assert_int_equal(take_at_now_real(&m), 0);
 	assert_int_equal(snap.batch_rules, 2);
@@ -951,10 +959,7 @@ json_lists_batch_rules_beside_the_concurrency_limit(void **state)
 	struct mem_ring m;
 	char *j;
 
-	mem_ring_init(&m, CAP);
-	atomic_store(&m.r.hdr->upstats.batch_objects, 15);
-	atomic_store(&m.r.hdr->upstats.batch_messages, 120000);
-	set_batch_rule(&m, 0, "logs/", 100000, 9961472, 10, 9800000, 1000000, 1250, 0);
+	mem_ring_with_a_logs_rule(&m);
 	set_batch_rule(&m, 1, "", 7, 700, 0, 0, 0, 0, 2);
 	assert_int_equal(take_at_now_real(&m), 0);
 	j = render_json(&snap);
@@ -1095,10 +1100,7 @@ prometheus_shows_batch_totals_and_every_rule_figure(void **state)
 	struct mem_ring m;
 	char *p;
 
-	mem_ring_init(&m, CAP);
-	atomic_store(&m.r.hdr->upstats.batch_objects, 15);
-	atomic_store(&m.r.hdr->upstats.batch_messages, 120000);
-	set_batch_rule(&m, 0, "logs/", 100000, 9961472, 10, 9800000, 1000000, 1250, 4);
+	mem_ring_with_a_logs_rule(&m);
 	set_batch_rule(&m, 1, "metrics/", 1, 2, 3, 4, 5, 0, 6);
 	assert_int_equal(take_at_now_real(&m), 0);
 	p = render_as(OUT_PROM);
@@ -1112,7 +1114,8 @@ prometheus_shows_batch_totals_and_every_rule_figure(void **state)
 	assert_non_null(strstr(p, "s3ring_batch_rule_objects_total{ring=\"t\",prefix=\"logs/\"} 10\n"));
 	assert_non_null(strstr(p, "s3ring_batch_rule_uploaded_bytes_total{ring=\"t\",prefix=\"logs/\"} 9800000\n"));
 	assert_non_null(strstr(p, "s3ring_batch_rule_stored_bytes_total{ring=\"t\",prefix=\"logs/\"} 1000000\n"));
-	assert_non_null(strstr(p, "s3ring_batch_rule_alone_total{ring=\"t\",prefix=\"logs/\"} 4\n"));
+	assert_non_null(strstr(p, "s3ring_batch_rule_alone_total{ring=\"t\",prefix=\"logs/\"} 0\n"));
+	assert_non_null(strstr(p, "s3ring_batch_rule_alone_total{ring=\"t\",prefix=\"metrics/\"} 6\n"));
 	assert_non_null(strstr(p, "# TYPE s3ring_batch_rule_oldest_unflushed_age_seconds gauge\n"
 	    "s3ring_batch_rule_oldest_unflushed_age_seconds{ring=\"t\",prefix=\"logs/\"} 1.250\n"
 	    "s3ring_batch_rule_oldest_unflushed_age_seconds{ring=\"t\",prefix=\"metrics/\"} 0.000\n"));
