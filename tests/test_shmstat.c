@@ -1410,6 +1410,16 @@ seeds(const char *dir)
 	atomic_store(&m.r.hdr->last_error_realtime_ns, 3);
 	rc |= write_seed(dir, "alarm", &m);
 	mem_ring_free(&m);
+
+	/* Batch rules: a plain one, one with quotes, a newline and invalid
+	 * UTF-8, one without a NUL, and more rules claimed than exist. */
+	mem_ring_with_a_logs_rule(&m);
+	set_batch_rule(&m, 1, "q\"\\\n\xff/", 3, 300, 0, 0, 0, 0, 1);
+	set_batch_rule(&m, 2, "", 1, 1, 1, 1, 1, 0, 0);
+	memset(m.r.hdr->upstats.batch[2].prefix, 'p', RING_BATCH_PREFIX);
+	atomic_store(&m.r.hdr->upstats.batch_rules, RING_BATCH_RULES + 3);
+	rc |= write_seed(dir, "batch", &m);
+	mem_ring_free(&m);
 	if (rc != 0)
 		fprintf(stderr, "test_shmstat: writing seeds to %s failed\n", dir);
 	return rc != 0;

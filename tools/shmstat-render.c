@@ -210,9 +210,16 @@ real_age_ms(const struct shmstat_env *env, uint64_t t)
 	return env->now_real_ns > t ? (env->now_real_ns - t) / NS_PER_MS : 0;
 }
 
-/* Whether the n bytes at s are UTF-8 holding nothing a terminal or a
- * line-oriented format could take for a control: no C0 or C1 control, no
- * DEL, no U+2028 or U+2029. */
+/* Whether code point cp is one that no terminal or line-oriented format
+ * takes for a control: not C0 or C1, not DEL, not U+2028 or U+2029. */
+static bool
+printable_cp(uint32_t cp)
+{
+	return cp >= 0x20 && !(cp >= 0x7f && cp < 0xa0) && cp != 0x2028 &&
+	    cp != 0x2029;
+}
+
+/* Whether the n bytes at s are UTF-8 of printable code points only. */
 static bool
 printable_utf8(const unsigned char *s, size_t n)
 {
@@ -222,8 +229,7 @@ printable_utf8(const unsigned char *s, size_t n)
 		uint32_t cp;
 		size_t k = utf8_seq(s + i, n - i, &cp);
 
-		if (k == 0 || cp < 0x20 || (cp >= 0x7f && cp < 0xa0) ||
-		    cp == 0x2028 || cp == 0x2029)
+		if (k == 0 || !printable_cp(cp))
 			return false;
 		i += k;
 	}
@@ -1006,8 +1012,8 @@ prom_one(FILE *f, const struct shmstat_snap *s, const char *name,
 /* A batch prefix as a label value, into dst (PROM_PREFIX_CAP bytes: two
  * per byte of the prefix at most, and the NUL). Label values may hold any
  * UTF-8, so valid UTF-8 is kept; backslash, double quote and newline are
- * escaped as the format says, and any other control or invalid byte
- * becomes '?'. */
+ * escaped as the format says, and any other control (printable_cp()) or
+ * invalid byte becomes '?'. */
 #define PROM_PREFIX_CAP (2 * RING_BATCH_PREFIX + 1)
 static void
 prom_prefix_label(char dst[PROM_PREFIX_CAP], const struct shmstat_batch_rule *r)
@@ -1019,7 +1025,7 @@ prom_prefix_label(char dst[PROM_PREFIX_CAP], const struct shmstat_batch_rule *r)
 		uint32_t cp;
 		size_t k = utf8_seq(p + i, n - i, &cp);
 
-		if (k == 0 || (cp < 0x20 && cp != '\n') || (cp >= 0x7f && cp < 0xa0)) {
+		if (k == 0 || (cp != '\n' && !printable_cp(cp))) {
 			dst[o++] = '?';
 			i += k ? k : 1;
 		} else if (cp == '\\' || cp == '"' || cp == '\n') {
