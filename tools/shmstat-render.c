@@ -652,7 +652,7 @@ render_batch_text(FILE *f, const struct shmstat_snap *s)
 	for (unsigned i = 0; i < s->batch_rules; i++) {
 		const struct shmstat_batch_rule *r = &s->batch[i];
 
-		/* ratio: bytes in over bytes stored, as gzip -l shows it. */
+		/* Framed bytes over bytes stored; none stored yet: "-". */
 		if (r->stored_bytes != 0)
 			snprintf(ratio, sizeof(ratio), "%.1fx",
 			    (double)r->uploaded_bytes / (double)r->stored_bytes);
