@@ -865,6 +865,307 @@ prometheus_latency_histogram_is_cumulative_and_has_no_pid_label(void **state)
 	mem_ring_free(&m);
 }
 
+/* ---------------------------------------------------------- batch mode */
+
+#define NOW_REAL (UINT64_C(1700000000) * 1000 * MS)
+
+enum out { OUT_TEXT, OUT_JSON, OUT_PROM };
+
+/* Renders snap in one of the formats, into a string the caller frees. */
+static char *
+render_as(enum out how)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	assert_non_null(f);
+	if (how == OUT_TEXT)
+		shmstat_render_text(f, &snap);
+	else if (how == OUT_JSON)
+		shmstat_render_json(f, &snap, NULL);
+	else
+		shmstat_render_prometheus(f, &snap);
+	fclose(f);
+	return buf;
+}
+
+/* Snapshots m at the wall-clock time NOW_REAL, so that ages are exact. */
+static int
+take_at_now_real(struct mem_ring *m)
+{
+	struct shmstat_env e = env_at(mono_ns(), NOW_REAL);
+
+	return shmstat_snapshot(&snap, "t", m->mem, m->len, &e);
+}
+
+/* Fills batch rule i as the uploader would, oldest_age_ms before NOW_REAL
+ * (0: nothing waiting), and counts it in batch_rules. */
+static void
+set_batch_rule(struct mem_ring *m, unsigned i, const char *prefix,
+    uint64_t messages, uint64_t bytes, uint64_t objects, uint64_t uploaded,
+    uint64_t stored, uint64_t oldest_age_ms, uint64_t alone)
+{
+	struct ring_upstats *us = &m->r.hdr->upstats;
+	struct ring_batch_stats *b = &us->batch[i];
+
+	snprintf(b->prefix, sizeof(b->prefix), "%s", prefix);
+	atomic_store(&b->messages, messages);
+	atomic_store(&b->bytes, bytes);
+	atomic_store(&b->objects, objects);
+	atomic_store(&b->uploaded_bytes, uploaded);
+	atomic_store(&b->stored_bytes, stored);
+	atomic_store(&b->oldest_realtime_ns, oldest_age_ms ? NOW_REAL - oldest_age_ms * MS : 0);
+	atomic_store(&b->alone, alone);
+	if (atomic_load(&us->batch_rules) < i + 1)
+		atomic_store(&us->batch_rules, i + 1);
+}
+
+/* A ring whose uploader confirmed 15 batch objects of 120,000 messages,
+ * and whose rule 0, logs/, has its oldest message waiting for 1.25 s. */
+static void
+mem_ring_with_a_logs_rule(struct mem_ring *m)
+{
+	mem_ring_init(m, CAP);
+	atomic_store(&m->r.hdr->upstats.batch_objects, 15);
+	atomic_store(&m->r.hdr->upstats.batch_messages, 120000);
+	set_batch_rule(m, 0, "logs/", 100000, 9961472, 10, 9800000, 1000000, 1250, 0);
+}
+
+static void
+batch_rules_are_listed_with_their_ratio_and_oldest_age(void **state)
+{
+	struct mem_ring m;
+	char *t;
+
+	mem_ring_with_a_logs_rule(&m);
+	set_batch_rule(&m, 1, "metrics/", 20000, 4096, 5, 4096, 0, 0, 3);
+	assert_int_equal(take_at_now_real(&m), 0);
+	assert_int_equal(snap.batch_rules, 2);
+	assert_true(snap.batch[0].prefix_ok);
+	t = render_as(OUT_TEXT);
+	assert_non_null(strstr(t, "\nbatch rules: 2, objects 15, messages 120000\n"));
+	assert_non_null(strstr(t, "prefix             messages    bytes  objects   ratio  oldest  alone\n"));
+	assert_non_null(strstr(t, "logs/                100000     9.5M       10    9.8x    1.2s      0\n"));
+	/* Nothing stored yet and nothing waiting: no ratio and no age. */
+	assert_non_null(strstr(t, "metrics/              20000     4.0K        5       -       -      3\n"));
+	free(t);
+	mem_ring_free(&m);
+}
+
+static void
+json_lists_batch_rules_beside_the_concurrency_limit(void **state)
+{
+	struct mem_ring m;
+	char *j;
+
+	mem_ring_with_a_logs_rule(&m);
+	set_batch_rule(&m, 1, "", 7, 700, 0, 0, 0, 0, 2);
+	assert_int_equal(take_at_now_real(&m), 0);
+	j = render_json(&snap);
+	assert_non_null(strstr(j, "\"multipart_aborted\":0,\"batch\":{\"rules\":2,"
+	    "\"objects\":15,\"messages\":120000,\"by_rule\":[{\"prefix\":\"logs/\","
+	    "\"messages\":100000,\"bytes\":9961472,\"objects\":10,"
+	    "\"uploaded_bytes\":9800000,\"stored_bytes\":1000000,"
+	    "\"compression_ratio\":9.800,\"oldest_unflushed_age_s\":1.250,"
+	    "\"alone\":0},{\"prefix\":\"\",\"messages\":7,\"bytes\":700,"
+	    "\"objects\":0,\"uploaded_bytes\":0,\"stored_bytes\":0,"
+	    "\"compression_ratio\":null,\"oldest_unflushed_age_s\":null,"
+	    "\"alone\":2}]},\"flags\":"));
+	free(j);
+	mem_ring_free(&m);
+}
+
+static void
+json_has_an_empty_batch_list_without_rules(void **state)
+{
+	struct mem_ring m;
+	char *j, *t, *p;
+
+	mem_ring_init(&m, CAP);
+	/* A figure of a line not in use is never shown. */
+	snprintf(m.r.hdr->upstats.batch[0].prefix, RING_BATCH_PREFIX, "stale/");
+	assert_int_equal(take(&m), 0);
+	j = render_json(&snap);
+	assert_non_null(strstr(j, ",\"batch\":{\"rules\":0,\"objects\":0,"
+	    "\"messages\":0,\"by_rule\":[]},"));
+	assert_null(strstr(j, "stale/"));
+	free(j);
+	t = render_as(OUT_TEXT);
+	assert_null(strstr(t, "batch"));
+	free(t);
+	p = render_as(OUT_PROM);
+	assert_non_null(strstr(p, "# TYPE s3ring_batch_objects_total counter\n"
+	    "s3ring_batch_objects_total{ring=\"t\"} 0\n"));
+	assert_non_null(strstr(p, "s3ring_batch_messages_total{ring=\"t\"} 0\n"));
+	assert_null(strstr(p, "batch_rule_"));
+	free(p);
+	mem_ring_free(&m);
+}
+
+static void
+batch_prefix_without_nul_is_not_read_past_its_field(void **state)
+{
+	struct mem_ring m;
+	struct ring_batch_stats *b;
+	char want[RING_BATCH_PREFIX + 16], *t, *j;
+
+	mem_ring_init(&m, CAP);
+	set_batch_rule(&m, 0, "", 0x4141, 0, 0, 0, 0, 0, 0);
+	b = &m.r.hdr->upstats.batch[0];
+	memset(b->prefix, 'p', RING_BATCH_PREFIX);
+	assert_int_equal(take_at_now_real(&m), 0);
+	assert_false(snap.batch[0].prefix_ok);
+	assert_int_equal(strlen(snap.batch[0].prefix), RING_BATCH_PREFIX);
+	/* messages (0x4141, "AA" in memory) follows the field: it must not
+	 * appear as part of the prefix. */
+	memset(want, 'p', RING_BATCH_PREFIX);
+	snprintf(want + RING_BATCH_PREFIX, sizeof(want) - RING_BATCH_PREFIX, " ");
+	t = render_as(OUT_TEXT);
+	assert_non_null(strstr(t, want));
+	assert_null(strstr(t, "pA"));
+	free(t);
+	snprintf(want + RING_BATCH_PREFIX, sizeof(want) - RING_BATCH_PREFIX, "\",");
+	j = render_json(&snap);
+	assert_non_null(strstr(j, want));
+	free(j);
+	mem_ring_free(&m);
+}
+
+static void
+batch_prefix_that_is_not_printable_utf8_is_shown_escaped(void **state)
+{
+	struct mem_ring m;
+	char *t, *j;
+
+	mem_ring_init(&m, CAP);
+	set_batch_rule(&m, 0, "x\x1b[2J\xff/", 1, 1, 0, 0, 0, 0, 0);
+	set_batch_rule(&m, 1, "caf\xc3\xa9/", 1, 1, 0, 0, 0, 0, 0);
+	assert_int_equal(take_at_now_real(&m), 0);
+	assert_false(snap.batch[0].prefix_ok);
+	assert_true(snap.batch[1].prefix_ok);
+	t = render_as(OUT_TEXT);
+	assert_non_null(strstr(t, "\nx?[2J?/ "));
+	assert_null(strchr(t, '\x1b'));
+	/* Valid, printable UTF-8 is shown as it is. */
+	assert_non_null(strstr(t, "\ncaf\xc3\xa9/ "));
+	free(t);
+	j = render_json(&snap);
+	assert_non_null(strstr(j, "\"prefix\":\"x\\u001b[2J\\ufffd/\""));
+	assert_non_null(strstr(j, "\"prefix\":\"caf\xc3\xa9/\""));
+	free(j);
+	mem_ring_free(&m);
+}
+
+static void
+batch_rule_count_beyond_the_array_is_clamped(void **state)
+{
+	struct mem_ring m;
+	struct ring_upstats *us;
+	char *j, *p;
+	size_t n = 0;
+
+	mem_ring_init(&m, CAP);
+	us = &m.r.hdr->upstats;
+	for (unsigned i = 0; i < RING_BATCH_RULES; i++) {
+		char prefix[16];
+		snprintf(prefix, sizeof(prefix), "r%u/", i);
+		set_batch_rule(&m, i, prefix, i, 0, 0, 0, 0, 0, 0);
+	}
+	/* What a 17th line would be: the reserved lines after the array. */
+	snprintf((char *)us->reserved_, RING_BATCH_PREFIX, "beyond/");
+	atomic_store(&us->batch_rules, UINT32_MAX);
+	assert_int_equal(take_at_now_real(&m), 0);
+	assert_int_equal(snap.batch_rules, RING_BATCH_RULES);
+	j = render_json(&snap);
+	assert_non_null(strstr(j, "\"batch\":{\"rules\":16,"));
+	for (const char *q = j; (q = strstr(q, "{\"prefix\":")) != NULL; q++)
+		n++;
+	assert_int_equal(n, RING_BATCH_RULES);
+	assert_non_null(strstr(j, "\"prefix\":\"r15/\""));
+	assert_null(strstr(j, "beyond/"));
+	free(j);
+	p = render_as(OUT_PROM);
+	assert_null(strstr(p, "beyond/"));
+	free(p);
+	atomic_store(&us->batch_rules, RING_BATCH_RULES + 1);
+	assert_int_equal(take_at_now_real(&m), 0);
+	assert_int_equal(snap.batch_rules, RING_BATCH_RULES);
+	mem_ring_free(&m);
+}
+
+static void
+prometheus_shows_batch_totals_and_every_rule_figure(void **state)
+{
+	struct mem_ring m;
+	char *p;
+
+	mem_ring_with_a_logs_rule(&m);
+	set_batch_rule(&m, 1, "metrics/", 1, 2, 3, 4, 5, 0, 6);
+	assert_int_equal(take_at_now_real(&m), 0);
+	p = render_as(OUT_PROM);
+	assert_non_null(strstr(p, "s3ring_batch_objects_total{ring=\"t\"} 15\n"));
+	assert_non_null(strstr(p, "s3ring_batch_messages_total{ring=\"t\"} 120000\n"));
+	assert_non_null(strstr(p, "# HELP s3ring_batch_rule_messages_total "));
+	assert_non_null(strstr(p, "# TYPE s3ring_batch_rule_messages_total counter\n"
+	    "s3ring_batch_rule_messages_total{ring=\"t\",prefix=\"logs/\"} 100000\n"
+	    "s3ring_batch_rule_messages_total{ring=\"t\",prefix=\"metrics/\"} 1\n"));
+	assert_non_null(strstr(p, "s3ring_batch_rule_bytes_total{ring=\"t\",prefix=\"logs/\"} 9961472\n"));
+	assert_non_null(strstr(p, "s3ring_batch_rule_objects_total{ring=\"t\",prefix=\"logs/\"} 10\n"));
+	assert_non_null(strstr(p, "s3ring_batch_rule_uploaded_bytes_total{ring=\"t\",prefix=\"logs/\"} 9800000\n"));
+	assert_non_null(strstr(p, "s3ring_batch_rule_stored_bytes_total{ring=\"t\",prefix=\"logs/\"} 1000000\n"));
+	assert_non_null(strstr(p, "s3ring_batch_rule_alone_total{ring=\"t\",prefix=\"logs/\"} 0\n"));
+	assert_non_null(strstr(p, "s3ring_batch_rule_alone_total{ring=\"t\",prefix=\"metrics/\"} 6\n"));
+	assert_non_null(strstr(p, "# TYPE s3ring_batch_rule_oldest_unflushed_age_seconds gauge\n"
+	    "s3ring_batch_rule_oldest_unflushed_age_seconds{ring=\"t\",prefix=\"logs/\"} 1.250\n"
+	    "s3ring_batch_rule_oldest_unflushed_age_seconds{ring=\"t\",prefix=\"metrics/\"} 0.000\n"));
+	assert_non_null(strstr(p, "s3ring_batch_rule_stored_bytes_total{ring=\"t\",prefix=\"metrics/\"} 5\n"));
+	free(p);
+	mem_ring_free(&m);
+}
+
+static void
+prometheus_escapes_a_batch_prefix_label(void **state)
+{
+	struct mem_ring m;
+	char *p;
+
+	mem_ring_init(&m, CAP);
+	set_batch_rule(&m, 0, "a\"b\\c\nd\x01\xff\xc3\xa9", 9, 0, 0, 0, 0, 0, 0);
+	assert_int_equal(take_at_now_real(&m), 0);
+	p = render_as(OUT_PROM);
+	/* The format's three escapes; other controls and invalid bytes as
+	 * '?', valid UTF-8 kept. */
+	assert_non_null(strstr(p, "s3ring_batch_rule_messages_total{ring=\"t\","
+	    "prefix=\"a\\\"b\\\\c\\nd??\xc3\xa9\"} 9\n"));
+	assert_null(strchr(p, '\x01'));
+	free(p);
+	mem_ring_free(&m);
+}
+
+static void
+prometheus_never_repeats_a_series_for_a_repeated_batch_prefix(void **state)
+{
+	struct mem_ring m;
+	char *p;
+	const char *q;
+	size_t n = 0;
+
+	mem_ring_init(&m, CAP);
+	set_batch_rule(&m, 0, "dup/", 1, 0, 0, 0, 0, 0, 0);
+	set_batch_rule(&m, 1, "dup/", 2, 0, 0, 0, 0, 0, 0);
+	set_batch_rule(&m, 2, "other/", 3, 0, 0, 0, 0, 0, 0);
+	assert_int_equal(take_at_now_real(&m), 0);
+	p = render_as(OUT_PROM);
+	for (q = p; (q = strstr(q, "s3ring_batch_rule_messages_total{")) != NULL; q++)
+		n++;
+	assert_int_equal(n, 2);
+	assert_non_null(strstr(p, "s3ring_batch_rule_messages_total{ring=\"t\",prefix=\"dup/\"} 1\n"));
+	assert_non_null(strstr(p, "s3ring_batch_rule_messages_total{ring=\"t\",prefix=\"other/\"} 3\n"));
+	free(p);
+	mem_ring_free(&m);
+}
+
 /* -------------------------------------------------------------- helper */
 
 static void
@@ -878,6 +1179,8 @@ helper_usage(void)
 	    "       test_shmstat ring uploader NAME PID AGE_S [dead]\n"
 	    "       test_shmstat ring alarm NAME TEXT|hostile\n"
 	    "       test_shmstat ring counter NAME FIELD VALUE\n"
+	    "       test_shmstat ring batch NAME PREFIX|hostile MESSAGES BYTES OBJECTS UPLOADED STORED OLDEST_MS ALONE\n"
+	    "                                                   one more batch rule\n"
 	    "       test_shmstat ring seeds DIR                 fuzz seeds (64 KiB images)\n");
 }
 
@@ -977,6 +1280,36 @@ helper(int argc, char **argv)
 		atomic_store(&h->last_error_realtime_ns, realtime_ns());
 		atomic_fetch_or(&h->uploader_flags, RING_UPLOADER_CONFIG_ALARM);
 		atomic_fetch_add(&h->config_errors, 1);
+	} else if (strcmp(cmd, "batch") == 0 && argc >= 12) {
+		/* The next free rule line, as the uploader fills them; the
+		 * totals grow by the rule's figures. */
+		struct ring_upstats *us = &h->upstats;
+		uint32_t i = atomic_load(&us->batch_rules);
+		struct ring_batch_stats *b = &us->batch[i < RING_BATCH_RULES ? i : 0];
+		uint64_t v[8];
+		for (unsigned k = 0; k < 8; k++)
+			v[k] = strtoull(argv[4 + k], NULL, 10);
+		if (i >= RING_BATCH_RULES)
+			rc = -ENOSPC;
+		else if (strcmp(argv[4], "hostile") == 0)
+			/* Quotes, a backslash, a newline, an escape sequence,
+			 * invalid UTF-8, and no NUL at all. */
+			for (unsigned k = 0; k < RING_BATCH_PREFIX; k++)
+				b->prefix[k] = "h\"\\\n\x1b[0m\xff/"[k % 10];
+		else
+			snprintf(b->prefix, sizeof(b->prefix), "%s", argv[4]);
+		if (rc == 0) {
+			atomic_store(&b->messages, v[1]);
+			atomic_store(&b->bytes, v[2]);
+			atomic_store(&b->objects, v[3]);
+			atomic_store(&b->uploaded_bytes, v[4]);
+			atomic_store(&b->stored_bytes, v[5]);
+			atomic_store(&b->oldest_realtime_ns, v[6] ? realtime_ns() - v[6] * MS : 0);
+			atomic_store(&b->alone, v[7]);
+			atomic_fetch_add(&us->batch_objects, v[3]);
+			atomic_fetch_add(&us->batch_messages, v[1]);
+			atomic_store(&us->batch_rules, i + 1);
+		}
 	} else if (strcmp(cmd, "counter") == 0 && argc >= 6) {
 		static const struct { const char *n; size_t off; } f[] = {
 			{ "uploaded", offsetof(struct ring_header, uploaded) },
@@ -1077,6 +1410,16 @@ seeds(const char *dir)
 	atomic_store(&m.r.hdr->last_error_realtime_ns, 3);
 	rc |= write_seed(dir, "alarm", &m);
 	mem_ring_free(&m);
+
+	/* Batch rules: a plain one, one with quotes, a newline and invalid
+	 * UTF-8, one without a NUL, and more rules claimed than exist. */
+	mem_ring_with_a_logs_rule(&m);
+	set_batch_rule(&m, 1, "q\"\\\n\xff/", 3, 300, 0, 0, 0, 0, 1);
+	set_batch_rule(&m, 2, "", 1, 1, 1, 1, 1, 0, 0);
+	memset(m.r.hdr->upstats.batch[2].prefix, 'p', RING_BATCH_PREFIX);
+	atomic_store(&m.r.hdr->upstats.batch_rules, RING_BATCH_RULES + 3);
+	rc |= write_seed(dir, "batch", &m);
+	mem_ring_free(&m);
 	if (rc != 0)
 		fprintf(stderr, "test_shmstat: writing seeds to %s failed\n", dir);
 	return rc != 0;
@@ -1123,6 +1466,15 @@ main(int argc, char **argv)
 		cmocka_unit_test(check_warns_on_dead_letters_since_the_last_check),
 		cmocka_unit_test(check_cuts_a_long_error_between_words),
 		cmocka_unit_test(prometheus_latency_histogram_is_cumulative_and_has_no_pid_label),
+		cmocka_unit_test(batch_rules_are_listed_with_their_ratio_and_oldest_age),
+		cmocka_unit_test(json_lists_batch_rules_beside_the_concurrency_limit),
+		cmocka_unit_test(json_has_an_empty_batch_list_without_rules),
+		cmocka_unit_test(batch_prefix_without_nul_is_not_read_past_its_field),
+		cmocka_unit_test(batch_prefix_that_is_not_printable_utf8_is_shown_escaped),
+		cmocka_unit_test(batch_rule_count_beyond_the_array_is_clamped),
+		cmocka_unit_test(prometheus_shows_batch_totals_and_every_rule_figure),
+		cmocka_unit_test(prometheus_escapes_a_batch_prefix_label),
+		cmocka_unit_test(prometheus_never_repeats_a_series_for_a_repeated_batch_prefix),
 	};
 
 	if (argc > 2 && strcmp(argv[1], "ring") == 0 && strcmp(argv[2], "seeds") == 0)

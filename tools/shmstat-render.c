@@ -202,6 +202,69 @@ load32(const _Atomic uint32_t *p)
 	return atomic_load_explicit((_Atomic uint32_t *)p, memory_order_relaxed);
 }
 
+/* Milliseconds from a CLOCK_REALTIME stamp t to now; 0 for a stamp in the
+ * future (a clock stepped back, or a hostile value). */
+static uint64_t
+real_age_ms(const struct shmstat_env *env, uint64_t t)
+{
+	return env->now_real_ns > t ? (env->now_real_ns - t) / NS_PER_MS : 0;
+}
+
+/* Whether code point cp is one that no terminal or line-oriented format
+ * takes for a control: not C0 or C1, not DEL, not U+2028 or U+2029. */
+static bool
+printable_cp(uint32_t cp)
+{
+	return cp >= 0x20 && !(cp >= 0x7f && cp < 0xa0) && cp != 0x2028 &&
+	    cp != 0x2029;
+}
+
+/* Whether the n bytes at s are UTF-8 of printable code points only. */
+static bool
+printable_utf8(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint32_t cp;
+		size_t k = utf8_seq(s + i, n - i, &cp);
+
+		if (k == 0 || !printable_cp(cp))
+			return false;
+		i += k;
+	}
+	return true;
+}
+
+/* Copies one batch rule's line. The uploader keeps the prefix
+ * NUL-terminated, but a copy taken while it writes (or a hostile one) may
+ * not be: the snapshot's extra byte terminates it, and prefix_ok records
+ * whether the ring's own field was a proper string. */
+static void
+snap_batch_rule(struct shmstat_batch_rule *b, const struct ring_batch_stats *rs,
+    const struct shmstat_env *env)
+{
+	size_t n;
+	uint64_t oldest;
+
+	memcpy(b->prefix, rs->prefix, RING_BATCH_PREFIX);
+	b->prefix[RING_BATCH_PREFIX] = '\0';
+	n = strnlen(b->prefix, RING_BATCH_PREFIX);
+	b->prefix_ok = n < RING_BATCH_PREFIX &&
+	    printable_utf8((const unsigned char *)b->prefix, n);
+	b->messages = load64(&rs->messages);
+	b->bytes = load64(&rs->bytes);
+	b->objects = load64(&rs->objects);
+	b->uploaded_bytes = load64(&rs->uploaded_bytes);
+	b->stored_bytes = load64(&rs->stored_bytes);
+	b->alone = load64(&rs->alone);
+	oldest = load64(&rs->oldest_realtime_ns);
+	if (oldest != 0) {
+		b->have_oldest = true;
+		b->oldest_age_ms = real_age_ms(env, oldest);
+	}
+}
+
 int
 shmstat_snapshot(struct shmstat_snap *s, const char *ring_name,
     const void *base, size_t len, const struct shmstat_env *env)
@@ -334,6 +397,15 @@ shmstat_snapshot(struct shmstat_snap *s, const char *ring_name,
 	s->lat_sum_us = load64(&st->lat_sum_us);
 	for (unsigned i = 0; i < RING_LAT_BUCKETS; i++)
 		s->lat_bucket[i] = load64(&st->lat_bucket[i]);
+	/* The count of rules is read once and, like every word of the ring,
+	 * not trusted: no more rules than the array holds are ever read. */
+	s->batch_rules = load32(&st->batch_rules);
+	if (s->batch_rules > RING_BATCH_RULES)
+		s->batch_rules = RING_BATCH_RULES;
+	s->batch_objects = load64(&st->batch_objects);
+	s->batch_messages = load64(&st->batch_messages);
+	for (unsigned i = 0; i < s->batch_rules; i++)
+		snap_batch_rule(&s->batch[i], &st->batch[i], env);
 
 	for (unsigned i = 0; i < RING_MAX_PRODUCERS; i++) {
 		const struct ring_slot *sl = &h->slots[i];
@@ -548,6 +620,51 @@ used_pct(const struct shmstat_snap *s)
 	return s->capacity ? (unsigned)(s->used_bytes * 100 / s->capacity) : 0;
 }
 
+/* A batch rule's prefix for the summary: as it is when it was a proper
+ * printable string in the ring, with every other byte as '?' when not, so
+ * a hostile prefix cannot move the cursor. The empty prefix (every key) is
+ * shown as the configuration spells it, "". */
+static const char *
+batch_prefix_text(char *dst, size_t cap, const struct shmstat_batch_rule *b)
+{
+	if (b->prefix[0] == '\0')
+		snprintf(dst, cap, "\"\"");
+	else if (b->prefix_ok)
+		snprintf(dst, cap, "%s", b->prefix);
+	else
+		shmstat_printable(dst, cap, b->prefix, sizeof(b->prefix));
+	return dst;
+}
+
+/* The batch section of the summary; nothing at all without batch rules,
+ * so the summary of a ring without them is what it always was. */
+static void
+render_batch_text(FILE *f, const struct shmstat_snap *s)
+{
+	char prefix[RING_BATCH_PREFIX + 1], a[HBUF], b[HBUF], ratio[HBUF];
+
+	if (s->batch_rules == 0)
+		return;
+	fprintf(f, "\nbatch rules: %u, objects %" PRIu64 ", messages %" PRIu64 "\n",
+	    s->batch_rules, s->batch_objects, s->batch_messages);
+	fprintf(f, "%-16s %10s %8s %8s %7s %7s %6s\n", "prefix", "messages",
+	    "bytes", "objects", "ratio", "oldest", "alone");
+	for (unsigned i = 0; i < s->batch_rules; i++) {
+		const struct shmstat_batch_rule *r = &s->batch[i];
+
+		/* Framed bytes over bytes stored; none stored yet: "-". */
+		if (r->stored_bytes != 0)
+			snprintf(ratio, sizeof(ratio), "%.1fx",
+			    (double)r->uploaded_bytes / (double)r->stored_bytes);
+		else
+			snprintf(ratio, sizeof(ratio), "-");
+		fprintf(f, "%-16s %10" PRIu64 " %8s %8" PRIu64 " %7s %7s %6" PRIu64 "\n",
+		    batch_prefix_text(prefix, sizeof(prefix), r), r->messages,
+		    hsize(a, r->bytes), r->objects, ratio,
+		    r->have_oldest ? hage(b, r->oldest_age_ms) : "-", r->alone);
+	}
+}
+
 void
 shmstat_render_text(FILE *f, const struct shmstat_snap *s)
 {
@@ -624,6 +741,7 @@ shmstat_render_text(FILE *f, const struct shmstat_snap *s)
 		    lat_str(p50, sizeof(p50), lat_quantile_ms(s, 0.5)),
 		    lat_str(p99, sizeof(p99), lat_quantile_ms(s, 0.99)));
 	}
+	render_batch_text(f, s);
 
 	if (s->nproducers == 0) {
 		fprintf(f, "\nno producer has attached\n");
@@ -685,6 +803,46 @@ json_opt_u64(FILE *f, const char *key, bool have, uint64_t v)
 		fprintf(f, ",\"%s\":%" PRIu64, key, v);
 	else
 		fprintf(f, ",\"%s\":null", key);
+}
+
+/* "key":X with three decimals, or "key":null; no comma either side. */
+static void
+json_opt_double(FILE *f, const char *key, bool have, double v)
+{
+	if (have)
+		fprintf(f, "\"%s\":%.3f", key, v);
+	else
+		fprintf(f, "\"%s\":null", key);
+}
+
+/* The uploader's "batch" member and its comma. It is there with 0 rules
+ * and an empty by_rule too, so that consumers never test for it. */
+static void
+json_batch(FILE *f, const struct shmstat_snap *s)
+{
+	fprintf(f, "\"batch\":{\"rules\":%u,\"objects\":%" PRIu64 ",\"messages\":%"
+	    PRIu64 ",\"by_rule\":[", s->batch_rules, s->batch_objects,
+	    s->batch_messages);
+	for (unsigned i = 0; i < s->batch_rules; i++) {
+		const struct shmstat_batch_rule *r = &s->batch[i];
+
+		fputs(i ? ",{\"prefix\":" : "{\"prefix\":", f);
+		shmstat_json_string(f, r->prefix, sizeof(r->prefix));
+		fputc(',', f);
+		json_u64(f, "messages", r->messages);
+		json_u64(f, "bytes", r->bytes);
+		json_u64(f, "objects", r->objects);
+		json_u64(f, "uploaded_bytes", r->uploaded_bytes);
+		json_u64(f, "stored_bytes", r->stored_bytes);
+		json_opt_double(f, "compression_ratio", r->stored_bytes != 0,
+		    r->stored_bytes != 0 ?
+		    (double)r->uploaded_bytes / (double)r->stored_bytes : 0.0);
+		fputc(',', f);
+		json_opt_double(f, "oldest_unflushed_age_s", r->have_oldest,
+		    (double)r->oldest_age_ms / 1000);
+		fprintf(f, ",\"alone\":%" PRIu64 "}", r->alone);
+	}
+	fputs("]},", f);
 }
 
 void
@@ -772,6 +930,7 @@ shmstat_render_json(FILE *f, const struct shmstat_snap *s,
 	json_u64(f, "multipart_started", s->multipart_started);
 	json_u64(f, "multipart_completed", s->multipart_completed);
 	json_u64(f, "multipart_aborted", s->multipart_aborted);
+	json_batch(f, s);
 	json_u64(f, "flags", s->uploader_flags);
 	json_bool(f, "config_alarm", s->uploader_flags & RING_UPLOADER_CONFIG_ALARM);
 	fputs("\"heartbeat_age_ms\":", f);
@@ -850,6 +1009,115 @@ prom_one(FILE *f, const struct shmstat_snap *s, const char *name,
 #define PROM_G(name, help, v) prom_one(f, s, name, "gauge", help, v)
 #define PROM_C(name, help, v) prom_one(f, s, name "_total", "counter", help, v)
 
+/* A batch prefix as a label value, into dst (PROM_PREFIX_CAP bytes: two
+ * per byte of the prefix at most, and the NUL). Label values may hold any
+ * UTF-8, so valid UTF-8 is kept; backslash, double quote and newline are
+ * escaped as the format says, and any other control (printable_cp()) or
+ * invalid byte becomes '?'. */
+#define PROM_PREFIX_CAP (2 * RING_BATCH_PREFIX + 1)
+static void
+prom_prefix_label(char dst[PROM_PREFIX_CAP], const struct shmstat_batch_rule *r)
+{
+	const unsigned char *p = (const unsigned char *)r->prefix;
+	size_t n = strnlen(r->prefix, sizeof(r->prefix)), i = 0, o = 0;
+
+	while (i < n) {
+		uint32_t cp;
+		size_t k = utf8_seq(p + i, n - i, &cp);
+
+		if (k == 0 || (cp != '\n' && !printable_cp(cp))) {
+			dst[o++] = '?';
+			i += k ? k : 1;
+		} else if (cp == '\\' || cp == '"' || cp == '\n') {
+			dst[o++] = '\\';
+			dst[o++] = cp == '\n' ? 'n' : (char)cp;
+			i++;
+		} else {
+			memcpy(dst + o, p + i, k);
+			o += k;
+			i += k;
+		}
+	}
+	dst[o] = '\0';
+}
+
+/* The per-rule series of the batch figure at offset off of struct
+ * shmstat_batch_rule. labels[i] is rule i's prefix label; rules without
+ * keep[i] are left out (see prom_batch()). */
+static void
+prom_batch_series(FILE *f, const struct shmstat_snap *s,
+    char labels[][PROM_PREFIX_CAP], const bool *keep, const char *name,
+    const char *help, size_t off)
+{
+	prom_family(f, name, "counter", help);
+	for (unsigned i = 0; i < s->batch_rules; i++) {
+		if (!keep[i])
+			continue;
+		fprintf(f, "s3ring_%s{", name);
+		prom_ring(f, s);
+		fprintf(f, ",prefix=\"%s\"} %" PRIu64 "\n", labels[i],
+		    *(const uint64_t *)((const char *)&s->batch[i] + off));
+	}
+}
+
+/* Batch mode: the totals always, a series per rule and figure when there
+ * are rules. The uploader's configuration never has two rules with one
+ * prefix, but a hostile ring may; the exposition must not repeat a series
+ * (node_exporter's textfile collector refuses the whole file), so a rule
+ * whose label is an earlier rule's is left out. */
+static void
+prom_batch(FILE *f, const struct shmstat_snap *s)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} series[] = {
+		{ "batch_rule_messages_total", "Messages read into batches of the rule.",
+		  offsetof(struct shmstat_batch_rule, messages) },
+		{ "batch_rule_bytes_total", "Framed bytes read into batches of the rule.",
+		  offsetof(struct shmstat_batch_rule, bytes) },
+		{ "batch_rule_objects_total", "Batch objects of the rule confirmed.",
+		  offsetof(struct shmstat_batch_rule, objects) },
+		{ "batch_rule_uploaded_bytes_total", "Framed bytes in the rule's confirmed objects.",
+		  offsetof(struct shmstat_batch_rule, uploaded_bytes) },
+		{ "batch_rule_stored_bytes_total", "Size as stored (compressed) of the rule's confirmed objects.",
+		  offsetof(struct shmstat_batch_rule, stored_bytes) },
+		{ "batch_rule_alone_total", "Messages of the rule uploaded one object each.",
+		  offsetof(struct shmstat_batch_rule, alone) },
+	};
+	char labels[RING_BATCH_RULES][PROM_PREFIX_CAP];
+	bool keep[RING_BATCH_RULES];
+
+	PROM_C("batch_objects", "Batch objects confirmed, all rules together.",
+	    s->batch_objects);
+	PROM_C("batch_messages", "Messages in confirmed batch objects, all rules together.",
+	    s->batch_messages);
+	if (s->batch_rules == 0)
+		return;
+	for (unsigned i = 0; i < s->batch_rules; i++) {
+		prom_prefix_label(labels[i], &s->batch[i]);
+		keep[i] = true;
+		for (unsigned j = 0; j < i; j++)
+			if (strcmp(labels[i], labels[j]) == 0)
+				keep[i] = false;
+	}
+	for (size_t k = 0; k < sizeof(series) / sizeof(series[0]); k++)
+		prom_batch_series(f, s, labels, keep, series[k].name,
+		    series[k].help, series[k].off);
+	prom_family(f, "batch_rule_oldest_unflushed_age_seconds", "gauge",
+	    "Age of the rule's oldest message not yet uploaded (0 when none).");
+	for (unsigned i = 0; i < s->batch_rules; i++) {
+		const struct shmstat_batch_rule *r = &s->batch[i];
+
+		if (!keep[i])
+			continue;
+		fputs("s3ring_batch_rule_oldest_unflushed_age_seconds{", f);
+		prom_ring(f, s);
+		fprintf(f, ",prefix=\"%s\"} %.3f\n", labels[i],
+		    r->have_oldest ? (double)r->oldest_age_ms / 1000 : 0.0);
+	}
+}
+
 void
 shmstat_render_prometheus(FILE *f, const struct shmstat_snap *s)
 {
@@ -901,6 +1169,7 @@ shmstat_render_prometheus(FILE *f, const struct shmstat_snap *s)
 	    s->multipart_completed);
 	PROM_C("uploader_multipart_aborted", "Multipart uploads aborted.",
 	    s->multipart_aborted);
+	prom_batch(f, s);
 	if (s->have_heartbeat) {
 		prom_family(f, "uploader_heartbeat_age_seconds", "gauge",
 		    "Seconds since the uploader's last heartbeat.");

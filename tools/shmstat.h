@@ -60,6 +60,18 @@ struct shmstat_producer {
 	uint64_t bytes;
 };
 
+/* One batch rule's figures (struct ring_batch_stats). prefix is copied
+ * with a byte to spare, so it is terminated here whatever the ring held;
+ * prefix_ok says the ring's copy was NUL-terminated and printable UTF-8,
+ * and only then is it shown as it is (see shmstat_render_text()). */
+struct shmstat_batch_rule {
+	char prefix[RING_BATCH_PREFIX + 1];
+	bool prefix_ok;
+	uint64_t messages, bytes, objects, uploaded_bytes, stored_bytes, alone;
+	bool have_oldest;           /* a message of the rule awaits upload */
+	uint64_t oldest_age_ms;
+};
+
 struct shmstat_snap {
 	char ring[RING_NAME_MAX + 1];
 	uint32_t layout_version;
@@ -95,6 +107,11 @@ struct shmstat_snap {
 	uint32_t concurrency_limit;     /* adaptive, 0: not published */
 	uint64_t slowdowns;
 	uint64_t multipart_started, multipart_completed, multipart_aborted;
+	/* Batch mode: the ring's count of rules, clamped to the array, and
+	 * every rule's figures in configuration order. */
+	unsigned batch_rules;
+	uint64_t batch_objects, batch_messages;
+	struct shmstat_batch_rule batch[RING_BATCH_RULES];
 	uint32_t uploader_flags;
 	bool have_heartbeat;
 	uint64_t heartbeat_age_ms;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # shmstat_output.sh -- shmstat on real rings: the summary, --json (valid and
-# complete, even with a hostile last_error), --prometheus (checked by
-# tests/promcheck.py), --watch rates and a clean stop on SIGINT, --output.
+# complete, even with a hostile last_error or batch prefix), --prometheus
+# (checked by tests/promcheck.py), batch rules in all three, --watch rates
+# and a clean stop on SIGINT, --output.
 set -uo pipefail
 B=${BUILD:-build}
 stat=$B/bin/shmstat
@@ -47,7 +48,10 @@ assert d["uploader"]["pid"] == pid and d["uploader"]["alive"] is True
 assert 900 <= d["uploader"]["heartbeat_age_ms"] < 10000
 assert d["producers"][0]["pid"] == pid and d["producers"][0]["produced"] == 25
 assert d["oldest_pending_age_ms"] >= 0
+# Batch mode is always described, empty without rules.
+assert d["uploader"]["batch"] == {"rules": 0, "objects": 0, "messages": 0, "by_rule": []}, d["uploader"]["batch"]
 PY
+grep -q 'batch' "$tmp/text" && fail "batch section without batch rules: $(cat "$tmp/text")"
 
 # A last_error of hostile bytes with no NUL: still valid JSON, still a
 # valid exposition, and the summary stays printable.
@@ -60,12 +64,39 @@ $stat --ring $ring >"$tmp/text" || fail "hostile text"
 LC_ALL=C grep -q '[^[:print:]]' "$tmp/text" && fail "unprintable bytes in summary: $(cat -v "$tmp/text")"
 grep -q "ALARM: configuration error" "$tmp/text" || fail "no alarm line"
 
+# Batch rules, one with a hostile prefix (quotes, a backslash, a newline,
+# an escape sequence, invalid UTF-8, no NUL): each in all three outputs.
+$helper ring batch $ring logs/ 100000 9961472 10 9800000 1000000 1250 0 || fail "batch logs/"
+$helper ring batch $ring hostile 3 300 0 0 0 0 1 || fail "batch hostile"
+$stat --ring $ring >"$tmp/text" || fail "batch text"
+grep -q '^batch rules: 2, objects 10, messages 100003$' "$tmp/text" || fail "batch line: $(cat "$tmp/text")"
+grep -Eq '^logs/ +100000 +9\.5M +10 +9\.8x +1\.[2-9]s +0$' "$tmp/text" || fail "batch rule line: $(cat "$tmp/text")"
+LC_ALL=C grep -q '[^[:print:]]' "$tmp/text" && fail "unprintable batch prefix in summary: $(cat -v "$tmp/text")"
+$stat --ring $ring --json >"$tmp/json" || fail "batch json"
+python3 - "$tmp/json" <<'PY' || fail "batch JSON content: $(cat "$tmp/json")"
+import json, sys
+b = json.load(open(sys.argv[1]))["uploader"]["batch"]
+assert (b["rules"], b["objects"], b["messages"]) == (2, 10, 100003), b
+r = b["by_rule"][0]
+assert r["prefix"] == "logs/" and r["messages"] == 100000 and r["bytes"] == 9961472, r
+assert r["objects"] == 10 and r["uploaded_bytes"] == 9800000 and r["stored_bytes"] == 1000000, r
+assert r["compression_ratio"] == 9.8 and 1.2 <= r["oldest_unflushed_age_s"] < 10 and r["alone"] == 0, r
+h = b["by_rule"][1]
+assert h["prefix"].startswith('h"\\\n\x1b[0m\ufffd/') and len(h["prefix"]) == 72, h["prefix"]
+assert h["compression_ratio"] is None and h["oldest_unflushed_age_s"] is None and h["alone"] == 1, h
+PY
+
 # --prometheus: valid by the format's grammar, s3ring_ names, ring label,
 # counters ending in _total.
 $stat --ring $ring --prometheus >"$tmp/prom" || fail "prometheus: exit $?"
 python3 tests/promcheck.py --s3ring <"$tmp/prom" || fail "exposition invalid: $(cat "$tmp/prom")"
 grep -q "^s3ring_produced_total{ring=\"$ring\"} 25$" "$tmp/prom" || fail "produced_total"
 grep -q "^s3ring_uploader_config_alarm{ring=\"$ring\"} 1$" "$tmp/prom" || fail "alarm gauge"
+grep -q "^s3ring_batch_objects_total{ring=\"$ring\"} 10$" "$tmp/prom" || fail "batch_objects_total"
+grep -q "^s3ring_batch_rule_stored_bytes_total{ring=\"$ring\",prefix=\"logs/\"} 1000000$" "$tmp/prom" ||
+	fail "batch_rule_stored_bytes_total"
+grep -q "^s3ring_batch_rule_alone_total{ring=\"$ring\",prefix=\"h\\\\\"" "$tmp/prom" ||
+	fail "hostile batch prefix label: $(grep batch_rule_alone "$tmp/prom")"
 # The checker itself rejects what it should.
 printf 's3ring_x{ring="a} 1\n' | python3 tests/promcheck.py 2>/dev/null && fail "promcheck accepted a bad label"
 printf '# TYPE s3ring_x counter\ns3ring_x{ring="a"} 1\n' | python3 tests/promcheck.py --s3ring 2>/dev/null \
