@@ -125,6 +125,33 @@ objs=$(check length 2 2000 mp/ 0 6000) || { echo "$objs"; exit 1; }
 it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
 echo "figure: batch multipart objects=$objs multipart_completed=$((mp1 - mp0))"
 
+# ---- (h) SIGHUP re-reads the rules: the open batch is sent under the old
+# rule, the new rule applies to what comes next
+cat >"$WORK/u.conf" <<CONF
+bucket = $BUCKET
+[batch "hup/"]
+max-age = 600000
+max-bytes = 1M
+framing = length
+CONF
+it_uploader --config "$WORK/u.conf"
+it_wait_ready
+"$B/tests/tool_produce" "$RING" 1 3 hup/ 0 100 || fail "producing hup/"
+sleep 0.5
+[ -z "$("$TOP/tests/it/batch_fetch.py" "$BUCKET" hup/ "$WORK/hup0")" ] || fail "hup/: sent before its max-age"
+sed -i 's/^framing = length/framing = lines\ncompression = gzip/' "$WORK/u.conf"
+kill -HUP "$(it_uploader_pid)"
+for _ in $(seq 1 100); do
+	grep -q 'SIGHUP: configuration re-read' "$WORK/upl.log" && break
+	sleep 0.1
+done
+grep 'SIGHUP: configuration re-read' "$WORK/upl.log" | grep -q 'applied=[^ ]*batch' || fail "SIGHUP did not apply the batch rule"
+it_wait_uploaded $((10 * N + 8 + 4000 + 3)) 60
+objs=$(check length 1 3 hup/ 0 100) || { echo "$objs"; exit 1; }
+[ "$objs" -eq 1 ] || fail "hup/: the open batch was not sent as one object on SIGHUP ($objs)"
+it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
+echo "figure: batch sighup open_batch_sent=yes"
+
 # ---- (f) bad rules: one line each, exit 64
 bad() {
 	local want=$1; shift
