@@ -146,7 +146,7 @@ for _ in $(seq 1 100); do
 	sleep 0.1
 done
 grep 'SIGHUP: configuration re-read' "$WORK/upl.log" | grep -q 'applied=[^ ]*batch' || fail "SIGHUP did not apply the batch rule"
-it_wait_uploaded $((10 * N + 8 + 4000 + 3)) 60
+it_wait_uploaded $((10 * N + 11 + 4000 + 3)) 60
 objs=$(check length 1 3 hup/ 0 100) || { echo "$objs"; exit 1; }
 [ "$objs" -eq 1 ] || fail "hup/: the open batch was not sent as one object on SIGHUP ($objs)"
 it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
