@@ -103,7 +103,7 @@ held=$(it_stat '["used_bytes"]')
 [ "$held" -gt 0 ] || fail "nothing held in the ring while the server was down"
 S3RVER_PORT=$S3_PORT S3RVER_QUIET=1 "$SRV" start "$WORK/s3rver" "$BUCKET" >/dev/null ||
 	fail "s3rver did not start again on port $S3_PORT"
-it_wait_uploaded $((6 * N + 8 + 4 * N)) 120
+it_wait_uploaded $((10 * N + 11)) 120
 [ "$(it_stat '["dead_lettered"]')" -eq 0 ] || fail "dead-lettered during the outage"
 objs_a=$(check length 2 "$N" outa/ 0 1000) || { echo "$objs_a"; exit 1; }
 objs_b=$(check length 2 "$N" outb/ 0 1000) || { echo "$objs_b"; exit 1; }
@@ -118,7 +118,7 @@ it_uploader --bucket "$BUCKET" --part-size 5M \
 it_wait_ready
 mp0=$(it_stat '["uploader"]["multipart_completed"]')
 "$B/tests/tool_produce" "$RING" 2 2000 mp/ 0 6000 || fail "producing mp/"
-it_wait_uploaded $((10 * N + 8 + 4000)) 120
+it_wait_uploaded $((10 * N + 11 + 4000)) 120
 mp1=$(it_stat '["uploader"]["multipart_completed"]')
 [ "$mp1" -gt "$mp0" ] || fail "no multipart upload completed for a batch over the part size"
 objs=$(check length 2 2000 mp/ 0 6000) || { echo "$objs"; exit 1; }
