@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # valgrind.sh -- the uploader end to end under valgrind memcheck: 300
-# messages through s3rver, then SIGTERM. It must exit 0, deliver every
+# messages through s3rver, and 100 more through a zstd batch rule (one of
+# them a multipart upload), then SIGTERM. It must exit 0, deliver every
 # message byte for byte, and leak nothing (0 bytes definitely or indirectly
 # lost; no invalid reads or writes, no use of uninitialised values).
 # Skipped under the sanitizers (they do not mix with valgrind).
@@ -20,7 +21,8 @@ timeout -s KILL 600 valgrind --tool=memcheck --leak-check=full --show-leak-kinds
 	--errors-for-leak-kinds=definite,indirect --error-exitcode=99 --track-origins=yes \
 	--log-file="$WORK/vg.log" \
 	"$B/bin/s3ring-uploader" --ring "$RING" --endpoint "$S3_ENDPOINT" --path-style \
-	--spool "$WORK/spool" --bucket bucket-vg --ring-size 1M --workers 4 --stop-timeout 20 \
+	--spool "$WORK/spool" --bucket bucket-vg --ring-size 32M --workers 4 --stop-timeout 20 \
+	--part-size 5M --batch "vgb/:compression=zstd,framing=length,max-bytes=6M,max-age=300" \
 	>>"$WORK/upl.log" 2>&1 &
 UPL_PID=$!
 for _ in $(seq 1 600); do
@@ -29,13 +31,20 @@ for _ in $(seq 1 600); do
 	sleep 0.1
 done
 "$B/tests/tool_produce" "$RING" 2 $((N / 2)) vg/ 1 8192 || fail "producers"
-it_wait_uploaded $N 300
+# Random bodies do not compress: the first 6 MiB of them pass the part size.
+"$B/tests/tool_produce" "$RING" 2 50 vgb/ 60000 65000 || fail "batch producers"
+it_wait_uploaded $((N + 100)) 300
 t0=$(date +%s%N)
 it_stop_uploader
 rc=$?
 stop_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ $rc -eq 0 ] || { tail -n 40 "$WORK/vg.log"; fail "uploader under valgrind exited $rc (99: memcheck errors)"; }
 S3_BUCKET=bucket-vg "$B/tests/tool_s3check" 2 $((N / 2)) vg/ 1 8192 || fail "bucket check"
+files=$("$TOP/tests/it/batch_fetch.py" bucket-vg vgb/ "$WORK/vgb") || fail "a batch object does not decompress"
+# shellcheck disable=SC2046
+"$B/tests/tool_batchcheck" length 2 50 vgb/ 60000 65000 $(echo "$files" | cut -d' ' -f1) ||
+	fail "the batch objects do not hold the messages exactly once"
+[ "$(it_stat '["uploader"]["multipart_completed"]')" -ge 1 ] || fail "no batch went as a multipart upload"
 grep -q 'ERROR SUMMARY: 0 errors' "$WORK/vg.log" || { tail -n 40 "$WORK/vg.log"; fail "memcheck errors"; }
 def=$(grep -o 'definitely lost: [0-9,]* bytes' "$WORK/vg.log" | grep -o '[0-9,]* bytes' | tr -d ,)
 ind=$(grep -o 'indirectly lost: [0-9,]* bytes' "$WORK/vg.log" | grep -o '[0-9,]* bytes' | tr -d ,)
