@@ -70,6 +70,7 @@ struct batch_open {
 	int tslot;                   /* in-flight entry at first */
 	uint64_t first, end;
 	uint64_t first_put_ns;       /* CLOCK_MONOTONIC */
+	uint64_t opened_ns;          /* when this run opened it */
 	uint64_t bytes;              /* framed */
 	uint32_t nrec;
 	uint64_t last_end;           /* of the last batch this run closed */
@@ -131,6 +132,7 @@ struct batch_engine {
 	int rebuild_tslot[JOURNAL_BATCH_ENTRIES];
 	bool rebuild_pending[JOURNAL_BATCH_ENTRIES];
 	bool any_rebuild;
+	bool caught_up;              /* the last read found the ring empty */
 	uint64_t clock_off;          /* realtime - monotonic, ns */
 };
 
@@ -564,7 +566,8 @@ batch_take(struct uploader *u, struct upload *up)
 		if (t < 0)
 			return false; /* cannot happen: the loop checked */
 		*o = (struct batch_open){ .open = true, .tslot = t, .first = m->pos,
-		    .end = m->end, .first_put_ns = m->put_ns, .last_end = o->last_end };
+		    .end = m->end, .first_put_ns = m->put_ns, .opened_ns = mono_ns(),
+		    .last_end = o->last_end };
 	} else if (m->end > o->end) {
 		o->end = m->end;
 	}
@@ -1015,12 +1018,27 @@ batch_finished(struct uploader *u, struct batch_flush *f, int rc)
 
 /* ------------------------------------------------------------ the loop */
 
+/* Due by age: its oldest message is max-age old, and either the reader
+ * has caught up with the ring or the batch has been open that long. While
+ * a backlog is read (after an outage, say), every message is older than
+ * max-age: batches then fill to max-bytes, one max-age at most, instead of
+ * going out as a stream of tiny objects. */
 static bool
 age_due(const struct uploader *u, int rule, uint64_t now)
 {
 	const struct batch_open *o = &u->batch->open[rule];
+	uint64_t age = (uint64_t)u->cfg->batch[rule].max_age_ms * MS;
 
-	return o->open && now - o->first_put_ns >= (uint64_t)u->cfg->batch[rule].max_age_ms * MS;
+	if (!o->open || now - o->first_put_ns < age)
+		return false;
+	return u->batch->caught_up || now - o->opened_ns >= age;
+}
+
+void
+batch_caught_up(struct uploader *u, bool empty)
+{
+	if (u->batch != NULL)
+		u->batch->caught_up = empty;
 }
 
 /* The earlier run's batches whose span the consumer has read past. */

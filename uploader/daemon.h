@@ -223,6 +223,8 @@ void batch_free(struct uploader *u);
 bool batch_take(struct uploader *u, struct upload *up);
 bool batch_room(const struct uploader *u);
 bool batch_pump(struct uploader *u, uint64_t now);
+/* Whether the last read found the ring empty (then an old batch is due). */
+void batch_caught_up(struct uploader *u, bool empty);
 /* The ms until the next batch is due by age, at most cap. */
 int batch_sleep_ms(const struct uploader *u, uint64_t now, int cap);
 void batch_finished(struct uploader *u, struct batch_flush *f, int rc);

@@ -278,6 +278,7 @@ engine_run(struct uploader *u)
 			return;
 		}
 		empty = fill(u);
+		batch_caught_up(u, empty);
 		ms = sleep_ms(u, now);
 		if (u->corrupt_logged)
 			ms = 200;
