@@ -322,8 +322,10 @@ ring_consume_view(struct ring_consumer *c, struct ring_msg *m, char *keybuf,
  * filled in (key and body point into buf) and *pos past it; 0 once *pos
  * reached end; -EAGAIN if the record at *pos is still being written (*pos
  * unchanged: a hole the consumer read past, or a scribbled tag; skip it
- * by RING_ALIGN if the consumer has no hole there); -EBADMSG if tail is
- * out of range; -EFAULT if the mapping faulted. Counts nothing. */
+ * by RING_ALIGN if the consumer has no hole there); -EILSEQ for a record
+ * whose key or body no longer checks out (changed since it was read; *pos
+ * is past it, call again); -EBADMSG if tail is out of range; -EFAULT if
+ * the mapping faulted. Counts nothing. */
 __attribute__((warn_unused_result)) int
 ring_scan(struct ring *r, uint64_t *pos, uint64_t end, struct ring_msg *m,
     void *buf, size_t cap);

@@ -637,15 +637,17 @@ scan_step(struct scan_args *a)
 		*a->pos = pos + len;
 		return 2;
 	}
-	/* Copied, then checked: what the caller reads is what was checked. */
+	/* Copied, then checked: what the caller reads is what was checked.
+	 * The consumer took this record, so a failed check means it changed
+	 * since: reported, for the caller to count. */
 	memcpy(a->buf, src, klen + blen);
 	if (ring_record_crc(&hd, tag, a->buf, klen) != hd.hdr_crc) {
 		*a->pos = pos + RING_ALIGN;
-		return 2;
+		return -EILSEQ;
 	}
 	if (crc32c(0, a->buf + klen, blen) != hd.body_crc) {
 		*a->pos = pos + len;
-		return 2;
+		return -EILSEQ;
 	}
 	/* The key is NUL-terminated after the body moves up by one. */
 	memmove(a->buf + klen + 1, a->buf + klen, blen);

@@ -1658,8 +1658,11 @@ scan_skips_what_changed_and_stops_at_a_record_being_written(void **state)
 	r.data[(ms[0].pos & r.mask) + sizeof(struct ring_record) + 4] ^= 1; /* b/1's body */
 	((struct ring_record *)(r.data + (ms[2].pos & r.mask)))->seq ^= 1; /* b/3's header */
 	pos = ms[0].pos;
+	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), -EILSEQ);
+	assert_int_equal(pos, ms[0].end);
 	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), 1);
 	assert_string_equal(m.key, "b/2");
+	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), -EILSEQ);
 	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), 1);
 	assert_string_equal(m.key, "b/4");
 	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), 0);

@@ -104,6 +104,9 @@ struct batch_flush {
 	char upload_id[S3_UPLOAD_ID_MAX];
 	struct s3_part *parts;
 	unsigned nparts, parts_cap;
+	/* Journal entries whose spans overlap this one's (find_overlaps). */
+	uint8_t overlap[JOURNAL_BATCH_ENTRIES];
+	unsigned noverlap;
 	struct journal_batch jb;     /* as in the journal */
 	int jidx;                    /* its journal entry */
 	int tslot;                   /* its in-flight entry */
@@ -133,6 +136,7 @@ struct batch_engine {
 	bool rebuild_pending[JOURNAL_BATCH_ENTRIES];
 	bool any_rebuild;
 	bool caught_up;              /* the last read found the ring empty */
+	bool evict_logged;
 	uint64_t clock_off;          /* realtime - monotonic, ns */
 };
 
@@ -413,9 +417,10 @@ object_key(struct uploader *u, const struct batch_rule *br, uint64_t first,
 	return 0;
 }
 
-/* Fixes the span of rule's open batch and queues its object. The journal
- * has room: batch_room() said so before the record that got us here. */
-static void
+/* Fixes the span of rule's open batch and queues its object. Returns
+ * false if it stays open (no flush free: batch_room() keeps the loop from
+ * reading while none is). */
+static bool
 close_open(struct uploader *u, int rule)
 {
 	struct batch_engine *b = u->batch;
@@ -425,10 +430,10 @@ close_open(struct uploader *u, int rule)
 	int rc;
 
 	if (!o->open)
-		return;
+		return true;
 	f = new_flush(b);
 	if (f == NULL)
-		return; /* cannot happen: batch_room() */
+		return false;
 	f->jb = (struct journal_batch){
 		.nrec = o->nrec, .first = o->first, .end = o->end,
 		.max_bytes = br->max_bytes, .framing = (uint8_t)br->framing,
@@ -437,18 +442,34 @@ close_open(struct uploader *u, int rule)
 	snprintf(f->jb.prefix, sizeof(f->jb.prefix), "%s", br->prefix);
 	rc = object_key(u, br, o->first, o->first_put_ns, f->jb.key,
 	    sizeof(f->jb.key), &f->key_off);
-	if (rc == 0)
+	if (rc < 0) {
+		/* The template was checked; only a key-prefix too long for
+		 * what it expands to gets here. A key that fits, and still
+		 * never repeats, rather than a batch that never closes. */
+		log_kv(LOG_LEVEL_ERROR, "batch: key-prefix + key over 1024 bytes; sent under a short key instead",
+		    "prefix", br->prefix, (char *)NULL);
+		snprintf(f->jb.key, sizeof(f->jb.key), "batch-%016llx-%016llx%s",
+		    (unsigned long long)u->ring.ring_id, (unsigned long long)o->first,
+		    batch_compression_ext(br->compression));
+		f->key_off = 0;
+	}
+	f->jidx = journal_batch_close(&u->journal, &f->jb);
+	if (f->jidx == -ENOSPC && journal_batch_evict_done(&u->journal) == 0) {
+		/* Every entry in use, some by confirmed batches that head
+		 * has not passed yet (held by another rule's open batch,
+		 * say): waiting for them could wait for ever. */
+		if (!b->evict_logged)
+			log_kv(LOG_LEVEL_WARN, "batch: the journal's batch table is full; a crash now may upload some batched messages twice",
+			    (char *)NULL);
+		b->evict_logged = true;
 		f->jidx = journal_batch_close(&u->journal, &f->jb);
-	if (rc < 0 || f->jidx < 0) {
-		/* A key that cannot be (the template was checked, so only
-		 * a key-prefix too long for it) or no journal entry: the
-		 * records stay where they are, each goes alone next start. */
-		log_kv(LOG_LEVEL_ERROR, "batch: cannot close; its records stay in the ring",
-		    "prefix", br->prefix, "error", strerror(rc < 0 ? -rc : -f->jidx),
-		    (char *)NULL);
+	}
+	if (f->jidx < 0) {
+		/* Every entry CLOSED: as many batches are being sent as
+		 * there are flushes. */
 		f->state = FL_FREE;
 		b->nfree++;
-		return;
+		return false;
 	}
 	f->tslot = o->tslot;
 	f->rule = rule;
@@ -456,6 +477,7 @@ close_open(struct uploader *u, int rule)
 	f->pos = o->first;
 	o->open = false;
 	o->last_end = o->end;
+	return true;
 }
 
 /* An earlier run's CLOSED batch, once the consumer has read past its span:
@@ -514,12 +536,14 @@ take_rebuild(struct uploader *u, struct upload *up, int jidx, int rule)
 	/* An open batch of the same prefix that began before this span
 	 * would hold its records too: it ends here. */
 	if (rule >= 0 && b->open[rule].open && b->open[rule].first < jb->first)
-		close_open(u, rule);
-	if (atomic_load_explicit(&jb->state, memory_order_relaxed) == JOURNAL_BATCH_DONE)
-		return true; /* confirmed by the earlier run: skip it */
-	/* Held from the start (hold_rebuilds): nothing to do but to leave
-	 * the record to the batch's scan. */
-	return framed((enum batch_framing)jb->framing, &up->m) <= jb->max_bytes;
+		(void)close_open(u, rule); /* or else its scan leaves them (others()) */
+	/* A record framed over its max-bytes was never the batch's: it goes
+	 * alone, whatever became of the batch. */
+	if (framed((enum batch_framing)jb->framing, &up->m) > jb->max_bytes)
+		return false;
+	/* Confirmed by the earlier run: skipped. Otherwise held from the
+	 * start (hold_rebuilds), and left to the batch's scan. */
+	return true;
 }
 
 bool
@@ -545,21 +569,14 @@ batch_take(struct uploader *u, struct upload *up)
 
 	if (n > br->max_bytes)
 		return alone(u, rule);
-	if (o->open && m->pos < o->first)
+	/* Read late (a hole the consumer read past) inside the span of a
+	 * batch this run closed: that batch's, whose scan waited for it. */
+	if (m->pos < o->last_end && journal_batch_find_ours(&u->journal, m->pos, up->key) >= 0)
+		return true;
+	/* Late, and below every span: alone, or it would widen a span over
+	 * records that are already another batch's. */
+	if ((o->open && m->pos < o->first) || (!o->open && m->pos < o->last_end))
 		return alone(u, rule);
-	if (!o->open && m->pos < o->last_end) {
-		/* Below the span of a batch this run closed: a member of it
-		 * if that span holds it (its scan waited for it), else
-		 * outside every span. */
-		for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
-			const struct batch_flush *f = &b->flush[i];
-
-			if (f->state != FL_FREE && f->rule == rule &&
-			    m->pos >= f->jb.first && m->pos < f->jb.end)
-				return true;
-		}
-		return alone(u, rule);
-	}
 	if (!o->open) {
 		int t = inflight_push(&u->journal.table, m->pos, m->end);
 
@@ -579,11 +596,13 @@ batch_take(struct uploader *u, struct upload *up)
 		add_stat(&st->bytes, n);
 	}
 	if (o->bytes >= br->max_bytes)
-		close_open(u, rule);
+		(void)close_open(u, rule); /* or at the next record, or by age */
 	return true;
 }
 
 /* ------------------------------------------------------------ building */
+
+static void find_overlaps(struct uploader *u, struct batch_flush *f);
 
 static struct batch_slot *
 free_slot(struct batch_engine *b)
@@ -622,6 +641,7 @@ start_scan(struct uploader *u, struct batch_flush *f, struct batch_slot *s)
 	f->stored = 0;
 	f->upload_id[0] = '\0';
 	f->state = FL_SCAN;
+	find_overlaps(u, f);
 	return 0;
 }
 
@@ -667,13 +687,72 @@ static void done(struct uploader *u, struct batch_flush *f);
 static void restart_multipart(struct uploader *u, struct batch_flush *f);
 static void succeeded(struct uploader *u, struct batch_flush *f);
 
-/* Compresses up to SCAN_BUDGET framed bytes of f. */
+/* Other batches' spans that overlap f's, whose records f's scan leaves to
+ * them: a batch opened by a late record below an earlier run's span grows
+ * over it, and a rule may have been narrowed or widened across a restart. */
 static void
+find_overlaps(struct uploader *u, struct batch_flush *f)
+{
+	f->noverlap = 0;
+	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
+		const struct journal_batch *jb = journal_batch_at(&u->journal, (int)i);
+
+		if ((int)i == f->jidx ||
+		    atomic_load_explicit(&jb->state, memory_order_relaxed) == JOURNAL_BATCH_FREE)
+			continue;
+		if (jb->first < f->jb.end && f->jb.first < jb->end)
+			f->overlap[f->noverlap++] = (uint8_t)i;
+	}
+}
+
+static bool
+others(struct uploader *u, const struct batch_flush *f, const struct ring_msg *m)
+{
+	for (unsigned k = 0; k < f->noverlap; k++) {
+		const struct journal_batch *jb = journal_batch_at(&u->journal, f->overlap[k]);
+
+		if (m->pos >= jb->first && m->pos < jb->end &&
+		    strncmp(m->key, jb->prefix, strlen(jb->prefix)) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* A multipart upload begun for f that will not be completed: aborted now
+ * if it can be, else left in the journal for the next start to abort. */
+static void
+drop_multipart(struct uploader *u, struct batch_flush *f)
+{
+	if (!f->mp)
+		return;
+	if (f->upload_id[0] != '\0' &&
+	    s3_abort_multipart(u->sync_s3, f->jb.key, f->upload_id) == 0) {
+		journal_mpu_end(&u->journal, f->mp_jidx);
+		atomic_fetch_add_explicit(&u->ring.hdr->upstats.multipart_aborted, 1,
+		    memory_order_relaxed);
+	} else if (f->upload_id[0] == '\0') {
+		journal_mpu_end(&u->journal, f->mp_jidx); /* never created */
+	}
+	f->mp = false;
+}
+
+/* Back to the queue: built again from its first record later. */
+static void
+requeue(struct uploader *u, struct batch_flush *f)
+{
+	drop_multipart(u, f);
+	release_slot(f);
+	f->state = FL_QUEUED;
+}
+
+/* Compresses up to SCAN_BUDGET framed bytes of f. Returns false if it
+ * made no progress (waiting for a record still being written). */
+static bool
 scan(struct uploader *u, struct batch_flush *f)
 {
 	struct batch_slot *s = f->slot;
 	size_t plen = strlen(f->jb.prefix);
-	uint64_t budget = 0;
+	uint64_t budget = 0, pos0 = f->pos;
 	struct ring_msg m;
 	int rc;
 
@@ -681,65 +760,79 @@ scan(struct uploader *u, struct batch_flush *f)
 		if (f->out.len >= u->cfg->part_size) {
 			/* A part's worth: sent before the scan goes on. */
 			send_part(u, f);
-			return;
+			return true;
 		}
 		rc = ring_scan(&u->ring, &f->pos, f->jb.end, &m, s->scratch, s->scratch_cap);
 		if (rc == -EAGAIN) {
 			if (is_hole(&u->cons, f->pos))
-				return; /* again next time round */
+				return f->pos != pos0; /* again next time round */
 			f->pos += RING_ALIGN;
+			continue;
+		}
+		if (rc == -EILSEQ) {
+			/* Changed in the ring since the consumer checked it. */
+			atomic_fetch_add_explicit(&u->ring.hdr->corrupt, 1, memory_order_relaxed);
+			log_kv(LOG_LEVEL_ERROR, "batch: a record changed in the ring after it was read; counted corrupt, not sent",
+			    "key", f->jb.key, (char *)NULL);
 			continue;
 		}
 		if (rc < 0) {
 			log_kv(LOG_LEVEL_ERROR, "batch: the ring cannot be read; its records stay in it",
 			    "key", f->jb.key, "error", strerror(-rc), (char *)NULL);
-			release_slot(f);
-			f->state = FL_QUEUED; /* the loop sees the alarm */
-			return;
+			requeue(u, f); /* the loop sees the alarm */
+			return false;
 		}
 		if (rc == 0)
 			break;
 		if (strncmp(m.key, f->jb.prefix, plen) != 0 ||
-		    framed((enum batch_framing)f->jb.framing, &m) > f->jb.max_bytes)
+		    framed((enum batch_framing)f->jb.framing, &m) > f->jb.max_bytes ||
+		    (f->noverlap != 0 && others(u, f, &m)))
 			continue;
 		if (f->out.cap - f->out.len < batch_codec_bound(s->codec, m.key_len, m.body_len)) {
-			log_kv(LOG_LEVEL_ERROR, "batch: object larger than its buffer; sent as far as it goes",
-			    "key", f->jb.key, (char *)NULL);
-			f->pos = f->jb.end;
-			break;
+			/* Cannot happen: the buffer holds part-size and the
+			 * bound of one message more. A part, then. */
+			log_kv(LOG_LEVEL_WARN, "batch: a part cut early", "key", f->jb.key,
+			    (char *)NULL);
+			f->pos = m.pos;
+			send_part(u, f);
+			return true;
 		}
 		long n = batch_codec_put(s->codec, (enum batch_framing)f->jb.framing,
 		    m.key, m.key_len, m.body, m.body_len, &f->out);
-		if (n < 0)
-			break;
+		if (n < 0) {
+			log_kv(LOG_LEVEL_ERROR, "batch: the compressor failed; building the object again",
+			    "key", f->jb.key, (char *)NULL);
+			requeue(u, f);
+			return false;
+		}
 		f->nrec++;
 		f->bytes += (uint64_t)n;
 		budget += (uint64_t)n + 64;
 	}
 	if (f->pos < f->jb.end)
-		return;
+		return true;
 	if (batch_codec_end(s->codec, &f->out) < 0) {
 		log_kv(LOG_LEVEL_ERROR, "batch: the compressor failed; building the object again",
 		    "key", f->jb.key, (char *)NULL);
-		release_slot(f);
-		f->state = FL_QUEUED;
-		return;
+		requeue(u, f);
+		return false;
 	}
 	f->ended = true;
 	if (f->mp) {
 		send_part(u, f);
-		return;
+		return true;
 	}
 	if (f->nrec == 0) {
-		/* Every record of the span changed since it was read (and
-		 * was counted corrupt then): an empty object would only
-		 * overwrite one an earlier run may have sent whole. */
+		/* Every record of the span changed since it was read (each
+		 * counted corrupt): an empty object would only overwrite one
+		 * an earlier run may have sent whole. */
 		done(u, f);
-		return;
+		return true;
 	}
 	f->crc = crc32c(0, f->out.buf, f->out.len);
 	f->req = REQ_PUT;
 	start_put(u, f);
+	return true;
 }
 
 /* ------------------------------------------------------------ sending */
@@ -845,8 +938,7 @@ decide(struct uploader *u, struct batch_flush *f, int rc)
 		dead_letter(u, f, d.reason);
 		return;
 	case RETRY_HAND_BACK:
-		release_slot(f);
-		f->state = FL_QUEUED;
+		requeue(u, f);
 		return;
 	}
 }
@@ -1073,8 +1165,8 @@ batch_pump(struct uploader *u, uint64_t now)
 	if (b->any_rebuild)
 		queue_rebuilds(u);
 	for (unsigned i = 0; i < u->cfg->nbatch; i++)
-		if (age_due(u, (int)i, now) && b->nfree > 0)
-			close_open(u, (int)i);
+		if (age_due(u, (int)i, now))
+			(void)close_open(u, (int)i);
 	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
 		struct batch_flush *f = &b->flush[i];
 
@@ -1098,11 +1190,8 @@ batch_pump(struct uploader *u, uint64_t now)
 				continue;
 			}
 		}
-		if (f->state == FL_SCAN) {
-			scan(u, f);
-			if (f->state == FL_SCAN)
-				more = true;
-		}
+		if (f->state == FL_SCAN && scan(u, f) && f->state == FL_SCAN)
+			more = true;
 	}
 	batch_publish(u);
 	return more;
@@ -1137,14 +1226,17 @@ batch_sleep_ms(const struct uploader *u, uint64_t now, int cap)
 	return (int)ms;
 }
 
-void
+bool
 batch_close_all(struct uploader *u)
 {
+	bool all = true;
+
 	if (u->batch == NULL)
-		return;
+		return true;
 	for (unsigned i = 0; i < u->cfg->nbatch; i++)
-		if (u->batch->nfree > 0)
-			close_open(u, (int)i);
+		if (!close_open(u, (int)i))
+			all = false;
+	return all;
 }
 
 bool
@@ -1170,12 +1262,7 @@ batch_stop(struct uploader *u)
 			s3_multi_cancel(u->multi, f->slot->s3);
 		/* A multipart upload under way is aborted now, or by the next
 		 * start (its journal entry stays until the abort worked). */
-		if (f->mp && f->upload_id[0] != '\0' &&
-		    s3_abort_multipart(u->sync_s3, f->jb.key, f->upload_id) == 0) {
-			journal_mpu_end(&u->journal, f->mp_jidx);
-			atomic_fetch_add_explicit(&u->ring.hdr->upstats.multipart_aborted, 1,
-			    memory_order_relaxed);
-		}
+		drop_multipart(u, f);
 		left++;
 		free_flush(u, f);
 	}

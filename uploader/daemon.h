@@ -160,6 +160,7 @@ struct uploader {
 	uint64_t dropped_upto;       /* ring pages below this are unmapped */
 	uint64_t drop_step;
 	uint64_t next_wd, next_status, next_creds, next_expiry;
+	uint64_t reload_again_ns;    /* a reload put off until batches close */
 };
 
 extern volatile sig_atomic_t uploader_got_stop, uploader_got_reload;
@@ -228,9 +229,10 @@ void batch_caught_up(struct uploader *u, bool empty);
 /* The ms until the next batch is due by age, at most cap. */
 int batch_sleep_ms(const struct uploader *u, uint64_t now, int cap);
 void batch_finished(struct uploader *u, struct batch_flush *f, int rc);
-/* SIGTERM: close every open batch; batch_busy() while some are not sent;
+/* SIGTERM: close every open batch (false if some cannot be now: every
+ * flush is in use); batch_busy() while some are not sent;
  * batch_stop() leaves the rest to the next start (their journal entries). */
-void batch_close_all(struct uploader *u);
+bool batch_close_all(struct uploader *u);
 bool batch_busy(const struct uploader *u);
 void batch_stop(struct uploader *u);
 /* SIGHUP with other rules: batch_rules_fit() on the new ones (logs why

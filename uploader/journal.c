@@ -45,11 +45,16 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* A CLOSED batch holds head at its first record; a DONE one no longer
+ * does, and head may be anywhere in its span (held by a record there that
+ * went alone), but not past its end (it would have been freed). */
 static bool
-batch_entry_valid(const struct journal_batch *b, uint64_t head, uint64_t tail)
+batch_entry_valid(const struct journal_batch *b, uint32_t st, uint64_t head,
+    uint64_t tail)
 {
 	return b->first % RING_ALIGN == 0 && b->end % RING_ALIGN == 0 &&
-	    b->first < b->end && b->first >= head && b->end <= tail &&
+	    b->first < b->end && b->end <= tail &&
+	    (b->first >= head || (st == JOURNAL_BATCH_DONE && b->end > head)) &&
 	    memchr(b->prefix, '\0', sizeof(b->prefix)) != NULL &&
 	    memchr(b->key, '\0', sizeof(b->key)) != NULL && b->key[0] != '\0' &&
 	    b->framing <= 1 && b->compression <= 2;
@@ -68,7 +73,7 @@ check_batches(struct journal *j, uint64_t head, uint64_t tail)
 			continue;
 		if (st <= JOURNAL_BATCH_DONE && b->end <= head)
 			;
-		else if (st > JOURNAL_BATCH_DONE || !batch_entry_valid(b, head, tail))
+		else if (st > JOURNAL_BATCH_DONE || !batch_entry_valid(b, st, head, tail))
 			log_msg(LOG_LEVEL_WARN, "journal: batch entry %u is not valid "
 			    "(state %u); dropped, its records are batched again", i, st);
 		else {
@@ -385,6 +390,8 @@ journal_batch_close(struct journal *j, const struct journal_batch *src)
 		/* The span and key before the state: a crash in between
 		 * leaves a FREE entry, whose bytes mean nothing. */
 		atomic_store_explicit(&b->state, JOURNAL_BATCH_CLOSED, memory_order_release);
+		if (b->end > j->our_batch_end)
+			j->our_batch_end = b->end;
 		return (int)i;
 	}
 	return -ENOSPC;
@@ -412,16 +419,14 @@ journal_batch_release(struct journal *j, uint64_t head)
 	}
 }
 
-int
-journal_batch_find(const struct journal *j, uint64_t pos, const char *key)
+static int
+find(const struct journal *j, uint64_t pos, const char *key, bool ours)
 {
-	if (pos >= j->prev_batch_end)
-		return -1;
 	for (uint32_t i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
 		const struct journal_batch *b = &j->f->batch[i];
 
 		if (atomic_load_explicit(&b->state, memory_order_relaxed) ==
-		    JOURNAL_BATCH_FREE || b->epoch == j->f->epoch)
+		    JOURNAL_BATCH_FREE || (b->epoch == j->f->epoch) != ours)
 			continue;
 		if (pos >= b->first && pos < b->end &&
 		    strncmp(key, b->prefix, strlen(b->prefix)) == 0)
@@ -430,10 +435,56 @@ journal_batch_find(const struct journal *j, uint64_t pos, const char *key)
 	return -1;
 }
 
+int
+journal_batch_find(const struct journal *j, uint64_t pos, const char *key)
+{
+	if (pos >= j->prev_batch_end)
+		return -1;
+	return find(j, pos, key, false);
+}
+
+int
+journal_batch_find_ours(const struct journal *j, uint64_t pos, const char *key)
+{
+	if (pos >= j->our_batch_end)
+		return -1;
+	return find(j, pos, key, true);
+}
+
+unsigned
+journal_batch_free(const struct journal *j)
+{
+	unsigned n = 0;
+
+	for (uint32_t i = 0; i < JOURNAL_BATCH_ENTRIES; i++)
+		n += atomic_load_explicit(&j->f->batch[i].state, memory_order_relaxed) ==
+		    JOURNAL_BATCH_FREE;
+	return n;
+}
+
 const struct journal_batch *
 journal_batch_at(const struct journal *j, int idx)
 {
 	if (idx < 0 || (uint32_t)idx >= JOURNAL_BATCH_ENTRIES)
 		return NULL;
 	return &j->f->batch[idx];
+}
+
+int
+journal_batch_evict_done(struct journal *j)
+{
+	int best = -1;
+
+	for (uint32_t i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
+		const struct journal_batch *b = &j->f->batch[i];
+
+		if (atomic_load_explicit(&b->state, memory_order_relaxed) ==
+		    JOURNAL_BATCH_DONE && (best < 0 || b->end < j->f->batch[best].end))
+			best = (int)i;
+	}
+	if (best < 0)
+		return -ENOSPC;
+	atomic_store_explicit(&j->f->batch[best].state, JOURNAL_BATCH_FREE,
+	    memory_order_release);
+	return 0;
 }

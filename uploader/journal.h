@@ -94,6 +94,7 @@ struct journal {
 	size_t ndone;
 	uint64_t redelivered_from; /* the head this run started at */
 	uint64_t prev_batch_end;   /* the earlier runs' batches end below this */
+	uint64_t our_batch_end;    /* and this run's */
 	char path[300];
 };
 
@@ -173,5 +174,15 @@ void journal_batch_release(struct journal *j, uint64_t head);
  * opened (a bad one is logged and freed). */
 int journal_batch_find(const struct journal *j, uint64_t pos, const char *key);
 const struct journal_batch *journal_batch_at(const struct journal *j, int idx);
+/* The same among this run's own entries: a record read late (a hole the
+ * consumer read past) inside the span of a batch this run closed is that
+ * batch's, whether or not its object is confirmed yet. */
+int journal_batch_find_ours(const struct journal *j, uint64_t pos, const char *key);
+/* How many entries are free. */
+unsigned journal_batch_free(const struct journal *j);
+/* Frees the DONE entry that ends lowest, for a batch that must close when
+ * every entry is in use: a crash before head passes it then uploads its
+ * records again (at least once still, but twice). -ENOSPC if none is DONE. */
+int journal_batch_evict_done(struct journal *j);
 
 #endif

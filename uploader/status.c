@@ -208,10 +208,19 @@ reload_config(struct uploader *u)
 		free(fresh);
 		return;
 	}
-	config_reload_diff(u->live, fresh, applied, restart, sizeof(applied));
 	/* The open batches were gathered under the old rules: they close
-	 * under them, whether or not the rules changed. */
-	batch_close_all(u);
+	 * under them, whether or not the rules changed, before the new ones
+	 * apply. While a flush is not free, the reload waits. */
+	if (!batch_close_all(u)) {
+		if (u->reload_again_ns == 0)
+			log_kv(LOG_LEVEL_WARN, "SIGHUP: batches are still open (every batch flush is busy); the reload waits for them",
+			    (char *)NULL);
+		u->reload_again_ns = mono_ns() + 100 * MS;
+		free(fresh);
+		return;
+	}
+	u->reload_again_ns = 0;
+	config_reload_diff(u->live, fresh, applied, restart, sizeof(applied));
 	config_apply_runtime(u->live, fresh);
 	batch_reload(u);
 	if (log_parse_level(u->live->log_level, &lv) == 0)
@@ -281,6 +290,8 @@ status_tick(struct uploader *u, const char *state)
 		status_notify(u, state);
 		u->next_status = now + 10 * SEC;
 	}
+	if (u->reload_again_ns != 0 && now >= u->reload_again_ns && !uploader_got_reload)
+		reload_config(u);
 	if (uploader_got_reload) {
 		int rc;
 

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# uploader_batch_edges.sh -- batch mode's corner cases, each from the fault
+# it once had:
+# (a) the journal's batch table full of confirmed batches that head has not
+#     passed (one rule's batch held open by max-age while another rule's
+#     batches of 1K are confirmed 80 times): batches must go on closing;
+# (b) a record read late (a producer stopped between reserve and commit)
+#     inside the span of a batch that closed meanwhile, delivered while the
+#     rule's next batch is open: it is in the closed batch's object, and
+#     nowhere else, and the scan that waits for it does not spin;
+# (c) a record over max-bytes inside the span of a batch confirmed before a
+#     kill -9 goes alone after the restart (it was skipped, and lost), and
+#     the confirmed batch is not sent again (its journal entry was dropped
+#     when head sat inside its span, and its records were sent twice).
+set -uo pipefail
+IT_NAME=batchedge
+. "$(dirname "$0")/lib.sh"
+
+BUCKET=bucket-batchedge
+it_s3rver "$BUCKET"
+objects_with() { # PREFIX NEEDLE: how many objects under PREFIX hold NEEDLE
+	local n=0 f
+	for f in $("$TOP/tests/it/batch_fetch.py" "$BUCKET" "$1" "$WORK/got-$RANDOM" | cut -d' ' -f1); do
+		grep -q -a -- "$2" "$f" && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# ---- (a)
+it_uploader --bucket "$BUCKET" --ring-size 4M \
+	--batch "a/:max-age=8000,max-bytes=512K" --batch "b/:max-bytes=1K,max-age=50"
+it_wait_ready
+echo hello | "$B/bin/s3ring-put" --ring "$RING" a/1 || fail "put a/1"
+body=$(head -c 600 /dev/zero | tr '\0' x)
+for i in $(seq 1 80); do
+	printf '%s\n%s\n' "$body" "$body" | "$B/bin/s3ring-put" --ring "$RING" --lines "b/$i-" || fail "put b/$i"
+done
+it_wait_uploaded 161 60
+[ "$(it_stat '["used_bytes"]')" -eq 0 ] || fail "records left in the ring"
+grep -q "batch table is full" "$WORK/upl.log" || fail "the table never filled: the case was not made"
+it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
+echo "figure: batch_edges journal_full objects_b=$(it_stat '["uploader"]["batch"]["objects"]') uploaded=161"
+
+# ---- (b)
+it_uploader --bucket "$BUCKET" --batch "h/:max-bytes=64K,max-age=1500,framing=length,compression=none"
+it_wait_ready
+up0=$(it_stat '["uploaded"]')
+echo one | "$B/bin/s3ring-put" --ring "$RING" h/a1 || fail "put h/a1"
+"$B/tests/tool_slowput" "$RING" 1 h/ "$WORK/slow.log" stop &
+slow=$!
+sleep 0.6
+echo two | "$B/bin/s3ring-put" --ring "$RING" h/a2 || fail "put h/a2"
+sleep 2     # the batch [a1 .. a2] closes by age; its scan waits at the hole
+upid=$(it_real_pid)
+t0=$(awk '{print $14 + $15}' "/proc/$upid/stat")
+sleep 1
+t1=$(awk '{print $14 + $15}' "/proc/$upid/stat")
+echo three | "$B/bin/s3ring-put" --ring "$RING" h/a3 || fail "put h/a3"
+kill -CONT "$slow"
+wait "$slow" || fail "the stopped producer's commit failed"
+it_wait_uploaded $((up0 + 4)) 30
+[ $((t1 - t0)) -lt 50 ] || fail "the uploader spun while a scan waited for a record ($((t1 - t0)) ticks in 1 s)"
+[ "$(objects_with h/ h/p1/1)" -eq 1 ] || fail "the late record is in $(objects_with h/ h/p1/1) objects"
+[ -z "$("$TOP/tests/it/batch_fetch.py" "$BUCKET" h/p1/ "$WORK/alone")" ] || fail "the late record went alone as well"
+it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
+echo "figure: batch_edges late_record objects=1 ticks_while_waiting=$((t1 - t0))"
+
+# ---- (c) kill -9 with head held below (HOLD=1: a record over max-bytes
+# before the batch) or inside (HOLD=0) a confirmed batch's span
+RULE=(--key-prefix p/ --batch "d/:max-bytes=1K,max-age=300,framing=length,compression=none")
+bigkey="d/$(head -c 1022 /dev/zero | tr '\0' k)"    # with p/, too long: dead-lettered
+done_span() {
+	local hold=$1 want=$((1 + $1)) dl0
+	it_uploader --bucket "$BUCKET" "${RULE[@]}"
+	it_wait_ready
+	rm -rf "$WORK/spool"; touch "$WORK/spool"   # unusable: the records over max-bytes wait
+	[ "$hold" -eq 1 ] && { head -c 2000 /dev/zero | tr '\0' A | "$B/bin/s3ring-put" --ring "$RING" "d/A${bigkey:3}" || fail "put big A"; }
+	echo "s1-$hold" | "$B/bin/s3ring-put" --ring "$RING" "d/s1-$hold" || fail "put d/s1"
+	head -c 2000 /dev/zero | tr '\0' B | "$B/bin/s3ring-put" --ring "$RING" "$bigkey" || fail "put big B"
+	echo "s2-$hold" | "$B/bin/s3ring-put" --ring "$RING" "d/s2-$hold" || fail "put d/s2"
+	for _ in $(seq 1 100); do
+		[ "$(objects_with p/d/ "d/s2-$hold")" -eq 1 ] && break
+		sleep 0.1
+	done
+	[ "$(objects_with p/d/ "d/s2-$hold")" -eq 1 ] || fail "the batch [s1, s2] was not confirmed before the kill"
+	dl0=$(it_stat '["dead_lettered"]')
+	kill -KILL "$(it_real_pid)"; wait "$UPL_PID" 2>/dev/null; UPL_PID=
+	rm -f "$WORK/spool"; mkdir "$WORK/spool"
+	it_uploader --bucket "$BUCKET" "${RULE[@]}"
+	it_wait_ready
+	for _ in $(seq 1 100); do
+		[ "$(it_stat '["used_bytes"]')" -eq 0 ] && break
+		sleep 0.1
+	done
+	[ "$(it_stat '["used_bytes"]')" -eq 0 ] || fail "hold=$hold: records left in the ring after the restart"
+	[ "$(ls "$WORK/spool" | wc -l)" -eq "$want" ] || fail "hold=$hold: $(ls "$WORK/spool" | wc -l) of the $want records over max-bytes reached the spool"
+	[ "$(it_stat '["dead_lettered"]')" -eq $((dl0 + want)) ] || fail "hold=$hold: dead_lettered $(it_stat '["dead_lettered"]'), not $((dl0 + want))"
+	[ "$(objects_with p/d/ "d/s2-$hold")" -eq 1 ] || fail "hold=$hold: the confirmed batch was sent again under another key"
+	it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
+}
+done_span 1
+done_span 0
+echo "figure: batch_edges done_span_after_kill held_below=ok held_inside=ok"
