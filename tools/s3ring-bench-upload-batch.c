@@ -23,6 +23,7 @@
  */
 #include "s3ring-bench-upload.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -295,6 +296,37 @@ baseline_tool(const char *codec, const char *path, struct baseline *b)
 
 /* ------------------------------------------------------------- the run */
 
+/* The uploader's threads from /proc/PID/task/TID/schedstat: seconds on a
+ * CPU and seconds runnable but waiting for one. The wait says whether the
+ * machine, not the uploader, set the pace. Returns 0 or -errno. */
+static int
+sched_sample(pid_t pid, double *run_s, double *wait_s)
+{
+	char path[64], line[128];
+	struct dirent *de;
+	DIR *d;
+
+	*run_s = *wait_s = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((d = opendir(path)) == NULL)
+		return -errno;
+	while ((de = readdir(d)) != NULL) {
+		unsigned long long on = 0, wait = 0;
+		char file[PATH_MAX];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(file, sizeof(file), "%s/%s/schedstat", path, de->d_name);
+		if (bup_read_first_line(file, line, sizeof(line)) == 0 &&
+		    sscanf(line, "%llu %llu", &on, &wait) == 2) {
+			*run_s += (double)on / 1e9;
+			*wait_s += (double)wait / 1e9;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
 /* The rule's counters (and the batch totals) at one moment. */
 struct rule_counts {
 	uint64_t objects, uploaded_bytes, stored_bytes, messages;
@@ -318,6 +350,7 @@ struct batch_result {
 	struct bup_run_result run;
 	struct rule_counts d;       /* over the measured run */
 	double uploader_cpu_s, producer_cpu_s;
+	double sched_run_s, sched_wait_s;   /* the uploader, NAN if unknown */
 	bool rule_ok;               /* the ring names logs/ as rule 0 */
 	struct baseline base;
 };
@@ -346,7 +379,8 @@ batch_runs(const struct bup_opts *o, const struct bup_endpoint *ep, struct bup_u
 	struct bup_run_spec rs = { .n = WARM_LINES, .sample = 1u << 30, .keyspace = 1,
 		.produce = batch_produce };
 	struct rule_counts c0, c1;
-	double pcpu0;
+	double pcpu0, run0, wait0, run1, wait1;
+	bool sched;
 	int rc;
 
 	if ((rc = bup_run(o, ep, up, &rs, &br->run)) < 0)
@@ -357,9 +391,14 @@ batch_runs(const struct bup_opts *o, const struct bup_endpoint *ep, struct bup_u
 	rs.run_id = 1;
 	rs.checkpoints = cps;
 	rs.ncheckpoints = 2;
+	rs.perf_out = o->perf_out;
 	pcpu0 = children_cpu_s();
+	sched = sched_sample(up->pid, &run0, &wait0) == 0;
 	if ((rc = bup_run(o, ep, up, &rs, &br->run)) < 0)
 		return rc;
+	sched = sched && sched_sample(up->pid, &run1, &wait1) == 0;
+	br->sched_run_s = sched ? run1 - run0 : NAN;
+	br->sched_wait_s = sched ? wait1 - wait0 : NAN;
 	/* The producers were reaped by bup_run(): their CPU time is here. */
 	br->producer_cpu_s = children_cpu_s() - pcpu0;
 	read_rule(up, &c1);
@@ -429,6 +468,8 @@ report_json(const struct bup_opts *o, const struct batch_result *br,
 	bup_json_num("uploader_cpu_s_per_raw_mb", f->cpu_per_mb, false);
 	bup_json_num("raw_mb_per_uploader_cpu_s", f->mb_per_cpu_s, false);
 	bup_json_num("producer_cpu_s", br->producer_cpu_s, false);
+	bup_json_num("uploader_sched_run_s", br->sched_run_s, false);
+	bup_json_num("uploader_sched_wait_s", br->sched_wait_s, false);
 	bup_json_num("uploader_private_growth_pct", f->growth, true);
 	printf("{\"measure\":\"batch_baseline\",\"tool\":\"%s\",\"lines\":%" PRIu64 ","
 	    "\"bytes\":%" PRIu64 ",\"runs\":%d,", o->batch, b->lines, b->bytes, BASELINE_RUNS);
@@ -461,6 +502,8 @@ report_text(const struct bup_opts *o, const struct batch_result *br,
 	    (double)br->d.uploaded_bytes / 1e6, (double)br->d.stored_bytes / 1e6);
 	printf("  uploader CPU    %.2f s: %.4f s per raw MB, %.1f raw MB per CPU s\n",
 	    br->uploader_cpu_s, f->cpu_per_mb, f->mb_per_cpu_s);
+	printf("  uploader sched  %.2f s on a CPU, %.2f s runnable waiting for one "
+	    "(/proc schedstat)\n", br->sched_run_s, br->sched_wait_s);
 	printf("  uploader memory private (RssAnon) at 10%%: %.1f MiB, at 100%%: %.1f MiB "
 	    "(%+.2f%%), peak %.1f MiB\n", (double)br->run.private_at[0] / 1024.0,
 	    (double)br->run.private_at[1] / 1024.0, f->growth,
