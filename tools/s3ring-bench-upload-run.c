@@ -383,6 +383,7 @@ sample_memory(const struct bup_uploader *up, const struct bup_run_spec *rs, uint
 			res->private_at[*next_cp] = m.private_kib;
 			if (m.private_kib > res->private_peak)
 				res->private_peak = m.private_kib;
+			res->peak_at[*next_cp] = res->private_peak;
 		}
 		(*next_cp)++;
 	}

@@ -98,6 +98,7 @@ struct bup_run_result {
 	double rate;                /* paced: offered messages/s */
 	long hwm_at[2];             /* VmHWM at the checkpoints (soak) */
 	long private_at[2];         /* RssAnon there */
+	long peak_at[2];            /* the peak of RssAnon up to there */
 	long private_peak;          /* the largest RssAnon sampled during the run */
 };
 
