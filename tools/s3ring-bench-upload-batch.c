@@ -473,8 +473,11 @@ report_json(const struct bup_opts *o, const struct batch_result *br,
 	bup_json_num("producer_cpu_s", br->producer_cpu_s, false);
 	bup_json_num("uploader_sched_run_s", br->sched_run_s, false);
 	bup_json_num("uploader_sched_wait_s", br->sched_wait_s, false);
-	bup_json_num("uploader_peak_growth_pct", f->peak_growth, false);
-	bup_json_num("uploader_private_growth_pct", f->growth, true);
+	/* Growths are signed: null only when a reading is missing. */
+	printf("\"uploader_peak_growth_pct\":");
+	printf(isfinite(f->peak_growth) ? "%.3f," : "null,", f->peak_growth);
+	printf("\"uploader_private_growth_pct\":");
+	printf(isfinite(f->growth) ? "%.3f}\n" : "null}\n", f->growth);
 	printf("{\"measure\":\"batch_baseline\",\"tool\":\"%s\",\"lines\":%" PRIu64 ","
 	    "\"bytes\":%" PRIu64 ",\"runs\":%d,", o->batch, b->lines, b->bytes, BASELINE_RUNS);
 	bup_json_num("generator_ns_per_line", b->gen_ns_per_line, false);

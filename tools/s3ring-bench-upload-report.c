@@ -87,7 +87,11 @@ bup_print_target(bool json, const char *name, double value, double limit, bool h
 
 	if (json) {
 		printf("{\"measure\":\"target\",\"name\":\"%s\",", name);
-		bup_json_num("value", value, false);
+		/* A growth can be negative: only a missing value is null. */
+		if (isfinite(value))
+			printf("\"value\":%.3f,", value);
+		else
+			printf("\"value\":null,");
 		bup_json_num("limit", limit, false);
 		printf("\"pass\":%s}\n", target_pass(&t) ? "true" : "false");
 	} else {
