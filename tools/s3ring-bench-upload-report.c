@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -31,6 +32,16 @@ struct targets {
 	struct target t[MAX_TARGETS];
 	unsigned n;
 };
+
+double
+bup_loadavg1(void)
+{
+	char buf[64];
+
+	if (bup_read_first_line("/proc/loadavg", buf, sizeof(buf)) < 0)
+		return NAN;
+	return strtod(buf, NULL);
+}
 
 const char *
 bup_kind_name(enum bup_kind k)
@@ -67,6 +78,26 @@ static bool
 target_pass(const struct target *t)
 {
 	return t->higher_is_better ? t->value >= t->limit : t->value <= t->limit;
+}
+
+void
+bup_print_target(bool json, const char *name, double value, double limit, bool higher)
+{
+	const struct target t = { .value = value, .limit = limit, .higher_is_better = higher };
+
+	if (json) {
+		printf("{\"measure\":\"target\",\"name\":\"%s\",", name);
+		/* A growth can be negative: only a missing value is null. */
+		if (isfinite(value))
+			printf("\"value\":%.3f,", value);
+		else
+			printf("\"value\":null,");
+		bup_json_num("limit", limit, false);
+		printf("\"pass\":%s}\n", target_pass(&t) ? "true" : "false");
+	} else {
+		printf("target %-40s %12.3f %s %-10.3f %s\n", name, value, higher ? ">=" : "<=",
+		    limit, target_pass(&t) ? "PASS" : "FAIL");
+	}
 }
 
 /* The uploader against the same-run reference of its endpoint, with the
@@ -107,8 +138,8 @@ reference_targets(const struct bup_opts *o, enum bup_kind kind, const struct bup
 	}
 }
 
-static double
-growth_pct(long a, long b)
+double
+bup_growth_pct(long a, long b)
 {
 	return a > 0 && b > 0 ? 100.0 * (double)(b - a) / (double)a : NAN;
 }
@@ -132,16 +163,16 @@ memory_targets(const struct bup_opts *o, enum bup_kind kind, const struct bup_re
 	    bound + (double)r->ring_capacity / 1024.0, false);
 	if (o->soak) {
 		add_target(tg, NULL, "soak_private_growth_pct",
-		    growth_pct(r->soak.private_at[0], r->soak.private_at[1]), 1.0, false);
+		    bup_growth_pct(r->soak.private_at[0], r->soak.private_at[1]), 1.0, false);
 		add_target(tg, NULL, "soak_vmhwm_growth_pct",
-		    growth_pct(r->soak.hwm_at[0], r->soak.hwm_at[1]), 2.0, false);
+		    bup_growth_pct(r->soak.hwm_at[0], r->soak.hwm_at[1]), 2.0, false);
 	}
 }
 
 /* ---------------------------------------------------------------- JSON */
 
-static void
-json_num(const char *key, double v, bool last)
+void
+bup_json_num(const char *key, double v, bool last)
 {
 	if (!isfinite(v) || v < 0)
 		printf("\"%s\":null%s", key, last ? "}\n" : ",");
@@ -158,19 +189,19 @@ json_run(const struct bup_opts *o, const char *measure, const char *ep,
 	printf("{\"measure\":\"%s\",\"endpoint\":\"%s\",\"size\":%zu,\"count\":%" PRIu64
 	    ",\"workers\":%u,\"producers\":%u,", measure, ep, o->size, r->n,
 	    o->workers, o->producers);
-	json_num("offered_per_s", r->rate > 0 ? r->rate : NAN, false);
-	json_num("seconds", r->secs, false);
-	json_num("uploads_per_s", r->ups, false);
-	json_num("mb_per_s", r->mbps, false);
-	json_num("cpu_s_per_1k", r->cpu_per_1k, false);
+	bup_json_num("offered_per_s", r->rate > 0 ? r->rate : NAN, false);
+	bup_json_num("seconds", r->secs, false);
+	bup_json_num("uploads_per_s", r->ups, false);
+	bup_json_num("mb_per_s", r->mbps, false);
+	bup_json_num("cpu_s_per_1k", r->cpu_per_1k, false);
 	printf("\"uploader_private_kib\":%ld,\"run_private_kib\":%ld,\"peak_private_kib\":%ld,"
 	    "\"peak_rss_kib\":%ld,\"max_message\":%" PRIu32 ",\"ring_capacity\":%" PRIu64 ","
 	    "\"lat_samples\":%" PRIu64 ",\"lat_missing\":%" PRIu64 ",",
 	    er->private_peak_kib, r->private_peak, er->private_peak_kib, er->hwm_kib,
 	    er->max_message, er->ring_capacity, r->lat_samples, r->lat_missing);
-	json_num("p50_ms", r->p50_ms, false);
-	json_num("p99_ms", r->p99_ms, false);
-	json_num("max_ms", r->max_ms, true);
+	bup_json_num("p50_ms", r->p50_ms, false);
+	bup_json_num("p99_ms", r->p99_ms, false);
+	bup_json_num("max_ms", r->max_ms, true);
 }
 
 static void
@@ -178,8 +209,8 @@ json_soak(const char *ep, const struct bup_result *r)
 {
 	printf("{\"measure\":\"soak_rss\",\"endpoint\":\"%s\",\"uploader_private_kib_100k\":%ld,"
 	    "\"uploader_private_kib_1m\":%ld,", ep, r->soak.private_at[0], r->soak.private_at[1]);
-	json_num("uploader_private_growth_pct",
-	    growth_pct(r->soak.private_at[0], r->soak.private_at[1]), false);
+	bup_json_num("uploader_private_growth_pct",
+	    bup_growth_pct(r->soak.private_at[0], r->soak.private_at[1]), false);
 	printf("\"private_kib_100k\":%ld,\"private_kib_1m\":%ld,\"hwm_kib_100k\":%ld,"
 	    "\"hwm_kib_1m\":%ld}\n", r->soak.private_at[0], r->soak.private_at[1],
 	    r->soak.hwm_at[0], r->soak.hwm_at[1]);
@@ -192,19 +223,19 @@ json_refs(const struct bup_opts *o, const char *ep, const struct bup_result *r)
 		printf("{\"measure\":\"wrk\",\"endpoint\":\"%s\",\"size\":%zu,\"connections\":%u,"
 		    "\"seconds\":%u,\"errors\":%" PRIu64 ",", ep, o->size, o->workers,
 		    o->ref_seconds, r->wrk_errors);
-		json_num("requests_per_s", r->wrk_rps, true);
+		bup_json_num("requests_per_s", r->wrk_rps, true);
 	}
 	if (isfinite(r->curl_ups)) {
 		printf("{\"measure\":\"curl\",\"endpoint\":\"%s\",\"size\":%zu,\"parallel\":%u,"
 		    "\"count\":%" PRIu64 ",\"failed\":%" PRIu64 ",", ep, o->size,
 		    r->curl_parallel, o->count, r->curl_bad);
-		json_num("uploads_per_s", r->curl_ups, true);
+		bup_json_num("uploads_per_s", r->curl_ups, true);
 	}
 	if (isfinite(r->aws_ups)) {
 		printf("{\"measure\":\"aws_cli\",\"endpoint\":\"%s\",\"size\":%zu,"
 		    "\"max_concurrent_requests\":%u,\"count\":%" PRIu64 ",\"peak_rss_kib\":%ld,",
 		    ep, o->size, o->workers, r->aws_count, r->aws_rss_kib);
-		json_num("uploads_per_s", r->aws_ups, true);
+		bup_json_num("uploads_per_s", r->aws_ups, true);
 	}
 }
 
@@ -229,14 +260,11 @@ json_all(const struct bup_opts *o, const struct bup_endpoint *eps, const struct 
 	printf("{\"measure\":\"config\",\"nproc\":%ld,\"cpu\":\"%s\",\"size\":%zu,"
 	    "\"workers\":%u,\"producers\":%u,\"sink_delay_ms\":%u,", sysconf(_SC_NPROCESSORS_ONLN),
 	    cpu, o->size, o->workers, o->producers, o->sink_delay_ms);
-	json_num("loadavg_before", load0, false);
-	json_num("loadavg_after", load1, true);
-	for (unsigned i = 0; i < tg->n; i++) {
-		printf("{\"measure\":\"target\",\"name\":\"%s\",", tg->t[i].name);
-		json_num("value", tg->t[i].value, false);
-		json_num("limit", tg->t[i].limit, false);
-		printf("\"pass\":%s}\n", target_pass(&tg->t[i]) ? "true" : "false");
-	}
+	bup_json_num("loadavg_before", load0, false);
+	bup_json_num("loadavg_after", load1, true);
+	for (unsigned i = 0; i < tg->n; i++)
+		bup_print_target(true, tg->t[i].name, tg->t[i].value, tg->t[i].limit,
+		    tg->t[i].higher_is_better);
 }
 
 /* --------------------------------------------------------------- table */
@@ -300,7 +328,7 @@ text_all(const struct bup_opts *o, const struct bup_endpoint *eps, const struct 
 			text_run(o, eps[i].name, &r->soak, r);
 			printf("%-11s private (RssAnon) at 100k: %ld KiB, at 1M: %ld KiB (%+.2f%%); "
 			    "VmHWM %ld, %ld KiB\n", eps[i].name, r->soak.private_at[0],
-			    r->soak.private_at[1], growth_pct(r->soak.private_at[0], r->soak.private_at[1]),
+			    r->soak.private_at[1], bup_growth_pct(r->soak.private_at[0], r->soak.private_at[1]),
 			    r->soak.hwm_at[0], r->soak.hwm_at[1]);
 			continue;
 		}
@@ -311,9 +339,8 @@ text_all(const struct bup_opts *o, const struct bup_endpoint *eps, const struct 
 	printf("\nmachine: %ld CPUs, %s; load average %.2f before, %.2f after\n",
 	    sysconf(_SC_NPROCESSORS_ONLN), cpu, load0, load1);
 	for (unsigned i = 0; i < tg->n; i++)
-		printf("target %-40s %12.3f %s %-10.3f %s\n", tg->t[i].name, tg->t[i].value,
-		    tg->t[i].higher_is_better ? ">=" : "<=", tg->t[i].limit,
-		    target_pass(&tg->t[i]) ? "PASS" : "FAIL");
+		bup_print_target(false, tg->t[i].name, tg->t[i].value, tg->t[i].limit,
+		    tg->t[i].higher_is_better);
 }
 
 void

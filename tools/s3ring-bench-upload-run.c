@@ -102,6 +102,11 @@ producer_main(const char *ring, const struct bup_run_spec *rs, struct run_shm *s
 	/* Acquire: pairs with the parent's release store of go. */
 	while (atomic_load_explicit(&sh->go, memory_order_acquire) == 0)
 		(void)futex_wait(&sh->go, 0, mono_ns() + FUTEX_MAX_WAIT_NS);
+	if (rs->produce != NULL) {
+		if ((rc = rs->produce(p, rs, id, nprod)) < 0)
+			atomic_fetch_add(&sh->errors, 1);
+		goto out;
+	}
 	t0 = mono_ns();
 	for (uint64_t i = 0, g = id; g < rs->n; i++, g += nprod) {
 		uint64_t when = t0 + i * interval;
@@ -378,6 +383,7 @@ sample_memory(const struct bup_uploader *up, const struct bup_run_spec *rs, uint
 			res->private_at[*next_cp] = m.private_kib;
 			if (m.private_kib > res->private_peak)
 				res->private_peak = m.private_kib;
+			res->peak_at[*next_cp] = res->private_peak;
 		}
 		(*next_cp)++;
 	}

@@ -41,6 +41,8 @@
 #define SAMPLE_SAT      64       /* saturated run: time one put in 64 */
 #define SAMPLE_PACED    8        /* paced run: one in 8 */
 #define SOAK_COUNT      1000000
+#define BATCH_COUNT     10000000  /* --batch: log lines */
+#define BATCH_RING_SIZE (256ull << 20)
 /* The uploader's limits on --ring-size and --max-message. */
 #define RING_SIZE_MIN   (64ull << 10)
 #define RING_SIZE_MAX   (1ull << 30)
@@ -58,6 +60,10 @@ usage(FILE *f)
 	    "         [--soak] [--no-refs] [--ref-seconds S] [--aws-count N] [--paced F]\n"
 	    "         [--paced-seconds S] [--uploader PATH] [--aws PATH] [--top DIR]\n"
 	    "         [--uploader-args 'FLAGS'] [--perf FILE] [--keep]\n"
+	    "       %s upload --batch zstd|gzip [--json] [--count N] [--producers N]\n"
+	    "         [--workers N] [--ring-size BYTES] [--batch-max-bytes BYTES]\n"
+	    "         [--uploader PATH] [--top DIR] [--uploader-args 'FLAGS'] [--perf FILE]\n"
+	    "         [--keep]\n"
 	    "  Puts COUNT messages of SIZE bytes from PRODUCERS processes into a ring\n"
 	    "  that a real s3ring-uploader with WORKERS (1..%u) uploads in flight drains\n"
 	    "  to each endpoint (default: nginx,s3rver, started here on 127.0.0.1), and\n"
@@ -74,8 +80,13 @@ usage(FILE *f)
 	    "  unless given. --soak: 1,000,000 uploads to nginx, private memory at 100k\n"
 	    "  and 1M. A URL endpoint uses the AWS_* credentials of the environment and\n"
 	    "  has no latency. --perf FILE: perf record -g the uploader during the main\n"
-	    "  run. Defaults: size 1024, count 20000, workers 16, producers 2.\n",
-	    bench_prog, BUP_MAX_WORKERS);
+	    "  run. Defaults: size 1024, count 20000, workers 16, producers 2.\n"
+	    "  --batch: COUNT log lines of about 100 bytes from PRODUCERS (default 4)\n"
+	    "  into one batch rule (logs/, framing=lines, compression CODEC, max-bytes\n"
+	    "  16M or --batch-max-bytes, max-age 1000) on nginx, on a ring of 256 MiB\n"
+	    "  unless --ring-size; end to end until every line is uploaded (default\n"
+	    "  count 10,000,000), against `zstd -3` or `gzip -6` on the same lines.\n",
+	    bench_prog, bench_prog, BUP_MAX_WORKERS);
 }
 
 static int
@@ -153,7 +164,7 @@ parse_fraction(const char *arg, double *v)
 
 enum { O_SIZE = 256, O_COUNT, O_WORKERS, O_PRODUCERS, O_ENDPOINT, O_SOAK, O_NOREFS,
 	O_REFSEC, O_AWSCOUNT, O_PACED, O_PACEDSEC, O_UPLOADER, O_AWS, O_TOP, O_UARGS,
-	O_KEEP, O_PERF, O_SINKDELAY, O_RINGSIZE, O_MAXMSG };
+	O_KEEP, O_PERF, O_SINKDELAY, O_RINGSIZE, O_MAXMSG, O_BATCH, O_BATCHMAX };
 
 /* One option. Returns 0, or -1 (reported) for a bad value. */
 static int
@@ -189,6 +200,16 @@ parse_one(int c, const char *arg, struct bup_opts *o)
 	case O_UARGS: o->extra_args = arg; return 0;
 	case O_KEEP: o->keep = true; return 0;
 	case O_PERF: o->perf_out = arg; return 0;
+	case O_BATCH:
+		if (strcmp(arg, "zstd") != 0 && strcmp(arg, "gzip") != 0) {
+			fprintf(stderr, "%s upload: --batch %s: zstd or gzip\n", bench_prog, arg);
+			return -1;
+		}
+		o->batch = arg;
+		return 0;
+	case O_BATCHMAX:
+		/* The uploader's range for a rule's max-bytes: 1K to 4G. */
+		return parse_u64(arg, "--batch-max-bytes", 1024, 4ll << 30, &o->batch_max_bytes);
 	}
 	usage(stderr);
 	return -1;
@@ -220,6 +241,8 @@ parse_opts(int argc, char **argv, struct bup_opts *o)
 		{ "uploader-args", required_argument, NULL, O_UARGS },
 		{ "keep", no_argument, NULL, O_KEEP },
 		{ "perf", required_argument, NULL, O_PERF },
+		{ "batch", required_argument, NULL, O_BATCH },
+		{ "batch-max-bytes", required_argument, NULL, O_BATCHMAX },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -457,16 +480,6 @@ out:
 	return rc;
 }
 
-static double
-loadavg1(void)
-{
-	char buf[64];
-
-	if (bup_read_first_line("/proc/loadavg", buf, sizeof(buf)) < 0)
-		return NAN;
-	return strtod(buf, NULL);
-}
-
 /* Options, defaults and the places of the programs. Returns 0 or an exit
  * status. */
 static int
@@ -474,6 +487,13 @@ setup(int argc, char **argv, struct bup_opts *o)
 {
 	if (parse_opts(argc, argv, o) < 0 || fit_geometry(o) < 0)
 		return EX_USAGE;
+	/* 0: not given (both options refuse 0). */
+	if (o->count == 0)
+		o->count = o->batch != NULL ? BATCH_COUNT : 20000;
+	if (o->producers == 0)
+		o->producers = o->batch != NULL ? 4 : 2;
+	if (o->batch != NULL && o->ring_size == 0)
+		o->ring_size = BATCH_RING_SIZE;
 	if (o->nendpoints == 0) {
 		o->endpoints[o->nendpoints++] = "nginx";
 		if (!o->soak)
@@ -496,7 +516,7 @@ int
 bench_upload_main(int argc, char **argv)
 {
 	struct bup_opts o = {
-		.size_u64 = 1024, .count = 20000, .workers = 16, .producers = 2,
+		.size_u64 = 1024, .workers = 16,
 		.refs = true, .ref_seconds = 5, .aws_count = 2000,
 		.paced_fraction = 0.5, .paced_seconds = 5, .sink_delay_ms = 30,
 	};
@@ -508,7 +528,16 @@ bench_upload_main(int argc, char **argv)
 	if ((rc = setup(argc, argv, &o)) != 0)
 		return rc;
 	bup_install_handlers();
-	load0 = loadavg1();
+	load0 = bup_loadavg1();
+	if (o.batch != NULL) {
+		rc = bup_batch_main(&o, load0);
+		bup_cleanup_all(&o);
+		if (bup_interrupted) {
+			fprintf(stderr, "%s upload: interrupted\n", bench_prog);
+			return 128 + bup_interrupted;
+		}
+		return rc < 0 ? 1 : 0;
+	}
 	if (!o.json)
 		fprintf(stderr, "%s upload: %zu-byte messages, %u workers, %u producers, load %.2f; work dir %s\n",
 		    bench_prog, o.size, o.workers, o.producers, load0, bup_workdir);
@@ -520,7 +549,7 @@ bench_upload_main(int argc, char **argv)
 				break;
 		}
 	}
-	load1 = loadavg1();
+	load1 = bup_loadavg1();
 	bup_cleanup_all(&o);
 	if (bup_interrupted) {
 		fprintf(stderr, "%s upload: interrupted\n", bench_prog);

@@ -4,7 +4,9 @@
  * (-proc.c), the servers and the uploader it starts (-server.c), one
  * measured run with its producers (-run.c), the reference clients wrk, curl
  * and the AWS CLI (-refs.c), the targets and the output (-report.c), and
- * the options and the order of the runs (s3ring-bench-upload.c). Names
+ * batch mode with its log-line producers and the compressor baseline
+ * (-batch.c), and the options and the order of the runs
+ * (s3ring-bench-upload.c). Names
  * shared between them start with bup_; everything else is static. Nothing
  * here is used outside s3ring-bench.
  */
@@ -19,6 +21,8 @@
 #include <sys/types.h>
 
 #include "ring.h"
+
+struct s3ring_producer;
 
 #define BUP_MAX_PRODUCERS 32
 #define BUP_MAX_ENDPOINTS 4
@@ -69,6 +73,8 @@ struct bup_opts {
 	const char *top;
 	const char *extra_args;     /* more uploader flags, space-separated */
 	const char *perf_out;       /* perf record the uploader in the main run */
+	const char *batch;          /* --batch zstd|gzip: batch mode; NULL: off */
+	uint64_t batch_max_bytes;   /* the rule's max-bytes; 0: 16 MiB */
 };
 
 /* One reading of /proc/PID. private_kib is RssAnon: the uploader's own
@@ -92,6 +98,7 @@ struct bup_run_result {
 	double rate;                /* paced: offered messages/s */
 	long hwm_at[2];             /* VmHWM at the checkpoints (soak) */
 	long private_at[2];         /* RssAnon there */
+	long peak_at[2];            /* the peak of RssAnon up to there */
 	long private_peak;          /* the largest RssAnon sampled during the run */
 };
 
@@ -189,6 +196,10 @@ struct bup_run_spec {
 	const uint64_t *checkpoints;/* memory when uploaded reaches these */
 	unsigned ncheckpoints;
 	const char *perf_out;       /* non-NULL: perf record -g the uploader */
+	/* Non-NULL: what each producer puts once released, instead of the
+	 * messages of --size; it returns 0 or a negative s3ring error. */
+	int (*produce)(struct s3ring_producer *p, const struct bup_run_spec *rs, unsigned id,
+	    unsigned nprod);
 };
 
 /* Puts rs->n messages from o->producers forked producers and waits until
@@ -205,12 +216,29 @@ int bup_ref_wrk(const struct bup_opts *o, const struct bup_endpoint *ep, struct 
 int bup_ref_curl(const struct bup_opts *o, const struct bup_endpoint *ep, struct bup_result *er);
 int bup_ref_aws(const struct bup_opts *o, const struct bup_endpoint *ep, struct bup_result *er);
 
+/* ------------------------------------------------- batch mode (-batch.c) */
+
+/* `s3ring-bench upload --batch CODEC`: log lines into one batch rule on
+ * nginx, end to end, against the compressor's command-line tool on the
+ * same lines. Prints its own report. Returns 0, or -errno when something
+ * broke (-EINTR when interrupted). */
+int bup_batch_main(const struct bup_opts *o, double load0);
+
 /* ----------------------------------------------- output (-report.c) */
 
 /* Prints every result, the machine and the targets, as JSON lines or a
  * table. */
 void bup_report(const struct bup_opts *o, const struct bup_endpoint *eps,
     const struct bup_result *res, double load0, double load1);
+/* A JSON member "key":v, null when v is not a finite number >= 0; last
+ * closes the object and the line. */
+void bup_json_num(const char *key, double v, bool last);
+/* One target line, JSON or the table's, with its pass or fail. */
+void bup_print_target(bool json, const char *name, double value, double limit, bool higher);
+/* From a to b in percent, NAN unless both are positive. */
+double bup_growth_pct(long a, long b);
+/* The machine's load average over one minute, NAN if unknown. */
+double bup_loadavg1(void);
 const char *bup_kind_name(enum bup_kind k);
 
 #endif

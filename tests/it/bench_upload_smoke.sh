@@ -5,7 +5,8 @@
 # rates and memory positive, latency samples present and ordered). When the
 # run is interrupted it stops everything it started and removes its ring,
 # its journal and its work directory. The sink and nginx-https endpoints
-# and a large message run too. No timing is asserted (only that the sink
+# and a large message run too, and batch mode (--batch zstd: log lines
+# into one batch rule, against zstd on the same lines). No timing is asserted (only that the sink
 # cannot be faster than connections / delay): speed is for the benchmark to
 # report, not for a test.
 # Skipped in sanitizer builds: the bench measures the real uploader, and
@@ -30,6 +31,7 @@ command -v wrk >/dev/null || fail "wrk missing (tests/install-deps.sh)"
 # Usage errors exit 64 (EX_USAGE).
 $bench upload --endpoint ftp://x >/dev/null 2>&1; [ $? -eq 64 ] || fail "--endpoint ftp:// not refused"
 $bench upload --count 0 >/dev/null 2>&1; [ $? -eq 64 ] || fail "--count 0 not refused"
+$bench upload --batch lz4 >/dev/null 2>&1; [ $? -eq 64 ] || fail "--batch lz4 not refused"
 
 # left_behind PID: the rings and journals of a bench run that was PID.
 left_behind() {
@@ -119,6 +121,44 @@ assert c["count"] == 6 and c["failed"] == 0 and c["parallel"] == 2 and c["upload
 assert ("wrk", "nginx") not in by, "wrk ran for a large message"
 print("figure: 3 MB messages to nginx %.1f uploads/s (curl %.1f)"
       % (up["uploads_per_s"], c["uploads_per_s"]))
+PY
+[ $? -eq 0 ] || exit 1
+
+# Batch mode: 200,000 log lines into one zstd rule on nginx. The run
+# completes and prints its figures; the baseline file holds the very lines
+# of the run, framed as the rule frames them, so its size is the rule's
+# uploaded bytes to the byte.
+timeout 300 $bench upload --json --batch zstd --count 200000 >"$tmp/out4" 2>"$tmp/err" &
+pid=$!
+wait $pid || fail "batch: bench exited $?: $(tail -n 5 "$tmp/err")"
+[ -z "$(left_behind $pid)" ] || fail "batch: left behind: $(left_behind $pid)"
+python3 - "$tmp/out4" <<'PY' || fail "batch JSON: $(cat "$tmp/out4")"
+import json, sys
+by = {}
+for d in (json.loads(l) for l in open(sys.argv[1])):
+    assert "measure" in d, d
+    by.setdefault(d["measure"], []).append(d)
+b = by["batch"][0]
+assert b["compression"] == "zstd" and b["count"] == 200000 and b["producers"] == 4, b
+assert b["lines_per_s"] > 0 and b["raw_mb_per_s"] > 0 and b["seconds"] > 0, b
+assert b["objects"] >= 1 and b["puts_per_million"] > 0, b
+assert 200000 * 60 < b["uploaded_bytes"] < 200000 * 200, b
+assert 0 < b["stored_bytes"] < b["uploaded_bytes"] and b["compression_ratio"] > 1, b
+assert b["uploader_cpu_s"] is None or b["uploader_cpu_s"] >= 0, b
+assert b["uploader_private_kib_10pct"] > 0 and b["uploader_private_kib_100pct"] > 0, b
+assert b["uploader_private_kib"] >= b["uploader_private_kib_100pct"], b
+base = by["batch_baseline"][0]
+assert base["tool"] == "zstd" and base["lines"] == 200000, base
+assert base["bytes"] == b["uploaded_bytes"], (base, b)
+assert base["mb_per_s"] > 0 and base["mb_per_cpu_s"] > 0 and base["generator_ns_per_line"] > 0, base
+names = {t["name"] for t in by["target"]}
+assert {"batch_zstd_lines_per_s", "batch_zstd_vs_tool_per_cpu_s", "batch_zstd_private_kib",
+        "batch_zstd_private_growth_pct"} <= names, names
+c = by["config"][0]
+assert c["nproc"] >= 1 and c["cpu"], c
+print("figure: batch zstd %.0f lines/s, %.1f MB/s raw, ratio %.2f, %.1f PUTs per million; zstd -3 %.1f MB/s"
+      % (b["lines_per_s"], b["raw_mb_per_s"], b["compression_ratio"], b["puts_per_million"],
+         base["mb_per_s"]))
 PY
 [ $? -eq 0 ] || exit 1
 
