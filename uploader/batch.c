@@ -1239,10 +1239,21 @@ batch_close_all(struct uploader *u)
 	return all;
 }
 
+/* While stopping: a batch being built or sent, or waiting for a slot to be
+ * built in. One backing off after a failure is not waited for: it stays in
+ * the ring for the next start, as an upload waiting for a retry does. */
 bool
 batch_busy(const struct uploader *u)
 {
-	return u->batch != NULL && u->batch->nfree < JOURNAL_BATCH_ENTRIES;
+	if (u->batch == NULL)
+		return false;
+	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
+		enum flush_state st = u->batch->flush[i].state;
+
+		if (st == FL_QUEUED || st == FL_SCAN || st == FL_RUNNING)
+			return true;
+	}
+	return false;
 }
 
 void

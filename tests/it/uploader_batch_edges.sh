@@ -101,3 +101,31 @@ done_span() {
 done_span 1
 done_span 0
 echo "figure: batch_edges done_span_after_kill held_below=ok held_inside=ok"
+
+# ---- (d) SIGTERM during an outage: a batch backing off is not waited for
+# (the drain used to last the whole stop-timeout); it stays in the ring and
+# the next start sends it, once.
+SRV=$TOP/tests/servers/s3rver.sh
+it_uploader --bucket "$BUCKET" --stop-timeout 30 --batch "t/:max-age=100,framing=length,max-bytes=64K"
+it_wait_ready
+"$SRV" stop "$WORK/s3rver" >/dev/null 2>&1 || fail "stopping s3rver"
+"$B/tests/tool_produce" "$RING" 1 50 t/ 0 100 || fail "producing t/"
+sleep 1.5
+t0=$(date +%s%N)
+it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
+stop_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+[ "$stop_ms" -lt 20000 ] || fail "SIGTERM took ${stop_ms} ms with a batch backing off (stop-timeout 30 s)"
+[ "$(it_stat '["used_bytes"]')" -gt 0 ] || fail "the batch did not stay in the ring"
+S3RVER_PORT=$S3_PORT S3RVER_QUIET=1 "$SRV" start "$WORK/s3rver" "$BUCKET" >/dev/null ||
+	fail "s3rver did not start again on port $S3_PORT"
+it_uploader --bucket "$BUCKET" --batch "t/:max-age=100,framing=length,max-bytes=64K"
+it_wait_ready
+for _ in $(seq 1 300); do
+	[ "$(it_stat '["used_bytes"]')" -eq 0 ] && break
+	sleep 0.1
+done
+files=$("$TOP/tests/it/batch_fetch.py" "$BUCKET" t/ "$WORK/t") || fail "a t/ object does not decompress"
+# shellcheck disable=SC2046
+"$B/tests/tool_batchcheck" length 1 50 t/ 0 100 $(echo "$files" | cut -d' ' -f1) || fail "t/ is not in the bucket exactly once"
+it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
+echo "figure: batch_edges sigterm_in_outage stop_ms=$stop_ms delivered_after=yes"
