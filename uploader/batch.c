@@ -480,8 +480,7 @@ close_open(struct uploader *u, int rule)
 	return true;
 }
 
-/* An earlier run's CLOSED batch, once the consumer has read past its span:
- * queued again with the same span and key. */
+/* An earlier run's CLOSED batch, queued again with the same span and key. */
 static void
 queue_rebuild(struct uploader *u, int jidx)
 {
@@ -764,7 +763,11 @@ scan(struct uploader *u, struct batch_flush *f)
 		}
 		rc = ring_scan(&u->ring, &f->pos, f->jb.end, &m, s->scratch, s->scratch_cap);
 		if (rc == -EAGAIN) {
-			if (is_hole(&u->cons, f->pos))
+			/* Still being written: a hole the consumer read past,
+			 * or (an earlier run's span, sent again) a record the
+			 * consumer has not reached yet. Anything else is a
+			 * scribbled tag the consumer has given up already. */
+			if (f->pos >= u->cons.cursor || is_hole(&u->cons, f->pos))
 				return f->pos != pos0; /* again next time round */
 			f->pos += RING_ALIGN;
 			continue;
@@ -1133,18 +1136,21 @@ batch_caught_up(struct uploader *u, bool empty)
 		u->batch->caught_up = empty;
 }
 
-/* The earlier run's batches whose span the consumer has read past. */
+/* The earlier run's CLOSED batches, queued at once: their scans read what
+ * is committed in their spans and wait where a record is still being
+ * written, so they need not wait for the consumer to read the spans first
+ * (which, with the in-flight table held at their first records, it might
+ * never do). */
 static void
 queue_rebuilds(struct uploader *u)
 {
 	struct batch_engine *b = u->batch;
-	uint64_t floor = ring_consumer_floor(&u->cons);
 	bool left = false;
 
 	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
 		if (!b->rebuild_pending[i])
 			continue;
-		if (floor >= journal_batch_at(&u->journal, (int)i)->end && b->nfree > 0) {
+		if (b->nfree > 0) {
 			queue_rebuild(u, (int)i);
 			b->rebuild_pending[i] = false;
 		} else {
@@ -1152,6 +1158,23 @@ queue_rebuilds(struct uploader *u)
 		}
 	}
 	b->any_rebuild = left;
+}
+
+/* The in-flight table is full, and its oldest entry may be an open
+ * batch's, which holds every later one: reading stops until it closes,
+ * and it would wait for its max-age (or for records that cannot be read).
+ * The open batch that begins lowest closes now. */
+static void
+close_lowest(struct uploader *u)
+{
+	struct batch_engine *b = u->batch;
+	int low = -1;
+
+	for (unsigned i = 0; i < u->cfg->nbatch; i++)
+		if (b->open[i].open && (low < 0 || b->open[i].first < b->open[low].first))
+			low = (int)i;
+	if (low >= 0)
+		(void)close_open(u, low);
 }
 
 bool
@@ -1167,6 +1190,8 @@ batch_pump(struct uploader *u, uint64_t now)
 	for (unsigned i = 0; i < u->cfg->nbatch; i++)
 		if (age_due(u, (int)i, now))
 			(void)close_open(u, (int)i);
+	if (inflight_full(&u->journal.table))
+		close_lowest(u);
 	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
 		struct batch_flush *f = &b->flush[i];
 

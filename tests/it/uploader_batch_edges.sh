@@ -11,7 +11,10 @@
 # (c) a record over max-bytes inside the span of a batch confirmed before a
 #     kill -9 goes alone after the restart (it was skipped, and lost), and
 #     the confirmed batch is not sent again (its journal entry was dropped
-#     when head sat inside its span, and its records were sent twice).
+#     when head sat inside its span, and its records were sent twice);
+# (d) SIGTERM during an outage does not wait for a batch backing off;
+# (e) more records that go alone than the in-flight table holds, behind an
+#     open batch, do not stop reading until the batch's max-age.
 set -uo pipefail
 IT_NAME=batchedge
 . "$(dirname "$0")/lib.sh"
@@ -129,3 +132,21 @@ files=$("$TOP/tests/it/batch_fetch.py" "$BUCKET" t/ "$WORK/t") || fail "a t/ obj
 "$B/tests/tool_batchcheck" length 1 50 t/ 0 100 $(echo "$files" | cut -d' ' -f1) || fail "t/ is not in the bucket exactly once"
 it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
 echo "figure: batch_edges sigterm_in_outage stop_ms=$stop_ms delivered_after=yes"
+
+# ---- (e) more records that go alone than the in-flight table has entries
+# (4,096), behind a batch that stays open (max-age 10 minutes): the table,
+# held at the batch's first record, stopped all reading until the batch's
+# max-age; a full table now closes the batch.
+SINGLES=4500
+RULE=(--batch "e/:max-bytes=1M,max-age=600000,framing=length")
+it_uploader --bucket "$BUCKET" --ring-size 8M "${RULE[@]}"
+it_wait_ready
+up0=$(it_stat '["uploaded"]')
+head -c 600 /dev/zero | tr '\0' a | "$B/bin/s3ring-put" --ring "$RING" e/1 || fail "put e/1"
+"$B/tests/tool_produce" "$RING" 1 "$SINGLES" single/ 1 64 || fail "producing the singles"
+head -c 600 /dev/zero | tr '\0' b | "$B/bin/s3ring-put" --ring "$RING" e/2 || fail "put e/2"
+it_wait_uploaded $((up0 + SINGLES + 2)) 300
+[ "$(objects_with e/ 'e/1')" -eq 1 ] || fail "e/1 is in $(objects_with e/ 'e/1') objects"
+S3_BUCKET=$BUCKET "$B/tests/tool_s3check" 1 "$SINGLES" single/ 1 64 || fail "the singles are not all in the bucket"
+it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
+echo "figure: batch_edges full_table_behind_an_open_batch singles=$SINGLES delivered=yes"
