@@ -13,7 +13,7 @@
 # which depend on how far the producers ran ahead (on the machine's load),
 # not on the uploader. Nothing here is timed: the waits are only bounded.
 # Sanitizer builds run a fifth of the messages; the growth check still
-# applies (with ASan's quarantine off, see below).
+# applies (with ASan's quarantine off, see below, and a limit of 10%).
 set -uo pipefail
 IT_NAME=memory
 . "$(dirname "$0")/lib.sh"
@@ -101,7 +101,12 @@ bound=$((anon0 + BOUND_EXTRA_KB))
 rate=$((TOTAL * 1000 / (ms > 0 ? ms : 1)))
 echo "figure: memory messages=$TOTAL size=1KiB-16KiB msgs_per_s=$rate private_idle_kb=$anon0 private_${FIRST}_kb=$peak1 private_${TOTAL}_kb=$peak2 growth_pct=$growth"
 echo "figure: memory bound_kb=$bound (idle $anon0 + $WORKERS in flight x $PER_UPLOAD_KB KiB + 2048 KiB; max_message $((MAXMSG / 1024)) KiB) peak_kb=$peak2 per_upload_measured_kb=$(( (peak2 - anon0) / WORKERS ))"
-awk -v g="$growth" 'BEGIN { exit !(g < 5.0) }' || fail "private memory (RssAnon) grew by $growth% from $FIRST to $TOTAL uploads (limit 5%)"
+# Under ASan even without its quarantine the allocator's regions and their
+# shadow grow as fresh addresses are used (6.2% in one run of 2,000 to
+# 20,000 uploads, 0.3% in the plain build): the limit there is 10%.
+limit=5.0
+[ -n "${SAN:-}" ] && limit=10.0
+awk -v g="$growth" -v l="$limit" 'BEGIN { exit !(g < l) }' || fail "private memory (RssAnon) grew by $growth% from $FIRST to $TOTAL uploads (limit $limit%)"
 if [ -z "${SAN:-}" ]; then
 	[ "$peak2" -le "$bound" ] || fail "peak RssAnon $peak2 kB over the bound $bound kB"
 fi
