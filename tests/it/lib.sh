@@ -33,6 +33,19 @@ it_real_pid() {
 	return 1
 }
 
+# it_kill9_round I MAX_MS: waits a random 0 to MAX_MS ms (every fifth
+# round 0 to 20 ms: right after a start, during the journal replay and the
+# bucket check, or before the ring is even attached), then kill -9s the
+# uploader and reaps it. Sets KILL_MS and KILLED_PID.
+it_kill9_round() {
+	if [ $(($1 % 5)) -eq 0 ]; then KILL_MS=$((RANDOM % 20)); else KILL_MS=$((RANDOM % $2)); fi
+	sleep "$((KILL_MS / 1000)).$(printf '%03d' $((KILL_MS % 1000)))"
+	KILLED_PID=$(it_real_pid) || fail "no uploader process to kill (round $1)"
+	kill -KILL "$KILLED_PID" || fail "kill -9 $KILLED_PID"
+	wait "$UPL_PID" 2>/dev/null
+	UPL_PID=
+}
+
 it_cleanup() {
 	if [ -n "$UPL_PID" ]; then
 		local p; p=$(it_uploader_pid)

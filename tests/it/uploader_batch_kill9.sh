@@ -32,12 +32,7 @@ prod=$!
 
 kills=0 during=0
 for i in $(seq 1 "$KILLS"); do
-	if [ $((i % 5)) -eq 0 ]; then ms=$((RANDOM % 20)); else ms=$((RANDOM % MAX_MS)); fi
-	sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
-	pid=$(it_real_pid) || fail "no uploader process to kill (round $i)"
-	kill -KILL "$pid" || fail "kill -9 $pid"
-	wait "$UPL_PID" 2>/dev/null
-	UPL_PID=
+	it_kill9_round "$i" "$MAX_MS"
 	kills=$((kills + 1))
 	kill -0 "$prod" 2>/dev/null && during=$((during + 1))
 	it_uploader --bucket "$BUCKET" "${RULE[@]}"

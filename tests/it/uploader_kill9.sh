@@ -29,14 +29,8 @@ prod=$!
 
 kills=0 early=0
 for i in $(seq 1 "$KILLS"); do
-	# Every fifth kill comes right after the start: during the journal
-	# replay and the bucket check, or before the ring is even attached.
-	if [ $((i % 5)) -eq 0 ]; then ms=$((RANDOM % 20)); else ms=$((RANDOM % MAX_MS)); fi
-	sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
-	pid=$(it_real_pid) || fail "no uploader process to kill (round $i)"
-	kill -KILL "$pid" || fail "kill -9 $pid"
-	wait "$UPL_PID" 2>/dev/null
-	UPL_PID=
+	it_kill9_round "$i" "$MAX_MS"
+	pid=$KILLED_PID ms=$KILL_MS
 	kills=$((kills + 1))
 	# The pid stays in the ring after death: had this one attached?
 	attached=$(it_stat '["uploader"]["pid"]')
