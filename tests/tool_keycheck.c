@@ -11,12 +11,18 @@
  *
  * --dir DIR reads the object from s3rver's own storage instead, the file
  * DIR/KEY._S3rver_object (s3rver 3.7 keeps the body there as is; DIR is
- * its data directory plus the bucket). It checks 100,000 keys in seconds
+ * its data directory plus the bucket). An object counts as stored only if
+ * DIR/KEY._S3rver_metadata.json exists too: s3rver streams a PUT's body
+ * straight into the object file and writes the metadata after the last
+ * byte, so an upload aborted halfway (the uploader does that to a body that
+ * changed while it was sent) leaves a truncated object file behind, where
+ * S3 stores nothing. Such a key is missing, as it would be on S3. It checks 100,000 keys in seconds
  * where GETs take minutes; the scripts still GET a sample to keep the two
  * honest.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,18 +33,26 @@
 
 #include <unistd.h>
 
-/* Reads DIR/KEY._S3rver_object into got. Returns 0, or -1 if missing. */
+/* Reads DIR/KEY._S3rver_object into got. Returns 0, -1 if missing, or -2
+ * if only the body of an unfinished PUT is there (no metadata). */
 static int
 read_object(const char *dir, const char *key, uint8_t *got, size_t cap, size_t *len)
 {
 	char path[4096];
 	ssize_t n;
+	bool done;
 	int fd;
 
+	snprintf(path, sizeof(path), "%s/%s._S3rver_metadata.json", dir, key);
+	done = access(path, F_OK) == 0;
 	snprintf(path, sizeof(path), "%s/%s._S3rver_object", dir, key);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
+	if (!done) {
+		close(fd);
+		return -2;
+	}
 	*len = 0;
 	while (*len < cap && (n = read(fd, got + *len, cap - *len)) > 0)
 		*len += (size_t)n;
@@ -107,7 +121,8 @@ main(int argc, char **argv)
 		if (rc != 0) {
 			if (missing < 10)
 				fprintf(stderr, "missing: %s (%s %ld)\n", line,
-				    dir ? "no file" : "HTTP", dir ? 0L : s3_response(c)->status);
+				    dir ? (rc == -2 ? "an unfinished PUT's body only" :
+				    "no file") : "HTTP", dir ? 0L : s3_response(c)->status);
 			missing++;
 		} else if (gl != wl || memcmp(got, want, wl) != 0) {
 			if (wrong < 10)
