@@ -642,6 +642,125 @@ the_zstd_and_gzip_tools_read_the_output(void **state)
 	free(want.p);
 }
 
+/* Frames msgs into a stage of stage_cap bytes with batch_frame(), and
+ * writes each full stage with batch_codec_write(); a message larger than
+ * the stage goes by batch_codec_put() (as batch.c does). */
+static void
+encode_staged(struct batch_codec *c, enum batch_framing f, const struct msg *m,
+    size_t n, size_t stage_cap, struct bytes *stream, size_t *framed)
+{
+	size_t cap = 8u << 20, staged = 0;
+	uint8_t *buf = malloc(cap), *stage = malloc(stage_cap);
+	struct batch_out out = { buf, 0, cap };
+
+	assert_non_null(buf);
+	assert_non_null(stage);
+	*framed = 0;
+	assert_int_equal(batch_codec_begin(c), 0);
+	for (size_t i = 0; i < n; i++) {
+		size_t kl = strlen(m[i].key);
+		long r = batch_frame(f, m[i].key, kl, m[i].body, m[i].len,
+		    stage + staged, stage_cap - staged);
+
+		if (r == -ENOBUFS) {
+			assert_int_equal(batch_codec_write(c, stage, staged, &out), 0);
+			staged = 0;
+			r = batch_frame(f, m[i].key, kl, m[i].body, m[i].len, stage, stage_cap);
+			if (r == -ENOBUFS)
+				r = batch_codec_put(c, f, m[i].key, kl, m[i].body, m[i].len, &out);
+			else
+				staged = (size_t)r;
+		} else {
+			staged += (size_t)r;
+		}
+		assert_true(r >= (long)m[i].len);
+		*framed += (size_t)r;
+		if (out.len > (4u << 20)) {
+			bytes_add(stream, out.buf, out.len);
+			out.len = 0;
+		}
+	}
+	assert_int_equal(batch_codec_write(c, stage, staged, &out), 0);
+	assert_int_equal(batch_codec_end(c, &out), 0);
+	bytes_add(stream, out.buf, out.len);
+	free(stage);
+	free(buf);
+}
+
+static void
+frame_then_write_is_the_stream_a_put_makes(void **state)
+{
+	for (size_t ci = 0; ci < 3; ci++) {
+		for (size_t fi = 0; fi < 2; fi++) {
+			struct batch_codec *c = batch_codec_new(comps[ci], 0);
+			struct bytes want = { 0 }, stream = { 0 }, got = { 0 };
+			size_t framed;
+
+			assert_non_null(c);
+			for (size_t i = 0; i < nmsgs; i++)
+				frame_expect(&want, framings[fi], &msgs[i]);
+			/* The messages include one of 1 MiB: larger than the stage. */
+			encode_staged(c, framings[fi], msgs, nmsgs, 128u << 10, &stream, &framed);
+			decompress(comps[ci], &stream, &got);
+			assert_int_equal(framed, want.len);
+			assert_int_equal(got.len, want.len);
+			assert_memory_equal(got.p, want.p, want.len);
+			batch_codec_free(c);
+			free(want.p);
+			free(stream.p);
+			free(got.p);
+		}
+	}
+}
+
+static void
+frame_into_too_little_room_gives_enobufs_and_writes_nothing(void **state)
+{
+	uint8_t dst[32 + GUARD];
+	struct bytes want = { 0 };
+	struct msg m = { "k/1", "0123456789", 10 };
+
+	fill_guard(dst);
+	/* lines: the body and a newline, 11 bytes; length: 2 + 3 + 4 + 10. */
+	assert_int_equal(batch_frame(BATCH_FRAME_LINES, m.key, 3, m.body, 10, dst, 10), -ENOBUFS);
+	assert_int_equal(batch_frame(BATCH_FRAME_LENGTH, m.key, 3, m.body, 10, dst, 18), -ENOBUFS);
+	assert_guard(dst);
+	assert_int_equal(batch_frame(BATCH_FRAME_LINES, m.key, 3, "x\n", 2, dst, 2), 2);
+	assert_int_equal(batch_frame(BATCH_FRAME_LENGTH, m.key, 3, m.body, 10, dst, 19), 19);
+	frame_expect(&want, BATCH_FRAME_LENGTH, &m);
+	assert_int_equal(want.len, 19);
+	assert_memory_equal(dst, want.p, 19);
+	assert_int_equal(batch_frame((enum batch_framing)7, m.key, 3, m.body, 10, dst, 32), -EINVAL);
+	free(want.p);
+}
+
+static void
+write_with_less_room_than_its_bound_gives_enobufs(void **state)
+{
+	static uint8_t in[200000];
+	size_t cap = 1u << 20;
+	uint8_t *buf = malloc(cap);
+
+	assert_non_null(buf);
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)rng();
+	for (size_t ci = 0; ci < 3; ci++) {
+		struct batch_codec *c = batch_codec_new(comps[ci], 0);
+		size_t need = batch_codec_bound_raw(c, sizeof(in));
+		struct batch_out out = { buf, 0, need - 1 };
+
+		assert_true(need >= sizeof(in));
+		assert_int_equal(batch_codec_write(c, in, sizeof(in), &out), -ENOBUFS);
+		assert_int_equal(out.len, 0);
+		out.cap = need;
+		/* Random bytes do not compress: the bound is what they need. */
+		assert_int_equal(batch_codec_write(c, in, sizeof(in), &out), 0);
+		assert_true(out.len <= need);
+		batch_codec_free(c);
+	}
+	free(buf);
+}
+
 static void
 names_and_extensions_parse_back(void **state)
 {
@@ -685,6 +804,9 @@ main(void)
 		cmocka_unit_test(zstd_frame_carries_a_content_checksum),
 		cmocka_unit_test(the_zstd_and_gzip_tools_read_the_output),
 		cmocka_unit_test(names_and_extensions_parse_back),
+		cmocka_unit_test(frame_then_write_is_the_stream_a_put_makes),
+		cmocka_unit_test(frame_into_too_little_room_gives_enobufs_and_writes_nothing),
+		cmocka_unit_test(write_with_less_room_than_its_bound_gives_enobufs),
 	};
 
 	return cmocka_run_group_tests(tests, msgs_make, msgs_free);

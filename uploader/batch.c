@@ -9,7 +9,9 @@
  *   take --> OPEN --(max-bytes, max-age, SIGTERM, SIGHUP)--> close
  *   close: the span and the object key go to the journal (CLOSED)
  *   QUEUED --> SCAN: the span is read again from the ring (ring_scan),
- *              framed and compressed into the object's buffer
+ *              framed into a staging buffer, and compressed into the
+ *              object's buffer on the compressing thread (batch_worker.h)
+ *              while the loop frames the next stage
  *          --> RUNNING: one PUT --> DONE in the journal, head moves on
  *
  * Membership is a function of the ring alone: a batch holds the records in
@@ -34,8 +36,9 @@
  *
  * Memory: an open batch costs nothing but its bookkeeping, whatever its
  * size. Only batch-flushes objects are built at once, each with its
- * compressor and a buffer of part-size plus the compressor's bound, mapped
- * but touched only as far as the compressed bytes reach.
+ * compressor, two staging buffers of STAGE_CAP and a buffer of part-size
+ * plus the compressor's bound, mapped but touched only as far as the
+ * compressed bytes reach.
  */
 #include "daemon.h"
 
@@ -47,14 +50,19 @@
 
 #include "batch_codec.h"
 #include "batch_key.h"
+#include "batch_worker.h"
 #include "crc32c.h"
 #include "futex.h"
 #include "log.h"
 #include "spool.h"
 
-/* What one loop iteration compresses of a batch at most: the loop's other
- * transfers wait meanwhile (about 3 ms of zstd -3). */
+/* What one loop iteration reads of a batch at most: the loop's other
+ * transfers wait meanwhile. */
 #define SCAN_BUDGET (1u << 20)
+/* A staging buffer: framed records handed to the compressing thread in one
+ * job (batch_worker.h). A record larger than this is compressed by the
+ * loop itself, once the thread is done with the slot. */
+#define STAGE_CAP (128u << 10)
 
 enum flush_state {
 	FL_FREE,
@@ -88,6 +96,14 @@ struct batch_slot {
 	struct s3_client *s3;
 	unsigned region_gen;
 	struct batch_flush *f;       /* the one it builds, or NULL */
+	/* Two staging buffers of STAGE_CAP, mapped: the loop fills
+	 * stage[cur] while the thread compresses the other (job). */
+	uint8_t *stage[2];
+	size_t staged;               /* bytes in stage[cur] */
+	unsigned cur;
+	bool pending;                /* job submitted, result not yet taken */
+	bool ending;                 /* the job ends the stream */
+	struct batch_job job;
 };
 
 /* The request of a batch in flight or to be tried again. */
@@ -138,6 +154,7 @@ struct batch_engine {
 	bool caught_up;              /* the last read found the ring empty */
 	bool evict_logged;
 	uint64_t clock_off;          /* realtime - monotonic, ns */
+	struct batch_worker *worker;
 };
 
 /* ------------------------------------------------------------ rules */
@@ -252,6 +269,15 @@ object_cap(const struct uploader *u)
 	return (size_t)(u->cfg->part_size + m + m / 4 + (1u << 20));
 }
 
+/* From the compressing thread: a job is over. */
+static void
+wake_loop(void *arg)
+{
+	struct uploader *u = arg;
+
+	s3_multi_wakeup(u->multi);
+}
+
 static int
 make_slots(struct uploader *u)
 {
@@ -269,11 +295,14 @@ make_slots(struct uploader *u)
 		s->buf = map_buf(cap);
 		s->scratch_cap = (size_t)u->ring.max_message + 1;
 		s->scratch = map_buf(s->scratch_cap);
+		s->stage[0] = map_buf(2 * STAGE_CAP);
+		s->stage[1] = s->stage[0] ? s->stage[0] + STAGE_CAP : NULL;
 		s->level = -1;
-		if (s->buf == NULL || s->scratch == NULL)
+		if (s->buf == NULL || s->scratch == NULL || s->stage[0] == NULL)
 			return -ENOMEM;
 	}
-	return 0;
+	b->worker = batch_worker_new(wake_loop, u);
+	return b->worker == NULL ? -ENOMEM : 0;
 }
 
 bool
@@ -356,6 +385,8 @@ batch_free(struct uploader *u)
 
 	if (b == NULL)
 		return;
+	/* Runs what is queued (the codecs and buffers are still there). */
+	batch_worker_free(b->worker);
 	for (unsigned i = 0; b->slots != NULL && i < b->nslots; i++) {
 		struct batch_slot *s = &b->slots[i];
 
@@ -367,6 +398,8 @@ batch_free(struct uploader *u)
 			munmap(s->buf, s->cap);
 		if (s->scratch != NULL)
 			munmap(s->scratch, s->scratch_cap);
+		if (s->stage[0] != NULL)
+			munmap(s->stage[0], 2 * STAGE_CAP);
 	}
 	free(b->slots);
 	free(b);
@@ -630,6 +663,8 @@ start_scan(struct uploader *u, struct batch_flush *f, struct batch_slot *s)
 	if (batch_codec_begin(s->codec) < 0)
 		return -EIO;
 	s->f = f;
+	s->staged = 0;
+	s->pending = s->ending = false;
 	f->slot = s;
 	f->out = (struct batch_out){ .buf = s->buf, .cap = s->cap };
 	f->pos = f->jb.first;
@@ -645,14 +680,21 @@ start_scan(struct uploader *u, struct batch_flush *f, struct batch_slot *s)
 }
 
 /* Gives the slot's pages back: an object of 1 MiB must not keep the RSS
- * of the largest one built. */
+ * of the largest one built. A job still running on it is waited for (at
+ * most one stage's compression). */
 static void
-release_slot(struct batch_flush *f)
+release_slot(struct uploader *u, struct batch_flush *f)
 {
 	struct batch_slot *s = f->slot;
 
 	if (s == NULL)
 		return;
+	if (s->pending) {
+		batch_job_wait(u->batch->worker, &s->job);
+		s->pending = false;
+	}
+	s->staged = 0;
+	s->ending = false;
 	if (f->out.len > 0)
 		(void)madvise(s->buf, f->out.len, MADV_DONTNEED);
 	s->f = NULL;
@@ -662,7 +704,7 @@ release_slot(struct batch_flush *f)
 static void
 free_flush(struct uploader *u, struct batch_flush *f)
 {
-	release_slot(f);
+	release_slot(u, f);
 	free(f->parts);
 	f->parts = NULL;
 	f->nparts = f->parts_cap = 0;
@@ -740,12 +782,107 @@ static void
 requeue(struct uploader *u, struct batch_flush *f)
 {
 	drop_multipart(u, f);
-	release_slot(f);
+	release_slot(u, f);
 	f->state = FL_QUEUED;
 }
 
-/* Compresses up to SCAN_BUDGET framed bytes of f. Returns false if it
- * made no progress (waiting for a record still being written). */
+/* The compressor failed: the object is built again from its first
+ * record. */
+static void
+codec_failed(struct uploader *u, struct batch_flush *f)
+{
+	log_kv(LOG_LEVEL_ERROR, "batch: the compressor failed; building the object again",
+	    "key", f->jb.key, (char *)NULL);
+	requeue(u, f);
+}
+
+/* Takes the result of the slot's job once the thread is done with it.
+ * Returns 1 if the slot is idle (f's codec and buffer are the loop's), 0
+ * while the job runs, -1 if it failed (f requeued). */
+static int
+collect(struct uploader *u, struct batch_flush *f)
+{
+	struct batch_slot *s = f->slot;
+
+	if (!s->pending)
+		return 1;
+	if (!batch_job_done(&s->job))
+		return 0;
+	s->pending = false;
+	if (s->job.rc < 0) {
+		codec_failed(u, f);
+		return -1;
+	}
+	return 1;
+}
+
+/* Hands stage[cur] (and the end of the stream, if end) to the thread, the
+ * slot idle; the loop goes on in the other stage. Returns false if the
+ * buffer is short of the bound (it cannot be: it holds part-size and 1 MiB
+ * more, and a part is cut before at part-size). */
+static bool
+submit(struct uploader *u, struct batch_flush *f, bool end)
+{
+	struct batch_slot *s = f->slot;
+	size_t need = batch_codec_bound_raw(s->codec, s->staged);
+
+	if (end)
+		need += batch_codec_bound(s->codec, 0, 0);
+	if (f->out.cap - f->out.len < need)
+		return false;
+	s->job = (struct batch_job){ .codec = s->codec, .in = s->stage[s->cur],
+	    .n = s->staged, .end = end, .out = &f->out };
+	s->pending = true;
+	s->ending = end;
+	batch_worker_submit(u->batch->worker, &s->job);
+	s->cur ^= 1;
+	s->staged = 0;
+	return true;
+}
+
+/* The stream is ended and compressed: the object (or its last part) goes. */
+static void
+built(struct uploader *u, struct batch_flush *f)
+{
+	f->ended = true;
+	if (f->mp) {
+		send_part(u, f);
+		return;
+	}
+	if (f->nrec == 0) {
+		/* Every record of the span changed since it was read (each
+		 * counted corrupt): an empty object would only overwrite one
+		 * an earlier run may have sent whole. */
+		done(u, f);
+		return;
+	}
+	f->crc = crc32c(0, f->out.buf, f->out.len);
+	f->req = REQ_PUT;
+	start_put(u, f);
+}
+
+/* A record too large for a stage, compressed here with the slot idle and
+ * its stage empty. Returns false if f was requeued. */
+static bool
+put_large(struct uploader *u, struct batch_flush *f, const struct ring_msg *m)
+{
+	struct batch_slot *s = f->slot;
+	long n = batch_codec_put(s->codec, (enum batch_framing)f->jb.framing,
+	    m->key, m->key_len, m->body, m->body_len, &f->out);
+
+	if (n < 0) {
+		codec_failed(u, f);
+		return false;
+	}
+	f->nrec++;
+	f->bytes += (uint64_t)n;
+	return true;
+}
+
+/* Reads up to SCAN_BUDGET framed bytes of f from the ring into the
+ * staging buffers, and hands them to the compressing thread. Returns false
+ * if it made no progress: waiting for a record still being written, or
+ * for the thread (which wakes the loop when its job is over). */
 static bool
 scan(struct uploader *u, struct batch_flush *f)
 {
@@ -753,14 +890,16 @@ scan(struct uploader *u, struct batch_flush *f)
 	size_t plen = strlen(f->jb.prefix);
 	uint64_t budget = 0, pos0 = f->pos;
 	struct ring_msg m;
-	int rc;
+	int rc, idle;
 
+	if ((idle = collect(u, f)) < 0)
+		return false;
+	if (idle && s->ending) {
+		s->ending = false;
+		built(u, f);
+		return true;
+	}
 	while (budget < SCAN_BUDGET) {
-		if (f->out.len >= u->cfg->part_size) {
-			/* A part's worth: sent before the scan goes on. */
-			send_part(u, f);
-			return true;
-		}
 		rc = ring_scan(&u->ring, &f->pos, f->jb.end, &m, s->scratch, s->scratch_cap);
 		if (rc == -EAGAIN) {
 			/* Still being written: a hole the consumer read past,
@@ -791,50 +930,71 @@ scan(struct uploader *u, struct batch_flush *f)
 		    framed((enum batch_framing)f->jb.framing, &m) > f->jb.max_bytes ||
 		    (f->noverlap != 0 && others(u, f, &m)))
 			continue;
-		if (f->out.cap - f->out.len < batch_codec_bound(s->codec, m.key_len, m.body_len)) {
-			/* Cannot happen: the buffer holds part-size and the
-			 * bound of one message more. A part, then. */
-			log_kv(LOG_LEVEL_WARN, "batch: a part cut early", "key", f->jb.key,
-			    (char *)NULL);
-			f->pos = m.pos;
-			send_part(u, f);
-			return true;
+		long n = batch_frame((enum batch_framing)f->jb.framing, m.key, m.key_len,
+		    m.body, m.body_len, s->stage[s->cur] + s->staged, STAGE_CAP - s->staged);
+		if (n == -ENOBUFS) {
+			/* The stage is full, or the record is larger than one:
+			 * the stage goes to the thread first, and a large
+			 * record is compressed here once it is done. */
+			if (idle == 0 && (idle = collect(u, f)) < 0)
+				return false;
+			if (idle == 0) {
+				f->pos = m.pos; /* the thread is busy: wait */
+				return f->pos != pos0;
+			}
+			if (f->out.len >= u->cfg->part_size) {
+				f->pos = m.pos; /* a part first */
+				send_part(u, f);
+				return true;
+			}
+			if (s->staged > 0) {
+				if (!submit(u, f, false))
+					goto cut;
+				idle = 0;
+				f->pos = m.pos; /* framed into the other stage */
+				continue;
+			}
+			if (f->out.cap - f->out.len <
+			    batch_codec_bound(s->codec, m.key_len, m.body_len))
+				goto cut;
+			if (!put_large(u, f, &m))
+				return false;
+			budget += m.body_len + 64;
+			continue;
 		}
-		long n = batch_codec_put(s->codec, (enum batch_framing)f->jb.framing,
-		    m.key, m.key_len, m.body, m.body_len, &f->out);
 		if (n < 0) {
-			log_kv(LOG_LEVEL_ERROR, "batch: the compressor failed; building the object again",
-			    "key", f->jb.key, (char *)NULL);
-			requeue(u, f);
+			codec_failed(u, f);
 			return false;
 		}
+		s->staged += (size_t)n;
 		f->nrec++;
 		f->bytes += (uint64_t)n;
 		budget += (uint64_t)n + 64;
 	}
 	if (f->pos < f->jb.end)
 		return true;
-	if (batch_codec_end(s->codec, &f->out) < 0) {
-		log_kv(LOG_LEVEL_ERROR, "batch: the compressor failed; building the object again",
-		    "key", f->jb.key, (char *)NULL);
-		requeue(u, f);
+	/* The span is read: what is staged goes with the end of the stream,
+	 * once the thread is done with the last stage. */
+	if (idle == 0 && (idle = collect(u, f)) < 0)
 		return false;
-	}
-	f->ended = true;
-	if (f->mp) {
+	if (idle == 0)
+		return budget > 0;
+	if (f->out.len >= u->cfg->part_size) {
 		send_part(u, f);
 		return true;
 	}
-	if (f->nrec == 0) {
-		/* Every record of the span changed since it was read (each
-		 * counted corrupt): an empty object would only overwrite one
-		 * an earlier run may have sent whole. */
-		done(u, f);
-		return true;
+	if (!submit(u, f, true)) {
+		m.pos = f->pos;
+		goto cut;
 	}
-	f->crc = crc32c(0, f->out.buf, f->out.len);
-	f->req = REQ_PUT;
-	start_put(u, f);
+	return true;
+cut:
+	/* Cannot happen (see submit()): a part, then, with the record in
+	 * hand read again after it. */
+	log_kv(LOG_LEVEL_WARN, "batch: a part cut early", "key", f->jb.key,
+	    (char *)NULL);
+	f->pos = m.pos;
+	send_part(u, f);
 	return true;
 }
 
@@ -1061,7 +1221,7 @@ restart_multipart(struct uploader *u, struct batch_flush *f)
 	if (f->mp)
 		journal_mpu_end(&u->journal, f->mp_jidx);
 	f->mp = false;
-	release_slot(f);
+	release_slot(u, f);
 	f->state = FL_QUEUED;
 }
 
@@ -1210,7 +1370,7 @@ batch_pump(struct uploader *u, uint64_t now)
 			if (s == NULL)
 				continue;
 			if (start_scan(u, f, s) < 0) {
-				release_slot(f);
+				release_slot(u, f);
 				f->state = FL_QUEUED;
 				continue;
 			}

@@ -291,8 +291,12 @@ batch_codec_bound(const struct batch_codec *c, size_t key_len,
 {
 	/* The framing of an empty message is counted even for the end (0
 	 * and 0), so that one bound serves both the end and a put. */
-	size_t n = add_sat(add_sat(LENGTH_HDR, key_len), body_len);
+	return batch_codec_bound_raw(c, add_sat(add_sat(LENGTH_HDR, key_len), body_len));
+}
 
+size_t
+batch_codec_bound_raw(const struct batch_codec *c, size_t n)
+{
 	switch (c->comp) {
 	case BATCH_COMP_GZIP:
 		return gzip_bound(n);
@@ -356,6 +360,85 @@ codec_frame(struct batch_codec *c, enum batch_framing f, const char *key,
 	return (long)(LENGTH_HDR + key_len + body_len);
 }
 
+/* zstd: what the compressor holds back after n framed bytes were fed,
+ * out having been at len0 before (see zstd_bound()). */
+static void
+note_held(struct batch_codec *c, size_t n, size_t len0, const struct batch_out *out)
+{
+	if (c->comp == BATCH_COMP_ZSTD) {
+		size_t held = out->len > len0 ? n : add_sat(c->held, n);
+
+		c->held = held < ZSTD_BLOCKSIZE_MAX ? held : ZSTD_BLOCKSIZE_MAX;
+	}
+}
+
+static bool
+frame_ok(enum batch_framing f, size_t key_len, size_t body_len)
+{
+	return (f == BATCH_FRAME_LINES || f == BATCH_FRAME_LENGTH) &&
+	    !(f == BATCH_FRAME_LENGTH && (key_len > UINT16_MAX ||
+	    body_len > UINT32_MAX)) && body_len <= LONG_MAX - LENGTH_HDR - 65535;
+}
+
+long
+batch_frame(enum batch_framing f, const char *key, size_t key_len,
+    const void *body, size_t body_len, uint8_t *dst, size_t cap)
+{
+	const uint8_t *b = body;
+	size_t n;
+
+	if (!frame_ok(f, key_len, body_len))
+		return -EINVAL;
+	if (f == BATCH_FRAME_LINES) {
+		bool nl = body_len > 0 && b[body_len - 1] == '\n';
+
+		n = body_len + (nl ? 0 : 1);
+		if (n > cap)
+			return -ENOBUFS;
+		if (body_len > 0)
+			memcpy(dst, body, body_len);
+		if (!nl)
+			dst[body_len] = '\n';
+		return (long)n;
+	}
+	n = LENGTH_HDR + key_len + body_len;
+	if (n > cap)
+		return -ENOBUFS;
+	dst[0] = (uint8_t)(key_len >> 8);
+	dst[1] = key_len & 0xff;
+	memcpy(dst + 2, key, key_len);
+	dst += 2 + key_len;
+	dst[0] = (uint8_t)(body_len >> 24);
+	dst[1] = (body_len >> 16) & 0xff;
+	dst[2] = (body_len >> 8) & 0xff;
+	dst[3] = body_len & 0xff;
+	if (body_len > 0)
+		memcpy(dst + 4, body, body_len);
+	return (long)n;
+}
+
+int
+batch_codec_write(struct batch_codec *c, const void *framed, size_t n,
+    struct batch_out *out)
+{
+	size_t len0 = out->len;
+	int rc;
+
+	if (c->state != CODEC_OPEN)
+		return -EINVAL;
+	if (room(out) < batch_codec_bound_raw(c, n))
+		return -ENOBUFS;
+	if (n == 0)
+		return 0;
+	rc = codec_feed(c, framed, n, out);
+	if (rc < 0) {
+		c->state = CODEC_BROKEN;
+		return rc;
+	}
+	note_held(c, n, len0, out);
+	return 0;
+}
+
 long
 batch_codec_put(struct batch_codec *c, enum batch_framing f,
     const char *key, size_t key_len, const void *body, size_t body_len,
@@ -366,9 +449,7 @@ batch_codec_put(struct batch_codec *c, enum batch_framing f,
 
 	if (c->state != CODEC_OPEN)
 		return -EINVAL;
-	if ((f != BATCH_FRAME_LINES && f != BATCH_FRAME_LENGTH) ||
-	    (f == BATCH_FRAME_LENGTH && (key_len > UINT16_MAX ||
-	    body_len > UINT32_MAX)) || body_len > LONG_MAX - LENGTH_HDR - 65535)
+	if (!frame_ok(f, key_len, body_len))
 		return -EINVAL;
 	if (room(out) < batch_codec_bound(c, key_len, body_len))
 		return -ENOBUFS;
@@ -377,11 +458,7 @@ batch_codec_put(struct batch_codec *c, enum batch_framing f,
 		c->state = CODEC_BROKEN;
 		return n;
 	}
-	if (c->comp == BATCH_COMP_ZSTD) {
-		size_t held = out->len > len0 ? (size_t)n : c->held + (size_t)n;
-
-		c->held = held < ZSTD_BLOCKSIZE_MAX ? held : ZSTD_BLOCKSIZE_MAX;
-	}
+	note_held(c, (size_t)n, len0, out);
 	return n;
 }
 

@@ -73,6 +73,18 @@ long batch_codec_put(struct batch_codec *c, enum batch_framing f,
     const char *key, size_t key_len, const void *body, size_t body_len,
     struct batch_out *out);
 
+/* The same in two steps, so that framing and compression can happen in
+ * different places: batch_frame() frames one message into dst (cap bytes)
+ * and returns its framed length, or -ENOBUFS if cap is short (nothing
+ * written) or -EINVAL as batch_codec_put() does; batch_codec_write() feeds
+ * n framed bytes (any number of messages) to the compressor, with the same
+ * returns as a put, against the bound batch_codec_bound_raw(c, n). */
+long batch_frame(enum batch_framing f, const char *key, size_t key_len,
+    const void *body, size_t body_len, uint8_t *dst, size_t cap);
+size_t batch_codec_bound_raw(const struct batch_codec *c, size_t n);
+int batch_codec_write(struct batch_codec *c, const void *framed, size_t n,
+    struct batch_out *out);
+
 /* Ends the stream: everything the compressor holds, and its trailer.
  * Returns 0, -ENOBUFS or -EIO as a put does, or -EINVAL if the stream has
  * already ended or failed. */
