@@ -640,18 +640,17 @@ scan_step(struct scan_args *a)
 	/* Copied, then checked: what the caller reads is what was checked.
 	 * The consumer took this record, so a failed check means it changed
 	 * since: reported, for the caller to count. */
-	memcpy(a->buf, src, klen + blen);
+	memcpy(a->buf, src, klen);
+	a->buf[klen] = '\0';
+	memcpy(a->buf + klen + 1, src + klen, blen);
 	if (ring_record_crc(&hd, tag, a->buf, klen) != hd.hdr_crc) {
 		*a->pos = pos + RING_ALIGN;
 		return -EILSEQ;
 	}
-	if (crc32c(0, a->buf + klen, blen) != hd.body_crc) {
+	if (crc32c(0, a->buf + klen + 1, blen) != hd.body_crc) {
 		*a->pos = pos + len;
 		return -EILSEQ;
 	}
-	/* The key is NUL-terminated after the body moves up by one. */
-	memmove(a->buf + klen + 1, a->buf + klen, blen);
-	a->buf[klen] = '\0';
 	a->m->pos = pos;
 	a->m->end = pos + len;
 	a->m->seq = hd.seq;
