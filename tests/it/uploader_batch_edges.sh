@@ -14,7 +14,9 @@
 #     when head sat inside its span, and its records were sent twice);
 # (d) SIGTERM during an outage does not wait for a batch backing off;
 # (e) more records that go alone than the in-flight table holds, behind an
-#     open batch, do not stop reading until the batch's max-age.
+#     open batch, do not stop reading until the batch's max-age;
+# (f) a batch object refused for good goes to the spool whole, and
+#     --replay sends it.
 set -uo pipefail
 IT_NAME=batchedge
 . "$(dirname "$0")/lib.sh"
@@ -150,3 +152,38 @@ it_wait_uploaded $((up0 + SINGLES + 2)) 300
 S3_BUCKET=$BUCKET "$B/tests/tool_s3check" 1 "$SINGLES" single/ 1 64 || fail "the singles are not all in the bucket"
 it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
 echo "figure: batch_edges full_table_behind_an_open_batch singles=$SINGLES delivered=yes"
+
+# ---- (f) a batch object refused for good (a server that answers every PUT
+# with 503 SlowDown, and --max-attempts 3) is dead-lettered whole, its
+# messages counted; --replay sends it to s3rver, and it holds every message
+# once.
+timeout -s KILL 120 python3 "$TOP/tests/fake_s3.py" slowdown "$WORK/port" 110 >"$WORK/fake.log" 2>&1 &
+FAKE_PID=$!
+trap 'kill -TERM "$FAKE_PID" 2>/dev/null; it_cleanup' EXIT
+for _ in $(seq 1 100); do [ -s "$WORK/port" ] && break; sleep 0.05; done
+[ -s "$WORK/port" ] || fail "fake server did not start"
+REAL_ENDPOINT=$S3_ENDPOINT
+S3_ENDPOINT=http://127.0.0.1:$(cat "$WORK/port")
+rm -rf "$WORK/spool"; mkdir "$WORK/spool"
+it_uploader --bucket "$BUCKET" --max-attempts 3 --batch "f/:max-age=100,framing=length,max-bytes=64K"
+it_wait_ready
+dl0=$(it_stat '["dead_lettered"]')
+"$B/tests/tool_produce" "$RING" 1 50 f/ 0 100 || fail "producing f/"
+for _ in $(seq 1 200); do
+	[ "$(it_stat '["used_bytes"]')" -eq 0 ] && break
+	sleep 0.1
+done
+[ "$(it_stat '["used_bytes"]')" -eq 0 ] || fail "the refused batch stayed in the ring"
+[ "$(it_stat '["dead_lettered"]')" -eq $((dl0 + 50)) ] || fail "dead_lettered $(it_stat '["dead_lettered"]'), not $((dl0 + 50))"
+[ "$(find "$WORK/spool" -name '*.dlq' | wc -l)" -eq 1 ] || fail "spool files: $(ls "$WORK/spool")"
+grep -q 'msg="batch object dead-lettered"' "$WORK/upl.log" || fail "no log line for the dead-lettered batch"
+it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
+kill -TERM "$FAKE_PID" 2>/dev/null
+S3_ENDPOINT=$REAL_ENDPOINT
+"$B/bin/s3ring-uploader" --replay "$WORK/spool" --bucket "$BUCKET" --endpoint "$S3_ENDPOINT" --path-style \
+	>"$WORK/replay.out" 2>"$WORK/replay.err" || fail "replay: $(cat "$WORK/replay.out" "$WORK/replay.err")"
+grep -q "replayed 1, failed 0" "$WORK/replay.out" || fail "replay: $(cat "$WORK/replay.out")"
+files=$("$TOP/tests/it/batch_fetch.py" "$BUCKET" f/ "$WORK/f") || fail "the replayed f/ object does not decompress"
+# shellcheck disable=SC2046
+"$B/tests/tool_batchcheck" length 1 50 f/ 0 100 $(echo "$files" | cut -d' ' -f1) || fail "f/ is not in the replayed object exactly once"
+echo "figure: batch_edges dead_lettered_batch messages=50 spool_files=1 replayed=1"
