@@ -62,7 +62,7 @@
 /* A staging buffer: framed records handed to the compressing thread in one
  * job (batch_worker.h). A record larger than this is compressed by the
  * loop itself, once the thread is done with the slot. */
-#define STAGE_CAP (128u << 10)
+#define STAGE_CAP (512u << 10)
 
 enum flush_state {
 	FL_FREE,
