@@ -42,6 +42,9 @@ struct ring {
 	bool created;         /* this ring_open() created the object */
 	bool guarded;         /* registered with the SIGBUS guard */
 	_Atomic int lost;     /* the object was truncated under us (sigbus.h) */
+	/* The ring's tail as ring_scan() last read it: it only grows, so a
+	 * span below it lies below tail. */
+	_Atomic uint64_t scan_tail_seen;
 	/* The generation of each slot this process claimed through this
 	 * mapping, stamped into its records' tags (process-local: a scribbled
 	 * header cannot make us stamp another owner's generation). */
@@ -222,6 +225,7 @@ struct ring_hole {
 struct ring_consumer {
 	struct ring *r;
 	uint64_t cursor;        /* next position to read */
+	uint64_t tail_seen;     /* the ring's tail as last read (ring_consume()) */
 	uint64_t stuck_pos;     /* record the cursor has been waiting on */
 	uint64_t stuck_since_ns;
 	uint64_t next_check_ns; /* when to look at a stuck record again */

@@ -471,17 +471,34 @@ consume_unguarded(void *arg)
 	struct ring_geometry g;
 
 	geometry_of(r, &g);
-	for (;;) {
+	for (bool reload = false;;) {
 		uint64_t pos = c->cursor;
-		/* Acquire: pairs with the producers' tail CAS only for the
-		 * bound; the record itself is published by its tag. */
-		uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+		uint64_t tail = c->tail_seen;
 		struct ring_record hd;
 		uint64_t tag, len = 0, next = 0;
+		bool fresh = false;
 
+		/* Tail as last read, while the cursor is below it: records
+		 * are reserved whole, so none below an old tail reaches past
+		 * it, and the line every put writes is read once per run of
+		 * records, not once per record. Anything but a record or a
+		 * skip is looked at again with tail read afresh. Acquire:
+		 * pairs with the producers' tail CAS only for the bound; the
+		 * record itself is published by its tag. */
+		if (reload || c->nholes != 0 || pos >= tail) {
+			tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+			fresh = true;
+			reload = false;
+		}
 		if (tail < pos || tail - pos > r->capacity || tail % RING_ALIGN != 0 ||
-		    pos % RING_ALIGN != 0)
+		    pos % RING_ALIGN != 0) {
+			if (!fresh) {
+				reload = true;
+				continue;
+			}
 			return -EBADMSG;
+		}
+		c->tail_seen = tail;
 		if (c->nholes != 0 && poll_holes(a, tail) == 1)
 			return 1;
 		if (pos == tail) {
@@ -497,6 +514,10 @@ consume_unguarded(void *arg)
 		read_header(r, pos, &hd);
 		switch (record_check(&g, pos, tail, tag, &hd, &len)) {
 		case RING_V_NOT_READY:
+			if (!fresh) {
+				reload = true;
+				continue;
+			}
 			if (!handle_stuck(c, tag, tail))
 				return 0;
 			c->stuck_since_ns = 0; /* the cursor moved past it */
@@ -517,6 +538,10 @@ consume_unguarded(void *arg)
 				c->cursor = next;
 			break;
 		case RING_V_CORRUPT:
+			if (!fresh) {
+				reload = true;
+				continue;
+			}
 			c->stuck_since_ns = 0;
 			next = give_up_corrupt(c, pos, tag, 0, tail);
 			if (next != 0)
@@ -606,10 +631,18 @@ scan_step(struct scan_args *a)
 
 	if (pos >= a->end)
 		return 0;
-	tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
 	/* The span was read by the consumer, so it lies below tail; a tail
-	 * that says otherwise is corrupt, and so is anything it bounds. */
-	if (pos % RING_ALIGN != 0 || a->end > tail || tail - pos > r->capacity)
+	 * that says otherwise is corrupt, and so is anything it bounds. Tail
+	 * only grows, so a value that passed once bounds every span below
+	 * it, and the line every put writes is read again only past it. */
+	tail = atomic_load_explicit(&r->scan_tail_seen, memory_order_relaxed);
+	if (a->end > tail || tail - pos > r->capacity) {
+		tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+		if (a->end > tail || tail - pos > r->capacity)
+			return -EBADMSG;
+		atomic_store_explicit(&r->scan_tail_seen, tail, memory_order_relaxed);
+	}
+	if (pos % RING_ALIGN != 0)
 		return -EBADMSG;
 	geometry_of(r, &g);
 	tag = atomic_load_explicit(&rec_at(r, pos)->tag, memory_order_acquire);

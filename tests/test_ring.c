@@ -268,6 +268,68 @@ put_then_consume_returns_same_key_and_body(void **state)
 	ring_close(&r);
 }
 
+/* The consumer reads tail once per run of records (tail_seen): a record put
+ * after that read, or one still being written below it, is found all the
+ * same, and a record once NOT_READY under the old tail is looked at again
+ * with tail read afresh. */
+static void
+consume_finds_records_put_after_its_last_read_of_tail(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	struct ring_resv rv;
+	unsigned slot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	ring_consumer_init(&c, &r, 0);
+	assert_int_equal(put_str(&r, slot, "t/1", "one", 0), 0);
+	assert_int_equal(put_str(&r, slot, "t/2", "two", 0), 0);
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "t/1");
+	assert_int_equal(c.tail_seen, atomic_load(&r.hdr->tail));
+	/* Reserved, not committed, below nothing the consumer has seen. */
+	assert_int_equal(ring_reserve(&r, slot, "t/3", 3, 5, 0, &rv), 0);
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "t/2");
+	assert_int_equal(consume(&c, &m), 0);
+	memcpy(rv.body, "three", 5);
+	assert_int_equal(ring_commit(&r, &rv, crc32c(0, "three", 5)), 0);
+	assert_int_equal(put_str(&r, slot, "t/4", "four", 0), 0);
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "t/3");
+	assert_memory_equal(m.body, "three", 5);
+	assert_int_equal(consume(&c, &m), 1);
+	assert_string_equal(m.key, "t/4");
+	assert_int_equal(consume(&c, &m), 0);
+	ring_close(&r);
+}
+
+/* A tail scribbled below the consumer's cursor is corruption even while the
+ * consumer has an older, sane, tail in hand. */
+static void
+consume_reports_a_tail_scribbled_below_the_cursor(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	unsigned slot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	ring_consumer_init(&c, &r, 0);
+	assert_int_equal(put_str(&r, slot, "t/1", "one", 0), 0);
+	assert_int_equal(put_str(&r, slot, "t/2", "two", 0), 0);
+	assert_int_equal(consume(&c, &m), 1);
+	atomic_store(&r.hdr->tail, RING_POS_BASE);
+	assert_int_equal(consume(&c, &m), 1); /* below the tail it had read */
+	assert_int_equal(consume(&c, &m), -EBADMSG);
+	ring_close(&r);
+}
+
 static void
 put_returns_eagain_and_counts_a_drop_when_ring_is_full(void **state)
 {
@@ -1687,6 +1749,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(open_without_create_fails_with_enoent, teardown),
+		cmocka_unit_test_teardown(consume_finds_records_put_after_its_last_read_of_tail, teardown),
+		cmocka_unit_test_teardown(consume_reports_a_tail_scribbled_below_the_cursor, teardown),
 		cmocka_unit_test_teardown(open_rejects_bad_names, teardown),
 		cmocka_unit_test_teardown(create_rejects_bad_geometry, teardown),
 		cmocka_unit_test_teardown(created_ring_is_mode_0600_with_valid_header, teardown),
