@@ -334,12 +334,18 @@ __attribute__((warn_unused_result)) int
 ring_scan(struct ring *r, uint64_t *pos, uint64_t end, struct ring_msg *m,
     void *buf, size_t cap);
 /* Sleeps until a producer commits, or until deadline_ns (CLOCK_MONOTONIC),
- * or until a stuck record is due for another look, or at most 50 ms. */
+ * or until a stuck record is due for another look, or at most 50 ms. It
+ * naps RING_CONSUMER_NAP_NS first (plus the thread's timer slack, 50 us by
+ * default), unknown to producers, so that a record committed in that time
+ * is read that much later but costs its producer no FUTEX_WAKE. */
+#define RING_CONSUMER_NAP_NS (50ull * 1000)
 void ring_consumer_wait(struct ring_consumer *c, uint64_t deadline_ns);
 
 /* ring_consumer_wait(), except that it also does not sleep while
  * other(arg) is true. Whatever makes other() true must call
- * ring_wake_consumer() afterwards (seq_cst), so no wake-up is lost. */
+ * ring_wake_consumer() afterwards (seq_cst), so no wake-up is lost; an
+ * event during the nap is seen when the nap ends. other() may be called
+ * more than once per call, so it must only look. */
 void ring_consumer_wait_or(struct ring_consumer *c, uint64_t deadline_ns,
     bool (*other)(void *), void *arg);
 
