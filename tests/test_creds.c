@@ -145,7 +145,7 @@ static void
 env_keys_take_precedence_over_file(void **state)
 {
 	struct fixture *f = *state;
-	struct creds_secret s;
+	struct creds_secret s = { 0 };
 	struct creds *c;
 
 	write_file(f->file, "[default]\naws_access_key_id = AKIAFILEFILEFILE\n"
@@ -164,6 +164,33 @@ env_keys_take_precedence_over_file(void **state)
 	assert_string_equal(creds_region(c), "eu-west-3");
 	/* The environment cannot change: reload is a no-op. */
 	assert_int_equal(creds_reload(c, true), 0);
+	creds_secret_wipe(&s);
+	creds_free(c);
+}
+
+/* creds_get() wipes the tail of the keys it overwrites: into arrays that
+ * hold no string at all (here no NUL anywhere), it must neither read nor
+ * wipe past them. Under ASan an overrun is a report. */
+static void
+get_into_arrays_without_a_string_stays_inside_them(void **state)
+{
+	struct creds_secret s;
+	struct creds *c;
+
+	(void)state;
+	setenv("AWS_ACCESS_KEY_ID", "AKIAENVENVENVENV", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
+	unsetenv("AWS_SESSION_TOKEN");
+	c = creds_new(NULL);
+	assert_non_null(c);
+	memset(&s, 'x', sizeof(s)); /* generation too: no NUL up to its end */
+	assert_int_equal(creds_get(c, &s), 0);
+	assert_string_equal(s.access_key_id, "AKIAENVENVENVENV");
+	assert_string_equal(s.secret_access_key, SECRET);
+	assert_string_equal(s.session_token, "");
+	/* The old bytes past the new key are wiped, up to the array's end. */
+	for (size_t i = strlen(SECRET) + 1; i < sizeof(s.secret_access_key); i++)
+		assert_int_equal(s.secret_access_key[i], 0);
 	creds_secret_wipe(&s);
 	creds_free(c);
 }
@@ -197,7 +224,7 @@ static void
 file_profile_follows_aws_profile(void **state)
 {
 	struct fixture *f = *state;
-	struct creds_secret s;
+	struct creds_secret s = { 0 };
 	struct creds *c;
 
 	write_file(f->file, "[default]\naws_access_key_id=AKIADEFAULTDEFAULT\n"
@@ -303,7 +330,7 @@ config_file_profile_with_static_keys(void **state)
 {
 	struct fixture *f = *state;
 	char cfg[400];
-	struct creds_secret s;
+	struct creds_secret s = { 0 };
 	struct creds *c;
 
 	snprintf(cfg, sizeof(cfg), "%s/.aws/config", f->home);
@@ -384,7 +411,7 @@ credential_process_gives_keys_and_expiration(void **state)
 {
 	struct fixture *f = *state;
 	char script[400], text[1200];
-	struct creds_secret s;
+	struct creds_secret s = { 0 };
 	struct creds *c;
 
 	write_script(f, "proc.sh", "#!/bin/sh\ncat <<'J'\n{\"Version\": 1, "
@@ -455,7 +482,7 @@ short_lived_keys_are_refreshed_then_expire_when_refresh_fails(void **state)
 {
 	struct fixture *f = *state;
 	char script[400], text[1400], why[512];
-	struct creds_secret s;
+	struct creds_secret s = { 0 };
 	struct creds *c;
 	uint64_t gen;
 	int i;
@@ -632,7 +659,7 @@ static void
 reload_picks_up_a_changed_file(void **state)
 {
 	struct fixture *f = *state;
-	struct creds_secret s;
+	struct creds_secret s = { 0 };
 	struct creds *c;
 
 	write_file(f->file, "[default]\naws_access_key_id=AKIARELOADRELOAD\n"
@@ -666,7 +693,7 @@ reload_forced_rereads_a_file_that_looks_unchanged(void **state)
 {
 	struct fixture *f = *state;
 	struct timespec times[2];
-	struct creds_secret s;
+	struct creds_secret s = { 0 };
 	struct creds *c;
 	struct stat st;
 	int fd;
@@ -702,7 +729,7 @@ static void
 reload_keeps_old_keys_when_file_breaks(void **state)
 {
 	struct fixture *f = *state;
-	struct creds_secret s;
+	struct creds_secret s = { 0 };
 	struct creds *c;
 
 	write_file(f->file, "[default]\naws_access_key_id=AKIABREAKBREAK00\n"
@@ -903,6 +930,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(env_keys_take_precedence_over_file),
+		T(get_into_arrays_without_a_string_stays_inside_them),
 		T(half_set_environment_is_refused),
 		T(no_credentials_anywhere_is_enoent),
 		T(file_profile_follows_aws_profile),

@@ -1240,27 +1240,31 @@ creds_free(struct creds *c)
 	free(c);
 }
 
-/* Copies a NUL-terminated secret over the previous one (both fit their
- * array): the bytes of the string and the old string's tail, not the whole
- * array, whose untouched pages (most of a 4 KiB token field) then stay
- * unallocated in the clients that hold copies. */
+/* Copies a NUL-terminated secret over the previous one in an array of
+ * size bytes: the bytes of the string and the old string's tail, not the
+ * whole array, whose untouched pages (most of a 4 KiB token field) then
+ * stay unallocated in the clients that hold copies. Both lengths are
+ * bounded by the array, so an array that holds no string is no overrun. */
 static void
-secret_field(char *dst, const char *src)
+secret_field(char *dst, size_t size, const char *src)
 {
-	size_t n = strlen(src), old = strlen(dst);
+	size_t n = strnlen(src, size - 1), old = strnlen(dst, size - 1);
 
-	memcpy(dst, src, n + 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
 	if (old > n)
 		explicit_bzero(dst + n + 1, old - n);
 }
+
+#define SECRET_FIELD(dst, src) secret_field((dst), sizeof(dst), (src))
 
 int
 creds_get(struct creds *c, struct creds_secret *out)
 {
 	pthread_mutex_lock(&c->lock);
-	secret_field(out->access_key_id, c->cur.access_key_id);
-	secret_field(out->secret_access_key, c->cur.secret_access_key);
-	secret_field(out->session_token, c->cur.session_token);
+	SECRET_FIELD(out->access_key_id, c->cur.access_key_id);
+	SECRET_FIELD(out->secret_access_key, c->cur.secret_access_key);
+	SECRET_FIELD(out->session_token, c->cur.session_token);
 	out->generation = c->cur.generation;
 	pthread_mutex_unlock(&c->lock);
 	return 0;

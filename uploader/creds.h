@@ -101,7 +101,9 @@ struct creds *creds_new(const struct creds_options *opt)
  * c is not freed (meant for the exit of the process). NULL is allowed. */
 void creds_free(struct creds *c);
 
-/* Copies the current keys into *out. Returns 0. */
+/* Copies the current keys into *out, which holds an earlier copy or
+ * zeros: of the old keys, only the tails past the new ones are wiped.
+ * Returns 0. */
 int creds_get(struct creds *c, struct creds_secret *out)
 	__attribute__((warn_unused_result));
 
