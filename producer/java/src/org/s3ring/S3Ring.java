@@ -115,7 +115,7 @@ public final class S3Ring implements Closeable {
         }
         long h = acquire();
         try {
-            return nPut(h, key, body, off, len, timeoutMs);
+            return nPut(h, key, key.length(), body, off, len, timeoutMs);
         } finally {
             release();
         }
@@ -148,7 +148,7 @@ public final class S3Ring implements Closeable {
         }
         long h = acquire();
         try {
-            return nPutDirect(h, key, body, pos, len, timeoutMs);
+            return nPutDirect(h, key, key.length(), body, pos, len, timeoutMs);
         } finally {
             release();
         }
@@ -227,9 +227,9 @@ public final class S3Ring implements Closeable {
 
     private static native long nOpen(String name, int flags);
 
-    private static native int nPut(long h, String key, byte[] body, int off, int len, int timeoutMs);
+    private static native int nPut(long h, String key, int keyUnits, byte[] body, int off, int len, int timeoutMs);
 
-    private static native int nPutDirect(long h, String key, ByteBuffer body, int pos, int len, int timeoutMs);
+    private static native int nPutDirect(long h, String key, int keyUnits, ByteBuffer body, int pos, int len, int timeoutMs);
 
     private static native long nMaxBody(long h, int keyBytes);
 
