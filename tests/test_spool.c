@@ -49,12 +49,29 @@ read_file(const char *path, uint8_t *buf, size_t cap)
 	return (size_t)n;
 }
 
+/* The spool file at path parses back as exactly this message. */
+static void
+assert_spooled(const char *path, const char *key, size_t key_len,
+    const void *body, size_t body_len, const char *reason, unsigned attempts)
+{
+	static uint8_t buf[1 << 16];
+	struct spool_msg m;
+	size_t n = read_file(path, buf, sizeof(buf));
+
+	assert_int_equal(spool_parse(buf, n, &m), 0);
+	assert_int_equal(m.key_len, key_len);
+	assert_memory_equal(m.key, key, key_len);
+	assert_int_equal(m.body_len, body_len);
+	if (body_len > 0)
+		assert_memory_equal(m.body, body, body_len);
+	assert_string_equal(m.reason, reason);
+	assert_int_equal(m.attempts, attempts);
+}
+
 static void
 written_message_parses_back_with_key_body_and_reason(void **state)
 {
-	static uint8_t buf[4096];
 	uint8_t body[300];
-	struct spool_msg m;
 	char path[256];
 	struct stat st;
 
@@ -66,14 +83,8 @@ written_message_parses_back_with_key_body_and_reason(void **state)
 	assert_int_equal(stat(dir, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 	snprintf(path, sizeof(path), "%s/7-100.dlq", dir);
-	size_t n = read_file(path, buf, sizeof(buf));
-	assert_int_equal(spool_parse(buf, n, &m), 0);
-	assert_int_equal(m.key_len, 5);
-	assert_memory_equal(m.key, "a/k\xc3\xa9y", 5);
-	assert_int_equal(m.body_len, sizeof(body));
-	assert_memory_equal(m.body, body, sizeof(body));
-	assert_string_equal(m.reason, "KeyTooLongError: line1 line2");
-	assert_int_equal(m.attempts, 3);
+	assert_spooled(path, "a/k\xc3\xa9y", 5, body, sizeof(body),
+	    "KeyTooLongError: line1 line2", 3);
 	/* No temporary file is left behind. */
 	snprintf(path, sizeof(path), "%s/.tmp-7-100", dir);
 	assert_int_equal(access(path, F_OK), -1);
@@ -105,6 +116,59 @@ truncated_or_altered_files_are_refused(void **state)
 	assert_int_equal(spool_parse(huge, strlen(huge), &m), -EBADMSG);
 }
 
+/* A dead letter written in pieces (a multipart batch object built again
+ * into the spool) reads back as one message: its body is the pieces in
+ * order, its length the one written at commit over the zeros. */
+static void
+streamed_dead_letter_parses_back_as_its_pieces_in_order(void **state)
+{
+	static uint8_t body[3 * 10000];
+	struct spool_stream *st;
+	char path[256];
+	int err = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(i * 7);
+	st = spool_stream_open(dir, "9-64-batch", "logs/x.zst", 10, "SlowDown", 3, &err);
+	assert_non_null(st);
+	snprintf(path, sizeof(path), "%s/.tmp-9-64-batch", dir);
+	assert_int_equal(access(path, F_OK), 0);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(spool_stream_write(st, body + i * 10000, 10000), 0);
+	assert_int_equal(spool_stream_commit(st), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/9-64-batch.dlq", dir);
+	assert_spooled(path, "logs/x.zst", 10, body, sizeof(body), "SlowDown", 3);
+}
+
+/* An abandoned stream (the uploader stopped, or the object is built again)
+ * leaves no file, and an empty body is a valid dead letter. */
+static void
+aborted_stream_leaves_nothing_and_an_empty_one_commits(void **state)
+{
+	struct spool_stream *st;
+	char path[256];
+	int err = 0;
+
+	(void)state;
+	st = spool_stream_open(dir, "a", "k", 1, "r", 1, &err);
+	assert_non_null(st);
+	assert_int_equal(spool_stream_write(st, "abc", 3), 0);
+	spool_stream_abort(st);
+	snprintf(path, sizeof(path), "%s/.tmp-a", dir);
+	assert_int_equal(access(path, F_OK), -1);
+	snprintf(path, sizeof(path), "%s/a.dlq", dir);
+	assert_int_equal(access(path, F_OK), -1);
+	st = spool_stream_open(dir, "e", "k", 1, "r", 1, &err);
+	assert_non_null(st);
+	assert_int_equal(spool_stream_commit(st), 0);
+	snprintf(path, sizeof(path), "%s/e.dlq", dir);
+	assert_spooled(path, "k", 1, NULL, 0, "r", 1);
+	assert_null(spool_stream_open("/dev/null/spool", "x", "k", 1, "r", 1, &err));
+	assert_int_equal(err, -ENOTDIR);
+}
+
 static void
 unwritable_directory_returns_an_error_and_leaves_nothing(void **state)
 {
@@ -119,6 +183,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(written_message_parses_back_with_key_body_and_reason, setup, teardown),
 		cmocka_unit_test_setup_teardown(truncated_or_altered_files_are_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(streamed_dead_letter_parses_back_as_its_pieces_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(aborted_stream_leaves_nothing_and_an_empty_one_commits, setup, teardown),
 		cmocka_unit_test(unwritable_directory_returns_an_error_and_leaves_nothing),
 	};
 

@@ -1131,7 +1131,7 @@ shmstat_render_prometheus(FILE *f, const struct shmstat_snap *s)
 	    s->pending_bytes);
 	PROM_G("pending_exact", "1 if pending_records counts every record, 0 if the walk was cut short.",
 	    s->pending_exact);
-	PROM_G("in_flight_records", "Records being uploaded.", s->in_flight);
+	PROM_G("in_flight_records", "Uploads under way: one per record taken from the ring, one per batch object being built, sent or retried.", s->in_flight);
 	prom_family(f, "oldest_pending_age_seconds", "gauge",
 	    "Age of the oldest pending record (0 when none).");
 	fputs("s3ring_oldest_pending_age_seconds{", f);

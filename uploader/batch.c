@@ -107,7 +107,8 @@ struct batch_slot {
 };
 
 /* The request of a batch in flight or to be tried again. */
-enum flush_req { REQ_PUT, REQ_CREATE, REQ_PART, REQ_COMPLETE };
+enum flush_req { REQ_PUT, REQ_CREATE, REQ_PART, REQ_COMPLETE,
+	REQ_SPOOL /* a piece for the spool, to be written again */ };
 
 struct batch_flush {
 	enum xfer_kind kind;         /* XFER_BATCH */
@@ -138,6 +139,13 @@ struct batch_flush {
 	uint32_t crc;                /* of out's bytes */
 	struct retry_state rs;
 	uint64_t due_ns, t0;
+	/* A multipart object refused for good: built again from its first
+	 * record into a dead-letter file, piece by piece (to_spool, and the
+	 * stream once the first piece is written). */
+	bool to_spool;
+	struct spool_stream *spool;
+	char spool_reason[SPOOL_REASON_MAX];
+	unsigned spool_tries;
 };
 
 struct batch_engine {
@@ -387,6 +395,8 @@ batch_free(struct uploader *u)
 		return;
 	/* Runs what is queued (the codecs and buffers are still there). */
 	batch_worker_free(b->worker);
+	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++)
+		spool_stream_abort(b->flush[i].spool);
 	for (unsigned i = 0; b->slots != NULL && i < b->nslots; i++) {
 		struct batch_slot *s = &b->slots[i];
 
@@ -704,6 +714,9 @@ release_slot(struct uploader *u, struct batch_flush *f)
 static void
 free_flush(struct uploader *u, struct batch_flush *f)
 {
+	spool_stream_abort(f->spool); /* a dead letter left half-written */
+	f->spool = NULL;
+	f->to_spool = false;
 	release_slot(u, f);
 	free(f->parts);
 	f->parts = NULL;
@@ -723,6 +736,9 @@ is_hole(const struct ring_consumer *c, uint64_t pos)
 }
 
 static void start_put(struct uploader *u, struct batch_flush *f);
+static void spool_piece(struct uploader *u, struct batch_flush *f);
+static void spooled(struct uploader *u, struct batch_flush *f, int rc,
+    const char *reason);
 static void send_part(struct uploader *u, struct batch_flush *f);
 static void done(struct uploader *u, struct batch_flush *f);
 static void restart_multipart(struct uploader *u, struct batch_flush *f);
@@ -845,7 +861,7 @@ static void
 built(struct uploader *u, struct batch_flush *f)
 {
 	f->ended = true;
-	if (f->mp) {
+	if (f->mp || f->to_spool) {
 		send_part(u, f);
 		return;
 	}
@@ -1051,17 +1067,80 @@ dead_letter(struct uploader *u, struct batch_flush *f, const char *reason)
 	    (unsigned long long)f->jb.first);
 	rc = spool_write(u->spool, hint, key, strlen(key), f->out.buf, f->out.len,
 	    reason, f->rs.tries);
+	spooled(u, f, rc, reason);
+}
+
+/* After a write to the spool: rc < 0 raises the alarm and the same write
+ * is tried again in 5 s; the last one counts the object's messages. */
+static bool
+spool_ok(struct uploader *u, struct batch_flush *f, int rc)
+{
 	if (rc < 0) {
 		status_raise(u, RING_UPLOADER_SPOOL_ALARM, "dead-letter spool unusable",
 		    strerror(-rc));
 		wait_flush(f, 5000);
-		return;
+		return false;
 	}
 	status_clear(u, RING_UPLOADER_SPOOL_ALARM, "dead-letter spool unusable");
+	return true;
+}
+
+static void
+spooled(struct uploader *u, struct batch_flush *f, int rc, const char *reason)
+{
+	if (!spool_ok(u, f, rc))
+		return;
 	add_stat(&u->ring.hdr->dead_lettered, f->nrec);
-	log_kv(LOG_LEVEL_WARN, "batch object dead-lettered", "key", key,
+	log_kv(LOG_LEVEL_WARN, "batch object dead-lettered", "key", f->jb.key + f->key_off,
 	    "reason", reason, "spool", u->spool, (char *)NULL);
 	done(u, f);
+}
+
+/* The output so far (the object's next piece, the last once the codec was
+ * ended) goes to the dead-letter file of a multipart object refused for
+ * good; then the scan goes on, as after a part. */
+static void
+spool_piece(struct uploader *u, struct batch_flush *f)
+{
+	const char *key = f->jb.key + f->key_off;
+	int rc = 0;
+
+	f->req = REQ_SPOOL;
+	if (f->ended && f->nrec == 0) {
+		/* Every record changed since it was read (each counted
+		 * corrupt): nothing to keep. */
+		done(u, f);
+		return;
+	}
+	if (f->spool == NULL) {
+		char hint[64];
+
+		snprintf(hint, sizeof(hint), "%llu-%llu-batch", (unsigned long long)u->epoch,
+		    (unsigned long long)f->jb.first);
+		f->spool = spool_stream_open(u->spool, hint, key, strlen(key),
+		    f->spool_reason, f->spool_tries, &rc);
+	}
+	if (f->spool != NULL)
+		rc = spool_stream_write(f->spool, f->out.buf, f->out.len);
+	if (!spool_ok(u, f, rc))
+		return;
+	f->stored += f->out.len;
+	if (f->ended) {
+		rc = spool_stream_commit(f->spool);
+		f->spool = NULL;
+		if (rc < 0) {
+			/* Its pieces are gone with the file: built again. */
+			(void)spool_ok(u, f, rc);
+			requeue(u, f);
+			f->to_spool = true;
+			return;
+		}
+		spooled(u, f, 0, f->spool_reason);
+		return;
+	}
+	(void)madvise(f->out.buf, f->out.len, MADV_DONTNEED);
+	f->out.len = 0;
+	f->state = FL_SCAN;
 }
 
 static void
@@ -1078,12 +1157,17 @@ decide(struct uploader *u, struct batch_flush *f, int rc)
 	}
 	upload_decide_object(u, &f->rs, f->first_put_ns, f->slot->s3, rc, r, &d);
 	if (d.action == RETRY_DEAD_LETTER && f->req != REQ_PUT) {
-		/* Only what is in memory could go to the spool, and a large
-		 * object's earlier parts are not: its records stay in the
-		 * ring, under the alarm, until the service takes them. */
-		status_raise(u, RING_UPLOADER_CONFIG_ALARM, "configuration", d.why);
-		d.action = RETRY_PAUSE;
-		d.delay_ms = (uint64_t)u->cfg->recheck_s * 1000;
+		/* A large object's earlier parts are no longer in memory: the
+		 * upload is aborted and the object built again from its first
+		 * record, into the spool instead of S3. */
+		log_kv(LOG_LEVEL_WARN, "batch: a multipart object refused for good; building it again into the spool",
+		    "key", f->jb.key, "reason", d.reason, (char *)NULL);
+		snprintf(f->spool_reason, sizeof(f->spool_reason), "%.*s",
+		    (int)sizeof(f->spool_reason) - 1, d.reason);
+		f->spool_tries = f->rs.tries;
+		requeue(u, f);
+		f->to_spool = true;
+		return;
 	}
 	switch (d.action) {
 	case RETRY_UPLOADED:
@@ -1179,6 +1263,10 @@ start_put(struct uploader *u, struct batch_flush *f)
 static void
 send_part(struct uploader *u, struct batch_flush *f)
 {
+	if (f->to_spool) {
+		spool_piece(u, f);
+		return;
+	}
 	if (f->nparts + 1 > f->parts_cap) {
 		unsigned cap = f->parts_cap ? f->parts_cap * 2 : 8;
 		struct s3_part *np;
@@ -1253,6 +1341,8 @@ succeeded(struct uploader *u, struct batch_flush *f)
 		(void)madvise(f->out.buf, f->out.len, MADV_DONTNEED);
 		f->out.len = 0;
 		f->state = FL_SCAN;
+		return;
+	case REQ_SPOOL: /* written, not sent: no request succeeds */
 		return;
 	case REQ_COMPLETE:
 		journal_mpu_end(&u->journal, f->mp_jidx);
@@ -1359,7 +1449,8 @@ batch_pump(struct uploader *u, uint64_t now)
 			/* What waited: a journal entry or room for a part,
 			 * or a request to try again. */
 			if ((f->req == REQ_CREATE && !f->mp) ||
-			    (f->req == REQ_PART && f->nparts + 1 > f->parts_cap))
+			    (f->req == REQ_PART && f->nparts + 1 > f->parts_cap) ||
+			    f->req == REQ_SPOOL)
 				send_part(u, f);
 			else
 				start_put(u, f);
@@ -1439,6 +1530,21 @@ batch_busy(const struct uploader *u)
 			return true;
 	}
 	return false;
+}
+
+unsigned
+batch_in_flight(const struct uploader *u)
+{
+	unsigned n = 0;
+
+	if (u->batch == NULL)
+		return 0;
+	for (unsigned i = 0; i < JOURNAL_BATCH_ENTRIES; i++) {
+		enum flush_state st = u->batch->flush[i].state;
+
+		n += st == FL_SCAN || st == FL_RUNNING || st == FL_WAITING;
+	}
+	return n;
 }
 
 void

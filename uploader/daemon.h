@@ -234,6 +234,9 @@ void batch_finished(struct uploader *u, struct batch_flush *f, int rc);
  * batch_stop() leaves the rest to the next start (their journal entries). */
 bool batch_close_all(struct uploader *u);
 bool batch_busy(const struct uploader *u);
+/* Batch objects under way (being built, sent, or backing off): each counts
+ * as one in shmstat's in_flight, as a single message's upload does. */
+unsigned batch_in_flight(const struct uploader *u);
 void batch_stop(struct uploader *u);
 /* SIGHUP with other rules: batch_rules_fit() on the new ones (logs why
  * not), batch_close_all() under the old ones, then, once they are live,

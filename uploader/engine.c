@@ -119,7 +119,8 @@ reap(struct uploader *u)
 		else
 			upload_finished(u, up, rc);
 	}
-	atomic_store_explicit(&u->ring.hdr->in_flight, u->busy, memory_order_relaxed);
+	atomic_store_explicit(&u->ring.hdr->in_flight, u->busy + batch_in_flight(u),
+	    memory_order_relaxed);
 }
 
 /* Waiting uploads whose time came, while there is room in flight. */

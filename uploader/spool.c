@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,59 +49,194 @@ write_all(int fd, const struct iovec *iov, int n)
 	return 0;
 }
 
-int
-spool_write(const char *dir, const char *name_hint, const char *key,
-    size_t key_len, const void *body, size_t body_len, const char *reason,
-    unsigned attempts)
+/* The header, with the reason on one line (no control characters). A
+ * fixed body-length is zero-padded to 20 digits, so that it can be written
+ * again in place once the body is complete (spool_stream_commit()). */
+static int
+head_format(char *head, size_t cap, size_t key_len, uint64_t body_len,
+    unsigned attempts, const char *reason, bool fixed)
 {
-	char tmp[4096], final[4096], head[SPOOL_REASON_MAX + 160], why[SPOOL_REASON_MAX];
-	struct iovec iov[3];
-	int fd, dfd, rc, hl;
-	size_t i;
+	char why[SPOOL_REASON_MAX];
 
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	/* The reason goes on one line: no control characters. */
 	snprintf(why, sizeof(why), "%s", reason ? reason : "unknown");
-	for (i = 0; why[i] != '\0'; i++)
+	for (size_t i = 0; why[i] != '\0'; i++)
 		if ((unsigned char)why[i] < 0x20 || why[i] == 0x7f)
 			why[i] = ' ';
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.tmp-%s", dir, name_hint) >= sizeof(tmp) ||
-	    (size_t)snprintf(final, sizeof(final), "%s/%s%s", dir, name_hint, SPOOL_SUFFIX) >= sizeof(final))
-		return -ENAMETOOLONG;
-	hl = snprintf(head, sizeof(head),
-	    SPOOL_MAGIC "key-length: %zu\nbody-length: %zu\nattempts: %u\nreason: %s\n\n",
-	    key_len, body_len, attempts, why);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
+	return snprintf(head, cap, fixed ?
+	    SPOOL_MAGIC "key-length: %zu\nbody-length: %020llu\nattempts: %u\nreason: %s\n\n" :
+	    SPOOL_MAGIC "key-length: %zu\nbody-length: %llu\nattempts: %u\nreason: %s\n\n",
+	    key_len, (unsigned long long)body_len, attempts, why);
+}
+
+static int
+paths(const char *dir, const char *name_hint, char *tmp, char *final, size_t cap)
+{
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	iov[0] = (struct iovec){ head, (size_t)hl };
-	iov[1] = (struct iovec){ (void *)key, key_len };
-	iov[2] = (struct iovec){ (void *)body, body_len };
-	if ((rc = write_all(fd, iov, 3)) < 0 || (fsync(fd) < 0 && (rc = -errno)))
-		goto out_unlink;
-	if (close(fd) < 0) {
-		fd = -1;
-		rc = -errno;
-		goto out_unlink;
+	if ((size_t)snprintf(tmp, cap, "%s/.tmp-%s", dir, name_hint) >= cap ||
+	    (size_t)snprintf(final, cap, "%s/%s%s", dir, name_hint, SPOOL_SUFFIX) >= cap)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* fsync and close fd, then rename tmp to final and fsync dir. Returns 0 or
+ * -errno; fd is closed either way, tmp left for the caller to unlink. */
+static int
+publish(int fd, const char *tmp, const char *final, const char *dir)
+{
+	int dfd;
+
+	if (fsync(fd) < 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
 	}
-	fd = -1;
-	if (rename(tmp, final) < 0) {
-		rc = -errno;
-		goto out_unlink;
-	}
+	if (close(fd) < 0 || rename(tmp, final) < 0)
+		return -errno;
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0) {
 		(void)fsync(dfd);
 		close(dfd);
 	}
 	return 0;
+}
 
-out_unlink:
-	if (fd >= 0)
+int
+spool_write(const char *dir, const char *name_hint, const char *key,
+    size_t key_len, const void *body, size_t body_len, const char *reason,
+    unsigned attempts)
+{
+	char tmp[4096], final[4096], head[SPOOL_REASON_MAX + 160];
+	struct iovec iov[3];
+	int fd, rc, hl;
+
+	if ((rc = paths(dir, name_hint, tmp, final, sizeof(tmp))) < 0)
+		return rc;
+	hl = head_format(head, sizeof(head), key_len, body_len, attempts, reason, false);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	iov[0] = (struct iovec){ head, (size_t)hl };
+	iov[1] = (struct iovec){ (void *)key, key_len };
+	iov[2] = (struct iovec){ (void *)body, body_len };
+	if ((rc = write_all(fd, iov, 3)) < 0) {
 		close(fd);
-	unlink(tmp);
+		unlink(tmp);
+		return rc;
+	}
+	if ((rc = publish(fd, tmp, final, dir)) < 0)
+		unlink(tmp);
 	return rc;
+}
+
+struct spool_stream {
+	int fd;
+	size_t key_len;
+	unsigned attempts;
+	uint64_t body_off;           /* where the body starts in the file */
+	uint64_t body_len;           /* written so far */
+	char reason[SPOOL_REASON_MAX];
+	char dir[4096], tmp[4096], final[4096];
+};
+
+struct spool_stream *
+spool_stream_open(const char *dir, const char *name_hint, const char *key,
+    size_t key_len, const char *reason, unsigned attempts, int *err)
+{
+	struct spool_stream *s = malloc(sizeof(*s));
+	char head[SPOOL_REASON_MAX + 160];
+	struct iovec iov[2];
+	int rc, hl;
+
+	if (s == NULL) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	if ((size_t)snprintf(s->dir, sizeof(s->dir), "%s", dir) >= sizeof(s->dir))
+		rc = -ENAMETOOLONG;
+	else
+		rc = paths(dir, name_hint, s->tmp, s->final, sizeof(s->tmp));
+	if (rc < 0) {
+		free(s);
+		*err = rc;
+		return NULL;
+	}
+	snprintf(s->reason, sizeof(s->reason), "%s", reason ? reason : "unknown");
+	s->key_len = key_len;
+	s->attempts = attempts;
+	s->body_len = 0;
+	hl = head_format(head, sizeof(head), key_len, 0, attempts, s->reason, true);
+	s->body_off = (uint64_t)hl + key_len;
+	s->fd = open(s->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (s->fd < 0) {
+		*err = -errno;
+		free(s);
+		return NULL;
+	}
+	iov[0] = (struct iovec){ head, (size_t)hl };
+	iov[1] = (struct iovec){ (void *)key, key_len };
+	if ((rc = write_all(s->fd, iov, 2)) < 0) {
+		spool_stream_abort(s);
+		*err = rc;
+		return NULL;
+	}
+	return s;
+}
+
+int
+spool_stream_write(struct spool_stream *s, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint64_t off = s->body_off + s->body_len;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t w = pwrite(s->fd, p + done, len - done, (off_t)(off + done));
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		done += (size_t)w;
+	}
+	s->body_len += len;
+	return 0;
+}
+
+int
+spool_stream_commit(struct spool_stream *s)
+{
+	char head[SPOOL_REASON_MAX + 160];
+	int hl = head_format(head, sizeof(head), s->key_len, s->body_len, s->attempts,
+	    s->reason, true);
+	int rc;
+
+	/* The body's length in place of the zeros, and nothing past the body
+	 * (a write retried after a failure may have left bytes there). */
+	if (pwrite(s->fd, head, (size_t)hl, 0) != hl ||
+	    ftruncate(s->fd, (off_t)(s->body_off + s->body_len)) < 0) {
+		rc = errno ? -errno : -EIO;
+		spool_stream_abort(s);
+		return rc;
+	}
+	rc = publish(s->fd, s->tmp, s->final, s->dir);
+	s->fd = -1;
+	if (rc < 0)
+		unlink(s->tmp);
+	free(s);
+	return rc;
+}
+
+void
+spool_stream_abort(struct spool_stream *s)
+{
+	if (s == NULL)
+		return;
+	if (s->fd >= 0)
+		close(s->fd);
+	unlink(s->tmp);
+	free(s);
 }
 
 /* Reads "NAME: VALUE\n" at *p. Returns the value (NUL-terminated in place

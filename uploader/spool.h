@@ -28,6 +28,22 @@ int spool_write(const char *dir, const char *name_hint, const char *key,
     size_t key_len, const void *body, size_t body_len, const char *reason,
     unsigned attempts) __attribute__((warn_unused_result));
 
+/* A dead letter written in pieces, for a body that is not in memory at
+ * once (a batch object of several parts): open writes the header (with a
+ * body-length of zeros) and the key to a temporary file; write appends to
+ * the body (after a failure, the same piece may be written again: the
+ * file's length is what was written successfully); commit writes the body's
+ * length in place, then fsync and rename as spool_write(); abort unlinks
+ * the temporary file. commit and abort free the stream. */
+struct spool_stream;
+struct spool_stream *spool_stream_open(const char *dir, const char *name_hint,
+    const char *key, size_t key_len, const char *reason, unsigned attempts,
+    int *err);
+int spool_stream_write(struct spool_stream *s, const void *buf, size_t len)
+    __attribute__((warn_unused_result));
+int spool_stream_commit(struct spool_stream *s) __attribute__((warn_unused_result));
+void spool_stream_abort(struct spool_stream *s);
+
 /* Makes sure messages can be spooled to dir: creates it (0700, and its
  * missing parents 0755) and writes and removes a probe file. Returns 0,
  * or -errno (EACCES, EROFS, ENOTDIR, ENOSPC...). The start-up check: a

@@ -16,7 +16,11 @@
 # (e) more records that go alone than the in-flight table holds, behind an
 #     open batch, do not stop reading until the batch's max-age;
 # (f) a batch object refused for good goes to the spool whole, and
-#     --replay sends it.
+#     --replay sends it;
+# (g) the same for a batch object over the part size, a multipart upload
+#     whose earlier parts are no longer in memory: it is built again from
+#     the ring into the spool, piece by piece (its records used to stay in
+#     the ring under the configuration alarm).
 set -uo pipefail
 IT_NAME=batchedge
 . "$(dirname "$0")/lib.sh"
@@ -153,37 +157,79 @@ S3_BUCKET=$BUCKET "$B/tests/tool_s3check" 1 "$SINGLES" single/ 1 64 || fail "the
 it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
 echo "figure: batch_edges full_table_behind_an_open_batch singles=$SINGLES delivered=yes"
 
+# A fake S3 that answers everything but HEAD with 503 SlowDown becomes
+# S3_ENDPOINT (the real one kept in REAL_ENDPOINT), with an empty spool.
+REAL_ENDPOINT=$S3_ENDPOINT
+FAKE_PID=
+trap '[ -n "$FAKE_PID" ] && kill -TERM "$FAKE_PID" 2>/dev/null; it_cleanup' EXIT
+refusing_server() {  # NAME
+	timeout -s KILL 120 python3 "$TOP/tests/fake_s3.py" slowdown "$WORK/port-$1" 110 >"$WORK/fake-$1.log" 2>&1 &
+	FAKE_PID=$!
+	for _ in $(seq 1 100); do [ -s "$WORK/port-$1" ] && break; sleep 0.05; done
+	[ -s "$WORK/port-$1" ] || fail "fake server did not start"
+	S3_ENDPOINT=http://127.0.0.1:$(cat "$WORK/port-$1")
+	rm -rf "$WORK/spool"; mkdir "$WORK/spool"
+}
+
+# After N messages of PREFIX (MIN to MAX bytes) were put: the ring drains,
+# all N are dead-lettered in one spool file and nothing else; then the
+# uploader stops, --replay sends the file to s3rver, and the object holds
+# every message once. DL_FILES: the object's "FILE KEY STORED_BYTES".
+DL_FILES=
+dead_lettered_and_replayed() {  # PREFIX N MIN MAX DL0
+	for _ in $(seq 1 600); do
+		[ "$(it_stat '["used_bytes"]')" -eq 0 ] && break
+		sleep 0.1
+	done
+	[ "$(it_stat '["used_bytes"]')" -eq 0 ] || fail "the refused $1 batch stayed in the ring"
+	[ "$(it_stat '["dead_lettered"]')" -eq $(($5 + $2)) ] || fail "dead_lettered $(it_stat '["dead_lettered"]'), not $(($5 + $2))"
+	[ "$(find "$WORK/spool" -name '*.dlq' | wc -l)" -eq 1 ] || fail "spool files: $(ls -a "$WORK/spool")"
+	[ "$(find "$WORK/spool" -name '.tmp-*' | wc -l)" -eq 0 ] || fail "a temporary spool file was left: $(ls -a "$WORK/spool")"
+	grep -q 'msg="batch object dead-lettered"' "$WORK/upl.log" || fail "no log line for the dead-lettered $1 batch"
+	it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
+	kill -TERM "$FAKE_PID" 2>/dev/null
+	FAKE_PID=
+	S3_ENDPOINT=$REAL_ENDPOINT
+	"$B/bin/s3ring-uploader" --replay "$WORK/spool" --bucket "$BUCKET" --endpoint "$S3_ENDPOINT" --path-style \
+		>"$WORK/replay.out" 2>"$WORK/replay.err" || fail "replay: $(cat "$WORK/replay.out" "$WORK/replay.err")"
+	grep -q "replayed 1, failed 0" "$WORK/replay.out" || fail "replay: $(cat "$WORK/replay.out")"
+	DL_FILES=$("$TOP/tests/it/batch_fetch.py" "$BUCKET" "$1" "$WORK/got-${1%/}") || fail "the replayed $1 object does not decompress"
+	# shellcheck disable=SC2046
+	"$B/tests/tool_batchcheck" length 1 "$2" "$1" "$3" "$4" $(echo "$DL_FILES" | cut -d' ' -f1) ||
+		fail "$1 is not in the replayed object exactly once"
+}
+
 # ---- (f) a batch object refused for good (a server that answers every PUT
 # with 503 SlowDown, and --max-attempts 3) is dead-lettered whole, its
 # messages counted; --replay sends it to s3rver, and it holds every message
 # once.
-timeout -s KILL 120 python3 "$TOP/tests/fake_s3.py" slowdown "$WORK/port" 110 >"$WORK/fake.log" 2>&1 &
-FAKE_PID=$!
-trap 'kill -TERM "$FAKE_PID" 2>/dev/null; it_cleanup' EXIT
-for _ in $(seq 1 100); do [ -s "$WORK/port" ] && break; sleep 0.05; done
-[ -s "$WORK/port" ] || fail "fake server did not start"
-REAL_ENDPOINT=$S3_ENDPOINT
-S3_ENDPOINT=http://127.0.0.1:$(cat "$WORK/port")
-rm -rf "$WORK/spool"; mkdir "$WORK/spool"
-it_uploader --bucket "$BUCKET" --max-attempts 3 --batch "f/:max-age=100,framing=length,max-bytes=64K"
-it_wait_ready
+# The messages are in the ring before the uploader starts: it reads them
+# as one backlog, so the batch closes by max-bytes or when the reader has
+# caught up, never by max-age while a slow producer is still putting (two
+# objects, when the machine is busy).
+refusing_server f
 dl0=$(it_stat '["dead_lettered"]')
 "$B/tests/tool_produce" "$RING" 1 50 f/ 0 100 || fail "producing f/"
-for _ in $(seq 1 200); do
-	[ "$(it_stat '["used_bytes"]')" -eq 0 ] && break
-	sleep 0.1
-done
-[ "$(it_stat '["used_bytes"]')" -eq 0 ] || fail "the refused batch stayed in the ring"
-[ "$(it_stat '["dead_lettered"]')" -eq $((dl0 + 50)) ] || fail "dead_lettered $(it_stat '["dead_lettered"]'), not $((dl0 + 50))"
-[ "$(find "$WORK/spool" -name '*.dlq' | wc -l)" -eq 1 ] || fail "spool files: $(ls "$WORK/spool")"
-grep -q 'msg="batch object dead-lettered"' "$WORK/upl.log" || fail "no log line for the dead-lettered batch"
-it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
-kill -TERM "$FAKE_PID" 2>/dev/null
-S3_ENDPOINT=$REAL_ENDPOINT
-"$B/bin/s3ring-uploader" --replay "$WORK/spool" --bucket "$BUCKET" --endpoint "$S3_ENDPOINT" --path-style \
-	>"$WORK/replay.out" 2>"$WORK/replay.err" || fail "replay: $(cat "$WORK/replay.out" "$WORK/replay.err")"
-grep -q "replayed 1, failed 0" "$WORK/replay.out" || fail "replay: $(cat "$WORK/replay.out")"
-files=$("$TOP/tests/it/batch_fetch.py" "$BUCKET" f/ "$WORK/f") || fail "the replayed f/ object does not decompress"
-# shellcheck disable=SC2046
-"$B/tests/tool_batchcheck" length 1 50 f/ 0 100 $(echo "$files" | cut -d' ' -f1) || fail "f/ is not in the replayed object exactly once"
+it_uploader --bucket "$BUCKET" --max-attempts 3 --batch "f/:max-age=100,framing=length,max-bytes=64K"
+it_wait_ready
+dead_lettered_and_replayed f/ 50 0 100 "$dl0"
 echo "figure: batch_edges dead_lettered_batch messages=50 spool_files=1 replayed=1"
+
+# ---- (g) a multipart batch object refused for good (CreateMultipartUpload
+# answered 503 SlowDown, --max-attempts 3): built again into the spool.
+refusing_server g
+# A ring of its own: the batch (8M) must fit a quarter of it.
+"$B/tests/tool_ring" unlink "$RING" 2>/dev/null
+rm -f "/dev/shm/s3ring.$RING.journal"
+"$B/tests/tool_ring" create "$RING" $((64 << 20)) || fail "creating the g/ ring"
+dl0=$(it_stat '["dead_lettered"]')
+"$B/tests/tool_produce" "$RING" 1 40 g/ 150000 250000 || fail "producing g/"
+it_uploader --bucket "$BUCKET" --max-attempts 3 --ring-size 64M --part-size 5M \
+	--batch "g/:max-age=100,framing=length,max-bytes=8M,compression=none"
+it_wait_ready
+dead_lettered_and_replayed g/ 40 150000 250000 "$dl0"
+grep -q 'msg="batch: a multipart object refused for good; building it again into the spool"' "$WORK/upl.log" ||
+	fail "the g/ batch was not refused as a multipart upload"
+stored=$(echo "$DL_FILES" | awk '{ print $3 }')
+[ "$stored" -gt $((5 * 1024 * 1024)) ] || fail "the g/ object ($stored bytes) was not over the part size"
+echo "figure: batch_edges dead_lettered_multipart_batch messages=40 bytes=$stored spool_files=1 replayed=1"

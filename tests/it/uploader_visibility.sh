@@ -14,7 +14,9 @@
 # 5. shmstat --listen serves /metrics that promcheck accepts, with errors
 #    by class and the latency histogram;
 # 6. SIGTERM while messages wait for a retry reports how many were handed
-#    back, and the next start delivers them.
+#    back, and the next start delivers them;
+# 7. a batch object retried during an outage counts in in_flight (it used
+#    to count only single messages' uploads: 0 with a batch stuck).
 set -uo pipefail
 IT_NAME=visibility
 . "$(dirname "$0")/lib.sh"
@@ -138,5 +140,19 @@ it_uploader --bucket "$BUCKET" --workers 4 --ring-size 4M
 it_wait_ready
 S3_BUCKET=$BUCKET timeout 60 bash -c "until '$B/tests/tool_s3check' 1 7 v6/ 1 128 2>/dev/null; do sleep 0.5; done" ||
 	fail "the handed-back messages were not delivered after a restart"
+it_stop_uploader || fail "uploader exited non-zero"
+
+# ---- 7. a batch object under way is in flight
+it_uploader --bucket "$BUCKET" --workers 4 --ring-size 4M \
+	--batch "vb/:max-bytes=64K,max-age=200,compression=none"
+it_wait_ready
+"$SRV" stop "$WORK/s3rver" >/dev/null 2>&1 || fail "stopping s3rver"
+"$B/tests/tool_produce" "$RING" 1 5 vb/ 1 64 0 || fail "producer"
+wait_for 'd["in_flight"] >= 1 and d["used_bytes"] > 0' 20 ||
+	fail "a batch retried during an outage is not in in_flight: $("$B/bin/shmstat" --ring "$RING" --json)"
+S3RVER_PORT=$S3_PORT S3RVER_QUIET=1 "$SRV" start "$WORK/s3rver" "$BUCKET" >/dev/null ||
+	fail "s3rver did not start again"
+wait_for 'd["in_flight"] == 0 and d["used_bytes"] == 0 and d["uploader"]["batch"]["objects"] >= 1' 60 ||
+	fail "the batch did not land, or in_flight stayed up: $("$B/bin/shmstat" --ring "$RING" --json)"
 it_stop_uploader || fail "uploader exited non-zero"
 echo "figure: visibility handed_back=$hb"
