@@ -37,19 +37,6 @@ run_one() {
 	printf '%-40s ' "$name"
 	"$@" >"$logdir/$name.log" 2>&1
 	local rc=$?
-	# LeakSanitizer's own stop-the-world tracer sometimes crashes at exit
-	# ("Tracer caught signal 11", then "LeakSanitizer has encountered a
-	# fatal error"), after every test has passed: a fault of the sanitizer
-	# runtime, not a leak, which it reports as "detected memory leaks".
-	# That case alone runs once more; the first log is kept beside it.
-	if [ $rc -ne 0 ] && [ $rc -ne 77 ] &&
-	    grep -q 'LeakSanitizer has encountered a fatal error' "$logdir/$name.log" &&
-	    ! grep -q 'detected memory leaks' "$logdir/$name.log"; then
-		mv "$logdir/$name.log" "$logdir/$name.lsan-crash.log"
-		printf '(LeakSanitizer crashed at exit, again) '
-		"$@" >"$logdir/$name.log" 2>&1
-		rc=$?
-	fi
 	if [ $rc -eq 0 ] && grep -q '^SKIP' "$logdir/$name.log"; then
 		fail=$((fail + 1))
 		failed+=("$name")
@@ -83,6 +70,14 @@ for s in tests/it/*.sh; do
 done
 
 echo
+# Each failure once more, last: whoever reads only the end of a long run
+# still sees why it failed (a sanitizer's report ends in its legend, so
+# its first lines are picked out).
+for name in "${failed[@]}"; do
+	echo "--- $name ($logdir/$name.log):"
+	{ grep -E -m 8 'ERROR:|SUMMARY:|FAILED|FAIL:|Tracer caught|fatal error|[Aa]ssert|error:' \
+	    "$logdir/$name.log"; tail -n 4 "$logdir/$name.log"; } | cut -c1-300 | sed 's/^/    /'
+done
 [ ${#skipped[@]} -eq 0 ] || echo "skipped: ${skipped[*]}"
 [ ${#failed[@]} -eq 0 ] || echo "failed: ${failed[*]}"
 echo "$pass passed, $fail failed, $skip skipped"

@@ -19,7 +19,12 @@ log() { echo "$(date +%T) $*"; }
 
 # The uploader's own pid (UPL_PID is the `timeout` wrapper around it).
 it_uploader_pid() {
-	pgrep -P "$UPL_PID" | head -n 1
+	it_child_pid "$UPL_PID"
+}
+
+# it_child_pid PID: the process PID (a `timeout`) runs, or nothing.
+it_child_pid() {
+	pgrep -P "$1" | head -n 1
 }
 
 # The uploader's pid once `timeout` has forked it (2 s at most), or fail.
@@ -108,9 +113,22 @@ it_wait_uploaded() {
 	fail "only $got of $n uploaded or dead-lettered after ${secs}s"
 }
 
+# it_term PID: SIGTERM to the command that `timeout` (PID) runs, not to
+# timeout itself. Timeout passes a signal on and then sends SIGCONT, and a
+# SIGCONT discards a pending SIGSTOP. Under ASan that SIGSTOP may be
+# LeakSanitizer's, sent at exit to stop the process for its leak check,
+# which then waits for the stop for ever: the uploader logged "stopped" and
+# spun in StopTheWorld until its 900 s kill (chaos_scribble, make check);
+# an ASan program flooded with SIGCONT while it exits hangs 9 times in 10.
+it_term() {
+	local p
+	p=$(it_child_pid "$1")
+	kill -TERM "${p:-$1}" 2>/dev/null
+}
+
 it_stop_uploader() {
 	[ -n "$UPL_PID" ] || return 0
-	kill -TERM "$UPL_PID"
+	it_term "$UPL_PID"
 	wait "$UPL_PID"
 	local rc=$?
 	UPL_PID=

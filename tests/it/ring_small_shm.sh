@@ -21,7 +21,9 @@ out=$(AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER unshare --mount bash
 		"$1/bin/shmstat" --ring "$2" --json >"$3/stat.json" 2>/dev/null && break
 		sleep 0.1
 	done
-	kill -TERM $pid 2>/dev/null; wait $pid
+	# To the uploader, not its timeout (see it_term in lib.sh).
+	kill -TERM "$(pgrep -P $pid | head -n 1)" 2>/dev/null; wait $pid
+	echo "default_rc=$?"
 	timeout 20 "$1/bin/s3ring-uploader" --ring "$2-explicit" --ring-size 64M --bucket b \
 		--endpoint http://127.0.0.1:9 --path-style --spool "$3/spool" >"$3/explicit.log" 2>&1
 	echo "explicit_rc=$?"
@@ -32,6 +34,7 @@ cap=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["capacity_
 	fail "no ring was created: $(cat "$WORK/upl.log")"
 [ "$cap" -lt $((64 << 20)) ] || fail "capacity $cap does not fit a 64 MiB /dev/shm"
 grep -q 'created a smaller one' "$WORK/upl.log" || fail "the smaller ring was not announced: $(cat "$WORK/upl.log")"
+echo "$out" | grep -q 'default_rc=0' || fail "the uploader on the smaller ring did not stop cleanly on SIGTERM: $out"
 echo "figure: small_shm default_ring_capacity=$cap"
 echo "$out" | grep -q 'explicit_rc=1' || fail "an explicit --ring-size that does not fit: $out"
 err=$(grep -v '^ts=' "$WORK/explicit.log")

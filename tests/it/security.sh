@@ -65,7 +65,7 @@ for _ in $(seq 1 100); do
 	sleep 0.05
 done
 grep -q 'msg="started"' "$WORK/foreign.log" || fail "--allow-foreign-ring: $(cat "$WORK/foreign.log")"
-kill -TERM $fp
+it_term $fp
 wait $fp || fail "foreign-ring uploader exit"
 echo "figure: security foreign_ring_refused=\"$(echo "$out" | tail -n 1)\" allowed_with_flag=yes"
 
