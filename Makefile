@@ -313,7 +313,7 @@ install-bindings: $(filter-out $(JAVA_TESTS),$(BINDINGS))
 	    echo "installed $(PREFIX)/share/java/s3ring.jar $(PREFIX)/lib/libs3ring_jni.so",@echo "no JVM binding built: skipped")
 	$(if $(filter $(PY_SO),$(BINDINGS)),install -d $(DESTDIR)$(PY_SITE) && \
 	    install -m 644 $(PY_SO) $(DESTDIR)$(PY_SITE)/ && \
-	    echo "installed $(PY_SITE)/$(notdir $(PY_SO))",@echo "no Python binding built: skipped")
+	    echo "installed $(PY_SITE)/$(notdir $(PY_SO)) (for /usr/bin/python3)",@echo "no Python binding built: skipped")
 
 uninstall-bindings:
 	rm -f $(DESTDIR)$(PREFIX)/share/java/s3ring.jar $(DESTDIR)$(PREFIX)/lib/libs3ring_jni.so \
