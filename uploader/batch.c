@@ -689,9 +689,12 @@ start_scan(struct uploader *u, struct batch_flush *f, struct batch_slot *s)
 	return 0;
 }
 
-/* Gives the slot's pages back: an object of 1 MiB must not keep the RSS
- * of the largest one built. A job still running on it is waited for (at
- * most one stage's compression). */
+/* Frees the slot for the next object. A job still running on it is
+ * waited for (at most one stage's compression). Its buffer keeps the pages
+ * the largest object built in it reached (at most object_cap()): giving
+ * them back after each object made the uploader's peak a matter of which
+ * two objects happened to be built at once (it went on growing over 100
+ * million lines), and every object paid its page faults again. */
 static void
 release_slot(struct uploader *u, struct batch_flush *f)
 {
@@ -705,8 +708,6 @@ release_slot(struct uploader *u, struct batch_flush *f)
 	}
 	s->staged = 0;
 	s->ending = false;
-	if (f->out.len > 0)
-		(void)madvise(s->buf, f->out.len, MADV_DONTNEED);
 	s->f = NULL;
 	f->slot = NULL;
 }
@@ -1138,7 +1139,6 @@ spool_piece(struct uploader *u, struct batch_flush *f)
 		spooled(u, f, 0, f->spool_reason);
 		return;
 	}
-	(void)madvise(f->out.buf, f->out.len, MADV_DONTNEED);
 	f->out.len = 0;
 	f->state = FL_SCAN;
 }
@@ -1338,7 +1338,6 @@ succeeded(struct uploader *u, struct batch_flush *f)
 			start_put(u, f);
 			return;
 		}
-		(void)madvise(f->out.buf, f->out.len, MADV_DONTNEED);
 		f->out.len = 0;
 		f->state = FL_SCAN;
 		return;
