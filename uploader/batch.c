@@ -1057,15 +1057,25 @@ confirmed(struct uploader *u, struct batch_flush *f)
 
 /* The message's own fault or given up: the object goes to the spool, under
  * its key, as one message would. */
+/* The name of an object's dead-letter file: the run and the object's first
+ * record, so that building it again replaces the same file. */
+#define SPOOL_HINT_MAX 64
+static void
+spool_hint(const struct uploader *u, const struct batch_flush *f,
+    char hint[SPOOL_HINT_MAX])
+{
+	snprintf(hint, SPOOL_HINT_MAX, "%llu-%llu-batch", (unsigned long long)u->epoch,
+	    (unsigned long long)f->jb.first);
+}
+
 static void
 dead_letter(struct uploader *u, struct batch_flush *f, const char *reason)
 {
-	char hint[64];
+	char hint[SPOOL_HINT_MAX];
 	const char *key = f->jb.key + f->key_off;
 	int rc;
 
-	snprintf(hint, sizeof(hint), "%llu-%llu-batch", (unsigned long long)u->epoch,
-	    (unsigned long long)f->jb.first);
+	spool_hint(u, f, hint);
 	rc = spool_write(u->spool, hint, key, strlen(key), f->out.buf, f->out.len,
 	    reason, f->rs.tries);
 	spooled(u, f, rc, reason);
@@ -1097,6 +1107,17 @@ spooled(struct uploader *u, struct batch_flush *f, int rc, const char *reason)
 	done(u, f);
 }
 
+/* A multipart object refused for good, or its dead-letter file not
+ * committed: back to the queue, to be built again from its first record
+ * into the spool, not before not_before_ns (CLOCK_MONOTONIC). */
+static void
+rebuild_into_spool(struct uploader *u, struct batch_flush *f, uint64_t not_before_ns)
+{
+	requeue(u, f);
+	f->to_spool = true;
+	f->due_ns = not_before_ns;
+}
+
 /* The output so far (the object's next piece, the last once the codec was
  * ended) goes to the dead-letter file of a multipart object refused for
  * good; then the scan goes on, as after a part. */
@@ -1114,10 +1135,9 @@ spool_piece(struct uploader *u, struct batch_flush *f)
 		return;
 	}
 	if (f->spool == NULL) {
-		char hint[64];
+		char hint[SPOOL_HINT_MAX];
 
-		snprintf(hint, sizeof(hint), "%llu-%llu-batch", (unsigned long long)u->epoch,
-		    (unsigned long long)f->jb.first);
+		spool_hint(u, f, hint);
 		f->spool = spool_stream_open(u->spool, hint, key, strlen(key),
 		    f->spool_reason, f->spool_tries, &rc);
 	}
@@ -1130,10 +1150,12 @@ spool_piece(struct uploader *u, struct batch_flush *f)
 		rc = spool_stream_commit(f->spool);
 		f->spool = NULL;
 		if (rc < 0) {
-			/* Its pieces are gone with the file: built again. */
+			/* Its pieces are gone with the file: built again, once
+			 * the spool's 5 s are over. */
+			log_kv(LOG_LEVEL_ERROR, "batch: the dead-letter file was not committed; building it again in 5 s",
+			    "key", key, "error", strerror(-rc), (char *)NULL);
 			(void)spool_ok(u, f, rc);
-			requeue(u, f);
-			f->to_spool = true;
+			rebuild_into_spool(u, f, f->due_ns);
 			return;
 		}
 		spooled(u, f, 0, f->spool_reason);
@@ -1163,10 +1185,9 @@ decide(struct uploader *u, struct batch_flush *f, int rc)
 		log_kv(LOG_LEVEL_WARN, "batch: a multipart object refused for good; building it again into the spool",
 		    "key", f->jb.key, "reason", d.reason, (char *)NULL);
 		snprintf(f->spool_reason, sizeof(f->spool_reason), "%.*s",
-		    (int)sizeof(f->spool_reason) - 1, d.reason);
+		    (int)sizeof(f->spool_reason) - 1, d.reason); /* cut short on purpose */
 		f->spool_tries = f->rs.tries;
-		requeue(u, f);
-		f->to_spool = true;
+		rebuild_into_spool(u, f, 0);
 		return;
 	}
 	switch (d.action) {
@@ -1454,7 +1475,8 @@ batch_pump(struct uploader *u, uint64_t now)
 			else
 				start_put(u, f);
 		}
-		if (f->state == FL_QUEUED && !u->corrupt_logged) {
+		if (f->state == FL_QUEUED && !u->corrupt_logged &&
+		    (!f->to_spool || now >= f->due_ns)) {
 			struct batch_slot *s = free_slot(b);
 
 			if (s == NULL)

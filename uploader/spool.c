@@ -214,6 +214,7 @@ spool_stream_commit(struct spool_stream *s)
 
 	/* The body's length in place of the zeros, and nothing past the body
 	 * (a write retried after a failure may have left bytes there). */
+	errno = 0; /* a short write sets none */
 	if (pwrite(s->fd, head, (size_t)hl, 0) != hl ||
 	    ftruncate(s->fd, (off_t)(s->body_off + s->body_len)) < 0) {
 		rc = errno ? -errno : -EIO;

@@ -184,6 +184,7 @@ dead_lettered_and_replayed() {  # PREFIX N MIN MAX DL0
 	[ "$(it_stat '["used_bytes"]')" -eq 0 ] || fail "the refused $1 batch stayed in the ring"
 	[ "$(it_stat '["dead_lettered"]')" -eq $(($5 + $2)) ] || fail "dead_lettered $(it_stat '["dead_lettered"]'), not $(($5 + $2))"
 	[ "$(find "$WORK/spool" -name '*.dlq' | wc -l)" -eq 1 ] || fail "spool files: $(ls -a "$WORK/spool")"
+	DL_NAME=$(basename "$(find "$WORK/spool" -name '*.dlq')")
 	[ "$(find "$WORK/spool" -name '.tmp-*' | wc -l)" -eq 0 ] || fail "a temporary spool file was left: $(ls -a "$WORK/spool")"
 	grep -q 'msg="batch object dead-lettered"' "$WORK/upl.log" || fail "no log line for the dead-lettered $1 batch"
 	it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
@@ -233,3 +234,30 @@ grep -q 'msg="batch: a multipart object refused for good; building it again into
 stored=$(echo "$DL_FILES" | awk '{ print $3 }')
 [ "$stored" -gt $((5 * 1024 * 1024)) ] || fail "the g/ object ($stored bytes) was not over the part size"
 echo "figure: batch_edges dead_lettered_multipart_batch messages=40 bytes=$stored spool_files=1 replayed=1"
+
+# ---- (h) the same object again, with its dead-letter file's name taken by
+# a directory (a ring and journal made as for (g), so the same name: the run and the
+# first record):
+# each commit fails on the rename and the object is built again 5 s later;
+# once the name is free it lands (prefix k/: h/ is (b)'s).
+refusing_server h
+mkdir -p "$WORK/spool/$DL_NAME/taken" || fail "blocking $DL_NAME"
+"$B/tests/tool_ring" unlink "$RING" 2>/dev/null
+rm -f "/dev/shm/s3ring.$RING.journal"
+"$B/tests/tool_ring" create "$RING" $((64 << 20)) || fail "creating the k/ ring"
+dl0=$(it_stat '["dead_lettered"]')
+"$B/tests/tool_produce" "$RING" 1 40 k/ 150000 250000 || fail "producing k/"
+it_uploader --bucket "$BUCKET" --max-attempts 3 --ring-size 64M --part-size 5M \
+	--batch "k/:max-age=100,framing=length,max-bytes=8M,compression=none"
+it_wait_ready
+failed_commits() { grep -c 'msg="batch: the dead-letter file was not committed' "$WORK/upl.log"; }
+for _ in $(seq 1 300); do [ "$(failed_commits)" -ge 1 ] && break; sleep 0.1; done
+[ "$(failed_commits)" -ge 1 ] || fail "the blocked dead-letter file was never tried"
+sleep 8
+n=$(failed_commits)
+# 8 s after the first failure: at most 3 more at one every 5 s (the
+# machine may be slow, never fast); without the wait, hundreds.
+[ "$n" -le 4 ] || fail "$n failed commits in about 8 s: the 5 s wait is not kept"
+rm -rf "${WORK:?}/spool/$DL_NAME"
+dead_lettered_and_replayed k/ 40 150000 250000 "$dl0"
+echo "figure: batch_edges blocked_dead_letter failed_commits_in_8s=$n then_landed=yes"
