@@ -216,18 +216,25 @@ it_wait_ready
 dead_lettered_and_replayed f/ 50 0 100 "$dl0"
 echo "figure: batch_edges dead_lettered_batch messages=50 spool_files=1 replayed=1"
 
+# multipart_object PREFIX: a ring of its own (the batch, 8M, must fit a
+# quarter of it) and a fresh journal, so the run is 1 and the first record
+# the ring's first position; 40 messages of PREFIX over the part size are
+# put, then the uploader starts (dl0: dead_lettered before).
+multipart_object() {
+	"$B/tests/tool_ring" unlink "$RING" 2>/dev/null
+	rm -f "/dev/shm/s3ring.$RING.journal"
+	"$B/tests/tool_ring" create "$RING" $((64 << 20)) || fail "creating the $1 ring"
+	dl0=$(it_stat '["dead_lettered"]')
+	"$B/tests/tool_produce" "$RING" 1 40 "$1" 150000 250000 || fail "producing $1"
+	it_uploader --bucket "$BUCKET" --max-attempts 3 --ring-size 64M --part-size 5M \
+		--batch "$1:max-age=100,framing=length,max-bytes=8M,compression=none"
+	it_wait_ready
+}
+
 # ---- (g) a multipart batch object refused for good (CreateMultipartUpload
 # answered 503 SlowDown, --max-attempts 3): built again into the spool.
 refusing_server g
-# A ring of its own: the batch (8M) must fit a quarter of it.
-"$B/tests/tool_ring" unlink "$RING" 2>/dev/null
-rm -f "/dev/shm/s3ring.$RING.journal"
-"$B/tests/tool_ring" create "$RING" $((64 << 20)) || fail "creating the g/ ring"
-dl0=$(it_stat '["dead_lettered"]')
-"$B/tests/tool_produce" "$RING" 1 40 g/ 150000 250000 || fail "producing g/"
-it_uploader --bucket "$BUCKET" --max-attempts 3 --ring-size 64M --part-size 5M \
-	--batch "g/:max-age=100,framing=length,max-bytes=8M,compression=none"
-it_wait_ready
+multipart_object g/
 dead_lettered_and_replayed g/ 40 150000 250000 "$dl0"
 grep -q 'msg="batch: a multipart object refused for good; building it again into the spool"' "$WORK/upl.log" ||
 	fail "the g/ batch was not refused as a multipart upload"
@@ -242,14 +249,7 @@ echo "figure: batch_edges dead_lettered_multipart_batch messages=40 bytes=$store
 # once the name is free it lands (prefix k/: h/ is (b)'s).
 refusing_server h
 mkdir -p "$WORK/spool/$DL_NAME/taken" || fail "blocking $DL_NAME"
-"$B/tests/tool_ring" unlink "$RING" 2>/dev/null
-rm -f "/dev/shm/s3ring.$RING.journal"
-"$B/tests/tool_ring" create "$RING" $((64 << 20)) || fail "creating the k/ ring"
-dl0=$(it_stat '["dead_lettered"]')
-"$B/tests/tool_produce" "$RING" 1 40 k/ 150000 250000 || fail "producing k/"
-it_uploader --bucket "$BUCKET" --max-attempts 3 --ring-size 64M --part-size 5M \
-	--batch "k/:max-age=100,framing=length,max-bytes=8M,compression=none"
-it_wait_ready
+multipart_object k/
 failed_commits() { grep -c 'msg="batch: the dead-letter file was not committed' "$WORK/upl.log"; }
 for _ in $(seq 1 300); do [ "$(failed_commits)" -ge 1 ] && break; sleep 0.1; done
 [ "$(failed_commits)" -ge 1 ] || fail "the blocked dead-letter file was never tried"
