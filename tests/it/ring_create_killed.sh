@@ -4,7 +4,11 @@
 #
 # Creating a 256 MiB ring takes tens of milliseconds (posix_fallocate of
 # the whole object, then the header): a creator (tool_ring create) is sent
-# SIGKILL at a random moment in that window, 20 times. After each kill the
+# SIGKILL at a random moment in that window, 20 times. The window is
+# measured in the same run (the median of three creations nobody kills)
+# and the kill comes from timeout(1) started with the creator, at a random
+# moment of 1.5 times that: a fixed window in milliseconds of sleep(1)
+# missed every creation on a faster machine. After each kill the
 # name is either absent or a complete ring (shmstat reads it, with the size
 # asked for), and no other object of the ring's name is left in /dev/shm.
 # The same 20 kills first with /proc hidden from the creator, where the
@@ -39,27 +43,43 @@ check_name() {
 	echo complete
 }
 
-# kill_creators MODE: KILLS creators, each killed at a random moment of
-# its first 120 ms (250 ms without /proc, which starts slower). MODE plain, or noproc (an empty /proc in a mount
+# create_us MODE: the time, in microseconds, of one creation nobody kills,
+# started as kill_creators starts them.
+create_us() {
+	local t0 t1
+	t0=$(date +%s%N)
+	spawn_creator "$1" 600
+	t1=$(date +%s%N)
+	"$B/tests/tool_ring" unlink "$RING" 2>/dev/null
+	rm -f "$SHM".new-*
+	echo $(((t1 - t0) / 1000))
+}
+
+# spawn_creator MODE SECONDS: one creator, killed by timeout(1) after
+# SECONDS (a decimal). MODE plain, or noproc (an empty /proc in a mount
 # namespace of its own: the creator falls back to a temporary name).
+spawn_creator() {
+	if [ "$1" = plain ]; then
+		timeout -s KILL "$2" "$B/tests/tool_ring" create "$RING" $CAP 2>/dev/null
+	else
+		unshare --mount --propagation private sh -c \
+			'mount -t tmpfs none /proc && exec timeout -s KILL "$@"' _ \
+			"$2" "$B/tests/tool_ring" create "$RING" $CAP 2>/dev/null
+	fi
+}
+
+# kill_creators MODE: KILLS creators, each killed at a random moment of
+# 1.5 times the median of three creations nobody killed.
 kill_creators() {
-	local mode=$1 i p state leftovers=0 last=0 window=120
-	# unshare, sh and the mount come first: a wider window
-	[ "$mode" = noproc ] && window=250
+	local mode=$1 i state leftovers=0 last=0 window us
+	window=$( (create_us "$mode"; create_us "$mode"; create_us "$mode") |
+		sort -n | sed -n 2p)
+	window=$((window * 3 / 2))
+	log "$mode: a creation takes $((window * 2 / 3)) us; kills within $window us"
 	absent=0 complete=0
 	for i in $(seq 1 "$KILLS"); do
-		if [ "$mode" = plain ]; then
-			"$B/tests/tool_ring" create "$RING" $CAP 2>/dev/null &
-		else
-			# unshare without --fork execs: the pid is the creator's.
-			unshare --mount --propagation private sh -c \
-				'mount -t tmpfs none /proc && exec "$@"' _ \
-				"$B/tests/tool_ring" create "$RING" $CAP 2>/dev/null &
-		fi
-		p=$!
-		sleep "0.$(printf %03d $((RANDOM % window)))"
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
+		us=$(((RANDOM * 32768 + RANDOM) % window + 1))  # timeout 0 never kills
+		spawn_creator "$mode" "$((us / 1000000)).$(printf %06d $((us % 1000000)))"
 		state=$(check_name)
 		case $state in
 		absent) absent=$((absent + 1)) ;;
