@@ -239,6 +239,13 @@ struct ring_consumer {
 	uint64_t calls;         /* ring_consume*() calls, for the heartbeat */
 	unsigned nholes;
 	struct ring_hole holes[RING_MAX_HOLES];
+	/* ring_consume_view() leaves the body's CRC of a record to the caller
+	 * (m->body_checked false) if leave_body(leave_body_arg, key, key_len)
+	 * is true: for a caller that reads the body again later and checks
+	 * that copy (batch mode), the check at the cursor is a second pass
+	 * over the same bytes. NULL (ring_consumer_init()): always checked. */
+	bool (*leave_body)(void *arg, const char *key, size_t key_len);
+	void *leave_body_arg;
 };
 
 /* A record copied out of the ring. key and body point into the caller's
@@ -250,7 +257,12 @@ struct ring_msg {
 	unsigned slot;
 	uint32_t key_len;
 	uint32_t body_len;
-	uint32_t body_crc;      /* verified against the copy */
+	uint32_t body_crc;      /* the producer's CRC of the body */
+	/* body_crc was verified against body. False where the check is left
+	 * to the caller (ring_consumer.leave_body, ring_scan()), who verifies
+	 * its own copy, or sends body_crc with the bytes for S3 to verify. */
+	bool body_checked;
+	uint64_t tag;           /* the record's tag as read (ring_give_up()) */
 	char *key;
 	uint8_t *body;
 };
@@ -309,7 +321,7 @@ ring_consume(struct ring_consumer *c, struct ring_msg *m, void *buf,
 
 /* ring_consume(), except that only the key is copied (into keybuf, keycap
  * bytes, at least RING_MAX_KEY + 1): m->body points into the ring, where
- * its CRC was checked. It stays valid until head is released past m->end.
+ * its CRC was checked (unless c->leave_body left it to the caller). It stays valid until head is released past m->end.
  * The bytes may still be changed by a writer after the check; a caller
  * that sends them must send m->body_crc with them for the receiver to
  * verify (x-amz-checksum-crc32c). */
@@ -320,19 +332,30 @@ ring_consume_view(struct ring_consumer *c, struct ring_msg *m, char *keybuf,
 /* Reads again, changing nothing, the records in [*pos, end) that a
  * consumer has already read past (a batch is sent from the ring this way,
  * long after its records were consumed). Skips padding, abandoned blocks
- * and whatever does not check out; copies the next record's key and body
- * into buf (cap bytes, at least ring->max_message + 1) and checks both
- * there, so what the caller reads is what was checked. Returns 1 with *m
- * filled in (key and body point into buf) and *pos past it; 0 once *pos
+ * and whatever does not check out; copies the next record's key into
+ * keybuf (keycap bytes, at least RING_MAX_KEY + 1) and checks the header
+ * and the key there. The body is not copied and its CRC not checked: it
+ * stays in the ring (m->body, m->body_checked false), and a caller copies
+ * it and checks its copy against m->body_crc before it uses it, so what
+ * it uses is what was checked (and ring_give_up()s it if it does not
+ * check out). Returns 1 with *m filled in and *pos past it; 0 once *pos
  * reached end; -EAGAIN if the record at *pos is still being written (*pos
  * unchanged: a hole the consumer read past, or a scribbled tag; skip it
  * by RING_ALIGN if the consumer has no hole there); -EILSEQ for a record
- * whose key or body no longer checks out (changed since it was read; *pos
- * is past it, call again); -EBADMSG if tail is out of range; -EFAULT if
- * the mapping faulted. Counts nothing. */
+ * whose header or key no longer checks out (changed since it was read;
+ * *pos is past it, call again); -EBADMSG if tail is out of range; -EFAULT
+ * if the mapping faulted. Counts nothing. */
 __attribute__((warn_unused_result)) int
 ring_scan(struct ring *r, uint64_t *pos, uint64_t end, struct ring_msg *m,
-    void *buf, size_t cap);
+    char *keybuf, size_t keycap);
+
+/* Gives up the record m (read by ring_consume_view() or ring_scan()) whose
+ * body did not check out: its blocks become ABANDONED, so that a later
+ * scan or a restarted consumer skips it instead of counting it again.
+ * Counts nothing (the caller counts it corrupt). Does nothing if its tag
+ * changed meanwhile. Returns 0 or -EFAULT if the mapping faulted. */
+int ring_give_up(struct ring *r, const struct ring_msg *m);
+
 /* Sleeps until a producer commits, or until deadline_ns (CLOCK_MONOTONIC),
  * or until a stuck record is due for another look, or at most 50 ms. It
  * naps RING_CONSUMER_NAP_NS first (plus the thread's timer slack, 50 us by

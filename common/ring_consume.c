@@ -5,7 +5,9 @@
  *   and sum is read once into locals and checked against the geometry
  *   (64-byte alignment, the record's end within [pos, tail] and within the
  *   data region, sums that cannot wrap) by ring_record_check() before any
- *   copy or CRC. The CRCs are verified on the private copy.
+ *   copy or CRC. The CRCs are verified on the private copy (or, for a
+ *   body left in the ring, where it lies, or by the caller on its own
+ *   copy: ring_consume_view(), leave_body, ring_scan()).
  * - The space of a record whose owner may still write it is never given
  *   back, however long the owner is stopped. The cursor may read past such
  *   a record (a "hole", when its length is sealed), but the floor, and so
@@ -356,9 +358,10 @@ take_record(struct consume_args *a, uint64_t pos, uint64_t tag,
 	memcpy(a->buf, src, klen);
 	a->buf[klen] = '\0';
 	if (a->in_place) {
-		/* Checked where it lies. A producer that changes it after
-		 * this check cannot make a wrong object land: what is sent
-		 * carries body_crc (x-amz-checksum-crc32c), which S3 checks. */
+		/* Checked where it lies, below (or by the caller, if
+		 * leave_body says so). A producer that changes it after this
+		 * check cannot make a wrong object land: what is sent carries
+		 * body_crc (x-amz-checksum-crc32c), which S3 checks. */
 		body = src + klen;
 	} else {
 		memcpy(a->buf + klen + 1, src + klen, blen);
@@ -369,10 +372,13 @@ take_record(struct consume_args *a, uint64_t pos, uint64_t tag,
 		*next = give_up_corrupt(a->c, pos, tag, 0, tail);
 		return 0;
 	}
-	if (crc32c(0, body, blen) != hd->body_crc) {
+	a->m->body_checked = !a->in_place || a->c->leave_body == NULL ||
+	    !a->c->leave_body(a->c->leave_body_arg, (const char *)a->buf, klen);
+	if (a->m->body_checked && crc32c(0, body, blen) != hd->body_crc) {
 		*next = give_up_corrupt(a->c, pos, tag, len, tail);
 		return 0;
 	}
+	a->m->tag = tag;
 	a->m->pos = pos;
 	a->m->end = pos + len;
 	a->m->seq = hd->seq;
@@ -615,7 +621,7 @@ struct scan_args {
 	uint64_t *pos;
 	uint64_t end;
 	struct ring_msg *m;
-	uint8_t *buf;
+	char *buf;
 	size_t cap;
 };
 
@@ -666,24 +672,22 @@ scan_step(struct scan_args *a)
 	uint64_t klen = hd.key_len, blen = hd.body_len;
 	const uint8_t *src = (const uint8_t *)(rec_at(r, pos) + 1);
 
-	if (klen + 1 + blen > a->cap) {
+	if (klen + 1 > a->cap) {
 		*a->pos = pos + len;
 		return 2;
 	}
-	/* Copied, then checked: what the caller reads is what was checked.
-	 * The consumer took this record, so a failed check means it changed
-	 * since: reported, for the caller to count. */
+	/* The key copied, then checked: what the caller reads is what was
+	 * checked. The consumer took this record, so a failed check means it
+	 * changed since: reported, for the caller to count. The body is the
+	 * caller's to copy and check. */
 	memcpy(a->buf, src, klen);
 	a->buf[klen] = '\0';
-	memcpy(a->buf + klen + 1, src + klen, blen);
 	if (ring_record_crc(&hd, tag, a->buf, klen) != hd.hdr_crc) {
 		*a->pos = pos + RING_ALIGN;
 		return -EILSEQ;
 	}
-	if (crc32c(0, a->buf + klen + 1, blen) != hd.body_crc) {
-		*a->pos = pos + len;
-		return -EILSEQ;
-	}
+	a->m->body_checked = false;
+	a->m->tag = tag;
 	a->m->pos = pos;
 	a->m->end = pos + len;
 	a->m->seq = hd.seq;
@@ -692,8 +696,8 @@ scan_step(struct scan_args *a)
 	a->m->key_len = (uint32_t)klen;
 	a->m->body_len = (uint32_t)blen;
 	a->m->body_crc = hd.body_crc;
-	a->m->key = (char *)a->buf;
-	a->m->body = a->buf + klen + 1;
+	a->m->key = a->buf;
+	a->m->body = (uint8_t *)(uintptr_t)(src + klen);
 	*a->pos = pos + len;
 	return 1;
 }
@@ -710,11 +714,45 @@ scan_unguarded(void *arg)
 
 int
 ring_scan(struct ring *r, uint64_t *pos, uint64_t end, struct ring_msg *m,
-    void *buf, size_t cap)
+    char *keybuf, size_t keycap)
 {
-	struct scan_args a = { r, pos, end, m, buf, cap };
+	struct scan_args a = { r, pos, end, m, keybuf, keycap };
 
 	return ring_guarded(scan_unguarded, &a);
+}
+
+struct give_up_args {
+	struct ring *r;
+	const struct ring_msg *m;
+};
+
+static int
+give_up_unguarded(void *arg)
+{
+	struct give_up_args *a = arg;
+	struct ring *r = a->r;
+	const struct ring_msg *m = a->m;
+	uint64_t expect = m->tag;
+
+	/* m's span passed ring_record_check() when it was read: aligned,
+	 * inside the data region, its end not past tail. */
+	if (!atomic_compare_exchange_strong_explicit(&rec_at(r, m->pos)->tag,
+	    &expect, ring_tag_make(m->pos, RING_SLOT_NONE, RING_ABANDONED),
+	    memory_order_acq_rel, memory_order_acquire))
+		return 0;
+	poison_span(r, m->pos + RING_ALIGN, m->end);
+	return 0;
+}
+
+int
+ring_give_up(struct ring *r, const struct ring_msg *m)
+{
+	struct give_up_args a = { r, m };
+
+	if (r->readonly || m->pos % RING_ALIGN != 0 || m->end <= m->pos ||
+	    m->end - m->pos > r->capacity)
+		return -EINVAL;
+	return ring_guarded(give_up_unguarded, &a);
 }
 
 /* The first stamped header at or after q (below limit), or limit; reads

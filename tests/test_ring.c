@@ -1771,7 +1771,7 @@ scan_reads_again_the_committed_records_of_a_span(void **state)
 	struct ring_consumer c;
 	struct ring_msg m;
 	struct ring_resv rv;
-	static uint8_t sbuf[(1 << 20) + 2];
+	char kbuf[RING_MAX_KEY + 1];
 	uint64_t first, end = 0, pos, consumed;
 	unsigned slot;
 
@@ -1794,21 +1794,27 @@ scan_reads_again_the_committed_records_of_a_span(void **state)
 	const char *want[] = { "a/1", "a/2", "a/3" };
 	const char *body[] = { "one", "", "three" };
 	for (int i = 0; i < 3; i++) {
-		assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), 1);
+		assert_int_equal(ring_scan(&r, &pos, end, &m, kbuf, sizeof(kbuf)), 1);
 		assert_string_equal(m.key, want[i]);
 		assert_int_equal(m.body_len, strlen(body[i]));
+		/* The body is where it lies, its check left to the caller. */
+		assert_false(m.body_checked);
+		assert_true(m.body >= r.data && m.body + m.body_len <= r.data + r.capacity);
 		assert_memory_equal(m.body, body[i], m.body_len);
+		assert_int_equal(crc32c(0, m.body, m.body_len), m.body_crc);
 	}
 	assert_int_equal(pos, end);
-	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), 0);
+	assert_int_equal(ring_scan(&r, &pos, end, &m, kbuf, sizeof(kbuf)), 0);
 	assert_int_equal(r.hdr->consumed, consumed);
 	assert_int_equal(r.hdr->corrupt, 0);
 	ring_close(&r);
 }
 
-/* A record changed after the consumer read it is skipped by the scan, and
- * the scan finds its way to the next one whether the body or the header
- * was hit; a record still being written stops it with -EAGAIN. */
+/* A record whose header changed after the consumer read it is skipped by
+ * the scan; one whose body changed is returned, for the caller to find
+ * its copy wrong, and once given up (ring_give_up()) a scan of the span
+ * skips it, counting nothing; a record still being written stops the
+ * scan with -EAGAIN. */
 static void
 scan_skips_what_changed_and_stops_at_a_record_being_written(void **state)
 {
@@ -1816,7 +1822,7 @@ scan_skips_what_changed_and_stops_at_a_record_being_written(void **state)
 	struct ring_consumer c;
 	struct ring_msg m, ms[4];
 	struct ring_resv rv;
-	static uint8_t sbuf[(1 << 20) + 2];
+	char kbuf[RING_MAX_KEY + 1];
 	uint64_t pos, end;
 	unsigned slot;
 	int n = 0;
@@ -1836,27 +1842,98 @@ scan_skips_what_changed_and_stops_at_a_record_being_written(void **state)
 	r.data[(ms[0].pos & r.mask) + sizeof(struct ring_record) + 4] ^= 1; /* b/1's body */
 	((struct ring_record *)(r.data + (ms[2].pos & r.mask)))->seq ^= 1; /* b/3's header */
 	pos = ms[0].pos;
-	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), -EILSEQ);
+	assert_int_equal(ring_scan(&r, &pos, end, &m, kbuf, sizeof(kbuf)), 1);
+	assert_string_equal(m.key, "b/1");
+	assert_int_not_equal(crc32c(0, m.body, m.body_len), m.body_crc);
+	assert_int_equal(ring_give_up(&r, &m), 0);
 	assert_int_equal(pos, ms[0].end);
-	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), 1);
+	assert_int_equal(ring_scan(&r, &pos, end, &m, kbuf, sizeof(kbuf)), 1);
 	assert_string_equal(m.key, "b/2");
-	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), -EILSEQ);
-	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), 1);
+	assert_int_equal(ring_scan(&r, &pos, end, &m, kbuf, sizeof(kbuf)), -EILSEQ);
+	assert_int_equal(ring_scan(&r, &pos, end, &m, kbuf, sizeof(kbuf)), 1);
 	assert_string_equal(m.key, "b/4");
-	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), 0);
+	assert_int_equal(ring_scan(&r, &pos, end, &m, kbuf, sizeof(kbuf)), 0);
+	/* Again, after the give-up: b/1 is not there any more. */
+	pos = ms[0].pos;
+	assert_int_equal(ring_scan(&r, &pos, end, &m, kbuf, sizeof(kbuf)), 1);
+	assert_string_equal(m.key, "b/2");
+	assert_int_equal(r.hdr->corrupt, 0);
 
 	assert_int_equal(ring_reserve(&r, slot, "b/5", 3, 10, 0, &rv), 0);
 	pos = rv.pos;
 	end = rv.pos + rv.len;
-	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), -EAGAIN);
+	assert_int_equal(ring_scan(&r, &pos, end, &m, kbuf, sizeof(kbuf)), -EAGAIN);
 	assert_int_equal(pos, rv.pos);
 	memset(rv.body, 'z', 10);
 	assert_int_equal(ring_commit(&r, &rv, crc32c(0, rv.body, 10)), 0);
-	assert_int_equal(ring_scan(&r, &pos, end, &m, sbuf, sizeof(sbuf)), 1);
+	assert_int_equal(ring_scan(&r, &pos, end, &m, kbuf, sizeof(kbuf)), 1);
 	assert_string_equal(m.key, "b/5");
 	/* A span past tail is refused, not read. */
 	pos = end;
-	assert_int_equal(ring_scan(&r, &pos, end + 4096, &m, sbuf, sizeof(sbuf)), -EBADMSG);
+	assert_int_equal(ring_scan(&r, &pos, end + 4096, &m, kbuf, sizeof(kbuf)), -EBADMSG);
+	ring_close(&r);
+}
+
+static bool
+leave_prefix_l(void *arg, const char *key, size_t key_len)
+{
+	(*(int *)arg)++;
+	return key_len >= 2 && memcmp(key, "l/", 2) == 0;
+}
+
+/* leave_body: ring_consume_view() leaves the body's CRC of the records it
+ * says to the caller (returned, body_checked false, nothing counted) and
+ * checks the others (a corrupt one is counted and skipped); the copying
+ * ring_consume() checks every body whatever leave_body says. A record
+ * given up is skipped by a consumer started again over it, uncounted. */
+static void
+view_leaves_the_body_check_to_the_caller_where_asked(void **state)
+{
+	struct ring r;
+	struct ring_consumer c;
+	struct ring_msg m;
+	char kbuf[RING_MAX_KEY + 1];
+	int calls = 0;
+	unsigned slot;
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	assert_int_equal(put_str(&r, slot, "l/1", "left one", 0), 0);
+	assert_int_equal(put_str(&r, slot, "x/1", "checked one", 0), 0);
+	assert_int_equal(put_str(&r, slot, "l/2", "left two", 0), 0);
+	ring_consumer_init(&c, &r, 0);
+	assert_null(c.leave_body);
+	c.leave_body = leave_prefix_l;
+	c.leave_body_arg = &calls;
+	/* Every body damaged. */
+	uint64_t p = 0;
+	for (int i = 0; i < 3; i++) {
+		struct ring_record *rec = (struct ring_record *)(r.data + (p & r.mask));
+		r.data[(p & r.mask) + sizeof(*rec) + rec->key_len] ^= 1;
+		p += (sizeof(*rec) + rec->key_len + rec->body_len + RING_ALIGN - 1) &
+		    ~(uint64_t)(RING_ALIGN - 1);
+	}
+	assert_int_equal(ring_consume_view(&c, &m, kbuf, sizeof(kbuf)), 1);
+	assert_string_equal(m.key, "l/1");
+	assert_false(m.body_checked);
+	assert_int_not_equal(crc32c(0, m.body, m.body_len), m.body_crc);
+	assert_int_equal(ring_give_up(&r, &m), 0);
+	/* x/1 is checked, counted corrupt and skipped: l/2 comes next. */
+	assert_int_equal(ring_consume_view(&c, &m, kbuf, sizeof(kbuf)), 1);
+	assert_string_equal(m.key, "l/2");
+	assert_false(m.body_checked);
+	assert_int_equal(r.hdr->corrupt, 1);
+	assert_int_equal(calls, 3);
+	assert_int_equal(ring_consume_view(&c, &m, kbuf, sizeof(kbuf)), 0);
+
+	/* Started again from the start: l/1 (given up) and x/1 (given up by
+	 * the consumer) are skipped uncounted; the copying read checks l/2. */
+	ring_consumer_init(&c, &r, 0);
+	c.leave_body = leave_prefix_l;
+	c.leave_body_arg = &calls;
+	assert_int_equal(consume(&c, &m), 0);
+	assert_int_equal(r.hdr->corrupt, 2);
 	ring_close(&r);
 }
 
@@ -1916,6 +1993,7 @@ main(void)
 		cmocka_unit_test_teardown(sigbus_outside_the_rings_reaches_a_chaining_handler_once, teardown),
 		cmocka_unit_test_teardown(scan_reads_again_the_committed_records_of_a_span, teardown),
 		cmocka_unit_test_teardown(scan_skips_what_changed_and_stops_at_a_record_being_written, teardown),
+		cmocka_unit_test_teardown(view_leaves_the_body_check_to_the_caller_where_asked, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -180,7 +180,30 @@ rule_of(const struct config *cfg, const char *key)
 	return -1;
 }
 
-/* The framed size of a message, as batch_codec_put() counts it. */
+bool
+batch_leaves_body(void *arg, const char *key, size_t key_len)
+{
+	const struct uploader *u = arg;
+
+	(void)key_len; /* key is NUL-terminated */
+	return u->batch != NULL && rule_of(u->cfg, key) >= 0;
+}
+
+/* The size that decides whether a message is a batch's member (at most
+ * max-bytes) or goes alone: its framed size, with the lines framing's
+ * newline counted whether or not the body brings its own. It depends on
+ * the checked header alone, not on a body byte in the ring that a producer
+ * could change between the take and the scan: both decide alike. */
+static uint64_t
+member_len(enum batch_framing f, const struct ring_msg *m)
+{
+	if (f == BATCH_FRAME_LENGTH)
+		return 2 + (uint64_t)m->key_len + 4 + m->body_len;
+	return (uint64_t)m->body_len + 1;
+}
+
+/* The framed size of a message, as batch_codec_put() counts it (for the
+ * counters only: it reads the body's last byte where it lies). */
 static uint64_t
 framed(enum batch_framing f, const struct ring_msg *m)
 {
@@ -581,7 +604,7 @@ take_rebuild(struct uploader *u, struct upload *up, int jidx, int rule)
 		(void)close_open(u, rule); /* or else its scan leaves them (others()) */
 	/* A record framed over its max-bytes was never the batch's: it goes
 	 * alone, whatever became of the batch. */
-	if (framed((enum batch_framing)jb->framing, &up->m) > jb->max_bytes)
+	if (member_len((enum batch_framing)jb->framing, &up->m) > jb->max_bytes)
 		return false;
 	/* Confirmed by the earlier run: skipped. Otherwise held from the
 	 * start (hold_rebuilds), and left to the batch's scan. */
@@ -607,7 +630,7 @@ batch_take(struct uploader *u, struct upload *up)
 
 	const struct batch_rule *br = &u->cfg->batch[rule];
 	struct batch_open *o = &b->open[rule];
-	uint64_t n = framed(br->framing, m);
+	uint64_t n = member_len(br->framing, m);
 
 	if (n > br->max_bytes)
 		return alone(u, rule);
@@ -635,7 +658,7 @@ batch_take(struct uploader *u, struct upload *up)
 	struct ring_batch_stats *st = stats(u, rule);
 	if (st != NULL) {
 		add_stat(&st->messages, 1);
-		add_stat(&st->bytes, n);
+		add_stat(&st->bytes, framed(br->framing, m));
 	}
 	if (o->bytes >= br->max_bytes)
 		(void)close_open(u, rule); /* or at the next record, or by age */
@@ -878,14 +901,49 @@ built(struct uploader *u, struct batch_flush *f)
 	start_put(u, f);
 }
 
+/* A record read by ring_scan() whose copy does not match its CRC: it
+ * changed in the ring since the producer committed it. Counted corrupt
+ * and given up in the ring, so that a later scan of the span (after a
+ * restart) skips it without counting it again. Unless the ring was
+ * truncated under us (the copy read zero pages): then nothing is counted
+ * and the batch goes back to the queue, for the loop to see the ring
+ * lost. Returns false in that case. */
+static bool
+scanned_corrupt(struct uploader *u, struct batch_flush *f, const struct ring_msg *m)
+{
+	if (atomic_load_explicit(&u->ring.lost, memory_order_acquire)) {
+		requeue(u, f);
+		return false;
+	}
+	atomic_fetch_add_explicit(&u->ring.hdr->corrupt, 1, memory_order_relaxed);
+	(void)ring_give_up(&u->ring, m); /* -EFAULT: the loop sees the ring lost */
+	log_kv(LOG_LEVEL_ERROR, "batch: a record does not match its CRC in the ring; counted corrupt, not sent",
+	    "key", f->jb.key, "record", m->key, (char *)NULL);
+	return true;
+}
+
+/* Where batch_frame() puts the body of a message of key_len bytes. */
+static size_t
+frame_body_off(enum batch_framing fr, size_t key_len)
+{
+	return fr == BATCH_FRAME_LENGTH ? 2 + key_len + 4 : 0;
+}
+
 /* A record too large for a stage, compressed here with the slot idle and
- * its stage empty. Returns false if f was requeued. */
+ * its stage empty: copied out of the ring into the slot's scratch first,
+ * and compressed from there once the copy checks out. Returns false if f
+ * was requeued. */
 static bool
 put_large(struct uploader *u, struct batch_flush *f, const struct ring_msg *m)
 {
 	struct batch_slot *s = f->slot;
+
+	/* The length passed ring_record_check(): at most max_message. */
+	memcpy(s->scratch, m->body, m->body_len);
+	if (crc32c(0, s->scratch, m->body_len) != m->body_crc)
+		return scanned_corrupt(u, f, m);
 	long n = batch_codec_put(s->codec, (enum batch_framing)f->jb.framing,
-	    m->key, m->key_len, m->body, m->body_len, &f->out);
+	    m->key, m->key_len, s->scratch, m->body_len, &f->out);
 
 	if (n < 0) {
 		codec_failed(u, f);
@@ -906,6 +964,8 @@ scan(struct uploader *u, struct batch_flush *f)
 	struct batch_slot *s = f->slot;
 	size_t plen = strlen(f->jb.prefix);
 	uint64_t budget = 0, pos0 = f->pos;
+	enum batch_framing fr = (enum batch_framing)f->jb.framing;
+	char key[RING_MAX_KEY + 1];
 	struct ring_msg m;
 	int rc, idle;
 
@@ -917,7 +977,7 @@ scan(struct uploader *u, struct batch_flush *f)
 		return true;
 	}
 	while (budget < SCAN_BUDGET) {
-		rc = ring_scan(&u->ring, &f->pos, f->jb.end, &m, s->scratch, s->scratch_cap);
+		rc = ring_scan(&u->ring, &f->pos, f->jb.end, &m, key, sizeof(key));
 		if (rc == -EAGAIN) {
 			/* Still being written: a hole the consumer read past,
 			 * or (an earlier run's span, sent again) a record the
@@ -929,7 +989,8 @@ scan(struct uploader *u, struct batch_flush *f)
 			continue;
 		}
 		if (rc == -EILSEQ) {
-			/* Changed in the ring since the consumer checked it. */
+			/* Its header or key changed in the ring since the
+			 * consumer checked them. */
 			atomic_fetch_add_explicit(&u->ring.hdr->corrupt, 1, memory_order_relaxed);
 			log_kv(LOG_LEVEL_ERROR, "batch: a record changed in the ring after it was read; counted corrupt, not sent",
 			    "key", f->jb.key, (char *)NULL);
@@ -944,11 +1005,21 @@ scan(struct uploader *u, struct batch_flush *f)
 		if (rc == 0)
 			break;
 		if (strncmp(m.key, f->jb.prefix, plen) != 0 ||
-		    framed((enum batch_framing)f->jb.framing, &m) > f->jb.max_bytes ||
+		    member_len(fr, &m) > f->jb.max_bytes ||
 		    (f->noverlap != 0 && others(u, f, &m)))
 			continue;
-		long n = batch_frame((enum batch_framing)f->jb.framing, m.key, m.key_len,
-		    m.body, m.body_len, s->stage[s->cur] + s->staged, STAGE_CAP - s->staged);
+		/* Framed straight from the ring, then the copy is checked:
+		 * what is compressed is what was checked. */
+		uint8_t *dst = s->stage[s->cur] + s->staged;
+		long n = batch_frame(fr, m.key, m.key_len, m.body, m.body_len, dst,
+		    STAGE_CAP - s->staged);
+
+		if (n > 0 && crc32c(0, dst + frame_body_off(fr, m.key_len), m.body_len) !=
+		    m.body_crc) {
+			if (!scanned_corrupt(u, f, &m))
+				return false;
+			continue;
+		}
 		if (n == -ENOBUFS) {
 			/* The stage is full, or the record is larger than one:
 			 * the stage goes to the thread first, and a large

@@ -384,22 +384,23 @@ long
 batch_frame(enum batch_framing f, const char *key, size_t key_len,
     const void *body, size_t body_len, uint8_t *dst, size_t cap)
 {
-	const uint8_t *b = body;
 	size_t n;
 
 	if (!frame_ok(f, key_len, body_len))
 		return -EINVAL;
 	if (f == BATCH_FRAME_LINES) {
-		bool nl = body_len > 0 && b[body_len - 1] == '\n';
-
-		n = body_len + (nl ? 0 : 1);
-		if (n > cap)
+		/* body may lie in shared memory, where its last byte can
+		 * change: whether it ends a line is read from the copy, which
+		 * is what is framed. So room for the newline is asked for
+		 * even when the body brings its own. */
+		if (body_len + 1 > cap)
 			return -ENOBUFS;
 		if (body_len > 0)
 			memcpy(dst, body, body_len);
-		if (!nl)
-			dst[body_len] = '\n';
-		return (long)n;
+		if (body_len > 0 && dst[body_len - 1] == '\n')
+			return (long)body_len;
+		dst[body_len] = '\n';
+		return (long)body_len + 1;
 	}
 	n = LENGTH_HDR + key_len + body_len;
 	if (n > cap)

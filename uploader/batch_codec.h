@@ -76,7 +76,9 @@ long batch_codec_put(struct batch_codec *c, enum batch_framing f,
 /* The same in two steps, so that framing and compression can happen in
  * different places: batch_frame() frames one message into dst (cap bytes)
  * and returns its framed length, or -ENOBUFS if cap is short (nothing
- * written) or -EINVAL as batch_codec_put() does; batch_codec_write() feeds
+ * written; the lines framing always asks for body_len + 1, since whether
+ * the body ends its line is read from the copy) or -EINVAL as
+ * batch_codec_put() does; batch_codec_write() feeds
  * n framed bytes (any number of messages) to the compressor, with the same
  * returns as a put, against the bound batch_codec_bound_raw(c, n). */
 long batch_frame(enum batch_framing f, const char *key, size_t key_len,

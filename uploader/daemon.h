@@ -220,6 +220,11 @@ void upload_note_uploaded(struct uploader *u, uint64_t messages, uint64_t bytes)
  * reading). batch_pump() closes what is due, compresses, sends; it
  * returns true while it has more to do at once. */
 int batch_init(struct uploader *u);
+/* The consumer's leave_body (ring.h) for u: a record of a batch rule's
+ * prefix is checked when its batch is read from the ring, on the copy
+ * that is compressed; once at the cursor too would be a second pass. A
+ * record that goes alone after all is checked by upload_begin(). */
+bool batch_leaves_body(void *u, const char *key, size_t key_len);
 void batch_free(struct uploader *u);
 bool batch_take(struct uploader *u, struct upload *up);
 bool batch_room(const struct uploader *u);

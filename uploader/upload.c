@@ -174,6 +174,17 @@ upload_begin(struct uploader *u, struct upload *up)
 	memset(&up->rs, 0, sizeof(up->rs));
 	up->hashed = false;
 	set_state(u, up, UP_WAITING);
+	if (!up->m.body_checked &&
+	    crc32c(0, up->m.body, up->m.body_len) != up->m.body_crc) {
+		/* Left unchecked for batch mode (batch_leaves_body()), but
+		 * going alone: checked now, as the consumer would have. */
+		atomic_fetch_add_explicit(&u->ring.hdr->corrupt, 1, memory_order_relaxed);
+		(void)ring_give_up(&u->ring, &up->m);
+		log_kv(LOG_LEVEL_ERROR, "record does not match its CRC in the ring; counted corrupt, not uploaded",
+		    "key", up->key, (char *)NULL);
+		finish(u, up, true);
+		return;
+	}
 	if (!ring_key_valid(up->m.key, up->m.key_len)) {
 		dead_letter(u, up, "InvalidKey: not a valid S3 key");
 		return;

@@ -380,6 +380,8 @@ uploader_run(const struct config *cfg)
 	signals_for_main_only(SIG_UNBLOCK);
 	status_tick(&u, "starting;");
 	ring_consumer_init(&u.cons, &u.ring, u.journal.redelivered_from);
+	u.cons.leave_body = batch_leaves_body;
+	u.cons.leave_body_arg = &u;
 	log_kv(LOG_LEVEL_INFO, "started", "ring", u.ring.name, "bucket", cfg->bucket,
 	    "endpoint", u.endpoint[0] ? u.endpoint : "aws", "region", u.region,
 	    "credentials", creds_source(u.creds), "spool", u.spool, (char *)NULL);

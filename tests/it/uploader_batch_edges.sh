@@ -20,7 +20,11 @@
 # (g) the same for a batch object over the part size, a multipart upload
 #     whose earlier parts are no longer in memory: it is built again from
 #     the ring into the spool, piece by piece (its records used to stay in
-#     the ring under the configuration alarm).
+#     the ring under the configuration alarm);
+# (h) the same with the dead-letter file's name taken: built again 5 s
+#     later, not at once;
+# (i) records damaged in the ring before they are read: counted corrupt
+#     once each, in no object, and not again after a kill -9.
 set -uo pipefail
 IT_NAME=batchedge
 . "$(dirname "$0")/lib.sh"
@@ -261,3 +265,65 @@ n=$(failed_commits)
 rm -rf "${WORK:?}/spool/$DL_NAME"
 dead_lettered_and_replayed k/ 40 150000 250000 "$dl0"
 echo "figure: batch_edges blocked_dead_letter failed_commits_in_8s=$n then_landed=yes"
+
+# ---- (i) records whose bodies do not match their CRCs: damaged in the
+# ring before the uploader reads them, a small one, one over the stage
+# (600 KB: compressed from a copy of its own) and one over max-bytes (900K: it
+# goes alone). Batch mode checks a body once, on the copy it compresses,
+# not at the cursor as well: each is counted corrupt once, none reaches
+# an object, and after a kill -9 with the batch not yet sent (a server
+# answering 503) the rebuilt batch skips them without counting them again.
+kill -TERM "$FAKE_PID" 2>/dev/null
+refusing_server i
+"$B/tests/tool_ring" unlink "$RING" 2>/dev/null
+rm -f "/dev/shm/s3ring.$RING.journal"
+"$B/tests/tool_ring" create "$RING" $((64 << 20)) || fail "creating the c/ ring"
+# The damaged ones first: in the first batch, which is built while the
+# later ones may wait for a slot.
+for bad in small:100 large:600000 alone:1000000; do
+	{ printf 'DAMAGE-ME-%s' "${bad%%:*}"; head -c "${bad#*:}" /dev/zero | tr '\0' d; } >"$WORK/bad"
+	"$B/bin/s3ring-put" --ring "$RING" "c/bad-${bad%%:*}" "$WORK/bad" || fail "put c/bad-${bad%%:*}"
+done
+"$B/tests/tool_produce" "$RING" 1 30 c/ 100 700000 || fail "producing c/"
+/usr/bin/python3 - "/dev/shm/s3ring.$RING" <<'PY' || fail "damaging the c/bad- bodies"
+import mmap, sys
+with open(sys.argv[1], "r+b") as f:
+    m = mmap.mmap(f.fileno(), 0)
+    for name in (b"small", b"large", b"alone"):
+        marker = b"DAMAGE-ME-" + name
+        i = m.find(marker)
+        assert i >= 0 and m.find(marker, i + 1) < 0, name
+        m[i + len(marker)] ^= 0x20  # the body's first 'd'
+PY
+[ "$(it_stat '["corrupt"]')" -eq 0 ] || fail "corrupt before the uploader started"
+CRULE=(--ring-size 64M --batch-flushes 16 --batch "c/:max-age=100,framing=length,max-bytes=900K")
+it_uploader --bucket "$BUCKET" "${CRULE[@]}"
+it_wait_ready
+for _ in $(seq 1 300); do [ "$(it_stat '["corrupt"]')" -ge 3 ] && break; sleep 0.1; done
+[ "$(it_stat '["corrupt"]')" -eq 3 ] || fail "corrupt $(it_stat '["corrupt"]'), not 3"
+grep -q 'msg="batch: a record does not match its CRC in the ring; counted corrupt, not sent"' "$WORK/upl.log" ||
+	fail "no log line for a damaged batch record"
+grep -q 'msg="record does not match its CRC in the ring; counted corrupt, not uploaded" key=c/bad-alone' "$WORK/upl.log" ||
+	fail "no log line for the damaged record that goes alone"
+sleep 0.5
+p=$(it_real_pid) || fail "no uploader to kill"
+kill -KILL "$p"
+wait "$UPL_PID" 2>/dev/null
+UPL_PID=
+[ "$(it_stat '["used_bytes"]')" -gt 0 ] || fail "the c/ batch was sent to a server answering 503"
+kill -TERM "$FAKE_PID" 2>/dev/null
+FAKE_PID=
+S3_ENDPOINT=$REAL_ENDPOINT
+it_uploader --bucket "$BUCKET" "${CRULE[@]}"
+it_wait_ready
+for _ in $(seq 1 300); do [ "$(it_stat '["used_bytes"]')" -eq 0 ] && break; sleep 0.1; done
+[ "$(it_stat '["used_bytes"]')" -eq 0 ] || fail "the c/ records did not drain after the restart"
+[ "$(it_stat '["corrupt"]')" -eq 3 ] || fail "corrupt $(it_stat '["corrupt"]') after the restart, not 3"
+files=$("$TOP/tests/it/batch_fetch.py" "$BUCKET" c/ "$WORK/c") || fail "a c/ object does not decompress"
+# tool_batchcheck fails on any key that is not one of tool_produce's.
+# shellcheck disable=SC2046
+"$B/tests/tool_batchcheck" length 1 30 c/ 100 700000 $(echo "$files" | cut -d' ' -f1) ||
+	fail "c/ is not in the bucket exactly once, or a damaged record is"
+[ "$(objects_with c/bad- DAMAGE-ME)" -eq 0 ] || fail "the damaged record that goes alone was uploaded"
+it_stop_uploader || fail "uploader exited non-zero on SIGTERM"
+echo "figure: batch_edges damaged_bodies corrupt=3 after_restart=3 delivered=30"
