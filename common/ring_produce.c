@@ -386,6 +386,12 @@ ring_reserve(struct ring *r, unsigned slot, const char *key, size_t key_len,
 		}
 		pad = ((t & r->mask) + need > r->capacity) ?
 		    r->capacity - (t & r->mask) : 0;
+		/* Positions start at RING_POS_BASE and grow by what is put:
+		 * a tail (and head) this near the end of the 64-bit space was
+		 * written by someone else, and the record would take tail
+		 * round to below head, where nobody would read it. */
+		if (t > UINT64_MAX - pad - need)
+			return -EBADMSG;
 		if (t + pad + need - hd > r->capacity) {
 			int rc;
 			/* Full: a ring removed while no uploader runs would

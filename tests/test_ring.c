@@ -1055,6 +1055,30 @@ corrupt_tail_is_reported_not_followed(void **state)
 	ring_close(&r);
 }
 
+/* head and tail scribbled to the same position near the end of the 64-bit
+ * space (a consistent, empty-looking pair): the put would take tail round
+ * to below head. It is refused, not returned 0 for a record nobody would
+ * read (found by fuzz_ring_live). */
+static void
+put_refuses_a_tail_that_its_record_would_wrap(void **state)
+{
+	struct ring r;
+	unsigned slot;
+	uint64_t near_end = UINT64_MAX - 255; /* 64-byte aligned */
+
+	(void)state;
+	open_new(&r, SMALL_CAP, 0);
+	slot = claim(&r);
+	atomic_store(&r.hdr->head, near_end);
+	atomic_store(&r.hdr->tail, near_end);
+	assert_int_equal(put_str(&r, slot, "w/1", "a body of some length that needs more than 256 bytes "
+	    "once the header and the key are added to it, so it crosses the end of the space "
+	    "....................................................................................", 0),
+	    -EBADMSG);
+	assert_int_equal(atomic_load(&r.hdr->tail), near_end);
+	ring_close(&r);
+}
+
 static void
 keys_are_validated_as_utf8_without_controls(void **state)
 {
@@ -1994,6 +2018,7 @@ main(void)
 		cmocka_unit_test_teardown(scan_reads_again_the_committed_records_of_a_span, teardown),
 		cmocka_unit_test_teardown(scan_skips_what_changed_and_stops_at_a_record_being_written, teardown),
 		cmocka_unit_test_teardown(view_leaves_the_body_check_to_the_caller_where_asked, teardown),
+		cmocka_unit_test_teardown(put_refuses_a_tail_that_its_record_would_wrap, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
