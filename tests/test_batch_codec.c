@@ -766,6 +766,71 @@ write_with_less_room_than_its_bound_gives_enobufs(void **state)
 	free(buf);
 }
 
+/* zstd compresses each write as a frame of its own, in one pass, and a run
+ * of puts as one streamed frame; the frames read back as one stream, and
+ * a write right after puts fits the bound with what the puts held back. */
+static void
+zstd_write_is_a_frame_of_its_own_and_the_frames_one_stream(void **state)
+{
+	static uint8_t a[300000], b[200000];
+	size_t cap = 4u << 20, off = 0, nframes = 0;
+	struct batch_out out = { malloc(cap), 0, 0 };
+	struct batch_codec *c = batch_codec_new(BATCH_COMP_ZSTD, 0);
+	struct bytes want = { 0 }, stream = { 0 }, got = { 0 };
+	unsigned long long sizes[8];
+	struct msg m = { "k/1", "a line", 6 };
+
+	assert_non_null(out.buf);
+	assert_non_null(c);
+	for (size_t i = 0; i < sizeof(a); i++)
+		a[i] = (uint8_t)rng();
+	for (size_t i = 0; i < sizeof(b); i++)
+		b[i] = (uint8_t)('a' + i % 7);
+	assert_int_equal(batch_codec_begin(c), 0);
+	out.cap = batch_codec_bound(c, 3, 6);
+	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LINES, m.key, 3, m.body, 6, &out), 7);
+	/* Random bytes: the put's frame held back, then a frame that does
+	 * not compress, in exactly the bound's room. */
+	out.cap = out.len + batch_codec_bound_raw(c, sizeof(a));
+	assert_int_equal(batch_codec_write(c, a, sizeof(a), &out), 0);
+	out.cap = cap;
+	assert_int_equal(batch_codec_write(c, b, sizeof(b), &out), 0);
+	assert_int_equal(batch_codec_put(c, BATCH_FRAME_LINES, m.key, 3, m.body, 6, &out), 7);
+	assert_int_equal(batch_codec_end(c, &out), 0);
+	while (off < out.len) {
+		size_t n = ZSTD_findFrameCompressedSize(out.buf + off, out.len - off);
+
+		assert_false(ZSTD_isError(n));
+		assert_true(nframes < 8);
+		sizes[nframes++] = ZSTD_getFrameContentSize(out.buf + off, out.len - off);
+		off += n;
+	}
+	assert_int_equal(nframes, 4);
+	assert_true(sizes[0] == ZSTD_CONTENTSIZE_UNKNOWN);
+	assert_true(sizes[1] == sizeof(a));
+	assert_true(sizes[2] == sizeof(b));
+	assert_true(sizes[3] == ZSTD_CONTENTSIZE_UNKNOWN);
+	frame_expect(&want, BATCH_FRAME_LINES, &m);
+	bytes_add(&want, a, sizeof(a));
+	bytes_add(&want, b, sizeof(b));
+	frame_expect(&want, BATCH_FRAME_LINES, &m);
+	bytes_add(&stream, out.buf, out.len);
+	decompress(BATCH_COMP_ZSTD, &stream, &got);
+	assert_int_equal(got.len, want.len);
+	assert_memory_equal(got.p, want.p, want.len);
+	tool_reads("zstd -q", &stream, &want);
+	/* A stream with nothing in it is still one (empty) frame. */
+	out.len = 0;
+	assert_int_equal(batch_codec_begin(c), 0);
+	assert_int_equal(batch_codec_end(c, &out), 0);
+	assert_int_equal(ZSTD_findFrameCompressedSize(out.buf, out.len), out.len);
+	batch_codec_free(c);
+	free(out.buf);
+	free(want.p);
+	free(stream.p);
+	free(got.p);
+}
+
 static void
 names_and_extensions_parse_back(void **state)
 {
@@ -812,6 +877,7 @@ main(void)
 		cmocka_unit_test(frame_then_write_is_the_stream_a_put_makes),
 		cmocka_unit_test(frame_into_too_little_room_gives_enobufs_and_writes_nothing),
 		cmocka_unit_test(write_with_less_room_than_its_bound_gives_enobufs),
+		cmocka_unit_test(zstd_write_is_a_frame_of_its_own_and_the_frames_one_stream),
 	};
 
 	return cmocka_run_group_tests(tests, msgs_make, msgs_free);

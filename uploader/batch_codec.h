@@ -1,8 +1,10 @@
 /* batch_codec.h -- one batch object's bytes: framing, then compression.
  *
  * A batch object is a stream of framed messages, compressed as one stream
- * (one zstd frame, or one gzip member), cut into parts wherever the caller
- * likes: the parts of a multipart upload concatenate back into the stream.
+ * (one gzip member; zstd frames, one for each batch_codec_write() and one
+ * for a run of puts, which concatenate into one stream that zstd(1) and
+ * ZSTD_decompress() read whole), cut into parts wherever the caller likes:
+ * the parts of a multipart upload concatenate back into the stream.
  * The codec owns the compressor state only; its output goes into a buffer
  * the caller owns, which never grows: a call that would overflow it fails.
  *
