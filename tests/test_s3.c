@@ -1506,31 +1506,86 @@ multi_runs_several_clients_at_once(void **state)
 	s3_client_free(c2);
 }
 
+/* Prepares a PUT of body with crc, sets byte change_at (if not -1) to 'b'
+ * between the prepare and the send, runs it, and returns its result. */
+static int
+put_changed_after_prepare(struct fx *f, const char *key, char *body,
+    size_t len, uint32_t crc, long change_at)
+{
+	struct s3_multi *m = s3_multi_new(4);
+	struct s3_client *done[1];
+	int rcs[1];
+
+	assert_non_null(m);
+	assert_int_equal(s3_prepare_put(f->c, key, body, len, crc), 0);
+	if (change_at >= 0)
+		body[change_at] = 'b';
+	assert_int_equal(s3_multi_start(m, f->c, f->c), 0);
+	assert_int_equal(multi_run(m, done, rcs, 1), 1);
+	s3_multi_free(m);
+	return rcs[0];
+}
+
 /* The bytes change between the CRC check and the send (a producer
  * scribbling over a record that is being uploaded): the transfer is
  * aborted before its last byte, so the server has no complete request to
- * store, and the answer says why. */
+ * store, and the answer says why. The body is larger than the ones copied
+ * at the prepare (those are checked on the copy, below). */
 static void
 multi_aborts_a_body_that_no_longer_matches_its_crc(void **state)
 {
 	struct fx *f = *state;
-	struct s3_multi *m = s3_multi_new(4);
-	struct s3_client *done[1];
-	static char body[3000];
-	int rcs[1];
+	static char body[5000];
 
-	assert_non_null(m);
 	memset(body, 'a', sizeof(body));
-	assert_int_equal(s3_prepare_put(f->c, "changed", body, sizeof(body),
-	    crc32c(0, body, sizeof(body))), 0);
-	body[sizeof(body) - 1] = 'b';	/* after the prepare, before the send */
-	assert_int_equal(s3_multi_start(m, f->c, f->c), 0);
-	assert_int_equal(multi_run(m, done, rcs, 1), 1);
-	assert_int_equal(rcs[0], -EIO);
+	assert_int_equal(put_changed_after_prepare(f, "changed", body,
+	    sizeof(body), crc32c(0, body, sizeof(body)), sizeof(body) - 1), -EIO);
 	assert_true(s3_response(f->c)->body_changed);
 	assert_int_equal(s3_response(f->c)->verdict.cls, S3ERR_MESSAGE);
 	assert_int_equal(srv->nreq, 0);
-	s3_multi_free(m);
+}
+
+/* A small body is copied at the prepare and checked on the copy: bytes
+ * that change after it are not what is sent, and the object is the one
+ * the CRC was computed over, sent as one PUT without a form
+ * Content-Type. */
+static void
+small_body_sends_the_copy_it_checked(void **state)
+{
+	struct fx *f = *state;
+	static char body[1000], want[1000];
+	const struct rec *r;
+	char v[64];
+
+	memset(body, 'a', sizeof(body));
+	memcpy(want, body, sizeof(want));
+	assert_int_equal(put_changed_after_prepare(f, "small", body,
+	    sizeof(body), crc32c(0, body, sizeof(body)), sizeof(body) - 1), 0);
+	assert_int_equal(srv->nreq, 1);
+	r = server_rec(0);
+	assert_string_equal(r->line, "PUT /bucket/small HTTP/1.1");
+	assert_int_equal(r->body_len, sizeof(want));
+	assert_memory_equal(r->body, want, sizeof(want));
+	assert_null(rec_header(r, "Content-Type", v, sizeof(v)));
+	assert_signature_valid(r);
+}
+
+/* A small body that no longer matches its CRC at the prepare is not sent
+ * from the copy: it goes the read callback's way, which aborts it. */
+static void
+small_body_changed_before_the_prepare_is_aborted(void **state)
+{
+	struct fx *f = *state;
+	static char body[1000];
+	uint32_t crc;
+
+	memset(body, 'a', sizeof(body));
+	crc = crc32c(0, body, sizeof(body));
+	body[0] = 'b';
+	assert_int_equal(put_changed_after_prepare(f, "small", body,
+	    sizeof(body), crc, -1), -EIO);
+	assert_true(s3_response(f->c)->body_changed);
+	assert_int_equal(srv->nreq, 0);
 }
 
 static void
@@ -1673,6 +1728,8 @@ main(void)
 		T(client_new_refuses_bad_configuration),
 		T(multi_runs_several_clients_at_once),
 		T(multi_aborts_a_body_that_no_longer_matches_its_crc),
+		T(small_body_sends_the_copy_it_checked),
+		T(small_body_changed_before_the_prepare_is_aborted),
 		T(multi_wakeup_interrupts_a_wait),
 	};
 	int rc;

@@ -63,12 +63,14 @@
 #define CREDS_PATH_MAX		1024
 
 /* A consistent copy of one set of keys. generation grows by one each time
- * the keys change, so a holder can tell whether its copy is current. */
+ * the keys change, so a holder can tell whether its copy is current. The
+ * token is last: a copy without one writes only its first byte, and the
+ * pages under the rest of the array stay untouched. */
 struct creds_secret {
+	uint64_t generation;
 	char access_key_id[CREDS_KEY_ID_MAX];
 	char secret_access_key[CREDS_SECRET_MAX];
 	char session_token[CREDS_TOKEN_MAX];	/* "" when none */
-	uint64_t generation;
 };
 
 void creds_secret_wipe(struct creds_secret *s);

@@ -63,6 +63,14 @@ struct xmlgen {
 	size_t chunk_off;
 };
 
+/* Bodies up to this size are copied from the ring into the client and
+ * handed to curl whole (CURLOPT_POSTFIELDS): curl appends them to the
+ * request's headers and sends both in one write, with no read callback (a
+ * quarter less CPU per 1 KiB upload). The copy is checked against the
+ * producer's CRC before it is hashed and sent, so the bytes sent are the
+ * bytes checked, as with the read callback. */
+#define INLINE_BODY_MAX 4096
+
 struct s3_client {
 	CURL *easy;
 	struct curl_slist *headers;
@@ -70,7 +78,6 @@ struct s3_client {
 	struct sigv4_signer *signer;
 	bool own_signer;
 	struct creds *creds;
-	struct creds_secret secret;
 
 	/* Configuration, fixed at creation. */
 	char scheme[8];
@@ -97,6 +104,8 @@ struct s3_client {
 	size_t body_off;
 	bool body_is_xml;
 	bool body_check;		/* compare what is sent with body_crc */
+	bool body_inline;		/* body is inline_body, as POSTFIELDS */
+	bool inline_opts;		/* the handle has POSTFIELDS options */
 	uint32_t body_crc;
 	uint32_t sent_crc;		/* of body[0, body_off) as sent */
 	unsigned char *get_buf;
@@ -112,11 +121,17 @@ struct s3_client {
 	struct s3_multi *multi;		/* the last it was started in */
 	unsigned shard;			/* its shard there */
 
-	/* Last, the large arrays, of which a request touches the start: the
-	 * response's body is the last field of resp. */
+	/* Last, the large arrays, of which a request touches the start. A
+	 * small PUT writes three pages of the client: the first, with the
+	 * fields above, the keys and the token's first byte (the token is the
+	 * last field of secret); the second, with resp's start and its body's
+	 * first byte (the body is the last field of resp); and inline_body's,
+	 * which starts a page of its own. */
+	struct creds_secret secret;
 	struct s3_response resp;
-	char ca_file[1024];
+	_Alignas(4096) unsigned char inline_body[INLINE_BODY_MAX];
 	struct xmlgen xml;
+	char ca_file[1024];		/* written over https only */
 };
 
 _Static_assert(CURL_ERROR_SIZE <= sizeof(((struct s3_response *)0)->curl_error),
@@ -276,8 +291,8 @@ s3_client_new(const struct s3_config *cfg, struct creds *creds)
 	rc = parse_endpoint(c, endpoint);
 	if (rc < 0)
 		goto out_free;
-	if (cfg->ca_file != NULL && copy_str(c->ca_file, sizeof(c->ca_file),
-	    cfg->ca_file) < 0) {
+	if (strcmp(c->scheme, "https") == 0 && cfg->ca_file != NULL &&
+	    copy_str(c->ca_file, sizeof(c->ca_file), cfg->ca_file) < 0) {
 		rc = -EINVAL;
 		goto out_free;
 	}
@@ -647,6 +662,7 @@ begin(struct s3_client *c, enum op op)
 	if (!keep) {
 		curl_easy_reset(e);
 		c->base_ready = false;
+		c->inline_opts = false;
 	}
 	/* Not the body buffer: the pages a short answer never touched stay
 	 * untouched, which is most of the client with 1,000 of them. */
@@ -658,6 +674,7 @@ begin(struct s3_client *c, enum op op)
 	c->body_len = c->body_off = 0;
 	c->body_is_xml = false;
 	c->body_check = false;
+	c->body_inline = false;
 	c->sent_crc = 0;
 	c->get_buf = NULL;
 	c->get_cap = c->get_len = 0;
@@ -772,6 +789,15 @@ check_key(const char *key)
  */
 static __thread char url_scratch[URL_MAX];
 
+static bool
+has_header(const struct sigv4_kv *h, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(h[i].name, name) == 0)
+			return true;
+	return false;
+}
+
 static int
 sign_and_set(struct s3_client *c, const char *method, const char *key,
     const struct sigv4_kv *query, size_t nquery, const struct sigv4_kv *extra,
@@ -841,10 +867,12 @@ sign_and_set(struct s3_client *c, const char *method, const char *key,
 	if (rc == 0)
 		rc = add_header(c, "Authorization", res.authorization);
 	/* No "Expect: 100-continue" round trip (S3 answers errors after the
-	 * body anyway), and no default form Content-Type on POST. */
+	 * body anyway), and no default form Content-Type on POST or on a PUT
+	 * of POSTFIELDS (where the caller gave none). */
 	if (rc == 0)
 		rc = add_header(c, "Expect", "");
-	if (rc == 0 && strcmp(method, "POST") == 0)
+	if (rc == 0 && (strcmp(method, "POST") == 0 ||
+	    (c->body_inline && !has_header(extra, nextra, "content-type"))))
 		rc = add_header(c, "Content-Type", "");
 	if (rc < 0)
 		return rc;
@@ -864,7 +892,16 @@ set_upload_body(struct s3_client *c, bool post, size_t len)
 			rc = curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE,
 			    (curl_off_t)len);
 	} else {
-		rc = curl_easy_setopt(c->easy, CURLOPT_UPLOAD, 1L);
+		rc = CURLE_OK;
+		if (c->inline_opts) {
+			/* POSTFIELDS makes the method POST; UPLOAD makes it PUT. */
+			rc = curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, NULL);
+			if (rc == CURLE_OK)
+				rc = curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, NULL);
+			c->inline_opts = false;
+		}
+		if (rc == CURLE_OK)
+			rc = curl_easy_setopt(c->easy, CURLOPT_UPLOAD, 1L);
 		if (rc == CURLE_OK)
 			rc = curl_easy_setopt(c->easy, CURLOPT_INFILESIZE_LARGE,
 			    (curl_off_t)len);
@@ -872,10 +909,28 @@ set_upload_body(struct s3_client *c, bool post, size_t len)
 	return rc == CURLE_OK ? 0 : setopt_failed(c, rc);
 }
 
+/* A PUT of inline_body, sent with the headers (see INLINE_BODY_MAX). */
+static int
+set_inline_body(struct s3_client *c, size_t len)
+{
+	CURLcode rc;
+
+	c->inline_opts = true;
+	rc = curl_easy_setopt(c->easy, CURLOPT_UPLOAD, 0L);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)len);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, c->inline_body);
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(c->easy, CURLOPT_CUSTOMREQUEST, "PUT");
+	return rc == CURLE_OK ? 0 : setopt_failed(c, rc);
+}
+
 static int
 put_like(struct s3_client *c, enum op op, const char *key,
     const struct sigv4_kv *query, size_t nquery, const void *body, size_t len,
-    bool with_crc, uint32_t crc32c, const struct sigv4_kv *hdrs, size_t nhdrs)
+    bool with_crc, uint32_t body_crc, const struct sigv4_kv *hdrs, size_t nhdrs)
 {
 	char hash[SIGV4_SHA256_HEX_LEN + 1], crc[9];
 	struct sigv4_kv extra[1 + S3_PUT_HEADERS_MAX];
@@ -892,6 +947,17 @@ put_like(struct s3_client *c, enum op op, const char *key,
 	rc = begin(c, op);
 	if (rc < 0)
 		return rc;
+	/* A small body is copied and checked first. A copy that does not match
+	 * (the producer wrote over the record after it was checked) goes the
+	 * read callback's way, which sends the bytes only if they match when
+	 * curl takes them. */
+	if (with_crc && len > 0 && len <= INLINE_BODY_MAX) {
+		memcpy(c->inline_body, body, len);
+		if (crc32c(0, c->inline_body, len) == body_crc) {
+			body = c->inline_body;
+			c->body_inline = true;
+		}
+	}
 	/* Over https, a body whose CRC-32C S3 verifies needs no signed
 	 * SHA-256 (one pass over it saved): TLS protects it in transit, the
 	 * checksum end to end. Over http the payload stays signed. */
@@ -902,10 +968,10 @@ put_like(struct s3_client *c, enum op op, const char *key,
 	else if ((rc = sigv4_sha256_hex(body ? body : "", len, hash)) < 0)
 		return rc;
 	if (with_crc) {
-		s3_crc32c_base64(crc32c, crc);
+		s3_crc32c_base64(body_crc, crc);
 		extra[nextra++] = (struct sigv4_kv){ "x-amz-checksum-crc32c", crc };
-		c->body_check = true;
-		c->body_crc = crc32c;
+		c->body_check = !c->body_inline;
+		c->body_crc = body_crc;
 	}
 	for (size_t i = 0; i < nhdrs; i++)
 		extra[nextra++] = hdrs[i];
@@ -917,7 +983,7 @@ put_like(struct s3_client *c, enum op op, const char *key,
 	if (curl_easy_setopt(c->easy, CURLOPT_UPLOAD_BUFFERSIZE,
 	    len < 65536 ? 16384L : 65536L) != CURLE_OK)
 		return -ENOMEM;
-	rc = set_upload_body(c, false, len);
+	rc = c->body_inline ? set_inline_body(c, len) : set_upload_body(c, false, len);
 	if (rc == 0)
 		rc = sign_and_set(c, "PUT", key, query, nquery, extra, nextra, hash);
 	return rc;
