@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -1588,6 +1589,152 @@ small_body_changed_before_the_prepare_is_aborted(void **state)
 	assert_int_equal(srv->nreq, 0);
 }
 
+/* Threads of this process, from /proc/self/task. */
+static int
+thread_count(void)
+{
+	char line[256];
+	int n = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+static size_t
+server_requests(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&srv->mu);
+	n = srv->nreq;
+	pthread_mutex_unlock(&srv->mu);
+	return n;
+}
+
+/* As many connections as the server takes (CONN_MAX): shards 0 and 3 are
+ * the caller's loop, 1 and 2 the transport thread's. */
+#define SPREAD CONN_MAX
+
+/* Prepares a PUT on each of n clients and starts them on m. */
+static void
+start_puts(struct s3_multi *m, struct s3_client **c, int n)
+{
+	for (int i = 0; i < n; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "spread-%d", i);
+		assert_int_equal(s3_prepare_put(c[i], key, "body", 4, crc32c(0, "body", 4)), 0);
+		assert_int_equal(s3_multi_start(m, c[i], c[i]), 0);
+	}
+}
+
+/* Over 64 connections the multi has a transport thread that runs two
+ * shards in three: clients started one after the other go to both loops,
+ * and every transfer comes back once, finished, to the caller. */
+static void
+multi_over_64_connections_shares_the_transfers_with_a_transport_thread(void **state)
+{
+	struct fx *f = *state;
+	struct s3_client *c[SPREAD], *done[SPREAD];
+	int before = thread_count(), rcs[SPREAD];
+	struct s3_multi *m = s3_multi_new(192);
+	cpu_set_t cpus;
+	size_t n;
+
+	assert_non_null(m);
+	if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) < 2) {
+		s3_multi_free(m);
+		skip();	/* one CPU: no transport thread */
+	}
+	assert_int_equal(thread_count(), before + 1);
+	for (int i = 0; i < SPREAD; i++)
+		assert_non_null(c[i] = make_client(f, true));
+	for (int round = 0; round < 2; round++) {
+		start_puts(m, c, SPREAD);
+		assert_int_equal(s3_multi_count(m), SPREAD);
+		n = multi_run(m, done, rcs, SPREAD);
+		assert_int_equal(n, SPREAD);
+		assert_int_equal(s3_multi_count(m), 0);
+		for (int i = 0; i < SPREAD; i++) {
+			int seen = 0;
+
+			assert_int_equal(rcs[i], 0);
+			for (size_t k = 0; k < n; k++)
+				seen += done[k] == c[i];
+			assert_int_equal(seen, 1);
+		}
+	}
+	assert_int_equal(server_requests(), 2 * SPREAD);
+	for (int i = 0; i < SPREAD; i++)
+		s3_multi_cancel(m, c[i]);
+	s3_multi_free(m);
+	assert_int_equal(thread_count(), before);
+	for (int i = 0; i < SPREAD; i++)
+		s3_client_free(c[i]);
+}
+
+/* A cancel takes a transfer back wherever it is: queued for the transport
+ * thread, in its multi waiting for an answer, or finished and not yet
+ * read. None of them comes back from s3_multi_done(), the count goes to
+ * zero, and the clients work again afterwards. */
+static void
+multi_cancel_takes_transfers_back_from_the_transport_thread(void **state)
+{
+	struct fx *f = *state;
+	struct s3_client *c[SPREAD], *done[SPREAD];
+	struct s3_multi *m = s3_multi_new(192);
+	int rcs[SPREAD], spins = 0;
+	struct timespec a, b;
+
+	assert_non_null(m);
+	for (int i = 0; i < SPREAD; i++)
+		assert_non_null(c[i] = make_client(f, true));
+
+	/* Queued: cancelled before any wait. */
+	start_puts(m, c, SPREAD);
+	for (int i = 0; i < SPREAD; i++)
+		s3_multi_cancel(m, c[i]);
+	assert_int_equal(s3_multi_count(m), 0);
+	assert_int_equal(multi_run(m, done, rcs, SPREAD), 0);
+
+	/* In flight: the server holds every answer for 300 ms. */
+	for (int i = 0; i < SPREAD; i++)
+		server_script(&(struct canned){ .status = 200, .delay_ms = 300 });
+	start_puts(m, c, SPREAD);
+	while (server_requests() == 0 && spins++ < 200)
+		assert_int_equal(s3_multi_wait(m, 10), 0);
+	assert_true(server_requests() > 0);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	for (int i = 0; i < SPREAD; i++)
+		s3_multi_cancel(m, c[i]);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	assert_true(b.tv_sec - a.tv_sec < 5);
+	assert_int_equal(s3_multi_count(m), 0);
+	for (int i = 0; i < 20; i++) {
+		struct s3_client *got;
+		void *user;
+		int rc;
+
+		assert_int_equal(s3_multi_wait(m, 20), 0);
+		got = s3_multi_done(m, &rc, &user);
+		assert_null(got);
+	}
+
+	/* Afterwards: every client uploads again. */
+	start_puts(m, c, SPREAD);
+	assert_int_equal(multi_run(m, done, rcs, SPREAD), SPREAD);
+	for (int i = 0; i < SPREAD; i++)
+		assert_int_equal(rcs[i], 0);
+	s3_multi_free(m);
+	for (int i = 0; i < SPREAD; i++)
+		s3_client_free(c[i]);
+}
+
 static void
 multi_wakeup_interrupts_a_wait(void **state)
 {
@@ -1731,6 +1878,8 @@ main(void)
 		T(small_body_sends_the_copy_it_checked),
 		T(small_body_changed_before_the_prepare_is_aborted),
 		T(multi_wakeup_interrupts_a_wait),
+		T(multi_over_64_connections_shares_the_transfers_with_a_transport_thread),
+		T(multi_cancel_takes_transfers_back_from_the_transport_thread),
 	};
 	int rc;
 

@@ -17,6 +17,9 @@
 #include "s3.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +123,10 @@ struct s3_client {
 	void *multi_user;		/* s3_multi_start()'s */
 	struct s3_multi *multi;		/* the last it was started in */
 	unsigned shard;			/* its shard there */
+	int xq;				/* enum xfer_q: where it is in the multi */
+	CURLcode xresult;		/* the transport thread's result */
+	struct s3_client *xnext;	/* in a transport loop's starts or done */
+	struct s3_client *xcancel;	/* in a transport loop's cancels */
 
 	/* Last, the large arrays, of which a request touches the start. A
 	 * small PUT writes three pages of the client: the first, with the
@@ -1615,30 +1622,71 @@ s3_perform(struct s3_client *c)
  * MULTI_SHARD connections: curl looks for a connection to reuse by
  * walking its pool for the host, so with a thousand connections in one
  * pool that walk was most of the cost of a request. A client stays in the
- * shard it first went to, with the connections it made there. The epoll
- * set, the share (TLS sessions) and the thread are common to all shards.
+ * shard it first went to, with the connections it made there.
+ *
+ * With more than one shard and more than one CPU, the shards are split
+ * between two loops: the
+ * caller's, which runs in s3_multi_wait(), and a transport thread's
+ * (shard_loop()). Most
+ * of a small upload's cost is curl and the kernel's TCP, and one thread
+ * was a core's worth of it with a thousand uploads in flight. Each loop
+ * has its own epoll set and share (TLS sessions), and only its thread
+ * calls curl on its shards. The caller hands a transfer to the transport
+ * thread through `starts` and gets it back, finished, through `done`; a
+ * cancel waits for the thread to take the handle out of its multi. The
+ * queues are linked through the clients (xnext; xcancel for the cancels,
+ * as a transfer being reaped may be cancelled) and guarded by the
+ * transport loop's mutex, which also guards every client's xq there.
  */
 #define MULTI_SHARD	64
 #define MULTI_SHARDS_MAX 64
 
-struct multi_shard {
+/* Where a client stands in its multi. */
+enum xfer_q {
+	XQ_IDLE,	/* not started, or returned */
+	XQ_STARTING,	/* queued for the transport thread */
+	XQ_RUNNING,	/* in its shard's curl multi handle */
+	XQ_DONE,	/* finished, queued for s3_multi_done() */
+};
+
+struct multi_loop {
 	struct s3_multi *m;
+	unsigned index;		/* 0: the caller's, 1: the transport thread's */
+	int epfd;
+	int evfd;		/* wakes this loop's epoll_wait() */
+	CURLSH *share;		/* used by this loop's thread only */
+
+	/* The transport loop's, guarded by mu. */
+	pthread_mutex_t mu;
+	pthread_cond_t cancelled;
+	pthread_t thread;
+	bool thread_started;
+	bool quit;
+	bool sleeping;		/* it waits, with starts and cancels empty */
+	bool caller_sleeping;	/* the caller waits, with done empty */
+	struct s3_client *starts, **starts_tail;
+	struct s3_client *cancels;
+	struct s3_client *done, **done_tail;
+};
+
+struct multi_shard {
+	struct multi_loop *loop;
 	CURLM *multi;
 	uint64_t timer_due_ns;	/* CLOCK_MONOTONIC; 0: no timer */
 };
 
 struct s3_multi {
-	CURLSH *share;
-	int epfd;
-	int evfd;
 	unsigned count;		/* started, not yet returned */
 	unsigned nshards;
+	unsigned nloops;	/* 1, or 2 with the transport thread */
 	unsigned next_shard;	/* for clients new to the multi */
 	unsigned done_from;	/* the shard s3_multi_done() reads first */
+	struct multi_loop loop[2];
 	struct multi_shard shard[MULTI_SHARDS_MAX];
 };
 
-/* The epoll data of a socket: its shard and its descriptor. */
+/* The epoll data of a socket: its shard and its descriptor. A shard of
+ * MULTI_SHARDS_MAX is the loop's eventfd. */
 static uint64_t
 ev_key(unsigned shard, int fd)
 {
@@ -1654,29 +1702,38 @@ multi_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static void
+loop_wake(struct multi_loop *l)
+{
+	uint64_t one = 1;
+
+	(void)!write(l->evfd, &one, sizeof(one));
+}
+
 static int
 on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
 	struct multi_shard *sh = userp;
-	struct s3_multi *m = sh->m;
+	struct s3_multi *m = sh->loop->m;
+	int epfd = sh->loop->epfd;
 	struct epoll_event ev = { 0 };
 
 	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
 		/* curl may have closed it already: then it left the set. */
-		(void)epoll_ctl(m->epfd, EPOLL_CTL_DEL, s, NULL);
+		(void)epoll_ctl(epfd, EPOLL_CTL_DEL, s, NULL);
 		(void)curl_multi_assign(sh->multi, s, NULL);
 		return 0;
 	}
 	ev.events = (what & CURL_POLL_IN ? EPOLLIN : 0u) |
 	    (what & CURL_POLL_OUT ? EPOLLOUT : 0u);
 	ev.data.u64 = ev_key((unsigned)(sh - m->shard), s);
-	if (epoll_ctl(m->epfd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) < 0) {
+	if (epoll_ctl(epfd, socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s, &ev) < 0) {
 		/* A descriptor number reused before curl said REMOVE. */
 		if (errno == ENOENT)
-			(void)epoll_ctl(m->epfd, EPOLL_CTL_ADD, s, &ev);
+			(void)epoll_ctl(epfd, EPOLL_CTL_ADD, s, &ev);
 		else if (errno == EEXIST)
-			(void)epoll_ctl(m->epfd, EPOLL_CTL_MOD, s, &ev);
+			(void)epoll_ctl(epfd, EPOLL_CTL_MOD, s, &ev);
 	}
 	(void)curl_multi_assign(sh->multi, s, sh);
 	return 0;
@@ -1693,12 +1750,220 @@ on_timer(CURLM *multi, long timeout_ms, void *userp)
 	return 0;
 }
 
+static struct multi_loop *
+loop_of(struct s3_multi *m, const struct s3_client *c)
+{
+	return m->shard[c->shard].loop;
+}
+
+/* Waits up to timeout_ms on loop l's sockets and timers, and runs curl on
+ * the shards of l. Only l's thread calls it. */
 static int
-shard_init(struct s3_multi *m, struct multi_shard *sh, long max_conns)
+loop_wait(struct s3_multi *m, struct multi_loop *l, int timeout_ms)
+{
+	struct epoll_event ev[64];
+	uint64_t now = multi_now_ns();
+	int running, n;
+
+	for (unsigned i = 0; i < m->nshards; i++) {
+		uint64_t due;
+
+		if (m->shard[i].loop != l)
+			continue;
+		due = m->shard[i].timer_due_ns;
+		if (due != 0) {
+			uint64_t left = due > now ? (due - now + 999999) / 1000000 : 0;
+			if (left < (uint64_t)timeout_ms)
+				timeout_ms = (int)left;
+		}
+	}
+	n = epoll_wait(l->epfd, ev, 64, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		unsigned sh = (unsigned)(ev[i].data.u64 >> 32);
+		int fd = (int)(uint32_t)ev[i].data.u64, mask = 0;
+
+		if (sh >= m->nshards) {
+			uint64_t v;
+			(void)!read(l->evfd, &v, sizeof(v));
+			continue;
+		}
+		if (ev[i].events & (EPOLLIN | EPOLLHUP))
+			mask |= CURL_CSELECT_IN;
+		if (ev[i].events & EPOLLOUT)
+			mask |= CURL_CSELECT_OUT;
+		if (ev[i].events & EPOLLERR)
+			mask |= CURL_CSELECT_ERR;
+		(void)curl_multi_socket_action(m->shard[sh].multi, fd, mask, &running);
+	}
+	now = multi_now_ns();
+	for (unsigned i = 0; i < m->nshards; i++) {
+		struct multi_shard *sh = &m->shard[i];
+
+		if (sh->loop == l && sh->timer_due_ns != 0 && now >= sh->timer_due_ns) {
+			sh->timer_due_ns = 0;
+			(void)curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		}
+	}
+	return 0;
+}
+
+/* Unlinks c from the list at *head; false if it is not there. */
+static bool
+xq_unlink(struct s3_client **head, struct s3_client ***tail, struct s3_client *c)
+{
+	for (struct s3_client **p = head; *p != NULL; p = &(*p)->xnext) {
+		if (*p != c)
+			continue;
+		*p = c->xnext;
+		if (tail != NULL && *tail == &c->xnext)
+			*tail = p;
+		c->xnext = NULL;
+		return true;
+	}
+	return false;
+}
+
+/* ------------------------------------------------ the transport thread */
+
+/* Under t->mu: the cancels, then the starts, into the thread's shards. */
+static void
+transport_take(struct s3_multi *m, struct multi_loop *t)
+{
+	bool any = false;
+	struct s3_client *c;
+
+	while ((c = t->cancels) != NULL) {
+		t->cancels = c->xcancel;
+		c->xcancel = NULL;
+		if (c->xq == XQ_RUNNING) {
+			(void)curl_multi_remove_handle(m->shard[c->shard].multi, c->easy);
+			(void)curl_easy_setopt(c->easy, CURLOPT_SHARE, NULL);
+		}
+		else if (c->xq == XQ_DONE)
+			(void)xq_unlink(&t->done, &t->done_tail, c);
+		c->xq = XQ_IDLE;
+		any = true;
+	}
+	if (any)
+		pthread_cond_broadcast(&t->cancelled);
+	while ((c = t->starts) != NULL) {
+		t->starts = c->xnext;
+		c->xnext = NULL;
+		if (curl_easy_setopt(c->easy, CURLOPT_SHARE, t->share) == CURLE_OK &&
+		    curl_multi_add_handle(m->shard[c->shard].multi, c->easy) == CURLM_OK) {
+			c->xq = XQ_RUNNING;
+			continue;
+		}
+		(void)curl_easy_setopt(c->easy, CURLOPT_SHARE, NULL);
+		c->xresult = CURLE_OUT_OF_MEMORY;
+		c->xq = XQ_DONE;
+		*t->done_tail = c;
+		t->done_tail = &c->xnext;
+	}
+	t->starts_tail = &t->starts;
+}
+
+/* The finished transfers of the thread's shards, out of their multi
+ * handles and onto done; wakes the caller if it waits. */
+static void
+transport_reap(struct s3_multi *m, struct multi_loop *t)
+{
+	struct s3_client *head = NULL, **tail = &head;
+	bool wake = false;
+
+	for (unsigned i = 0; i < m->nshards; i++) {
+		CURLM *multi = m->shard[i].multi;
+		CURLMsg *msg;
+		int left;
+
+		if (m->shard[i].loop != t)
+			continue;
+		while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+			struct s3_client *c = NULL;
+			CURLcode result = msg->data.result;
+			CURL *easy = msg->easy_handle;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			(void)curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&c);
+			(void)curl_multi_remove_handle(multi, easy);
+			(void)curl_easy_setopt(easy, CURLOPT_SHARE, NULL);
+			if (c == NULL)
+				continue;
+			c->xresult = result;
+			*tail = c;
+			tail = &c->xnext;
+		}
+	}
+	if (head == NULL)
+		return;
+	pthread_mutex_lock(&t->mu);
+	for (struct s3_client *c = head; c != NULL; c = c->xnext)
+		c->xq = XQ_DONE;
+	*t->done_tail = head;
+	t->done_tail = tail;
+	if (t->caller_sleeping) {
+		t->caller_sleeping = false;
+		wake = true;
+	}
+	pthread_mutex_unlock(&t->mu);
+	if (wake)
+		loop_wake(&m->loop[0]);
+}
+
+static void *
+transport_main(void *arg)
+{
+	struct multi_loop *t = arg;
+	struct s3_multi *m = t->m;
+
+	for (;;) {
+		pthread_mutex_lock(&t->mu);
+		if (t->quit) {
+			pthread_mutex_unlock(&t->mu);
+			return NULL;
+		}
+		transport_take(m, t);
+		t->sleeping = true;
+		pthread_mutex_unlock(&t->mu);
+		/* 50 ms at most: curl's timers are in loop_wait's reckoning. */
+		(void)loop_wait(m, t, 50);
+		pthread_mutex_lock(&t->mu);
+		t->sleeping = false;
+		pthread_mutex_unlock(&t->mu);
+		transport_reap(m, t);
+	}
+}
+
+/* Under t->mu: wakes the transport thread if it waits. */
+static void
+transport_poke(struct multi_loop *t)
+{
+	if (t->sleeping) {
+		t->sleeping = false;
+		loop_wake(t);
+	}
+}
+
+/* ------------------------------------------------------------ set-up */
+
+/* The loop of shard i: the caller's loop also reads the ring, signs every
+ * request and finishes every transfer, so it runs a third of the shards
+ * (the first, fourth, ...) and the transport thread the rest. */
+static unsigned
+shard_loop(const struct s3_multi *m, unsigned i)
+{
+	return m->nloops == 1 || i % 3 == 0 ? 0 : 1;
+}
+
+static int
+shard_init(struct multi_shard *sh, struct multi_loop *l, long max_conns)
 {
 	CURLMcode mc = CURLM_OK;
 
-	sh->m = m;
+	sh->loop = l;
 	sh->multi = curl_multi_init();
 	if (sh->multi == NULL)
 		return -ENOMEM;
@@ -1714,37 +1979,96 @@ shard_init(struct s3_multi *m, struct multi_shard *sh, long max_conns)
 	return mc == CURLM_OK ? 0 : -ENOMEM;
 }
 
+static int
+loop_init(struct s3_multi *m, unsigned index)
+{
+	struct multi_loop *l = &m->loop[index];
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	l->m = m;
+	l->index = index;
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	l->share = curl_share_init();
+	if (l->epfd < 0 || l->evfd < 0 || l->share == NULL)
+		return -ENOMEM;
+	ev.data.u64 = ev_key(MULTI_SHARDS_MAX, l->evfd);
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev) < 0)
+		return -errno;
+	/* One thread uses a loop's share, so it needs no lock callbacks.
+	 * TLS sessions are resumed by every client of the loop; DNS answers
+	 * are shared within each shard's multi handle. */
+	if (curl_share_setopt(l->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
+		return -ENOMEM;
+	l->starts_tail = &l->starts;
+	l->done_tail = &l->done;
+	return 0;
+}
+
+/* The CPUs this thread may run on: a second loop on one CPU would only
+ * add the hand-offs. */
+static int
+cpus_usable(void)
+{
+	cpu_set_t set;
+
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 1;
+	return CPU_COUNT(&set);
+}
+
+static int
+transport_spawn(struct multi_loop *t)
+{
+	sigset_t all, old;
+	int rc;
+
+	if ((rc = pthread_mutex_init(&t->mu, NULL)) != 0)
+		return -rc;
+	if ((rc = pthread_cond_init(&t->cancelled, NULL)) != 0) {
+		pthread_mutex_destroy(&t->mu);
+		return -rc;
+	}
+	/* Signals stay with the caller's thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&t->thread, NULL, transport_main, t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		pthread_cond_destroy(&t->cancelled);
+		pthread_mutex_destroy(&t->mu);
+		return -rc;
+	}
+	t->thread_started = true;
+	return 0;
+}
+
 struct s3_multi *
 s3_multi_new(unsigned max_host_connections)
 {
 	struct s3_multi *m = calloc(1, sizeof(*m));
-	struct epoll_event ev = { .events = EPOLLIN };
 	unsigned n = max_host_connections ? max_host_connections : MULTI_SHARD;
 
 	if (m == NULL)
 		return NULL;
-	m->epfd = epoll_create1(EPOLL_CLOEXEC);
-	m->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	m->share = curl_share_init();
-	if (m->epfd < 0 || m->evfd < 0 || m->share == NULL)
-		goto fail;
-	ev.data.u64 = ev_key(MULTI_SHARDS_MAX, m->evfd);
-	if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->evfd, &ev) < 0)
-		goto fail;
-	/* One thread uses the share, so it needs no lock callbacks. TLS
-	 * sessions are resumed by every client; DNS answers are shared
-	 * within each shard's multi handle. */
-	if (curl_share_setopt(m->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
-		goto fail;
+	for (unsigned i = 0; i < 2; i++)
+		m->loop[i].epfd = m->loop[i].evfd = -1;
 	m->nshards = (n + MULTI_SHARD - 1) / MULTI_SHARD;
 	if (m->nshards > MULTI_SHARDS_MAX)
 		m->nshards = MULTI_SHARDS_MAX;
+	m->nloops = m->nshards > 1 && cpus_usable() > 1 ? 2 : 1;
+	for (unsigned i = 0; i < m->nloops; i++)
+		if (loop_init(m, i) < 0)
+			goto fail;
 	for (unsigned i = 0; i < m->nshards; i++) {
 		long per = (long)((n + m->nshards - 1) / m->nshards);
 
-		if (shard_init(m, &m->shard[i], max_host_connections ? per : 0) < 0)
+		if (shard_init(&m->shard[i], &m->loop[shard_loop(m, i)],
+		    max_host_connections ? per : 0) < 0)
 			goto fail;
 	}
+	if (m->nloops > 1 && transport_spawn(&m->loop[1]) < 0)
+		goto fail;
 	return m;
 fail:
 	s3_multi_free(m);
@@ -1755,37 +2079,71 @@ fail:
 void
 s3_multi_free(struct s3_multi *m)
 {
+	struct multi_loop *t;
+
 	if (m == NULL)
 		return;
+	t = &m->loop[1];
+	if (t->thread_started) {
+		pthread_mutex_lock(&t->mu);
+		t->quit = true;
+		loop_wake(t);
+		pthread_mutex_unlock(&t->mu);
+		pthread_join(t->thread, NULL);
+		pthread_cond_destroy(&t->cancelled);
+		pthread_mutex_destroy(&t->mu);
+	}
 	for (unsigned i = 0; i < m->nshards; i++)
 		if (m->shard[i].multi != NULL)
 			curl_multi_cleanup(m->shard[i].multi);
-	if (m->share != NULL)
-		curl_share_cleanup(m->share);
-	if (m->epfd >= 0)
-		close(m->epfd);
-	if (m->evfd >= 0)
-		close(m->evfd);
+	for (unsigned i = 0; i < 2; i++) {
+		struct multi_loop *l = &m->loop[i];
+
+		if (l->share != NULL)
+			curl_share_cleanup(l->share);
+		if (l->epfd >= 0)
+			close(l->epfd);
+		if (l->evfd >= 0)
+			close(l->evfd);
+	}
 	free(m);
 }
+
+/* ------------------------------------------------------------ use */
 
 int
 s3_multi_start(struct s3_multi *m, struct s3_client *c, void *user)
 {
+	struct multi_loop *l;
 	CURLcode rc = curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
 
-	if (rc == CURLE_OK)
-		rc = curl_easy_setopt(c->easy, CURLOPT_SHARE, m->share);
 	if (rc != CURLE_OK)
 		return setopt_failed(c, rc);
 	if (c->multi != m) {
 		c->multi = m;
 		c->shard = m->next_shard;
+		c->xq = XQ_IDLE;
 		m->next_shard = (m->next_shard + 1) % m->nshards;
 	}
 	c->multi_user = user;
-	if (curl_multi_add_handle(m->shard[c->shard].multi, c->easy) != CURLM_OK)
-		return -ENOMEM;
+	l = loop_of(m, c);
+	if (l->index == 0) {
+		rc = curl_easy_setopt(c->easy, CURLOPT_SHARE, l->share);
+		if (rc != CURLE_OK)
+			return setopt_failed(c, rc);
+		if (curl_multi_add_handle(m->shard[c->shard].multi, c->easy) != CURLM_OK)
+			return -ENOMEM;
+		c->xq = XQ_RUNNING;
+	}
+	else {
+		pthread_mutex_lock(&l->mu);
+		c->xq = XQ_STARTING;
+		c->xnext = NULL;
+		*l->starts_tail = c;
+		l->starts_tail = &c->xnext;
+		transport_poke(l);
+		pthread_mutex_unlock(&l->mu);
+	}
 	m->count++;
 	return 0;
 }
@@ -1793,9 +2151,39 @@ s3_multi_start(struct s3_multi *m, struct s3_client *c, void *user)
 void
 s3_multi_cancel(struct s3_multi *m, struct s3_client *c)
 {
-	if (c->multi == m && curl_multi_remove_handle(m->shard[c->shard].multi,
-	    c->easy) == CURLM_OK && m->count > 0)
+	struct multi_loop *l;
+	bool was = false;
+
+	if (c->multi != m)
+		goto out;
+	l = loop_of(m, c);
+	if (l->index == 0) {
+		if (c->xq == XQ_RUNNING)
+			(void)curl_multi_remove_handle(m->shard[c->shard].multi, c->easy);
+		was = c->xq != XQ_IDLE;
+		c->xq = XQ_IDLE;
+	}
+	else {
+		pthread_mutex_lock(&l->mu);
+		was = c->xq != XQ_IDLE;
+		if (c->xq == XQ_STARTING)
+			(void)xq_unlink(&l->starts, &l->starts_tail, c);
+		else if (c->xq == XQ_DONE)
+			(void)xq_unlink(&l->done, &l->done_tail, c);
+		else if (c->xq == XQ_RUNNING) {
+			/* Only the thread calls curl on its multi handles. */
+			c->xcancel = l->cancels;
+			l->cancels = c;
+			transport_poke(l);
+			while (c->xq != XQ_IDLE)
+				pthread_cond_wait(&l->cancelled, &l->mu);
+		}
+		c->xq = XQ_IDLE;
+		pthread_mutex_unlock(&l->mu);
+	}
+	if (was && m->count > 0)
 		m->count--;
+out:
 	/* A handle out of the multi lets go of its share, so that the
 	 * multi can be freed before its clients. */
 	(void)curl_easy_setopt(c->easy, CURLOPT_SHARE, NULL);
@@ -1804,64 +2192,63 @@ s3_multi_cancel(struct s3_multi *m, struct s3_client *c)
 int
 s3_multi_wait(struct s3_multi *m, int timeout_ms)
 {
-	struct epoll_event ev[64];
-	uint64_t now = multi_now_ns();
-	int running, n;
+	struct multi_loop *t = &m->loop[1];
+	int rc;
 
-	for (unsigned i = 0; i < m->nshards; i++) {
-		uint64_t due = m->shard[i].timer_due_ns;
-
-		if (due != 0) {
-			uint64_t left = due > now ? (due - now + 999999) / 1000000 : 0;
-			if (left < (uint64_t)timeout_ms)
-				timeout_ms = (int)left;
-		}
+	if (m->nloops == 1)
+		return loop_wait(m, &m->loop[0], timeout_ms);
+	pthread_mutex_lock(&t->mu);
+	if (t->done != NULL)
+		timeout_ms = 0;
+	t->caller_sleeping = timeout_ms != 0;
+	pthread_mutex_unlock(&t->mu);
+	rc = loop_wait(m, &m->loop[0], timeout_ms);
+	if (timeout_ms != 0) {
+		pthread_mutex_lock(&t->mu);
+		t->caller_sleeping = false;
+		pthread_mutex_unlock(&t->mu);
 	}
-	n = epoll_wait(m->epfd, ev, 64, timeout_ms);
-	if (n < 0)
-		return errno == EINTR ? 0 : -errno;
-	for (int i = 0; i < n; i++) {
-		unsigned sh = (unsigned)(ev[i].data.u64 >> 32);
-		int fd = (int)(uint32_t)ev[i].data.u64, mask = 0;
+	return rc;
+}
 
-		if (sh >= m->nshards) {
-			uint64_t v;
-			(void)!read(m->evfd, &v, sizeof(v));
-			continue;
-		}
-		if (ev[i].events & (EPOLLIN | EPOLLHUP))
-			mask |= CURL_CSELECT_IN;
-		if (ev[i].events & EPOLLOUT)
-			mask |= CURL_CSELECT_OUT;
-		if (ev[i].events & EPOLLERR)
-			mask |= CURL_CSELECT_ERR;
-		(void)curl_multi_socket_action(m->shard[sh].multi, fd, mask, &running);
-	}
-	now = multi_now_ns();
-	for (unsigned i = 0; i < m->nshards; i++) {
-		struct multi_shard *sh = &m->shard[i];
+/* The next transfer the transport thread finished, or NULL. */
+static struct s3_client *
+transport_done(struct s3_multi *m)
+{
+	struct multi_loop *t = &m->loop[1];
+	struct s3_client *c;
 
-		if (sh->timer_due_ns != 0 && now >= sh->timer_due_ns) {
-			sh->timer_due_ns = 0;
-			(void)curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-		}
+	if (m->nloops == 1)
+		return NULL;
+	pthread_mutex_lock(&t->mu);
+	if ((c = t->done) != NULL) {
+		t->done = c->xnext;
+		if (t->done == NULL)
+			t->done_tail = &t->done;
+		c->xnext = NULL;
+		c->xq = XQ_IDLE;
 	}
-	return 0;
+	pthread_mutex_unlock(&t->mu);
+	return c;
 }
 
 struct s3_client *
 s3_multi_done(struct s3_multi *m, int *rc, void **user)
 {
+	struct s3_client *c;
+
 	for (unsigned k = 0; k < m->nshards; k++) {
 		struct multi_shard *sh = &m->shard[(m->done_from + k) % m->nshards];
 		CURLMsg *msg;
 		int left;
 
+		if (sh->loop->index != 0)
+			continue;
 		while ((msg = curl_multi_info_read(sh->multi, &left)) != NULL) {
-			struct s3_client *c = NULL;
 			CURLcode result = msg->data.result;
 			CURL *easy = msg->easy_handle;
 
+			c = NULL;
 			/* msg is not to be read after the handle leaves the multi. */
 			if (msg->msg != CURLMSG_DONE)
 				continue;
@@ -1872,6 +2259,7 @@ s3_multi_done(struct s3_multi *m, int *rc, void **user)
 				m->count--;
 			if (c == NULL)
 				continue;
+			c->xq = XQ_IDLE;
 			/* The next call starts here: no shard waits behind a busy one. */
 			m->done_from = (unsigned)(sh - m->shard);
 			*rc = s3_finish(c, result);
@@ -1879,7 +2267,13 @@ s3_multi_done(struct s3_multi *m, int *rc, void **user)
 			return c;
 		}
 	}
-	return NULL;
+	if ((c = transport_done(m)) == NULL)
+		return NULL;
+	if (m->count > 0)
+		m->count--;
+	*rc = s3_finish(c, c->xresult);
+	*user = c->multi_user;
+	return c;
 }
 
 unsigned
@@ -1891,7 +2285,5 @@ s3_multi_count(const struct s3_multi *m)
 void
 s3_multi_wakeup(struct s3_multi *m)
 {
-	uint64_t one = 1;
-
-	(void)!write(m->evfd, &one, sizeof(one));
+	loop_wake(&m->loop[0]);
 }

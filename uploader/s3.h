@@ -268,10 +268,14 @@ int s3_list_multipart_uploads(struct s3_client *c, const char *prefix,
 	__attribute__((warn_unused_result));
 
 /*
- * Many transfers at once, in one thread: an s3_multi drives the prepared
- * requests of any number of clients over one event loop (epoll), sharing
- * connections (keep-alive), the DNS cache and TLS sessions between them.
- * Not thread-safe, except s3_multi_wakeup().
+ * Many transfers at once: an s3_multi drives the prepared requests of any
+ * number of clients over an event loop (epoll), sharing connections
+ * (keep-alive), the DNS cache and TLS sessions between them. Over 64
+ * connections, a transport thread of the multi's own runs two thirds of
+ * the transfers; every call below is still made by the one thread that
+ * owns the multi, and a client is not to be touched between its start and
+ * its return from s3_multi_done() or s3_multi_cancel(). Not thread-safe,
+ * except s3_multi_wakeup().
  */
 struct s3_multi;
 

@@ -47,9 +47,11 @@ for _ in $(seq 1 100); do [ -s "$WORK/proxy.port" ] && break; sleep 0.05; done
 S3_ENDPOINT=http://127.0.0.1:$(cat "$WORK/proxy.port")
 
 log "uploader through the fault proxy ($FAULTS)"
-# 32 workers so that Retry-After sleeps and stalls overlap; max-attempts
-# high enough that 0.3^attempts x messages is far below one dead letter.
-it_uploader --bucket bucket-faults --ring-size 4M --workers 32 --max-attempts 60 \
+# 96 workers so that Retry-After sleeps and stalls overlap, and so that
+# the uploader's transport thread (over 64 connections) runs a share of
+# them; max-attempts high enough that 0.3^attempts x messages is far below
+# one dead letter.
+it_uploader --bucket bucket-faults --ring-size 4M --workers 96 --max-attempts 60 \
 	--request-timeout 2 --connect-timeout 2 --stop-timeout 5
 it_wait_ready
 
