@@ -1735,6 +1735,69 @@ multi_cancel_takes_transfers_back_from_the_transport_thread(void **state)
 		s3_client_free(c[i]);
 }
 
+/* One handle, kept from PUT to PUT, sends a copied body, then one read
+ * from the caller's buffer, then a copied one again: each request carries
+ * its own bytes, length and headers, none left over from the one before. */
+static void
+one_handle_sends_copied_and_streamed_bodies_in_turn(void **state)
+{
+	struct fx *f = *state;
+	static char body[3][8000];
+	static const size_t len[3] = { 1000, 8000, 1000 };
+	char v[64];
+
+	for (int i = 0; i < 3; i++) {
+		const struct rec *r;
+
+		memset(body[i], 'x' + i, len[i]);
+		assert_int_equal(s3_put_object(f->c, "turn", body[i], len[i],
+		    crc32c(0, body[i], len[i])), 0);
+		r = server_rec((size_t)i);
+		assert_int_equal(r->body_len, len[i]);
+		assert_memory_equal(r->body, body[i], len[i]);
+		assert_null(rec_header(r, "Content-Type", v, sizeof(v)));
+		assert_null(rec_header(r, "Expect", v, sizeof(v)));
+		assert_signature_valid(r);
+	}
+}
+
+/* A request's headers are laid out next to a small body's copy; a session
+ * token too long for the space left moves them to a list of their own,
+ * part way through, and the request goes out whole and signed. */
+static void
+headers_too_long_for_the_body_page_are_sent_whole(void **state)
+{
+	struct fx *f = *state;
+	char dir[] = "/tmp/test_s3_creds.XXXXXX", path[128];
+	static char tok[3601], v[4096], body[1000];
+	struct s3_client *c;
+	struct creds *cr = file_creds(dir, path, sizeof(path));
+
+	memset(tok, 'T', sizeof(tok) - 1);
+	write_creds(path, AK, SK, tok, false);
+	assert_true(creds_reload(cr, true) >= 0);
+	c = s3_client_new(&(struct s3_config){ .endpoint = f->endpoint,
+	    .bucket = "bucket", .path_style = true }, cr);
+	assert_non_null(c);
+	memset(body, 'b', sizeof(body));
+	for (int i = 0; i < 2; i++) {
+		const struct rec *r;
+
+		assert_int_equal(s3_put_object(c, "long", body, sizeof(body),
+		    crc32c(0, body, sizeof(body))), 0);
+		r = server_rec((size_t)i);
+		assert_string_equal(rec_header(r, "x-amz-security-token", v,
+		    sizeof(v)), tok);
+		assert_int_equal(r->body_len, sizeof(body));
+		assert_memory_equal(r->body, body, sizeof(body));
+		assert_signature_valid(r);
+	}
+	s3_client_free(c);
+	creds_free(cr);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void
 multi_wakeup_interrupts_a_wait(void **state)
 {
@@ -1878,6 +1941,8 @@ main(void)
 		T(small_body_sends_the_copy_it_checked),
 		T(small_body_changed_before_the_prepare_is_aborted),
 		T(multi_wakeup_interrupts_a_wait),
+		T(one_handle_sends_copied_and_streamed_bodies_in_turn),
+		T(headers_too_long_for_the_body_page_are_sent_whole),
 		T(multi_over_64_connections_shares_the_transfers_with_a_transport_thread),
 		T(multi_cancel_takes_transfers_back_from_the_transport_thread),
 	};

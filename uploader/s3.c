@@ -76,7 +76,11 @@ struct xmlgen {
 
 struct s3_client {
 	CURL *easy;
-	struct curl_slist *headers;
+	struct curl_slist *headers;	/* the request's header lines */
+	bool headers_owned;		/* allocated (else in the arena) */
+	unsigned char *hdr_next;	/* the arena's free space: see add_header() */
+	unsigned char *hdr_end;
+	struct curl_slist **hdr_tail;
 	struct curl_slist *resolve;
 	struct sigv4_signer *signer;
 	bool own_signer;
@@ -143,6 +147,8 @@ struct s3_client {
 
 _Static_assert(CURL_ERROR_SIZE <= sizeof(((struct s3_response *)0)->curl_error),
     "curl_error holds CURL_ERROR_SIZE bytes");
+
+static void headers_free(struct s3_client *c);
 
 /* ------------------------------------------------------------ helpers */
 
@@ -392,7 +398,7 @@ s3_client_free(struct s3_client *c)
 {
 	if (c == NULL)
 		return;
-	curl_slist_free_all(c->headers);
+	headers_free(c);
 	curl_slist_free_all(c->resolve);
 	curl_easy_cleanup(c->easy);
 	if (c->own_signer)
@@ -664,8 +670,7 @@ begin(struct s3_client *c, enum op op)
 	 * from one kind of request into another. */
 	bool keep = c->base_ready && c->op == OP_PUT && op == OP_PUT;
 
-	curl_slist_free_all(c->headers);
-	c->headers = NULL;
+	headers_free(c);
 	if (!keep) {
 		curl_easy_reset(e);
 		c->base_ready = false;
@@ -758,13 +763,90 @@ begin(struct s3_client *c, enum op op)
 /* Appends "name: value" ("name:" for an empty value, which tells curl to
  * drop its own header of that name). The line is wiped after curl copied
  * it, since it may hold the session token. */
+/*
+ * A request's header lines and their list nodes are laid out in the part
+ * of inline_body that its body does not use (all of it when the body is
+ * not copied there): no allocation per request, and the page is the one
+ * the body's copy writes anyway. curl reads the list during the transfer
+ * and never frees it. Lines that do not fit (a long session token, many
+ * object options) move the whole list to curl_slist_append()'s.
+ */
+static void
+headers_free(struct s3_client *c)
+{
+	if (c->headers_owned)
+		curl_slist_free_all(c->headers);
+	c->headers = NULL;
+	c->headers_owned = false;
+	c->hdr_tail = &c->headers;
+	c->hdr_next = c->hdr_end = NULL;
+}
+
+static void
+headers_start(struct s3_client *c)
+{
+	size_t used = c->body_inline ? (c->body_len + 7) & ~(size_t)7 : 0;
+
+	headers_free(c);
+	c->hdr_next = c->inline_body + (used < INLINE_BODY_MAX ? used : INLINE_BODY_MAX);
+	c->hdr_end = c->inline_body + INLINE_BODY_MAX;
+}
+
+/* The arena's list, copied into an allocated one. */
+static int
+headers_to_heap(struct s3_client *c)
+{
+	struct curl_slist *l = NULL;
+
+	for (const struct curl_slist *n = c->headers; n != NULL; n = n->next) {
+		struct curl_slist *t = curl_slist_append(l, n->data);
+
+		if (t == NULL) {
+			curl_slist_free_all(l);
+			return -ENOMEM;
+		}
+		l = t;
+	}
+	c->headers = l;
+	c->headers_owned = true;
+	c->hdr_next = c->hdr_end = NULL;
+	return 0;
+}
+
 static int
 add_header(struct s3_client *c, const char *name, const char *value)
 {
-	size_t n = strlen(name) + strlen(value) + 3;
+	size_t nl = strlen(name), vl = strlen(value), n = nl + vl + 3;
+	size_t need = sizeof(struct curl_slist) + n;
 	struct curl_slist *l;
 	char *line;
 
+	if (!c->headers_owned && c->hdr_next != NULL &&
+	    (size_t)(c->hdr_end - c->hdr_next) >= need) {
+		struct curl_slist *node = (struct curl_slist *)(void *)c->hdr_next;
+
+		line = (char *)(node + 1);
+		memcpy(line, name, nl);
+		line[nl] = ':';
+		if (vl > 0) {
+			line[nl + 1] = ' ';
+			memcpy(line + nl + 2, value, vl);
+			line[nl + 2 + vl] = '\0';
+		}
+		else
+			line[nl + 1] = '\0';
+		node->data = line;
+		node->next = NULL;
+		*c->hdr_tail = node;
+		c->hdr_tail = &node->next;
+		/* The next node at a multiple of 8 from the arena's start. */
+		c->hdr_next += (need + 7) & ~(size_t)7;
+		if (c->hdr_next > c->hdr_end)
+			c->hdr_next = c->hdr_end;
+		return 0;
+	}
+	if (!c->headers_owned && headers_to_heap(c) < 0)
+		return -ENOMEM;
 	line = malloc(n);
 	if (line == NULL)
 		return -ENOMEM;
@@ -862,6 +944,7 @@ sign_and_set(struct s3_client *c, const char *method, const char *key,
 	if (curl_easy_setopt(c->easy, CURLOPT_URL, url_scratch) != CURLE_OK)
 		return -ENOMEM;
 
+	headers_start(c);
 	rc = add_header(c, "Host", c->host_header);
 	for (size_t i = 0; rc == 0 && i < nextra; i++)
 		rc = add_header(c, extra[i].name, extra[i].value);
