@@ -205,3 +205,19 @@ ring_guarded(int (*fn)(void *), void *arg)
 	ring_guard_jmp = outer;
 	return rc;
 }
+
+int
+ring_guard_spawn(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	static const int faults[] = { SIGBUS, SIGSEGV, SIGFPE, SIGILL };
+	sigset_t mask, old;
+	int rc;
+
+	sigfillset(&mask);
+	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+		sigdelset(&mask, faults[i]);
+	pthread_sigmask(SIG_BLOCK, &mask, &old);
+	rc = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return -rc;
+}

@@ -16,6 +16,7 @@
 #ifndef S3RING_SIGBUS_H
 #define S3RING_SIGBUS_H
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -53,5 +54,12 @@ int ring_guarded(int (*fn)(void *), void *arg);
  * ring_guard_fault() unblocks SIGBUS (see sigbus.c) and returns -EFAULT. */
 extern __thread sigjmp_buf *ring_guard_jmp;
 int ring_guard_fault(void);
+
+/* pthread_create() for a helper thread: it blocks the process's
+ * asynchronous signals (they stay with the creator's thread), but not
+ * SIGBUS, SIGSEGV, SIGFPE or SIGILL, so that the guard covers what the
+ * thread reads from a ring (a fault raised while blocked would kill the
+ * process whatever its handler). Returns 0 or -errno. */
+int ring_guard_spawn(pthread_t *t, void *(*fn)(void *), void *arg);
 
 #endif

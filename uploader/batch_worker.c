@@ -8,10 +8,10 @@
  * 150-180 MB/s, and the loop, the producers and TLS need the rest.
  */
 #include "batch_worker.h"
+#include "sigbus.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 
 struct batch_worker {
@@ -67,7 +67,6 @@ struct batch_worker *
 batch_worker_new(void (*wake)(void *), void *arg)
 {
 	struct batch_worker *w = calloc(1, sizeof(*w));
-	sigset_t all, old;
 	int rc;
 
 	if (w == NULL)
@@ -77,11 +76,9 @@ batch_worker_new(void (*wake)(void *), void *arg)
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->work, NULL);
 	pthread_cond_init(&w->over, NULL);
-	/* Signals are the loop's (SIGTERM, SIGHUP): the thread blocks all. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = pthread_create(&w->thread, NULL, main_loop, w);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Signals are the loop's (SIGTERM, SIGHUP): the thread blocks them,
+	 * but not SIGBUS, as it reads records from the ring. */
+	rc = -ring_guard_spawn(&w->thread, main_loop, w);
 	if (rc != 0) {
 		pthread_cond_destroy(&w->over);
 		pthread_cond_destroy(&w->work);

@@ -25,6 +25,7 @@
 #include "futex.h"
 #include "log.h"
 #include "notify.h"
+#include "sigbus.h"
 
 /* ------------------------------------------------------------ watcher */
 
@@ -50,15 +51,9 @@ watcher_main(void *arg)
 int
 engine_spawn(pthread_t *t, void *(*fn)(void *), void *arg)
 {
-	sigset_t all, old;
-	int rc;
-
-	/* The signals stay with the loop's thread, which reads their flags. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(t, NULL, fn, arg);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return -rc;
+	/* The signals stay with the loop's thread, which reads their flags;
+	 * the hasher reads ring bodies, under the SIGBUS guard. */
+	return ring_guard_spawn(t, fn, arg);
 }
 
 int

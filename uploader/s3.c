@@ -19,7 +19,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +36,7 @@
 
 #include "crc32c.h"
 #include "log.h"
+#include "sigbus.h"
 #include "sigv4.h"
 
 #define URL_MAX		16384
@@ -126,6 +127,7 @@ struct s3_client {
 	struct s3_part *part_out;
 	void *multi_user;		/* s3_multi_start()'s */
 	struct s3_multi *multi;		/* the last it was started in */
+	uint64_t multi_gen;		/* that multi's gen */
 	unsigned shard;			/* its shard there */
 	int xq;				/* enum xfer_q: where it is in the multi */
 	CURLcode xresult;		/* the transport thread's result */
@@ -1759,6 +1761,7 @@ struct multi_shard {
 };
 
 struct s3_multi {
+	uint64_t gen;		/* tells a multi from one made at its address */
 	unsigned count;		/* started, not yet returned */
 	unsigned nshards;
 	unsigned nloops;	/* 1, or 2 with the transport thread */
@@ -1831,6 +1834,14 @@ on_timer(CURLM *multi, long timeout_ms, void *userp)
 	sh->timer_due_ns = timeout_ms < 0 ? 0 :
 	    multi_now_ns() + (uint64_t)timeout_ms * 1000000ull;
 	return 0;
+}
+
+/* c was last started in m, not in a multi freed before m was made at the
+ * same address. */
+static bool
+in_multi(const struct s3_multi *m, const struct s3_client *c)
+{
+	return c->multi == m && c->multi_gen == m->gen;
 }
 
 static struct multi_loop *
@@ -1910,11 +1921,12 @@ xq_unlink(struct s3_client **head, struct s3_client ***tail, struct s3_client *c
 
 /* ------------------------------------------------ the transport thread */
 
-/* Under t->mu: the cancels, then the starts, into the thread's shards. */
+/* Under t->mu: the cancels, then the starts, into the thread's shards. A
+ * start curl refuses is finished at once, as a transient failure. */
 static void
 transport_take(struct s3_multi *m, struct multi_loop *t)
 {
-	bool any = false;
+	bool any = false, failed = false;
 	struct s3_client *c;
 
 	while ((c = t->cancels) != NULL) {
@@ -1944,8 +1956,13 @@ transport_take(struct s3_multi *m, struct multi_loop *t)
 		c->xq = XQ_DONE;
 		*t->done_tail = c;
 		t->done_tail = &c->xnext;
+		failed = true;
 	}
 	t->starts_tail = &t->starts;
+	if (failed && t->caller_sleeping) {
+		t->caller_sleeping = false;
+		loop_wake(&m->loop[0]);
+	}
 }
 
 /* The finished transfers of the thread's shards, out of their multi
@@ -2103,7 +2120,6 @@ cpus_usable(void)
 static int
 transport_spawn(struct multi_loop *t)
 {
-	sigset_t all, old;
 	int rc;
 
 	if ((rc = pthread_mutex_init(&t->mu, NULL)) != 0)
@@ -2112,11 +2128,9 @@ transport_spawn(struct multi_loop *t)
 		pthread_mutex_destroy(&t->mu);
 		return -rc;
 	}
-	/* Signals stay with the caller's thread. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&t->thread, NULL, transport_main, t);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* Signals stay with the caller's thread, except the faults: the read
+	 * callback reads bodies from the ring, under the SIGBUS guard. */
+	rc = -ring_guard_spawn(&t->thread, transport_main, t);
 	if (rc != 0) {
 		pthread_cond_destroy(&t->cancelled);
 		pthread_mutex_destroy(&t->mu);
@@ -2132,8 +2146,11 @@ s3_multi_new(unsigned max_host_connections)
 	struct s3_multi *m = calloc(1, sizeof(*m));
 	unsigned n = max_host_connections ? max_host_connections : MULTI_SHARD;
 
+	static _Atomic uint64_t gens;
+
 	if (m == NULL)
 		return NULL;
+	m->gen = atomic_fetch_add(&gens, 1) + 1;
 	for (unsigned i = 0; i < 2; i++)
 		m->loop[i].epfd = m->loop[i].evfd = -1;
 	m->nshards = (n + MULTI_SHARD - 1) / MULTI_SHARD;
@@ -2202,8 +2219,9 @@ s3_multi_start(struct s3_multi *m, struct s3_client *c, void *user)
 
 	if (rc != CURLE_OK)
 		return setopt_failed(c, rc);
-	if (c->multi != m) {
+	if (!in_multi(m, c)) {
 		c->multi = m;
+		c->multi_gen = m->gen;
 		c->shard = m->next_shard;
 		c->xq = XQ_IDLE;
 		m->next_shard = (m->next_shard + 1) % m->nshards;
@@ -2237,7 +2255,7 @@ s3_multi_cancel(struct s3_multi *m, struct s3_client *c)
 	struct multi_loop *l;
 	bool was = false;
 
-	if (c->multi != m)
+	if (!in_multi(m, c))
 		goto out;
 	l = loop_of(m, c);
 	if (l->index == 0) {

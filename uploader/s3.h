@@ -287,7 +287,9 @@ void s3_multi_free(struct s3_multi *m);
 
 /* Starts c's prepared request; user comes back with it from
  * s3_multi_done(). A client is in at most one transfer. Returns 0, or
- * -ENOMEM (then c is not started). */
+ * -ENOMEM (then c is not started). A start handed to the transport thread
+ * that curl refuses there comes back from s3_multi_done() instead, as a
+ * transient failure (-EIO, CURLE_OUT_OF_MEMORY). */
 int s3_multi_start(struct s3_multi *m, struct s3_client *c, void *user)
 	__attribute__((warn_unused_result));
 
