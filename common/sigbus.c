@@ -216,7 +216,9 @@ ring_guard_spawn(pthread_t *t, void *(*fn)(void *), void *arg)
 	sigfillset(&mask);
 	for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
 		sigdelset(&mask, faults[i]);
-	pthread_sigmask(SIG_BLOCK, &mask, &old);
+	/* SETMASK, not BLOCK: the faults are unblocked in the new thread
+	 * even if the creator blocks them. */
+	pthread_sigmask(SIG_SETMASK, &mask, &old);
 	rc = pthread_create(t, NULL, fn, arg);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return -rc;

@@ -273,8 +273,8 @@ void multipart_abort_leftovers(struct uploader *u);
 void engine_run(struct uploader *u);
 void engine_drain(struct uploader *u);
 int engine_start_watcher(struct uploader *u);
-/* pthread_create() with every signal blocked in the new thread. 0 or
- * -errno. */
+/* pthread_create() with the asynchronous signals blocked in the new thread
+ * (ring_guard_spawn()). 0 or -errno. */
 int engine_spawn(pthread_t *t, void *(*fn)(void *), void *arg);
 void engine_stop_watcher(struct uploader *u);
 

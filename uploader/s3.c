@@ -762,16 +762,14 @@ begin(struct s3_client *c, enum op op)
 	return 0;
 }
 
-/* Appends "name: value" ("name:" for an empty value, which tells curl to
- * drop its own header of that name). The line is wiped after curl copied
- * it, since it may hold the session token. */
 /*
- * A request's header lines and their list nodes are laid out in the part
- * of inline_body that its body does not use (all of it when the body is
- * not copied there): no allocation per request, and the page is the one
- * the body's copy writes anyway. curl reads the list during the transfer
- * and never frees it. Lines that do not fit (a long session token, many
- * object options) move the whole list to curl_slist_append()'s.
+ * A small PUT's header lines and their list nodes are laid out in the part
+ * of inline_body that its copied body does not use: no allocation per
+ * request, and the page is the one the body's copy writes anyway. curl
+ * reads the list during the transfer and never frees it. Other requests
+ * (and lines that do not fit: a long session token, many object options)
+ * use curl_slist_append()'s list, so that a client that only sends large
+ * bodies never writes that page.
  */
 static void
 headers_free(struct s3_client *c)
@@ -787,10 +785,12 @@ headers_free(struct s3_client *c)
 static void
 headers_start(struct s3_client *c)
 {
-	size_t used = c->body_inline ? (c->body_len + 7) & ~(size_t)7 : 0;
+	size_t used = (c->body_len + 7) & ~(size_t)7;
 
 	headers_free(c);
-	c->hdr_next = c->inline_body + (used < INLINE_BODY_MAX ? used : INLINE_BODY_MAX);
+	if (!c->body_inline || used >= INLINE_BODY_MAX)
+		return;
+	c->hdr_next = c->inline_body + used;
 	c->hdr_end = c->inline_body + INLINE_BODY_MAX;
 }
 
@@ -815,6 +815,10 @@ headers_to_heap(struct s3_client *c)
 	return 0;
 }
 
+/* Appends "name: value" ("name:" for an empty value, which tells curl to
+ * drop its own header of that name). On the allocated path the line is
+ * wiped after curl copied it, since it may hold the session token (in the
+ * arena it stays in the client, which holds the token anyway). */
 static int
 add_header(struct s3_client *c, const char *name, const char *value)
 {
@@ -842,9 +846,8 @@ add_header(struct s3_client *c, const char *name, const char *value)
 		*c->hdr_tail = node;
 		c->hdr_tail = &node->next;
 		/* The next node at a multiple of 8 from the arena's start. */
+		/* The space left is a multiple of 8, so the rounded step fits. */
 		c->hdr_next += (need + 7) & ~(size_t)7;
-		if (c->hdr_next > c->hdr_end)
-			c->hdr_next = c->hdr_end;
 		return 0;
 	}
 	if (!c->headers_owned && headers_to_heap(c) < 0)
