@@ -108,13 +108,25 @@ no_open_uploads "after (a)"
 log "(a) 4 multipart uploads and 8 PUTs (4 of 1-4 MiB), byte for byte"
 
 # ---- (b) kill -9 while parts are in flight
-total=$(( $(it_stat '["uploaded"]') + 12 ))
-for i in $(seq 1 12); do
-	put "big/b$i" $((16 * 1024 * 1024 + i))
-	keys+=("big/b$i")
-done
+# put_round R: 12 messages of 16 MiB.
+put_round() {
+	for i in $(seq 1 12); do
+		put "big/b$1-$i" $((16 * 1024 * 1024 + i))
+		keys+=("big/b$1-$i")
+	done
+	total=$((total + 12))
+}
+total=$(it_stat '["uploaded"]') rounds=1
+put_round 1
 kills=0 left_open=0
-while [ "$kills" -lt "$KILLS" ] && [ "$(it_stat '["uploaded"]')" -lt "$total" ]; do
+while [ "$kills" -lt "$KILLS" ]; do
+	# A fast host uploads a round before the next kill: then another
+	# round (at most 4), so that every kill has parts in flight to hit.
+	if [ "$(it_stat '["uploaded"]')" -ge "$total" ]; then
+		[ "$rounds" -lt 4 ] || break
+		rounds=$((rounds + 1))
+		put_round $rounds
+	fi
 	sleep 0.$((1 + RANDOM % 4))
 	p=$(it_uploader_pid)
 	[ -n "$p" ] || fail "the uploader is gone"
@@ -138,7 +150,7 @@ no_open_uploads "after $kills kills"
 [ "$left_open" -eq 0 ] ||
 	grep -q 'msg="aborted the multipart uploads an earlier run left open"' "$WORK/upl.log" ||
 	fail "$left_open kills left multipart uploads open, and no start aborted them"
-echo "figure: multipart kill9 kills=$kills kills_that_left_uploads_open=$left_open"
+echo "figure: multipart kill9 kills=$kills rounds_of_12=$rounds kills_that_left_uploads_open=$left_open"
 log "(b) $kills kills -9 during multipart uploads: every object complete, none left open"
 
 # ---- (c) SIGTERM in the middle of multipart uploads
