@@ -1924,6 +1924,16 @@ xq_unlink(struct s3_client **head, struct s3_client ***tail, struct s3_client *c
 
 /* ------------------------------------------------ the transport thread */
 
+/* Under t->mu: wakes the caller if it waits with done empty. */
+static void
+caller_poke(struct s3_multi *m, struct multi_loop *t)
+{
+	if (t->caller_sleeping) {
+		t->caller_sleeping = false;
+		loop_wake(&m->loop[0]);
+	}
+}
+
 /* Under t->mu: the cancels, then the starts, into the thread's shards. A
  * start curl refuses is finished at once, as a transient failure. */
 static void
@@ -1962,10 +1972,8 @@ transport_take(struct s3_multi *m, struct multi_loop *t)
 		failed = true;
 	}
 	t->starts_tail = &t->starts;
-	if (failed && t->caller_sleeping) {
-		t->caller_sleeping = false;
-		loop_wake(&m->loop[0]);
-	}
+	if (failed)
+		caller_poke(m, t);
 }
 
 /* The finished transfers of the thread's shards, out of their multi
@@ -1974,7 +1982,6 @@ static void
 transport_reap(struct s3_multi *m, struct multi_loop *t)
 {
 	struct s3_client *head = NULL, **tail = &head;
-	bool wake = false;
 
 	for (unsigned i = 0; i < m->nshards; i++) {
 		CURLM *multi = m->shard[i].multi;
@@ -2007,13 +2014,8 @@ transport_reap(struct s3_multi *m, struct multi_loop *t)
 		c->xq = XQ_DONE;
 	*t->done_tail = head;
 	t->done_tail = tail;
-	if (t->caller_sleeping) {
-		t->caller_sleeping = false;
-		wake = true;
-	}
+	caller_poke(m, t);
 	pthread_mutex_unlock(&t->mu);
-	if (wake)
-		loop_wake(&m->loop[0]);
 }
 
 static void *
