@@ -18,7 +18,7 @@ export BUILD=${BUILD:-build} SAN=${SAN:-}
 export S3RING_TOP=$PWD
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp}
 ONLY=${ONLY:-}
 # Sanitized builds run several times slower: the multi-process stress tests
 # divide their message counts by this (the checks stay the same).

@@ -1727,11 +1727,36 @@ multi_cancel_takes_transfers_back_from_the_transport_thread(void **state)
 		assert_null(got);
 	}
 
-	/* Afterwards: every client uploads again. */
-	start_puts(m, c, SPREAD);
-	assert_int_equal(multi_run(m, done, rcs, SPREAD), SPREAD);
-	for (int i = 0; i < SPREAD; i++)
-		assert_int_equal(rcs[i], 0);
+	/* Afterwards: every client uploads again. The test server, asleep in
+	 * the answers it still holds, may not have seen the cancelled
+	 * connections close, and refuses connections over CONN_MAX (an empty
+	 * reply): a client that got one tries again, in later rounds. */
+	{
+		bool ok[SPREAD] = { false };
+		int left = SPREAD;
+
+		for (int round = 0; round < 20 && left > 0; round++) {
+			struct s3_client *again[SPREAD];
+			int n = 0;
+			size_t got;
+
+			for (int i = 0; i < SPREAD; i++)
+				if (!ok[i])
+					again[n++] = c[i];
+			start_puts(m, again, n);
+			got = multi_run(m, done, rcs, SPREAD);
+			assert_int_equal(got, (size_t)n);
+			for (size_t k = 0; k < got; k++)
+				for (int i = 0; i < SPREAD; i++)
+					if (done[k] == c[i] && rcs[k] == 0 && !ok[i]) {
+						ok[i] = true;
+						left--;
+					}
+			if (left > 0)
+				(void)s3_multi_wait(m, 200);
+		}
+		assert_int_equal(left, 0);
+	}
 	s3_multi_free(m);
 	for (int i = 0; i < SPREAD; i++)
 		s3_client_free(c[i]);
